@@ -1,0 +1,140 @@
+"""Natural images: JPEG/PNG/BMP/TIFF/WebP files as 3xHxW float tensors in [0, 1].
+
+Views follow SimCLR (Chen et al., ICML 2020, appendix A): random resized crop, horizontal flip,
+colour jitter, random grayscale and Gaussian blur, every parameter overridable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import v2
+
+from sslcli.domains.base import BadItemError, Domain, Item, ViewFn, register_domain
+from sslcli.domains.digits_sample import materialise_digits
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """Any PIL mode -> (3, H, W) float32 in [0, 1]; 16/32-bit integer and float images keep their depth."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        array = np.asarray(image, dtype=np.float32) / 65535.0
+    elif image.mode == "I":  # 16-bit PNGs decode to 32-bit int holding 0..65535
+        array = np.asarray(image, dtype=np.float32)
+        array = array / (65535.0 if array.max(initial=0) > 255 else 255.0)
+    elif image.mode == "F":
+        array = np.asarray(image, dtype=np.float32)
+        low, high = float(array.min(initial=0)), float(array.max(initial=1))
+        array = (array - low) / max(high - low, 1e-12)
+    else:
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0  # palette/RGBA/CMYK/1-bit/L
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.ndim == 2:  # (H, W) grayscale -> (3, H, W)
+        return tensor.unsqueeze(0).expand(3, -1, -1).clone()
+    return tensor.permute(2, 0, 1).contiguous()  # (H, W, 3) -> (3, H, W)
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """Decode one image file fully; every failure becomes a ``BadItemError`` with a short reason."""
+    try:
+        if path.stat().st_size == 0:
+            raise BadItemError("empty file (0 bytes)")
+        with Image.open(path) as image:
+            image.load()
+            return image_to_tensor(image)
+    except UnidentifiedImageError:
+        raise BadItemError("not a readable image (unknown or corrupt format)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise BadItemError(f"corrupt or truncated image ({err})") from None
+
+
+@dataclass(frozen=True)
+class SimCLRViewOptions:
+    """SimCLR augmentation parameters. Blur: kernel 10% of the input, sigma scaled by input/224."""
+
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    flip_p: float = 0.5
+    jitter: tuple[float, float, float, float] = (0.8, 0.8, 0.8, 0.2)
+    jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+
+    def __post_init__(self) -> None:
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
+        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+
+
+def parse_view_options(options: dict[str, Any]) -> SimCLRViewOptions:
+    known = set(SimCLRViewOptions.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown view option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    return SimCLRViewOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+
+
+def simclr_transform(input_size: int, opts: SimCLRViewOptions) -> v2.Compose:
+    kernel = max(3, int(0.1 * input_size) // 2 * 2 + 1)  # odd, ~10% of the side
+    sigma = tuple(s * input_size / 224 for s in opts.blur_sigma)
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(input_size, scale=opts.crop_scale, antialias=True),
+            v2.RandomHorizontalFlip(opts.flip_p),
+            v2.RandomApply([v2.ColorJitter(*opts.jitter)], p=opts.jitter_p),
+            v2.RandomGrayscale(opts.grayscale_p),
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=sigma)], p=opts.blur_p),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+@register_domain
+class NaturalDomain(Domain):
+    name = "natural"
+    description = "photos and other RGB/grayscale images (jpg, png, bmp, tiff, webp; 8/16-bit)"
+    default_input_size = 224
+    default_backbone = "resnet18"
+
+    def discover(self, root: Path) -> list[Item]:
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        items = []
+        for path in files:
+            rel = path.relative_to(root).as_posix()
+            items.append(Item(item_id=rel, path=path, rel_path=rel))
+        return items
+
+    def load(self, item: Item) -> torch.Tensor:
+        return read_image(item.path)
+
+    def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
+        if family != "two_views":
+            raise ValueError(f"the natural domain has no {family!r} views")
+        transform = simclr_transform(input_size, parse_view_options(options))
+        return lambda image: [transform(image), transform(image)]
+
+    def eval_transform(self, input_size: int):
+        return v2.Compose([v2.Resize(input_size, antialias=True), v2.CenterCrop(input_size),
+                           v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+    def builtin_sample(self) -> tuple[Path, Path]:
+        return materialise_digits()
+
+    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+        if not data_is_builtin:
+            return {"input_size": self.default_input_size, "backbone": self.default_backbone,
+                    "views": asdict(SimCLRViewOptions())}
+        # 8x8 digits: tiny inputs; strong crops destroy the glyph and flips change its meaning.
+        views = asdict(SimCLRViewOptions(crop_scale=(0.4, 1.0), flip_p=0.0, blur_p=0.0))
+        return {"input_size": 16, "backbone": "resnet18", "views": views}

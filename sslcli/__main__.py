@@ -1,0 +1,3 @@
+from sslcli.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""The ``sslcli`` command group. Subcommands load lazily so ``sslcli --help`` never imports torch."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from sslcli import __version__
+
+COMMANDS = {
+    "pretrain": ("sslcli.cli.pretrain", "Learn an encoder from unlabeled data with an SSL method."),
+    "embed": ("sslcli.cli.embed", "Batch-embed a corpus with a trained encoder (streams, resumes)."),
+    "eval": ("sslcli.cli.evaluate", "kNN and linear-probe accuracy on labeled data, beside a random-init baseline."),
+    "methods": ("sslcli.cli.listing", "List the SSL methods."),
+    "domains": ("sslcli.cli.listing", "List the data domains (modalities)."),
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when that subcommand runs (or its own --help is asked)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[name][0])
+        return getattr(module, f"{name}_command")
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_text) for name, (_, help_text) in COMMANDS.items()])
+
+    def invoke(self, ctx: click.Context):
+        from sslcli.errors import UserError
+
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            raise click.ClickException(str(err)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted (a pretrain run continues with --resume; embed resumes when re-run)", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sslcli")
+def main() -> None:
+    """Self-supervised pretraining, batch embedding and evaluation for images, DICOM, audio and video.
+
+    \b
+      sslcli pretrain --out runs/demo        # SimCLR on the built-in digits sample
+      sslcli eval --run runs/demo            # kNN / linear probe vs a random-init baseline
+      sslcli embed --run runs/demo --data DIR --out emb/
+    """

@@ -1,0 +1,37 @@
+"""``sslcli methods`` and ``sslcli domains``: what is available, one line each."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("methods")
+def methods_command() -> None:
+    """List SSL methods with their family, paper and supported domains."""
+    from rich.table import Table
+
+    from sslcli.cli.console import stdout_console
+    from sslcli.methods import available_methods
+
+    table = Table(title="methods")
+    for column in ("name", "views", "domains", "paper", "description"):
+        table.add_column(column)
+    for name, cls in available_methods().items():
+        table.add_row(name, cls.family, ", ".join(cls.domains), cls.paper, cls.description)
+    stdout_console().print(table)
+
+
+@click.command("domains")
+def domains_command() -> None:
+    """List data domains with their default input size and backbone."""
+    from rich.table import Table
+
+    from sslcli.cli.console import stdout_console
+    from sslcli.domains import available_domains
+
+    table = Table(title="domains")
+    for column in ("name", "input", "backbone", "description"):
+        table.add_column(column)
+    for name, cls in available_domains().items():
+        table.add_row(name, f"{cls.default_input_size}px", cls.default_backbone, cls.description)
+    stdout_console().print(table)

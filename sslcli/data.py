@@ -1,0 +1,123 @@
+"""From discovered items to batches: deterministic per-epoch order, per-item augmentation seeds,
+and bad files carried as ``Skipped`` records instead of exceptions (so workers never crash)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sslcli.domains.base import BadItemError, Domain, Item, ViewFn
+from sslcli.errors import UserError
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that could not be used, and why."""
+
+    item_id: str
+    reason: str
+
+
+class BadFileError(UserError):
+    """Raised in ``--on-error raise`` mode for the first unusable file."""
+
+
+@dataclass
+class Batch:
+    tensors: list[torch.Tensor]  # one (B, ...) tensor per view (pretraining) or a single one (embed)
+    positions: list[int]  # positions of the kept items in the item list
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+def item_seed(seed: int, epoch: int, position: int) -> int:
+    """Augmentation seed of one item in one epoch: independent of workers, batch size and resumes."""
+    return (seed * 1_000_003 + epoch) * 10_000_019 + position
+
+
+class ViewDataset(Dataset):
+    """Indexed by ``(epoch, position)``; returns the item's views or a ``Skipped`` record."""
+
+    def __init__(self, domain: Domain, items: list[Item], view_fn: ViewFn, seed: int):
+        self.domain, self.items, self.view_fn, self.seed = domain, items, view_fn, seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, position = key
+        item = self.items[position]
+        try:
+            tensor = self.domain.load(item)
+        except BadItemError as err:
+            return position, Skipped(item.item_id, str(err))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(self.seed, epoch, position))
+            return position, self.view_fn(tensor)
+
+
+class EvalDataset(Dataset):
+    """Indexed by position; returns the deterministically resized tensor or a ``Skipped`` record."""
+
+    def __init__(self, domain: Domain, items: list[Item], transform: Callable[[torch.Tensor], torch.Tensor]):
+        self.domain, self.items, self.transform = domain, items, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, position: int):
+        item = self.items[position]
+        try:
+            return position, [self.transform(self.domain.load(item))]
+        except BadItemError as err:
+            return position, Skipped(item.item_id, str(err))
+
+
+def collate(samples: list[tuple[int, list[torch.Tensor] | Skipped]]) -> Batch:
+    kept = [(pos, views) for pos, views in samples if not isinstance(views, Skipped)]
+    skipped = [views for _, views in samples if isinstance(views, Skipped)]
+    if not kept:
+        return Batch([], [], skipped)
+    tensors = [torch.stack(view_group) for view_group in zip(*(views for _, views in kept), strict=True)]
+    return Batch(tensors, [pos for pos, _ in kept], skipped)
+
+
+def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
+    """The epoch's shuffled full batches of ``(epoch, position)`` keys (the last partial batch is dropped)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(num_items, generator=generator).tolist()
+    full = num_items // batch_size * batch_size
+    return [[(epoch, p) for p in order[i : i + batch_size]] for i in range(0, full, batch_size)]
+
+
+def make_loader(dataset: Dataset, batches: Iterable, num_workers: int, pin_memory: bool = False) -> DataLoader:
+    return DataLoader(dataset, batch_sampler=list(batches), num_workers=num_workers, collate_fn=collate,
+                      pin_memory=pin_memory, persistent_workers=False)
+
+
+class SkipLog:
+    """Collects skipped files under ``--on-error skip``; raises on the first under ``raise``."""
+
+    def __init__(self, on_error: str, data_root: Path):
+        self.on_error, self.data_root = on_error, data_root
+        self.records: dict[str, str] = {}
+
+    def add(self, skipped: list[Skipped]) -> None:
+        for record in skipped:
+            if self.on_error == "raise":
+                raise BadFileError(f"{self.data_root / record.item_id}: {record.reason} (use --on-error skip to skip)")
+            self.records.setdefault(record.item_id, record.reason)
+
+    def write(self, path: Path) -> None:
+        """``item_id,reason`` rows; written even when empty so the counts can be checked."""
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["item_id", "reason"])
+            writer.writerows(sorted(self.records.items()))

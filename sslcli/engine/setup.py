@@ -1,0 +1,93 @@
+"""Resolve a pretraining config against its domain: data folder, recipe defaults, items, device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from sslcli.config import PretrainConfig
+from sslcli.domains import Domain, Item, get_domain
+from sslcli.errors import UserError
+from sslcli.methods import Method, get_method
+from sslcli.models import build_backbone
+
+
+@dataclass
+class RunPlan:
+    config: PretrainConfig  # every default filled in
+    domain: Domain
+    data_root: Path
+    items: list[Item]
+
+
+def lookup_domain(name: str) -> Domain:
+    try:
+        return get_domain(name)
+    except KeyError as err:
+        raise UserError(err.args[0]) from None
+
+
+def lookup_method(name: str, domain: str) -> type[Method]:
+    try:
+        method = get_method(name)
+    except KeyError as err:
+        raise UserError(err.args[0]) from None
+    if domain not in method.domains:
+        raise UserError(f"method {name!r} does not support domain {domain!r}; it supports: {', '.join(method.domains)}")
+    return method
+
+
+def discover_items(domain: Domain, root: Path) -> list[Item]:
+    """The domain's items under ``root``; a missing path or a folder without any is a user error."""
+    if not root.exists():
+        raise UserError(f"{root}: no such file or directory")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a directory")
+    items = domain.discover(root)
+    if not items:
+        raise UserError(f"{root}: no {domain.name} files found (searched recursively)")
+    return items
+
+
+def plan_run(config: PretrainConfig) -> RunPlan:
+    """Pick the data (``--data`` or the domain's built-in sample), fill recipe defaults, find the items."""
+    domain = lookup_domain(config.domain)
+    lookup_method(config.method, config.domain)
+    if config.data is None:
+        sample = domain.builtin_sample()
+        if sample is None:
+            raise UserError(f"domain {domain.name!r} has no built-in sample; pass --data")
+        root = sample[0]
+    else:
+        root = Path(config.data).expanduser().resolve()
+    recipe = domain.recipe(data_is_builtin=config.data is None)
+    resolved = replace(
+        config,
+        data=str(root),
+        input_size=config.input_size or recipe["input_size"],
+        backbone=config.backbone or recipe["backbone"],
+        views={**recipe["views"], **config.views},
+        lr=config.resolved_lr(),
+    )
+    return RunPlan(resolved, domain, root, discover_items(domain, root))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_method(config: PretrainConfig) -> Method:
+    """The configured method around a freshly initialised backbone (seeded by ``config.seed``)."""
+    torch.manual_seed(config.seed)
+    backbone, feature_dim = build_backbone(config.backbone, config.input_size)
+    method_cls = lookup_method(config.method, config.domain)
+    try:
+        return method_cls(backbone, feature_dim, **config.method_options)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"method options: {err}") from None

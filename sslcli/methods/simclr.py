@@ -1,0 +1,34 @@
+"""SimCLR: Chen, Kornblith, Norouzi, Hinton, "A Simple Framework for Contrastive Learning of
+Visual Representations", ICML 2020. Two augmented views, an MLP projection head, NT-Xent loss."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from sslcli.kernels import nt_xent
+from sslcli.methods.base import Method, register_method
+from sslcli.models.heads import ProjectionHead
+
+
+@register_method
+class SimCLR(Method):
+    name = "simclr"
+    description = "contrastive: two views, projection head, NT-Xent over the batch"
+    paper = "Chen et al., ICML 2020"
+    family = "two_views"
+    domains = ("natural", "medical")
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, projection_dim: int = 128,
+                 hidden_dim: int = 512, temperature: float = 0.1):
+        super().__init__(backbone, feature_dim)
+        if temperature <= 0:
+            raise ValueError(f"simclr: temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        view_a, view_b = views  # (B, C, H, W) each
+        batch = view_a.shape[0]
+        z = self.projector(self.backbone(torch.cat([view_a, view_b])))  # (2B, P): one BN pass over both
+        return nt_xent(z[:batch], z[batch:], self.temperature)

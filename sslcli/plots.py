@@ -1,0 +1,59 @@
+"""Pictures written into the run directory (matplotlib, headless Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss(metrics_csv: Path, out: Path) -> None:
+    """Training loss (and learning rate on a twin axis) against the optimizer step."""
+    from sslcli.engine.metrics import read_metrics
+
+    rows = read_metrics(metrics_csv)
+    if not rows:
+        return
+    plt = _pyplot()
+    steps = [r["step"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, [r["loss"] for r in rows], color="tab:blue")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss", color="tab:blue")
+    lr_ax = ax.twinx()
+    lr_ax.plot(steps, [r["lr"] for r in rows], color="tab:gray", linestyle="--", linewidth=1)
+    lr_ax.set_ylabel("learning rate", color="tab:gray")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_embedding_map(points: np.ndarray, labels: list[str], title: str, out: Path) -> None:
+    """Scatter of 2-D points (N, 2) coloured by label, with a legend of class names."""
+    plt = _pyplot()
+    classes = sorted(set(labels))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    label_array = np.asarray(labels)
+    for index, name in enumerate(classes):
+        chosen = label_array == name
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=8, color=cmap(index % cmap.N), label=name)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if len(classes) <= 20:
+        ax.legend(markerscale=2, fontsize=7, loc="best", frameon=False)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
