@@ -1,0 +1,150 @@
+"""The fused NT-Xent kernels against autograd through F.normalize and a naive per-row loop."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sslcli.kernels import ntxent
+from sslcli.kernels.ntxent import nt_xent, nt_xent_reference
+
+
+def naive_nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Float64 NT-Xent written row by row from the SimCLR definition."""
+    z = torch.cat([z_a, z_b]).double()
+    z = z / z.norm(dim=1, keepdim=True)  # (M, D)
+    m, n = z.shape[0], z_a.shape[0]
+    losses = []
+    for i in range(m):
+        logits = z @ z[i] / temperature  # (M,)
+        others = torch.cat([logits[:i], logits[i + 1 :]])
+        losses.append(torch.logsumexp(others, 0) - logits[(i + n) % m])
+    return torch.stack(losses).mean()
+
+
+def make_pair(n: int, d: int, device: str, dtype=torch.float32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    z_a = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_()
+    z_b = torch.randn(n, d, generator=g).to(device, dtype).requires_grad_()
+    return z_a, z_b
+
+
+def loss_and_grads(fn, z_a, z_b, temperature, upstream: float = 1.0):
+    z_a.grad = z_b.grad = None
+    loss = fn(z_a, z_b, temperature)
+    (upstream * loss).backward()
+    return loss.detach(), z_a.grad.clone(), z_b.grad.clone()
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, scale: float = 0.0) -> None:
+    """Relative closeness; entries near zero get an absolute floor of rtol * max(|expected|, scale)."""
+    expected = expected.to(actual.dtype)
+    floor = max(expected.abs().max().item(), scale)
+    torch.testing.assert_close(actual, expected, rtol=rtol, atol=rtol * floor)
+
+
+SHAPES = [(n, d) for n in (1, 3, 37, 257) for d in (3, 64, 130)]
+
+
+@pytest.mark.parametrize(("n", "d"), SHAPES)
+def test_fp32_matches_autograd_reference(n, d, device):
+    temperature = (0.05, 0.1, 0.5, 1.0)[(n + d) % 4]
+    z_a, z_b = make_pair(n, d, device, seed=n * d)
+    loss, ga, gb = loss_and_grads(nt_xent, z_a, z_b, temperature)
+    ref_loss, ref_ga, ref_gb = loss_and_grads(nt_xent_reference, z_a, z_b, temperature)
+    assert loss.dtype == torch.float32 and loss.shape == ()
+    # N = 1 has a single candidate per row: loss and gradients are zero up to rounding of 1/t-sized logits
+    assert_close(loss, ref_loss, rtol=1e-5, scale=1 / temperature)
+    assert_close(ga, ref_ga, rtol=1e-5, scale=1 / (2 * n * temperature))
+    assert_close(gb, ref_gb, rtol=1e-5, scale=1 / (2 * n * temperature))
+
+
+@pytest.mark.parametrize(("n", "d"), [(3, 3), (37, 130)])
+def test_fp32_matches_naive_row_loop(n, d, device):
+    z_a, z_b = make_pair(n, d, device, seed=7)
+    loss, ga, gb = loss_and_grads(nt_xent, z_a, z_b, 0.2)
+    naive_loss, naive_ga, naive_gb = loss_and_grads(naive_nt_xent, z_a, z_b, 0.2)
+    assert_close(loss, naive_loss, rtol=1e-5)
+    assert_close(ga, naive_ga, rtol=1e-5)
+    assert_close(gb, naive_gb, rtol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.05, 0.1, 0.3, 1.0])
+def test_learnable_temperature_gets_its_gradient(temperature, device):
+    z_a, z_b = make_pair(37, 64, device, seed=3)
+    grads = []
+    for fn in (nt_xent, naive_nt_xent):
+        tau = torch.tensor(temperature, device=device, requires_grad=True)
+        loss, ga, gb = loss_and_grads(fn, z_a, z_b, tau, upstream=3.0)
+        grads.append((loss, ga, gb, tau.grad))
+    for actual, expected in zip(*grads, strict=True):
+        assert_close(actual, expected, rtol=1e-5)
+
+
+def test_temperature_is_a_runtime_value(device):
+    """One kernel serves every temperature: a tensor temperature is read on the device."""
+    z_a, z_b = make_pair(5, 16, device)
+    tau = torch.tensor([0.2], device=device)
+    first = nt_xent(z_a, z_b, tau)
+    tau.fill_(0.7)
+    second = nt_xent(z_a, z_b, tau)
+    assert_close(first, nt_xent_reference(z_a, z_b, 0.2), rtol=1e-5)
+    assert_close(second, nt_xent_reference(z_a, z_b, 0.7), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs_accumulate_in_fp32(dtype, device):
+    z_a, z_b = make_pair(37, 130, device, dtype=dtype, seed=5)
+    loss, ga, gb = loss_and_grads(nt_xent, z_a, z_b, 0.1)
+    ref_a, ref_b = (z.detach().float().requires_grad_() for z in (z_a, z_b))
+    ref_loss, ref_ga, ref_gb = loss_and_grads(nt_xent_reference, ref_a, ref_b, 0.1)
+    assert loss.dtype == torch.float32 and ga.dtype == dtype and gb.dtype == dtype
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-2, atol=0)
+    for grad, ref in ((ga, ref_ga), (gb, ref_gb)):
+        assert F.cosine_similarity(grad.float().flatten(), ref.flatten(), dim=0) > 0.999
+        torch.testing.assert_close(grad.float(), ref, rtol=0, atol=3e-2 * ref.abs().max().item())
+
+
+def test_non_contiguous_inputs(device):
+    base_a, base_b = make_pair(37, 2 * 65, device, seed=11)
+    z_a, z_b = base_a[:, ::2], base_b.T.contiguous().T[:, 1::2]  # strided views, (37, 65)
+    loss = nt_xent(z_a, z_b, 0.1)
+    assert_close(loss.detach(), nt_xent_reference(z_a, z_b, 0.1).detach(), rtol=1e-5)
+    loss.backward()
+    ref_a, ref_b = base_a.grad.clone(), base_b.grad.clone()
+    base_a.grad = base_b.grad = None
+    nt_xent_reference(z_a, z_b, 0.1).backward()
+    assert_close(ref_a, base_a.grad, rtol=1e-5)
+    assert_close(ref_b, base_b.grad, rtol=1e-5)
+
+
+def test_backward_is_deterministic(device):
+    z_a, z_b = make_pair(257, 64, device, seed=2)
+    first = loss_and_grads(nt_xent, z_a, z_b, 0.1)
+    second = loss_and_grads(nt_xent, z_a, z_b, 0.1)
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_saves_only_linear_memory(device):
+    """Nothing of size M x M is kept for the backward: at most O(M * D) plus per-row statistics."""
+    n, d = 257, 3
+    z_a, z_b = make_pair(n, d, device)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        nt_xent(z_a, z_b, 0.1)
+    m = 2 * n
+    assert saved and sum(saved) <= m * d + 3 * m + 1
+    assert max(saved) < m * m
+
+
+def test_rejects_mismatched_or_empty_inputs(device):
+    with pytest.raises(ValueError, match="equal shape"):
+        nt_xent(torch.zeros(3, 4, device=device), torch.zeros(3, 5, device=device))
+    with pytest.raises(ValueError, match="N >= 1"):
+        nt_xent(torch.zeros(0, 4, device=device), torch.zeros(0, 4, device=device))
+
+
+def test_reference_env_skips_the_kernel(monkeypatch, device):
+    monkeypatch.setenv("SSLCLI_KERNELS", "reference")
+    monkeypatch.setattr(ntxent._NTXent, "apply", lambda *args: pytest.fail("kernel ran"))
+    z_a, z_b = make_pair(3, 8, device)
+    assert_close(nt_xent(z_a, z_b, 0.1), nt_xent_reference(z_a, z_b, 0.1), rtol=0)
