@@ -35,3 +35,28 @@ def skipped_table(skipped: dict[str, str]) -> Table:
     for item_id, reason in sorted(skipped.items()):
         table.add_row(item_id, reason)
     return table
+
+
+def eval_tables(report: dict) -> list[Table]:
+    """Accuracy (pretrained vs random init) and collapse indicators."""
+    knn = report["knn_params"]
+    accuracy = Table(title=f"eval: {report['method']} on {report['domain']} "
+                           f"({report['n_train']} train / {report['n_test']} test, {report['classes']} classes)")
+    for column in ("protocol", "pretrained", "random init", "gain"):
+        accuracy.add_column(column, justify="left" if column == "protocol" else "right")
+    names = {"knn": f"kNN (k={knn['k']}, T={knn['T']})", "linear": "linear probe"}
+    for key, name in names.items():
+        if key in report["pretrained"]:
+            trained, baseline = report["pretrained"][key], report["random_init"][key]
+            accuracy.add_row(name, f"{trained:.3f}", f"{baseline:.3f}", f"{trained - baseline:+.3f}")
+    collapse = Table(title="collapse indicators (test embeddings)")
+    for column in ("encoder", "per-dim std (normalised)", "uniform reference", "effective rank", "dim"):
+        collapse.add_column(column, justify="left" if column == "encoder" else "right")
+    for which in ("pretrained", "random_init"):
+        c = report[which]["collapse"]
+        collapse.add_row(which.replace("_", " "), f"{c['normalised_std']:.4f}", f"{c['normalised_std_reference']:.4f}",
+                         f"{c['effective_rank']:.1f}", str(c["dim"]))
+    tables = [accuracy, collapse]
+    if report["skipped_files"]:
+        tables.append(skipped_table(report["skipped_files"]))
+    return tables

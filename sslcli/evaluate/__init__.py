@@ -1,0 +1,1 @@
+"""Frozen-feature evaluation: weighted kNN, linear probe, collapse indicators, embedding map."""

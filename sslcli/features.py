@@ -1,0 +1,34 @@
+"""Run a frozen encoder over items in batches; the one feature-extraction loop of embed and eval."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from sslcli.data import EvalDataset, SkipLog, make_loader
+from sslcli.domains import Domain, Item
+
+
+@torch.inference_mode()
+def feature_batches(encoder: torch.nn.Module, domain: Domain, items: list[Item], input_size: int,
+                    batch_size: int, device: torch.device, skips: SkipLog, num_workers: int = 0,
+                    start: int = 0) -> Iterator[tuple[list[int], torch.Tensor, int]]:
+    """Yield ``(positions, features (b, F) float32 on CPU, items consumed)`` for ``items[start:]`` in order.
+
+    Bad files go to ``skips`` (which raises in ``raise`` mode); ``positions`` index into ``items``.
+    """
+    dataset = EvalDataset(domain, items, domain.eval_transform(input_size))
+    order = list(range(start, len(items)))
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    loader = make_loader(dataset, batches, num_workers, device.type == "cuda")
+    encoder = encoder.to(device).eval()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for keys, batch in zip(batches, loader, strict=True):
+        skips.add(batch.skipped)
+        if not batch.positions:
+            yield [], torch.empty(0), len(keys)
+            continue
+        with autocast:
+            features = encoder(batch.tensors[0].to(device, non_blocking=True))  # (b, F)
+        yield batch.positions, features.float().cpu(), len(keys)
