@@ -20,17 +20,17 @@ def random_init_encoder(config: PretrainConfig) -> torch.nn.Module:
     return backbone.eval()
 
 
-def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig]:
-    """The trained backbone of ``run_dir`` in eval mode, and the config it was trained with."""
+def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
+    """The trained backbone of ``run_dir`` in eval mode, its training config and its feature size."""
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: run directory not found")
     config = load_run_config(run_dir)
     path = run_dir / "encoder.safetensors"
     if not path.is_file():
         raise UserError(f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)")
-    backbone, _ = build_backbone(config.backbone, config.input_size)
+    backbone, feature_dim = build_backbone(config.backbone, config.input_size)
     try:
         backbone.load_state_dict(load_file(path))
     except (SafetensorError, RuntimeError, OSError) as err:
         raise UserError(f"{path}: unreadable encoder ({str(err).splitlines()[0]})") from None
-    return backbone.eval(), config
+    return backbone.eval(), config, feature_dim

@@ -89,7 +89,7 @@ def accuracy(predicted: torch.Tensor, truth: torch.Tensor) -> float:
 def evaluate_run(options: EvalOptions, console) -> dict:
     if options.protocol not in ("knn", "linear", "all"):
         raise UserError(f"--protocol must be knn, linear or all, got {options.protocol!r}")
-    trained, config = load_encoder(options.run_dir)
+    trained, config, _ = load_encoder(options.run_dir)
     domain = lookup_domain(config.domain)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)

@@ -1,0 +1,51 @@
+"""Append rows to a ``.npy`` file on disk without holding them in memory.
+
+The header has a fixed size (128 bytes, NPY format 1.0) and is rewritten with the current row count
+after every append, so the file is always a valid array that ``numpy.load(..., mmap_mode="r")`` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+HEADER_BYTES = 128
+MAGIC = b"\x93NUMPY\x01\x00"
+
+
+def npy_header(rows: int, dim: int) -> bytes:
+    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}"
+    body_len = HEADER_BYTES - len(MAGIC) - 2
+    return MAGIC + struct.pack("<H", body_len) + text.ljust(body_len - 1).encode("latin1") + b"\n"
+
+
+class NpyRowWriter:
+    """float32 rows of width ``dim``; opening with ``rows`` > 0 keeps that many and drops any tail."""
+
+    def __init__(self, path: Path, dim: int, rows: int = 0):
+        self.path, self.dim, self.rows = path, dim, rows
+        self.handle = path.open("r+b" if rows and path.exists() else "w+b")
+        self.handle.truncate(HEADER_BYTES + rows * dim * 4)
+        self._write_header()
+        self.handle.seek(0, os.SEEK_END)
+
+    def _write_header(self) -> None:
+        self.handle.seek(0)
+        self.handle.write(npy_header(self.rows, self.dim))
+
+    def append(self, block: np.ndarray) -> None:
+        """Add ``block`` (b, dim) and make the header and data durable before returning."""
+        if block.ndim != 2 or block.shape[1] != self.dim:
+            raise ValueError(f"expected rows of width {self.dim}, got shape {block.shape}")
+        self.handle.seek(0, os.SEEK_END)
+        self.handle.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.rows += block.shape[0]
+        self._write_header()
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        self.handle.close()
