@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from sslcli.cli import COMMANDS, main
+
+
+@pytest.mark.parametrize("command", [[], *[[name] for name in COMMANDS]])
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_top_level_help_does_not_import_torch():
+    code = "import sys; from sslcli.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n" \
+           "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "sslcli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "pretrain" in result.stdout
+
+
+def test_methods_and_domains_list_what_is_registered():
+    from sslcli.domains import available_domains
+    from sslcli.methods import available_methods
+
+    methods = CliRunner().invoke(main, ["methods"])
+    domains = CliRunner().invoke(main, ["domains"])
+    assert methods.exit_code == 0 and domains.exit_code == 0
+    assert all(name in methods.output for name in available_methods())
+    assert all(name in domains.output for name in available_domains())
