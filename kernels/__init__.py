@@ -1,9 +1,27 @@
 """Fused kernels behind sslcli's hot paths (installed as ``sslcli.kernels``).
 
 Each op lives in one file holding its Triton kernels, its ``autograd.Function``, the public
-function and the plain-torch reference that runs on CPU and serves as the test oracle.
+function and the plain-torch reference that runs on CPU and serves as the test oracle. Triton runs
+on CUDA tensors, the reference elsewhere (``SSLCLI_KERNELS=auto|triton|reference``, see ``dispatch``).
 """
 
+from sslcli.kernels.mae_masking import (
+    MaskedPatches,
+    mae_random_masking,
+    mae_random_masking_reference,
+    mae_unshuffle,
+    mae_unshuffle_reference,
+    num_visible,
+)
 from sslcli.kernels.ntxent import nt_xent, nt_xent_reference
 
-__all__ = ["nt_xent", "nt_xent_reference"]
+__all__ = [
+    "MaskedPatches",
+    "mae_random_masking",
+    "mae_random_masking_reference",
+    "mae_unshuffle",
+    "mae_unshuffle_reference",
+    "nt_xent",
+    "nt_xent_reference",
+    "num_visible",
+]

@@ -49,8 +49,10 @@ class LazyKernel:
         interpreter_meta: dict,
         configs: Callable[..., list],
         key: Sequence[str],
+        do_not_specialize: Sequence[str] = (),
     ) -> None:
         self.fn = fn
+        self.do_not_specialize = list(do_not_specialize)
         self.interpreter_meta = interpreter_meta
         self.configs = configs
         self.key = list(key)
@@ -59,7 +61,7 @@ class LazyKernel:
 
     def _jit(self):
         if self._jitted is None:
-            self._jitted = triton.jit(self.fn)
+            self._jitted = triton.jit(self.fn, do_not_specialize=self.do_not_specialize)
         return self._jitted
 
     def _autotuned(self, variant: tuple):
