@@ -1,0 +1,30 @@
+"""One rank of the two-process gloo NT-Xent check; run by test_ntxent_distributed.py.
+
+Usage: python _ntxent_dist_worker.py RANK WORLD STORE_FILE INPUTS OUTPUT
+"""
+
+import sys
+
+import torch
+import torch.distributed as dist
+from sslcli.kernels import nt_xent
+
+
+def main(rank: int, world: int, store: str, inputs: str, output: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    data = torch.load(inputs)
+    n = data["z_a"].shape[0] // world
+    z_a = data["z_a"][rank * n : (rank + 1) * n].clone().requires_grad_()  # (n, D) this rank's slice
+    z_b = data["z_b"][rank * n : (rank + 1) * n].clone().requires_grad_()
+    tau = torch.tensor(data["temperature"], requires_grad=True)
+    loss = nt_xent(z_a, z_b, tau)
+    loss.backward()
+    local = nt_xent(z_a, z_b, data["temperature"], gather_distributed=False)
+    torch.save(
+        {"loss": loss.detach(), "z_a": z_a.grad, "z_b": z_b.grad, "tau": tau.grad, "local": local}, output
+    )
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])
