@@ -20,9 +20,8 @@ def main(rank: int, world: int, store: str, inputs: str, output: str) -> None:
     loss = nt_xent(z_a, z_b, tau)
     loss.backward()
     local = nt_xent(z_a, z_b, data["temperature"], gather_distributed=False)
-    torch.save(
-        {"loss": loss.detach(), "z_a": z_a.grad, "z_b": z_b.grad, "tau": tau.grad, "local": local}, output
-    )
+    result = {"loss": loss.detach(), "z_a": z_a.grad, "z_b": z_b.grad, "tau": tau.grad, "local": local}
+    torch.save({**result, "grad_fn": type(loss.grad_fn).__name__}, output)
     dist.destroy_process_group()
 
 
