@@ -107,8 +107,8 @@ class _NTXent(torch.autograd.Function):
         lse = all_gather_rows(lse_local) if world > 1 else lse_local  # (M,)
         ctx.save_for_backward(z, rnorm, lse, tau)
         ctx.geometry = (rank, world, n)
-        ctx.dtypes = (z_a.dtype, z_b.dtype, temperature.dtype)
-        ctx.tau_shape = temperature.shape
+        ctx.dtypes = (z_a.dtype, z_b.dtype)
+        ctx.tau_meta = (temperature.shape, temperature.dtype, temperature.device)
         return loss_rows.mean()
 
     @staticmethod
@@ -119,7 +119,8 @@ class _NTXent(torch.autograd.Function):
         dx, rowdot = _backward(z, tau, lse, g, rnorm, row0=rank * 2 * n, half=n)  # (2n, D), (2n,)
         dtau = None
         if ctx.needs_input_grad[2]:
-            dtau = (-rowdot.sum() / (2 * tau)).reshape(ctx.tau_shape).to(ctx.dtypes[2])
+            shape, dtype, device = ctx.tau_meta
+            dtau = (-rowdot.sum() / (2 * tau)).reshape(shape).to(device=device, dtype=dtype)
         return dx[:n].to(ctx.dtypes[0]), dx[n:].to(ctx.dtypes[1]), dtau, None, None
 
 

@@ -1,5 +1,7 @@
 """The fused NT-Xent kernels against autograd through F.normalize and a naive per-row loop."""
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -88,6 +90,24 @@ def test_temperature_is_a_runtime_value(device):
     second = nt_xent(z_a, z_b, tau)
     assert_close(first, nt_xent_reference(z_a, z_b, 0.2), rtol=1e-5)
     assert_close(second, nt_xent_reference(z_a, z_b, 0.7), rtol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1", reason="the interpreter compiles nothing")
+def test_new_temperature_does_not_recompile(device):
+    z_a, z_b = make_pair(64, 32, device)
+    nt_xent(z_a, z_b, 0.1).backward()
+
+    def compiled() -> int:
+        return sum(
+            len(caches[0])
+            for kernel in (ntxent._FORWARD, ntxent._BACKWARD)
+            for caches in kernel._jit().device_caches.values()
+        )
+
+    before = compiled()
+    nt_xent(z_a, z_b, 0.37).backward()
+    nt_xent(z_a, z_b, torch.tensor(0.9, device=device, requires_grad=True)).backward()
+    assert compiled() == before
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
