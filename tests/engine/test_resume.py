@@ -1,0 +1,87 @@
+"""A run killed mid-epoch and resumed ends with exactly the parameters of an uninterrupted run."""
+
+import pytest
+import torch
+from rich.console import Console
+
+from sslcli.config import PretrainConfig
+from sslcli.engine import trainer as trainer_module
+from sslcli.engine.trainer import pretrain
+from sslcli.errors import UserError
+from sslcli.methods.simclr import SimCLR
+
+
+def tiny_config(data, out, **extra) -> PretrainConfig:
+    values = dict(data=str(data), out=str(out), epochs=2, batch_size=8, input_size=16, num_workers=0,
+                  device="cpu", checkpoint_every=1, log_every=1, seed=3, warmup_epochs=0.5)
+    return PretrainConfig(**{**values, **extra})
+
+
+def final_parameters(run_dir):
+    saved = torch.load(run_dir / trainer_module.CHECKPOINT_NAME, weights_only=True)
+    return saved["method"]
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(digit_folder, tmp_path, monkeypatch, accumulate):
+    quiet = Console(quiet=True)
+    pretrain(tiny_config(digit_folder, tmp_path / "whole", accumulate=accumulate), False, quiet)
+
+    calls = {"n": 0}
+    original = SimCLR.training_step
+
+    def crash_on_seventh_batch(self, views):
+        calls["n"] += 1
+        if calls["n"] == 7:  # mid-epoch: 36 items / batch 8 = 4 batches per epoch
+            raise Killed
+        return original(self, views)
+
+    monkeypatch.setattr(SimCLR, "training_step", crash_on_seventh_batch)
+    with pytest.raises(Killed):
+        pretrain(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), False, quiet)
+    monkeypatch.setattr(SimCLR, "training_step", original)
+    pretrain(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), True, quiet)
+
+    whole, split = final_parameters(tmp_path / "whole"), final_parameters(tmp_path / "split")
+    assert whole.keys() == split.keys()
+    for name in whole:
+        assert torch.equal(whole[name], split[name]), name
+    assert (tmp_path / "split" / "metrics.csv").read_text().count("\n") == \
+        (tmp_path / "whole" / "metrics.csv").read_text().count("\n")
+
+
+def test_a_new_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(digit_folder, tmp_path):
+    quiet = Console(quiet=True)
+    with pytest.raises(UserError, match="nothing to resume"):
+        pretrain(tiny_config(digit_folder, tmp_path / "none"), True, quiet)
+    pretrain(tiny_config(digit_folder, tmp_path / "run", epochs=1), False, quiet)
+    with pytest.raises(UserError, match="already holds a run"):
+        pretrain(tiny_config(digit_folder, tmp_path / "run", epochs=1), False, quiet)
+
+
+def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path, monkeypatch):
+    quiet = Console(quiet=True)
+    original = SimCLR.training_step
+    steps = {"n": 0}
+
+    def nan_on_third(self, views):
+        steps["n"] += 1
+        loss = original(self, views)
+        return loss * float("nan") if steps["n"] == 3 else loss
+
+    monkeypatch.setattr(SimCLR, "training_step", nan_on_third)
+    snapshots = []
+    monkeypatch.setattr(trainer_module.Trainer, "save", lambda self: snapshots.append(
+        {k: v.detach().clone() for k, v in self.method.named_parameters()}))
+    config = tiny_config(digit_folder, tmp_path / "r", checkpoint_every=1)
+    trainer = trainer_module.Trainer(trainer_module.open_run(config, False), quiet)
+    with pytest.raises(trainer_module.NonFiniteLossError, match="step 3: loss is nan"):
+        trainer.fit(False)
+    assert trainer.state.step == 2 and len(snapshots) == 2
+    after_two_steps = snapshots[-1]
+    for name, value in trainer.method.named_parameters():
+        assert torch.equal(value, after_two_steps[name]), name  # the NaN step updated no weight
