@@ -80,6 +80,23 @@ class EvalDataset(Dataset):
             return position, Skipped(item.item_id, str(err))
 
 
+class ScanDataset(Dataset):
+    """Indexed by position; decodes the item and returns ``None`` or a ``Skipped`` record."""
+
+    def __init__(self, domain: Domain, items: list[Item]):
+        self.domain, self.items = domain, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, position: int) -> Skipped | None:
+        try:
+            self.domain.load(self.items[position])
+        except BadItemError as err:
+            return Skipped(self.items[position].item_id, str(err))
+        return None
+
+
 def collate(samples: list[tuple[int, list[torch.Tensor] | Skipped]]) -> Batch:
     kept = [(pos, views) for pos, views in samples if not isinstance(views, Skipped)]
     skipped = [views for _, views in samples if isinstance(views, Skipped)]
@@ -115,9 +132,25 @@ class SkipLog:
                 raise BadFileError(f"{self.data_root / record.item_id}: {record.reason} (use --on-error skip to skip)")
             self.records.setdefault(record.item_id, record.reason)
 
+    def read(self, path: Path) -> None:
+        """Take back the records of a ``skipped.csv`` written by ``write``."""
+        with path.open(newline="") as handle:
+            self.records.update((row["item_id"], row["reason"]) for row in csv.DictReader(handle))
+
     def write(self, path: Path) -> None:
         """``item_id,reason`` rows; written even when empty so the counts can be checked."""
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["item_id", "reason"])
             writer.writerows(sorted(self.records.items()))
+
+
+def scan_items(domain: Domain, items: list[Item], skips: SkipLog, num_workers: int, progress) -> list[Item]:
+    """Decode every item once, before training: bad files stop the run at once (``raise``) or are
+    recorded (``skip``) so that the reported counts cover the whole folder. Returns the usable items."""
+    task = progress.add_task("checking files", total=len(items), rate=0.0)
+    loader = DataLoader(ScanDataset(domain, items), batch_size=64, num_workers=num_workers, collate_fn=list)
+    for records in loader:
+        skips.add([record for record in records if record is not None])
+        progress.update(task, advance=len(records))
+    return [item for item in items if item.item_id not in skips.records]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; a damaged file is a one-line error."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError) as err:
-        raise UserError(f"{path}: unreadable checkpoint ({str(err).splitlines()[0]})") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        raise UserError(f"{path}: unreadable checkpoint ({type(err).__name__}: damaged or not a checkpoint)") from None
 
 
 def save_encoder(path: Path, backbone: torch.nn.Module, metadata: dict[str, str]) -> None:

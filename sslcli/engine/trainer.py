@@ -13,14 +13,14 @@ import torch
 
 import sslcli
 from sslcli.config import PretrainConfig, load_run_config
-from sslcli.data import SkipLog, ViewDataset, epoch_batches, make_loader
+from sslcli.data import SkipLog, ViewDataset, epoch_batches, make_loader, scan_items
 from sslcli.engine.checkpoint import load_checkpoint, save_checkpoint, save_encoder
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.schedule import warmup_cosine
 from sslcli.engine.setup import RunPlan, build_method, plan_run, resolve_device
 from sslcli.errors import UserError
 from sslcli.methods import Method
-from sslcli.progress import training_progress
+from sslcli.progress import item_progress, training_progress
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
 
@@ -73,26 +73,38 @@ def open_run(config: PretrainConfig, resume: bool) -> RunPlan:
 class Trainer:
     """Runs ``plan`` to completion, writing everything into the run directory."""
 
-    def __init__(self, plan: RunPlan, console):
-        self.plan, self.config, self.console = plan, plan.config, console
+    def __init__(self, plan: RunPlan, console, resume: bool):
+        self.plan, self.config, self.console, self.resume = plan, plan.config, console, resume
         self.run_dir = Path(self.config.out)
         self.device = resolve_device(self.config.device)
         self.method: Method = build_method(self.config).to(self.device)
         self.optimizer = self._make_optimizer()
         self.state = TrainState()
         self.skips = SkipLog(self.config.on_error, plan.data_root)
+        self.items = self._usable_items()
         try:
             view_fn = plan.domain.views(self.method.family, self.config.input_size, self.config.views)
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
-        self.dataset = ViewDataset(plan.domain, plan.items, view_fn, self.config.seed)
-        micro_per_epoch = len(plan.items) // self.config.batch_size
+        self.dataset = ViewDataset(plan.domain, self.items, view_fn, self.config.seed)
+        micro_per_epoch = len(self.items) // self.config.batch_size
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
-            raise UserError(f"{plan.data_root}: {len(plan.items)} items are fewer than one step of "
+            raise UserError(f"{plan.data_root}: {len(self.items)} usable items are fewer than one step of "
                             f"batch size {self.config.batch_size} x accumulate {self.config.accumulate}; "
                             "lower --batch-size")
         self.total_steps = self.steps_per_epoch * self.config.epochs
+
+    def _usable_items(self) -> list:
+        """Items that decode: scanned once for a new run, read back from ``skipped.csv`` on resume."""
+        skipped_csv = self.run_dir / "skipped.csv"
+        if self.resume and skipped_csv.is_file():
+            self.skips.read(skipped_csv)
+            return [item for item in self.plan.items if item.item_id not in self.skips.records]
+        with item_progress(self.console) as progress:
+            items = scan_items(self.plan.domain, self.plan.items, self.skips, self.config.num_workers, progress)
+        self.skips.write(skipped_csv)
+        return items
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.method.parameters() if p.requires_grad]
@@ -106,7 +118,6 @@ class Trainer:
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "train_state": vars(self.state).copy(),
-            "skipped": dict(self.skips.records),
             "rng_cpu": torch.get_rng_state(),
         }
         if self.device.type == "cuda":
@@ -118,7 +129,6 @@ class Trainer:
         self.method.load_state_dict(saved["method"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.state = TrainState(**saved["train_state"])
-        self.skips.records.update(saved["skipped"])
         torch.set_rng_state(saved["rng_cpu"])
         if "rng_cuda" in saved and self.device.type == "cuda":
             torch.cuda.set_rng_state(saved["rng_cuda"], self.device)
@@ -129,10 +139,10 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def fit(self, resume: bool) -> PretrainResult:
-        if resume:
+    def fit(self) -> PretrainResult:
+        if self.resume:
             self.restore()
-        metrics = MetricsLog(self.run_dir / "metrics.csv", self.state.step if resume else None)
+        metrics = MetricsLog(self.run_dir / "metrics.csv", self.state.step if self.resume else None)
         warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
@@ -140,7 +150,7 @@ class Trainer:
             task = progress.add_task("pretrain", total=self.total_steps, completed=self.state.step,
                                      loss=float("nan"), lr=0.0, rate=0.0)
             while self.state.epoch < self.config.epochs:
-                batches = epoch_batches(len(self.plan.items), self.config.batch_size, self.config.seed,
+                batches = epoch_batches(len(self.items), self.config.batch_size, self.config.seed,
                                         self.state.epoch)[self.state.batch_in_epoch : micro_per_epoch]
                 loader = make_loader(self.dataset, batches, self.config.num_workers, self.device.type == "cuda")
                 tick, items_since = time.perf_counter(), 0
@@ -202,4 +212,4 @@ class Trainer:
 
 
 def pretrain(config: PretrainConfig, resume: bool, console) -> PretrainResult:
-    return Trainer(open_run(config, resume), console).fit(resume)
+    return Trainer(open_run(config, resume), console, resume).fit()

@@ -78,9 +78,9 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
     monkeypatch.setattr(trainer_module.Trainer, "save", lambda self: snapshots.append(
         {k: v.detach().clone() for k, v in self.method.named_parameters()}))
     config = tiny_config(digit_folder, tmp_path / "r", checkpoint_every=1)
-    trainer = trainer_module.Trainer(trainer_module.open_run(config, False), quiet)
+    trainer = trainer_module.Trainer(trainer_module.open_run(config, False), quiet, resume=False)
     with pytest.raises(trainer_module.NonFiniteLossError, match="step 3: loss is nan"):
-        trainer.fit(False)
+        trainer.fit()
     assert trainer.state.step == 2 and len(snapshots) == 2
     after_two_steps = snapshots[-1]
     for name, value in trainer.method.named_parameters():

@@ -1,0 +1,93 @@
+"""Compile every kernel for an H100 (sm_90) without a GPU; run by test_cuda_compile.py.
+
+Runs in its own process so that Triton is imported in compiled mode (no TRITON_INTERPRET).
+Prints one line "ok NAME SHARED_BYTES" per kernel.
+"""
+
+import triton
+from sslcli.kernels import mae_masking, ntxent
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+I32 = "i32"
+NTXENT_TILE = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_D": 128, "DOT_FP32": False, "PRECISION": "tf32"}
+MASK_SCALARS = [
+    "stride_b",
+    "stride_t",
+    "stride_c",
+    "stride_h",
+    "stride_w",
+    "L",
+    "Wp",
+    "keep",
+    "G",
+    "C",
+    "P",
+    "p",
+    "t",
+]
+CASES = {
+    "normalize": (
+        ntxent._NORMALIZE,
+        {"a_ptr": "*bf16", "b_ptr": "*bf16", "z_ptr": "*bf16", "rnorm_ptr": "*fp32", "n": I32, "D": I32}
+        | {"stride_a": I32, "stride_b": I32},
+        {"BLOCK_M": 16, "BLOCK_D": 128},
+    ),
+    "ntxent_forward": (
+        ntxent._FORWARD,
+        {"z_ptr": "*bf16", "tau_ptr": "*fp32", "lse_ptr": "*fp32", "loss_ptr": "*fp32"}
+        | dict.fromkeys(["row0", "m_local", "M", "half", "D"], I32),
+        NTXENT_TILE,
+    ),
+    "ntxent_backward": (
+        ntxent._BACKWARD,
+        {"z_ptr": "*bf16", "tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "rnorm_ptr": "*fp32"}
+        | {"dx_ptr": "*bf16", "rowdot_ptr": "*fp32"}
+        | dict.fromkeys(["row0", "m_local", "M", "half", "D"], I32),
+        NTXENT_TILE,
+    ),
+    "mae_mask_seeded": (
+        mae_masking._MASK,
+        {
+            "v_ptr": "*bf16",
+            "noise_ptr": "*u8",
+            "out_ptr": "*bf16",
+            "mask_ptr": "*u8",
+            "ids_ptr": "*i64",
+            "seed": I32,
+        }
+        | dict.fromkeys(MASK_SCALARS, I32),
+        {"USE_NOISE": False, "BLOCK_L": 16, "BLOCK_C": 64, "BLOCK_P": 256},
+    ),
+    "mae_unshuffle": (
+        mae_masking._UNSHUFFLE,
+        {"vis_ptr": "*bf16", "token_ptr": "*bf16", "ids_ptr": "*i64", "out_ptr": "*bf16"}
+        | dict.fromkeys(["L", "keep", "G", "E"], I32),
+        {"BLOCK_L": 16, "BLOCK_E": 128},
+    ),
+    "mae_unshuffle_backward": (
+        mae_masking._UNSHUFFLE_BACKWARD,
+        {"grad_ptr": "*bf16", "ids_ptr": "*i64", "grad_vis_ptr": "*bf16", "token_sum_ptr": "*fp32"}
+        | dict.fromkeys(["L", "keep", "G", "E"], I32),
+        {"BLOCK_L": 16, "BLOCK_E": 128},
+    ),
+}
+
+
+def compile_for_sm90(name: str) -> int:
+    """Shared memory (bytes) of the kernel ``name`` compiled to a cubin for sm_90."""
+    kernel, signature, constexprs = CASES[name]
+    fn = kernel._jit()  # a JITFunction here: this process never set TRITON_INTERPRET
+    source = ASTSource(
+        fn=fn,
+        signature=signature | dict.fromkeys(constexprs, "constexpr"),
+        constexprs={(fn.arg_names.index(key),): value for key, value in constexprs.items()},
+    )
+    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+    assert compiled.asm["cubin"]
+    return compiled.metadata.shared
+
+
+if __name__ == "__main__":
+    for name in CASES:
+        print("ok", name, compile_for_sm90(name), flush=True)
