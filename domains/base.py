@@ -71,7 +71,9 @@ _REGISTRY: dict[str, type[Domain]] = {}
 def register_domain(cls: type[Domain]) -> type[Domain]:
     """Class decorator adding a domain under ``cls.name``; a second class with that name is an error."""
     if cls.name in _REGISTRY:
-        raise ValueError(f"domain {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})")
+        raise ValueError(
+            f"domain {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})"
+        )
     _REGISTRY[cls.name] = cls
     return cls
 

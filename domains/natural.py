@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.transforms import v2
-
 from sslcli.domains.base import BadItemError, Domain, Item, ViewFn, register_domain
 from sslcli.domains.digits_sample import materialise_digits
+from torchvision.transforms import v2
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -125,16 +124,24 @@ class NaturalDomain(Domain):
         return lambda image: [transform(image), transform(image)]
 
     def eval_transform(self, input_size: int):
-        return v2.Compose([v2.Resize(input_size, antialias=True), v2.CenterCrop(input_size),
-                           v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        return v2.Compose(
+            [
+                v2.Resize(input_size, antialias=True),
+                v2.CenterCrop(input_size),
+                v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
 
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_digits()
 
     def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
         if not data_is_builtin:
-            return {"input_size": self.default_input_size, "backbone": self.default_backbone,
-                    "views": asdict(SimCLRViewOptions())}
+            return {
+                "input_size": self.default_input_size,
+                "backbone": self.default_backbone,
+                "views": asdict(SimCLRViewOptions()),
+            }
         # 8x8 digits: tiny inputs; strong crops destroy the glyph and flips change its meaning.
         views = asdict(SimCLRViewOptions(crop_scale=(0.4, 1.0), flip_p=0.0, blur_p=0.0))
         return {"input_size": 16, "backbone": "resnet18", "views": views}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from sslcli.errors import UserError
 
@@ -44,7 +45,10 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 2, f"batch_size must be >= 2 (contrastive losses need pairs), got {self.batch_size}"),
+            (
+                self.batch_size >= 2,
+                f"batch_size must be >= 2 (contrastive losses need pairs), got {self.batch_size}",
+            ),
             (self.accumulate >= 1, f"accumulate must be >= 1, got {self.accumulate}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.on_error in ON_ERROR, f"on_error must be one of {', '.join(ON_ERROR)}"),
@@ -53,7 +57,10 @@ class PretrainConfig:
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
             (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
             (self.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {self.checkpoint_every}"),
-            (self.input_size is None or self.input_size >= 8, f"input_size must be >= 8, got {self.input_size}"),
+            (
+                self.input_size is None or self.input_size >= 8,
+                f"input_size must be >= 8, got {self.input_size}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

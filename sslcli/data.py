@@ -114,9 +114,17 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> lis
     return [[(epoch, p) for p in order[i : i + batch_size]] for i in range(0, full, batch_size)]
 
 
-def make_loader(dataset: Dataset, batches: Iterable, num_workers: int, pin_memory: bool = False) -> DataLoader:
-    return DataLoader(dataset, batch_sampler=list(batches), num_workers=num_workers, collate_fn=collate,
-                      pin_memory=pin_memory, persistent_workers=False)
+def make_loader(
+    dataset: Dataset, batches: Iterable, num_workers: int, pin_memory: bool = False
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_sampler=list(batches),
+        num_workers=num_workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
 
 
 class SkipLog:
@@ -129,7 +137,9 @@ class SkipLog:
     def add(self, skipped: list[Skipped]) -> None:
         for record in skipped:
             if self.on_error == "raise":
-                raise BadFileError(f"{self.data_root / record.item_id}: {record.reason} (use --on-error skip to skip)")
+                raise BadFileError(
+                    f"{self.data_root / record.item_id}: {record.reason} (use --on-error skip to skip)"
+                )
             self.records.setdefault(record.item_id, record.reason)
 
     def read(self, path: Path) -> None:

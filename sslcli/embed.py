@@ -50,7 +50,9 @@ def sha256_of_ids(ids: list[str]) -> str:
 
 
 def save_state(out: Path, state: EmbedState) -> None:
-    atomic_write(out / "embed_state.json", lambda tmp: Path(tmp).write_text(json.dumps(vars(state), indent=1)))
+    atomic_write(
+        out / "embed_state.json", lambda tmp: Path(tmp).write_text(json.dumps(vars(state), indent=1))
+    )
 
 
 def resume_state(out: Path, fresh: EmbedState) -> EmbedState:
@@ -70,7 +72,7 @@ def resume_state(out: Path, fresh: EmbedState) -> EmbedState:
 
 
 def truncate_index(path: Path, rows: int) -> None:
-    """Keep the header and the first ``rows`` records of index.csv (drops rows written after the last save)."""
+    """Keep the header and the first ``rows`` records of index.csv (drops rows after the last save)."""
     kept = [list(INDEX_COLUMNS)]
     if path.is_file():
         with path.open(newline="") as handle:
@@ -90,13 +92,22 @@ class EmbedResult:
     already_done: bool
 
 
-def embed_corpus(run_dir: Path, data: Path, out: Path, batch_size: int, device_name: str, on_error: str,
-                 num_workers: int, console) -> EmbedResult:
+def embed_corpus(
+    run_dir: Path,
+    data: Path,
+    out: Path,
+    batch_size: int,
+    device_name: str,
+    on_error: str,
+    num_workers: int,
+    console,
+) -> EmbedResult:
     encoder, config, dim = load_encoder(run_dir)
     domain = lookup_domain(config.domain)
     items = attach_labels(data, discover_items(domain, data))
-    fresh = EmbedState(sha256_of_file(run_dir / "encoder.safetensors"), sha256_of_ids([i.item_id for i in items]),
-                       dim=dim)
+    fresh = EmbedState(
+        sha256_of_file(run_dir / "encoder.safetensors"), sha256_of_ids([i.item_id for i in items]), dim=dim
+    )
     state = resume_state(out, fresh)
     if state.done:
         return EmbedResult(out, state.rows, state.dim, len(items), state.skipped, 0.0, already_done=True)
@@ -110,13 +121,23 @@ def embed_corpus(run_dir: Path, data: Path, out: Path, batch_size: int, device_n
     with item_progress(console) as progress, index_path.open("a", newline="") as index_handle:
         task = progress.add_task("embed", total=len(items), completed=state.next_position, rate=0.0)
         index = csv.writer(index_handle)
-        for positions, features, consumed in feature_batches(encoder, domain, items, config.input_size, batch_size,
-                                                             resolve_device(device_name), skips, num_workers,
-                                                             start=state.next_position):
+        for positions, features, consumed in feature_batches(
+            encoder,
+            domain,
+            items,
+            config.input_size,
+            batch_size,
+            resolve_device(device_name),
+            skips,
+            num_workers,
+            start=state.next_position,
+        ):
             if positions:
                 writer.append(features.numpy())
-                index.writerows((state.rows + i, items[p].item_id, items[p].rel_path, items[p].label or "")
-                                for i, p in enumerate(positions))
+                index.writerows(
+                    (state.rows + i, items[p].item_id, items[p].rel_path, items[p].label or "")
+                    for i, p in enumerate(positions)
+                )
                 index_handle.flush()
             state.rows = writer.rows
             state.next_position += consumed
@@ -128,4 +149,6 @@ def embed_corpus(run_dir: Path, data: Path, out: Path, batch_size: int, device_n
     state.done = True
     save_state(out, state)
     skips.write(out / "skipped.csv")
-    return EmbedResult(out, state.rows, state.dim, len(items), state.skipped, time.perf_counter() - started, False)
+    return EmbedResult(
+        out, state.rows, state.dim, len(items), state.skipped, time.perf_counter() - started, False
+    )

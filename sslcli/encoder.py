@@ -27,7 +27,9 @@ def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
     config = load_run_config(run_dir)
     path = run_dir / "encoder.safetensors"
     if not path.is_file():
-        raise UserError(f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)")
+        raise UserError(
+            f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)"
+        )
     backbone, feature_dim = build_backbone(config.backbone, config.input_size)
     try:
         backbone.load_state_dict(load_file(path))

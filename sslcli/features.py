@@ -11,9 +11,17 @@ from sslcli.domains import Domain, Item
 
 
 @torch.inference_mode()
-def feature_batches(encoder: torch.nn.Module, domain: Domain, items: list[Item], input_size: int,
-                    batch_size: int, device: torch.device, skips: SkipLog, num_workers: int = 0,
-                    start: int = 0) -> Iterator[tuple[list[int], torch.Tensor, int]]:
+def feature_batches(
+    encoder: torch.nn.Module,
+    domain: Domain,
+    items: list[Item],
+    input_size: int,
+    batch_size: int,
+    device: torch.device,
+    skips: SkipLog,
+    num_workers: int = 0,
+    start: int = 0,
+) -> Iterator[tuple[list[int], torch.Tensor, int]]:
     """Yield ``(positions, features (b, F) float32 on CPU, items consumed)`` for ``items[start:]`` in order.
 
     Bad files go to ``skips`` (which raises in ``raise`` mode); ``positions`` index into ``items``.

@@ -29,4 +29,6 @@ def attach_labels(root: Path, items: list[Item]) -> list[Item]:
     if csv_path.is_file():
         table = read_labels_csv(csv_path)
         return [replace(item, label=table.get(item.rel_path)) for item in items]
-    return [replace(item, label=item.rel_path.split("/")[0] if "/" in item.rel_path else None) for item in items]
+    return [
+        replace(item, label=item.rel_path.split("/")[0] if "/" in item.rel_path else None) for item in items
+    ]

@@ -10,7 +10,18 @@ import pytest
 from PIL import Image
 
 # Tiny, CPU-friendly pretraining flags used by CLI tests (ResNet-18 small stem at 16 px).
-FAST_PRETRAIN = ["--epochs", "1", "--batch-size", "8", "--input-size", "16", "--num-workers", "0", "--device", "cpu"]
+FAST_PRETRAIN = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--input-size",
+    "16",
+    "--num-workers",
+    "0",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +32,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
 
-def write_digit_folder(root: Path, classes: tuple[int, ...] = (0, 1, 7), per_class: int = 12, offset: int = 0) -> Path:
+def write_digit_folder(
+    root: Path, classes: tuple[int, ...] = (0, 1, 7), per_class: int = 12, offset: int = 0
+) -> Path:
     """Class sub-folders of real 8x8 digit PNGs (independent of sslcli's own sample code)."""
     from sklearn.datasets import load_digits
 

@@ -9,8 +9,16 @@ from sslcli.embed import embed_corpus
 
 
 def run_embed(run, data, out):
-    return embed_corpus(run, data, out, batch_size=5, device_name="cpu", on_error="raise", num_workers=0,
-                        console=Console(quiet=True))
+    return embed_corpus(
+        run,
+        data,
+        out,
+        batch_size=5,
+        device_name="cpu",
+        on_error="raise",
+        num_workers=0,
+        console=Console(quiet=True),
+    )
 
 
 def test_interrupted_embed_resumes_to_identical_output(trained_run, tmp_path, monkeypatch):
@@ -33,7 +41,10 @@ def test_interrupted_embed_resumes_to_identical_output(trained_run, tmp_path, mo
     result = run_embed(trained_run, data, tmp_path / "split")
     assert not result.already_done and result.rows == 36
 
-    whole, split = np.load(tmp_path / "whole" / "embeddings.npy"), np.load(tmp_path / "split" / "embeddings.npy")
+    whole, split = (
+        np.load(tmp_path / "whole" / "embeddings.npy"),
+        np.load(tmp_path / "split" / "embeddings.npy"),
+    )
     assert np.allclose(whole, split, atol=1e-5)
     assert (tmp_path / "whole" / "index.csv").read_text() == (tmp_path / "split" / "index.csv").read_text()
     assert run_embed(trained_run, data, tmp_path / "split").already_done

@@ -5,7 +5,9 @@ from sslcli.npy_stream import HEADER_BYTES, NpyRowWriter
 
 def test_rows_appended_in_blocks_load_with_numpy(tmp_path):
     path = tmp_path / "e.npy"
-    blocks = [np.random.default_rng(i).normal(size=(n, 5)).astype(np.float32) for i, n in enumerate([3, 1, 7])]
+    blocks = [
+        np.random.default_rng(i).normal(size=(n, 5)).astype(np.float32) for i, n in enumerate([3, 1, 7])
+    ]
     writer = NpyRowWriter(path, 5)
     for block in blocks:
         writer.append(block)

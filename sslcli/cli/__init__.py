@@ -11,7 +11,10 @@ from sslcli import __version__
 COMMANDS = {
     "pretrain": ("sslcli.cli.pretrain", "Learn an encoder from unlabeled data with an SSL method."),
     "embed": ("sslcli.cli.embed", "Batch-embed a corpus with a trained encoder (streams, resumes)."),
-    "eval": ("sslcli.cli.evaluate", "kNN and linear-probe accuracy on labeled data, beside a random-init baseline."),
+    "eval": (
+        "sslcli.cli.evaluate",
+        "kNN and linear-probe accuracy on labeled data, beside a random-init baseline.",
+    ),
     "methods": ("sslcli.cli.listing", "List the SSL methods."),
     "domains": ("sslcli.cli.listing", "List the data domains (modalities)."),
 }
@@ -41,7 +44,9 @@ class LazyGroup(click.Group):
         except UserError as err:
             raise click.ClickException(str(err)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted (a pretrain run continues with --resume; embed resumes when re-run)", err=True)
+            click.echo(
+                "interrupted (a pretrain run continues with --resume; embed resumes when re-run)", err=True
+            )
             ctx.exit(130)
 
 

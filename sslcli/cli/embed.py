@@ -8,18 +8,43 @@ import click
 
 
 @click.command("embed")
-@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory from pretrain.")
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder to embed (searched recursively).")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (re-running resumes).")
+@click.option(
+    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory from pretrain."
+)
+@click.option(
+    "--data", required=True, type=click.Path(path_type=Path), help="Folder to embed (searched recursively)."
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Output folder (re-running resumes)."
+)
 @click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["npy"]), default="npy", show_default=True,
-              help="embeddings.npy (N x D float32) + index.csv.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["npy"]),
+    default="npy",
+    show_default=True,
+    help="embeddings.npy (N x D float32) + index.csv.",
+)
 @click.option("--num-workers", type=int, default=2, show_default=True, help="Data-loading processes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
-              help="Bad file: stop with its name and reason (raise) or skip and list it.")
-def embed_command(run_dir: Path, data: Path, out: Path, batch_size: int, fmt: str, num_workers: int, device: str,
-                  on_error: str) -> None:
+@click.option(
+    "--on-error",
+    type=click.Choice(["raise", "skip"]),
+    default="raise",
+    show_default=True,
+    help="Bad file: stop with its name and reason (raise) or skip and list it.",
+)
+def embed_command(
+    run_dir: Path,
+    data: Path,
+    out: Path,
+    batch_size: int,
+    fmt: str,
+    num_workers: int,
+    device: str,
+    on_error: str,
+) -> None:
     """Write OUT/embeddings.npy (one float32 row per item) and OUT/index.csv (row, item_id, path, label)."""
     from rich.table import Table
 
@@ -34,8 +59,12 @@ def embed_command(run_dir: Path, data: Path, out: Path, batch_size: int, fmt: st
     table = Table(title="embed" + (" (already complete)" if result.already_done else ""), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    table.add_row("output", f"{out / 'embeddings.npy'} ({result.rows} x {result.dim} float32), {out / 'index.csv'}")
-    table.add_row("items", f"{result.items_found} found, {result.rows} embedded, {len(result.skipped)} skipped")
+    table.add_row(
+        "output", f"{out / 'embeddings.npy'} ({result.rows} x {result.dim} float32), {out / 'index.csv'}"
+    )
+    table.add_row(
+        "items", f"{result.items_found} found, {result.rows} embedded, {len(result.skipped)} skipped"
+    )
     if not result.already_done:
         table.add_row("throughput", f"{result.rows / max(result.seconds, 1e-9):.1f} items/s")
     console = stdout_console()

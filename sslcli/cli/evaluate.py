@@ -9,10 +9,17 @@ import click
 
 
 @click.command("eval")
-@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory from pretrain.")
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Labelled folder (class sub-folders or labels.csv); default: the domain's built-in sample.")
-@click.option("--test-data", type=click.Path(path_type=Path), help="Explicit held-out folder (else a stratified split).")
+@click.option(
+    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory from pretrain."
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Labelled folder (class sub-folders or labels.csv); default: the domain's built-in sample.",
+)
+@click.option(
+    "--test-data", type=click.Path(path_type=Path), help="Explicit held-out folder (else a stratified split)."
+)
 @click.option("--protocol", type=click.Choice(["knn", "linear", "all"]), default="all", show_default=True)
 @click.option("--k", type=int, default=20, show_default=True, help="Neighbours for kNN.")
 @click.option("--temperature", "-T", type=float, default=0.1, show_default=True, help="kNN vote temperature.")
@@ -20,8 +27,18 @@ import click
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
-def eval_command(run_dir: Path, data: Path | None, test_data: Path | None, protocol: str, k: int,
-                 temperature: float, batch_size: int, device: str, on_error: str, as_json: bool) -> None:
+def eval_command(
+    run_dir: Path,
+    data: Path | None,
+    test_data: Path | None,
+    protocol: str,
+    k: int,
+    temperature: float,
+    batch_size: int,
+    device: str,
+    on_error: str,
+    as_json: bool,
+) -> None:
     """Evaluate a run's encoder with weighted kNN and a linear probe, beside a random-init baseline.
 
     Also reports collapse indicators and draws RUN_DIR/plots/embedding_map.png.
@@ -33,8 +50,17 @@ def eval_command(run_dir: Path, data: Path | None, test_data: Path | None, proto
 
     if k < 1 or temperature <= 0 or batch_size < 1:
         raise UserError("--k and --batch-size must be >= 1 and --temperature > 0")
-    options = EvalOptions(run_dir, data, test_data, protocol, k, temperature, batch_size=batch_size,
-                          device=device, on_error=on_error)
+    options = EvalOptions(
+        run_dir,
+        data,
+        test_data,
+        protocol,
+        k,
+        temperature,
+        batch_size=batch_size,
+        device=device,
+        on_error=on_error,
+    )
     report = evaluate_run(options, stderr_console())
     if as_json:
         click.echo(json.dumps(report))

@@ -8,28 +8,55 @@ import click
 
 # CLI option -> PretrainConfig field, for options that override the config file when given explicitly.
 OVERRIDES = {
-    "domain": "domain", "method": "method", "data": "data", "out": "out", "epochs": "epochs",
-    "batch_size": "batch_size", "seed": "seed", "device": "device", "on_error": "on_error", "lr": "lr",
-    "num_workers": "num_workers", "input_size": "input_size",
+    "domain": "domain",
+    "method": "method",
+    "data": "data",
+    "out": "out",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "device": "device",
+    "on_error": "on_error",
+    "lr": "lr",
+    "num_workers": "num_workers",
+    "input_size": "input_size",
 }
 
 
 @click.command("pretrain")
 @click.option("--domain", default="natural", show_default=True, help="Data domain (see `sslcli domains`).")
 @click.option("--method", default="simclr", show_default=True, help="SSL method (see `sslcli methods`).")
-@click.option("--data", type=click.Path(path_type=Path), help="Folder searched recursively; default: the domain's built-in sample.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to create (or resume).")
-@click.option("--epochs", type=int, default=None, help="Passes over the data.  [default: 10, or the config file's]")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Folder searched recursively; default: the domain's built-in sample.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Run directory to create (or resume)."
+)
+@click.option(
+    "--epochs", type=int, default=None, help="Passes over the data.  [default: 10, or the config file's]"
+)
 @click.option("--batch-size", type=int, default=None, help="Items per step.  [default: 256]")
 @click.option("--lr", type=float, default=None, help="Peak learning rate.  [default: 1e-3*B/256 (AdamW)]")
-@click.option("--input-size", type=int, default=None, help="Side of the square input.  [default: the domain's]")
+@click.option(
+    "--input-size", type=int, default=None, help="Side of the square input.  [default: the domain's]"
+)
 @click.option("--num-workers", type=int, default=None, help="Data-loading processes.  [default: 2]")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields.")
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--seed", type=int, default=None, help="Seed for init, data order and augmentation.  [default: 0]")
+@click.option(
+    "--seed", type=int, default=None, help="Seed for init, data order and augmentation.  [default: 0]"
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="[default: auto]")
-@click.option("--on-error", type=click.Choice(["raise", "skip"]), default=None,
-              help="Bad file: stop with its name and reason (raise, default) or skip and list it.")
+@click.option(
+    "--on-error",
+    type=click.Choice(["raise", "skip"]),
+    default=None,
+    help="Bad file: stop with its name and reason (raise, default) or skip and list it.",
+)
 @click.pass_context
 def pretrain_command(ctx: click.Context, config_file: Path | None, resume: bool, **options) -> None:
     """Pretrain an encoder with a self-supervised method.
@@ -45,7 +72,9 @@ def pretrain_command(ctx: click.Context, config_file: Path | None, resume: bool,
     values = read_config_file(config_file) if config_file else {}
     for option, field_name in OVERRIDES.items():
         if options[option] is not None and ctx.get_parameter_source(option).name != "DEFAULT":
-            values[field_name] = str(options[option]) if isinstance(options[option], Path) else options[option]
+            values[field_name] = (
+                str(options[option]) if isinstance(options[option], Path) else options[option]
+            )
     values.setdefault("out", str(options["out"]))
     try:
         config = PretrainConfig(**values)

@@ -40,8 +40,10 @@ def skipped_table(skipped: dict[str, str]) -> Table:
 def eval_tables(report: dict) -> list[Table]:
     """Accuracy (pretrained vs random init) and collapse indicators."""
     knn = report["knn_params"]
-    accuracy = Table(title=f"eval: {report['method']} on {report['domain']} "
-                           f"({report['n_train']} train / {report['n_test']} test, {report['classes']} classes)")
+    accuracy = Table(
+        title=f"eval: {report['method']} on {report['domain']} "
+        f"({report['n_train']} train / {report['n_test']} test, {report['classes']} classes)"
+    )
     for column in ("protocol", "pretrained", "random init", "gain"):
         accuracy.add_column(column, justify="left" if column == "protocol" else "right")
     names = {"knn": f"kNN (k={knn['k']}, T={knn['T']})", "linear": "linear probe"}
@@ -54,8 +56,13 @@ def eval_tables(report: dict) -> list[Table]:
         collapse.add_column(column, justify="left" if column == "encoder" else "right")
     for which in ("pretrained", "random_init"):
         c = report[which]["collapse"]
-        collapse.add_row(which.replace("_", " "), f"{c['normalised_std']:.4f}", f"{c['normalised_std_reference']:.4f}",
-                         f"{c['effective_rank']:.1f}", str(c["dim"]))
+        collapse.add_row(
+            which.replace("_", " "),
+            f"{c['normalised_std']:.4f}",
+            f"{c['normalised_std_reference']:.4f}",
+            f"{c['effective_rank']:.1f}",
+            str(c["dim"]),
+        )
     tables = [accuracy, collapse]
     if report["skipped_files"]:
         tables.append(skipped_table(report["skipped_files"]))

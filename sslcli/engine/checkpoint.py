@@ -36,7 +36,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise UserError(f"{path}: unreadable checkpoint ({type(err).__name__}: damaged or not a checkpoint)") from None
+        raise UserError(
+            f"{path}: unreadable checkpoint ({type(err).__name__}: damaged or not a checkpoint)"
+        ) from None
 
 
 def save_encoder(path: Path, backbone: torch.nn.Module, metadata: dict[str, str]) -> None:

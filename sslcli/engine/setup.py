@@ -35,7 +35,9 @@ def lookup_method(name: str, domain: str) -> type[Method]:
     except KeyError as err:
         raise UserError(err.args[0]) from None
     if domain not in method.domains:
-        raise UserError(f"method {name!r} does not support domain {domain!r}; it supports: {', '.join(method.domains)}")
+        raise UserError(
+            f"method {name!r} does not support domain {domain!r}; it supports: {', '.join(method.domains)}"
+        )
     return method
 
 

@@ -63,7 +63,9 @@ def open_run(config: PretrainConfig, resume: bool) -> RunPlan:
         saved = load_run_config(run_dir)
         return plan_run(saved)
     if (run_dir / "config.json").exists():
-        raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+        raise UserError(
+            f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
+        )
     plan = plan_run(config)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     write_run_config(run_dir, plan.config)
@@ -90,9 +92,11 @@ class Trainer:
         micro_per_epoch = len(self.items) // self.config.batch_size
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
-            raise UserError(f"{plan.data_root}: {len(self.items)} usable items are fewer than one step of "
-                            f"batch size {self.config.batch_size} x accumulate {self.config.accumulate}; "
-                            "lower --batch-size")
+            raise UserError(
+                f"{plan.data_root}: {len(self.items)} usable items are fewer than one step of "
+                f"batch size {self.config.batch_size} x accumulate {self.config.accumulate}; "
+                "lower --batch-size"
+            )
         self.total_steps = self.steps_per_epoch * self.config.epochs
 
     def _usable_items(self) -> list:
@@ -102,14 +106,18 @@ class Trainer:
             self.skips.read(skipped_csv)
             return [item for item in self.plan.items if item.item_id not in self.skips.records]
         with item_progress(self.console) as progress:
-            items = scan_items(self.plan.domain, self.plan.items, self.skips, self.config.num_workers, progress)
+            items = scan_items(
+                self.plan.domain, self.plan.items, self.skips, self.config.num_workers, progress
+            )
         self.skips.write(skipped_csv)
         return items
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.method.parameters() if p.requires_grad]
         if self.config.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.config.lr, momentum=0.9, weight_decay=self.config.weight_decay)
+            return torch.optim.SGD(
+                params, lr=self.config.lr, momentum=0.9, weight_decay=self.config.weight_decay
+            )
         return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
     # --- checkpoints -------------------------------------------------------------------------
@@ -147,12 +155,21 @@ class Trainer:
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
         with training_progress(self.console) as progress:
-            task = progress.add_task("pretrain", total=self.total_steps, completed=self.state.step,
-                                     loss=float("nan"), lr=0.0, rate=0.0)
+            task = progress.add_task(
+                "pretrain",
+                total=self.total_steps,
+                completed=self.state.step,
+                loss=float("nan"),
+                lr=0.0,
+                rate=0.0,
+            )
             while self.state.epoch < self.config.epochs:
-                batches = epoch_batches(len(self.items), self.config.batch_size, self.config.seed,
-                                        self.state.epoch)[self.state.batch_in_epoch : micro_per_epoch]
-                loader = make_loader(self.dataset, batches, self.config.num_workers, self.device.type == "cuda")
+                batches = epoch_batches(
+                    len(self.items), self.config.batch_size, self.config.seed, self.state.epoch
+                )[self.state.batch_in_epoch : micro_per_epoch]
+                loader = make_loader(
+                    self.dataset, batches, self.config.num_workers, self.device.type == "cuda"
+                )
                 tick, items_since = time.perf_counter(), 0
                 for batch in loader:
                     self.skips.add(batch.skipped)
@@ -171,8 +188,14 @@ class Trainer:
                     tick, items_since = now, 0
                     progress.update(task, advance=1, loss=self.state.last_loss, lr=lr, rate=rate)
                     if self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps:
-                        metrics.append(step=self.state.step, epoch=self.state.epoch, loss=self.state.last_loss,
-                                       lr=lr, items_per_s=rate, elapsed_s=self.state.elapsed_s)
+                        metrics.append(
+                            step=self.state.step,
+                            epoch=self.state.epoch,
+                            loss=self.state.last_loss,
+                            lr=lr,
+                            items_per_s=rate,
+                            elapsed_s=self.state.elapsed_s,
+                        )
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save()
                 self.state.epoch += 1
@@ -187,7 +210,8 @@ class Trainer:
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"step {self.state.step + 1}: loss is {loss.item()}; stopped before the optimizer step "
-                f"(last checkpoint in {self.run_dir / 'checkpoints'}); try a lower --lr or a larger batch")
+                f"(last checkpoint in {self.run_dir / 'checkpoints'}); try a lower --lr or a larger batch"
+            )
         (loss / accumulate).backward()
         self.state.last_loss = loss.item()
 
@@ -202,13 +226,20 @@ class Trainer:
     def _finish(self) -> PretrainResult:
         from sslcli.plots import plot_loss
 
-        metadata = {"backbone": self.config.backbone, "input_size": str(self.config.input_size),
-                    "domain": self.config.domain, "method": self.config.method,
-                    "feature_dim": str(self.method.feature_dim), "sslcli": sslcli.__version__}
+        metadata = {
+            "backbone": self.config.backbone,
+            "input_size": str(self.config.input_size),
+            "domain": self.config.domain,
+            "method": self.config.method,
+            "feature_dim": str(self.method.feature_dim),
+            "sslcli": sslcli.__version__,
+        }
         save_encoder(self.run_dir / "encoder.safetensors", self.method.backbone, metadata)
         self.skips.write(self.run_dir / "skipped.csv")
         plot_loss(self.run_dir / "metrics.csv", self.run_dir / "plots" / "loss.png")
-        return PretrainResult(self.run_dir, self.config, self.state, len(self.plan.items), dict(self.skips.records))
+        return PretrainResult(
+            self.run_dir, self.config, self.state, len(self.plan.items), dict(self.skips.records)
+        )
 
 
 def pretrain(config: PretrainConfig, resume: bool, console) -> PretrainResult:

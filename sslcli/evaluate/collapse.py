@@ -32,5 +32,9 @@ def effective_rank(embeddings: torch.Tensor) -> float:
 
 def collapse_report(embeddings: torch.Tensor) -> dict[str, float]:
     dim = embeddings.shape[1]
-    return {"normalised_std": normalised_std(embeddings), "normalised_std_reference": 1 / math.sqrt(dim),
-            "effective_rank": effective_rank(embeddings), "dim": dim}
+    return {
+        "normalised_std": normalised_std(embeddings),
+        "normalised_std_reference": 1 / math.sqrt(dim),
+        "effective_rank": effective_rank(embeddings),
+        "dim": dim,
+    }

@@ -10,8 +10,15 @@ import torch
 import torch.nn.functional as F
 
 
-def knn_predict(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, num_classes: int,
-                k: int = 20, temperature: float = 0.1, chunk: int = 1024) -> torch.Tensor:
+def knn_predict(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    num_classes: int,
+    k: int = 20,
+    temperature: float = 0.1,
+    chunk: int = 1024,
+) -> torch.Tensor:
     """Predicted class per test row. train (N, F), train_labels (N,) int64, test (M, F) -> (M,)."""
     bank = F.normalize(train.float(), dim=1)  # (N, F)
     k = min(k, bank.shape[0])

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 
 
-def linear_probe_predict(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, num_classes: int,
-                         weight_decay: float = 1e-4, max_iter: int = 200) -> torch.Tensor:
+def linear_probe_predict(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    num_classes: int,
+    weight_decay: float = 1e-4,
+    max_iter: int = 200,
+) -> torch.Tensor:
     """Fit on (train (N, F), train_labels (N,)), return predicted classes of test (M, F) -> (M,)."""
     mean, std = train.mean(0), train.std(0, unbiased=False).clamp_min(1e-6)  # (F,)
     x_train, x_test = (train - mean) / std, (test - mean) / std

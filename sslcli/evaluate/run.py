@@ -65,13 +65,16 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
     return [train[i] for i in train_idx], [train[i] for i in test_idx], [train_root]
 
 
-def extract(encoder, domain, items, input_size, options, device, skips, progress, name) -> tuple[torch.Tensor, list[int]]:
+def extract(
+    encoder, domain, items, input_size, options, device, skips, progress, name
+) -> tuple[torch.Tensor, list[int]]:
     """Features (n, F) of the items that decoded, and their positions in ``items``."""
     task = progress.add_task(name, total=len(items), rate=0.0)
     features, positions = [], []
     started = time.perf_counter()
-    for kept, batch_features, consumed in feature_batches(encoder, domain, items, input_size, options.batch_size,
-                                                          device, skips):
+    for kept, batch_features, consumed in feature_batches(
+        encoder, domain, items, input_size, options.batch_size, device, skips
+    ):
         positions += kept
         if kept:
             features.append(batch_features)
@@ -98,33 +101,64 @@ def evaluate_run(options: EvalOptions, console) -> dict:
     features: dict[str, dict[str, torch.Tensor]] = {}
     with item_progress(console) as progress:
         for which, encoder in encoders.items():
-            train_feats, train_pos = extract(encoder, domain, train_items, config.input_size, options, device,
-                                             train_skips, progress, f"{which} train")
-            test_feats, test_pos = extract(encoder, domain, test_items, config.input_size, options, device,
-                                           test_skips, progress, f"{which} test")
+            train_feats, train_pos = extract(
+                encoder,
+                domain,
+                train_items,
+                config.input_size,
+                options,
+                device,
+                train_skips,
+                progress,
+                f"{which} train",
+            )
+            test_feats, test_pos = extract(
+                encoder,
+                domain,
+                test_items,
+                config.input_size,
+                options,
+                device,
+                test_skips,
+                progress,
+                f"{which} test",
+            )
             features[which] = {"train": train_feats, "test": test_feats}
     classes = sorted({item.label for item in train_items})
     class_index = {name: i for i, name in enumerate(classes)}
     train_y = torch.tensor([class_index[train_items[p].label] for p in train_pos])
     test_known = [i for i, p in enumerate(test_pos) if test_items[p].label in class_index]
     test_y = torch.tensor([class_index[test_items[test_pos[i]].label] for i in test_known])
-    report: dict = {"run": str(options.run_dir), "method": config.method, "domain": config.domain,
-                    "n_train": len(train_pos), "n_test": len(test_known), "classes": len(classes),
-                    "skipped": len(train_skips.records) + len(test_skips.records)}
+    report: dict = {
+        "run": str(options.run_dir),
+        "method": config.method,
+        "domain": config.domain,
+        "n_train": len(train_pos),
+        "n_test": len(test_known),
+        "classes": len(classes),
+        "skipped": len(train_skips.records) + len(test_skips.records),
+    }
     for which in encoders:
         train_x, test_x = features[which]["train"], features[which]["test"][test_known]
         scores = report.setdefault(which, {})
         if options.protocol in ("knn", "all"):
-            scores["knn"] = accuracy(knn_predict(train_x, train_y, test_x, len(classes), options.k,
-                                                 options.temperature), test_y)
+            scores["knn"] = accuracy(
+                knn_predict(train_x, train_y, test_x, len(classes), options.k, options.temperature), test_y
+            )
         if options.protocol in ("linear", "all"):
             scores["linear"] = accuracy(linear_probe_predict(train_x, train_y, test_x, len(classes)), test_y)
         scores["collapse"] = collapse_report(test_x)
     report["knn_params"] = {"k": options.k, "T": options.temperature}
-    report["embedding_map"] = draw_map(features["pretrained"]["test"][test_known],
-                                       [test_items[test_pos[i]].label for i in test_known], options.run_dir, config)
+    report["embedding_map"] = draw_map(
+        features["pretrained"]["test"][test_known],
+        [test_items[test_pos[i]].label for i in test_known],
+        options.run_dir,
+        config,
+    )
     report["skipped_files"] = dict(sorted({**train_skips.records, **test_skips.records}.items()))
-    atomic_write(options.run_dir / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
+    atomic_write(
+        options.run_dir / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2))
+    )
     return report
 
 

@@ -6,7 +6,9 @@ import random
 from collections import defaultdict
 
 
-def stratified_split(labels: list[str], test_fraction: float = 0.2, seed: int = 0) -> tuple[list[int], list[int]]:
+def stratified_split(
+    labels: list[str], test_fraction: float = 0.2, seed: int = 0
+) -> tuple[list[int], list[int]]:
     """(train, test) index lists; every class with >= 2 items puts at least one in each part."""
     by_class: dict[str, list[int]] = defaultdict(list)
     for index, label in enumerate(labels):

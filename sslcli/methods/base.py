@@ -42,7 +42,9 @@ _REGISTRY: dict[str, type[Method]] = {}
 def register_method(cls: type[Method]) -> type[Method]:
     """Class decorator adding a method under ``cls.name``; registering a name twice is an error."""
     if cls.name in _REGISTRY:
-        raise ValueError(f"method {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})")
+        raise ValueError(
+            f"method {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})"
+        )
     _REGISTRY[cls.name] = cls
     return cls
 

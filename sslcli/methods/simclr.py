@@ -19,8 +19,14 @@ class SimCLR(Method):
     family = "two_views"
     domains = ("natural", "medical")
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, projection_dim: int = 128,
-                 hidden_dim: int = 512, temperature: float = 0.1):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        hidden_dim: int = 512,
+        temperature: float = 0.1,
+    ):
         super().__init__(backbone, feature_dim)
         if temperature <= 0:
             raise ValueError(f"simclr: temperature must be > 0, got {temperature}")

@@ -48,7 +48,9 @@ def test_pretrain_raise_stops_at_the_first_bad_file(folder_with_bad_files, tmp_p
 
 def test_pretrain_skip_lists_every_bad_file_and_the_counts_add_up(folder_with_bad_files, tmp_path):
     run = tmp_path / "run"
-    result = invoke("pretrain", "--data", folder_with_bad_files, "--out", run, "--on-error", "skip", *FAST_PRETRAIN)
+    result = invoke(
+        "pretrain", "--data", folder_with_bad_files, "--out", run, "--on-error", "skip", *FAST_PRETRAIN
+    )
     assert result.exit_code == 0, result.output
     assert "39 found, 36 used, 3 skipped" in result.output
     with (run / "skipped.csv").open() as handle:
@@ -60,8 +62,19 @@ def test_pretrain_skip_lists_every_bad_file_and_the_counts_add_up(folder_with_ba
 
 def test_embed_skip_counts_add_up(folder_with_bad_files, trained_run, tmp_path):
     out = tmp_path / "emb"
-    result = invoke("embed", "--run", trained_run, "--data", folder_with_bad_files, "--out", out, "--on-error", "skip",
-                    "--num-workers", "0")
+    result = invoke(
+        "embed",
+        "--run",
+        trained_run,
+        "--data",
+        folder_with_bad_files,
+        "--out",
+        out,
+        "--on-error",
+        "skip",
+        "--num-workers",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     embedded = np.load(out / "embeddings.npy").shape[0]
     with (out / "skipped.csv").open() as handle:
@@ -71,43 +84,68 @@ def test_embed_skip_counts_add_up(folder_with_bad_files, trained_run, tmp_path):
 
 
 def test_embed_raise_names_the_file(folder_with_bad_files, trained_run, tmp_path):
-    result = invoke("embed", "--run", trained_run, "--data", folder_with_bad_files, "--out", tmp_path / "e",
-                    "--num-workers", "0")
+    result = invoke(
+        "embed",
+        "--run",
+        trained_run,
+        "--data",
+        folder_with_bad_files,
+        "--out",
+        tmp_path / "e",
+        "--num-workers",
+        "0",
+    )
     assert_one_line_error(result, "zero.png", "0 bytes")  # first bad file in sorted order is 0/zero.png
 
 
 def test_eval_skip_reports_skipped_files(folder_with_bad_files, trained_run):
-    result = invoke("eval", "--run", trained_run, "--data", folder_with_bad_files, "--on-error", "skip", "--json")
+    result = invoke(
+        "eval", "--run", trained_run, "--data", folder_with_bad_files, "--on-error", "skip", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert '"skipped": 3' in result.stdout
 
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(invoke("pretrain", "--data", tmp_path / "empty", "--out", tmp_path / "r"),
-                          "empty", "no natural files found")
+    assert_one_line_error(
+        invoke("pretrain", "--data", tmp_path / "empty", "--out", tmp_path / "r"),
+        "empty",
+        "no natural files found",
+    )
 
 
 def test_missing_path(tmp_path):
-    assert_one_line_error(invoke("pretrain", "--data", tmp_path / "nope", "--out", tmp_path / "r"),
-                          "nope", "no such file or directory")
+    assert_one_line_error(
+        invoke("pretrain", "--data", tmp_path / "nope", "--out", tmp_path / "r"),
+        "nope",
+        "no such file or directory",
+    )
 
 
 def test_unknown_method_lists_the_valid_ones(digit_folder, tmp_path):
-    assert_one_line_error(invoke("pretrain", "--method", "simclear", "--data", digit_folder, "--out", tmp_path / "r"),
-                          "unknown method 'simclear'", "simclr")
+    assert_one_line_error(
+        invoke("pretrain", "--method", "simclear", "--data", digit_folder, "--out", tmp_path / "r"),
+        "unknown method 'simclear'",
+        "simclr",
+    )
 
 
 def test_unknown_domain_lists_the_valid_ones(digit_folder, tmp_path):
-    assert_one_line_error(invoke("pretrain", "--domain", "xray", "--data", digit_folder, "--out", tmp_path / "r"),
-                          "unknown domain 'xray'", "natural")
+    assert_one_line_error(
+        invoke("pretrain", "--domain", "xray", "--data", digit_folder, "--out", tmp_path / "r"),
+        "unknown domain 'xray'",
+        "natural",
+    )
 
 
 def test_unreadable_run_directories(tmp_path, trained_run):
     assert_one_line_error(invoke("eval", "--run", tmp_path / "missing"), "run directory not found")
     (tmp_path / "not_a_run").mkdir()
-    assert_one_line_error(invoke("embed", "--run", tmp_path / "not_a_run", "--data", tmp_path, "--out", tmp_path / "o"),
-                          "not a run directory")
+    assert_one_line_error(
+        invoke("embed", "--run", tmp_path / "not_a_run", "--data", tmp_path, "--out", tmp_path / "o"),
+        "not a run directory",
+    )
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text((trained_run / "config.json").read_text())
@@ -125,4 +163,6 @@ def test_corrupt_checkpoint_on_resume(digit_folder, tmp_path):
 def test_bad_config_file(tmp_path):
     config = tmp_path / "c.json"
     config.write_text('{"epochz": 3}')
-    assert_one_line_error(invoke("pretrain", "--config", config, "--out", tmp_path / "r"), "unknown config key", "epochz")
+    assert_one_line_error(
+        invoke("pretrain", "--config", config, "--out", tmp_path / "r"), "unknown config key", "epochz"
+    )

@@ -27,8 +27,22 @@ def test_run_directory_contents(trained_run):
 def test_embed_writes_one_row_per_item(trained_run, tmp_path):
     data = trained_run.parent / "data"
     out = tmp_path / "emb"
-    result = CliRunner().invoke(main, ["embed", "--run", str(trained_run), "--data", str(data), "--out", str(out),
-                                       "--batch-size", "7", "--num-workers", "0"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "embed",
+            "--run",
+            str(trained_run),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--batch-size",
+            "7",
+            "--num-workers",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     embeddings = np.load(out / "embeddings.npy")
     with (out / "index.csv").open() as handle:
@@ -55,6 +69,8 @@ def test_eval_json_reports_both_encoders(trained_run):
 
 def test_eval_table_shows_k_and_temperature(trained_run):
     data = trained_run.parent / "data"
-    result = CliRunner().invoke(main, ["eval", "--run", str(trained_run), "--data", str(data), "--protocol", "knn"])
+    result = CliRunner().invoke(
+        main, ["eval", "--run", str(trained_run), "--data", str(data), "--protocol", "knn"]
+    )
     assert result.exit_code == 0, result.output
     assert "k=20" in result.output and "T=0.1" in result.output and "random init" in result.output

@@ -15,8 +15,10 @@ def test_every_command_has_help(command):
 
 
 def test_top_level_help_does_not_import_torch():
-    code = "import sys; from sslcli.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n" \
-           "print('torch' in sys.modules)"
+    code = (
+        "import sys; from sslcli.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
 
@@ -28,6 +30,7 @@ def test_python_dash_m_runs_the_cli():
 
 def test_methods_and_domains_list_what_is_registered():
     from sslcli.domains import available_domains
+
     from sslcli.methods import available_methods
 
     methods = CliRunner().invoke(main, ["methods"])

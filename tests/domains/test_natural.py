@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-
 from sslcli.domains import BadItemError, get_domain
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 
@@ -43,7 +42,9 @@ def test_16bit_grayscale_keeps_its_depth(natural, tmp_path, suffix):
 @pytest.mark.parametrize("suffix", [".png", ".bmp", ".tiff", ".webp"])
 def test_rgb_values_are_exact_for_lossless_formats(natural, tmp_path, suffix):
     rgb = np.random.default_rng(0).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
-    Image.fromarray(rgb, mode="RGB").save(tmp_path / f"c{suffix}", **({"lossless": True} if suffix == ".webp" else {}))
+    Image.fromarray(rgb, mode="RGB").save(
+        tmp_path / f"c{suffix}", **({"lossless": True} if suffix == ".webp" else {})
+    )
     tensor = load(natural, tmp_path / f"c{suffix}")
     assert tensor.shape == (3, 5, 7)
     assert torch.allclose(tensor, torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
@@ -104,8 +105,12 @@ def test_views_without_augmentation_are_the_normalised_resize(natural):
     image = torch.rand(3, 10, 10)
     plain = dict(crop_scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
     view_a, view_b = natural.views("two_views", 20, plain)(image)
-    resized = F.interpolate(image[None], size=(20, 20), mode="bilinear", align_corners=False, antialias=True)[0]
-    expected = (resized - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+    resized = F.interpolate(image[None], size=(20, 20), mode="bilinear", align_corners=False, antialias=True)[
+        0
+    ]
+    expected = (resized - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[
+        :, None, None
+    ]
     assert torch.allclose(view_a, expected, atol=1e-5) and torch.allclose(view_b, expected, atol=1e-5)
 
 
@@ -115,7 +120,9 @@ def test_default_views_differ_and_grayscale_option_applies(natural):
     view_a, view_b = natural.views("two_views", 24, {})(image)
     assert view_a.shape == view_b.shape == (3, 24, 24) and not torch.equal(view_a, view_b)
     gray = natural.views("two_views", 24, {"grayscale_p": 1.0})(image)[0]
-    unnormalised = gray * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
+    unnormalised = (
+        gray * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
+    )
     assert torch.allclose(unnormalised[0], unnormalised[1], atol=1e-5)
 
 

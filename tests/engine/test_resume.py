@@ -12,8 +12,19 @@ from sslcli.methods.simclr import SimCLR
 
 
 def tiny_config(data, out, **extra) -> PretrainConfig:
-    values = dict(data=str(data), out=str(out), epochs=2, batch_size=8, input_size=16, num_workers=0,
-                  device="cpu", checkpoint_every=1, log_every=1, seed=3, warmup_epochs=0.5)
+    values = dict(
+        data=str(data),
+        out=str(out),
+        epochs=2,
+        batch_size=8,
+        input_size=16,
+        num_workers=0,
+        device="cpu",
+        checkpoint_every=1,
+        log_every=1,
+        seed=3,
+        warmup_epochs=0.5,
+    )
     return PretrainConfig(**{**values, **extra})
 
 
@@ -50,8 +61,9 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(digit_folder, tmp_pat
     assert whole.keys() == split.keys()
     for name in whole:
         assert torch.equal(whole[name], split[name]), name
-    assert (tmp_path / "split" / "metrics.csv").read_text().count("\n") == \
-        (tmp_path / "whole" / "metrics.csv").read_text().count("\n")
+    assert (tmp_path / "split" / "metrics.csv").read_text().count("\n") == (
+        tmp_path / "whole" / "metrics.csv"
+    ).read_text().count("\n")
 
 
 def test_a_new_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(digit_folder, tmp_path):
@@ -75,8 +87,11 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
 
     monkeypatch.setattr(SimCLR, "training_step", nan_on_third)
     snapshots = []
-    monkeypatch.setattr(trainer_module.Trainer, "save", lambda self: snapshots.append(
-        {k: v.detach().clone() for k, v in self.method.named_parameters()}))
+    monkeypatch.setattr(
+        trainer_module.Trainer,
+        "save",
+        lambda self: snapshots.append({k: v.detach().clone() for k, v in self.method.named_parameters()}),
+    )
     config = tiny_config(digit_folder, tmp_path / "r", checkpoint_every=1)
     trainer = trainer_module.Trainer(trainer_module.open_run(config, False), quiet, resume=False)
     with pytest.raises(trainer_module.NonFiniteLossError, match="step 3: loss is nan"):

@@ -31,13 +31,17 @@ def test_knn_matches_a_naive_loop(k, temperature):
     rng = np.random.default_rng(k)
     train, test = rng.normal(size=(60, 6)), rng.normal(size=(25, 6))
     labels = rng.integers(0, 4, size=60)
-    predicted = knn_predict(torch.tensor(train), torch.tensor(labels), torch.tensor(test), 4, k, temperature, chunk=7)
+    predicted = knn_predict(
+        torch.tensor(train), torch.tensor(labels), torch.tensor(test), 4, k, temperature, chunk=7
+    )
     assert predicted.tolist() == naive_knn(train, labels, test, 4, k, temperature)
 
 
 def test_knn_with_k_larger_than_the_bank_uses_every_neighbour():
     train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-    predicted = knn_predict(train, torch.tensor([0, 0, 1]), torch.tensor([[0.1, 1.0]]), 2, k=50, temperature=0.1)
+    predicted = knn_predict(
+        train, torch.tensor([0, 0, 1]), torch.tensor([[0.1, 1.0]]), 2, k=50, temperature=0.1
+    )
     assert predicted.tolist() == [1]
 
 

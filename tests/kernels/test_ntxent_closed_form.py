@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from sslcli.kernels import nt_xent_reference
 
 

@@ -1,0 +1,28 @@
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (Triton kernels run in the interpreter on CPU)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks print tables; kernel benchmarks need CUDA for figures."""
+    session.install("-e", ".[dev]")
+    for script in ("bench_simclr_throughput.py", "bench_ntxent.py", "bench_mae_masking.py"):
+        session.run("python", f"benchmarks/{script}")
