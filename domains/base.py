@@ -31,6 +31,10 @@ class Item:
 
 ViewFn = Callable[[torch.Tensor], list[torch.Tensor]]
 
+# two_views: two independent augmentations (SimCLR, BYOL, ...); one_view: one augmentation (pretext tasks
+# that then apply their own transform); plain: the deterministic eval resize, no augmentation.
+VIEW_FAMILIES = ("two_views", "one_view", "plain")
+
 
 class Domain(ABC):
     """A modality: how its files are found, decoded into a canonical tensor and augmented."""
@@ -49,8 +53,26 @@ class Domain(ABC):
         """Decode ``item`` into the canonical tensor; raise ``BadItemError`` with a reason."""
 
     @abstractmethod
+    def augment(self, input_size: int, options: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The modality's random augmentation: canonical tensor -> one normalised view of ``input_size``.
+
+        ``options`` override the documented defaults; an unknown key is a ``ValueError`` naming it.
+        """
+
     def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
-        """Augmentation producing the views a method family needs from one canonical tensor."""
+        """The views a method family needs from one canonical tensor (see ``VIEW_FAMILIES``)."""
+        if family == "two_views":
+            augment = self.augment(input_size, options)
+            return lambda tensor: [augment(tensor), augment(tensor)]
+        if family == "one_view":
+            augment = self.augment(input_size, options)
+            return lambda tensor: [augment(tensor)]
+        if family == "plain":
+            plain = self.eval_transform(input_size)
+            return lambda tensor: [plain(tensor)]
+        raise ValueError(
+            f"domain {self.name!r} has no {family!r} views; families: {', '.join(VIEW_FAMILIES)}"
+        )
 
     @abstractmethod
     def eval_transform(self, input_size: int) -> Callable[[torch.Tensor], torch.Tensor]:

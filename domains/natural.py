@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from sslcli.domains.base import BadItemError, Domain, Item, ViewFn, register_domain
+from sslcli.domains.base import BadItemError, Domain, Item, register_domain
 from sslcli.domains.digits_sample import materialise_digits
 from torchvision.transforms import v2
 
@@ -117,11 +117,8 @@ class NaturalDomain(Domain):
     def load(self, item: Item) -> torch.Tensor:
         return read_image(item.path)
 
-    def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
-        if family != "two_views":
-            raise ValueError(f"the natural domain has no {family!r} views")
-        transform = simclr_transform(input_size, parse_view_options(options))
-        return lambda image: [transform(image), transform(image)]
+    def augment(self, input_size: int, options: dict[str, Any]) -> v2.Compose:
+        return simclr_transform(input_size, parse_view_options(options))
 
     def eval_transform(self, input_size: int):
         return v2.Compose(
