@@ -32,8 +32,20 @@ class Item:
 ViewFn = Callable[[torch.Tensor], list[torch.Tensor]]
 
 # two_views: two independent augmentations (SimCLR, BYOL, ...); one_view: one augmentation (pretext tasks
-# that then apply their own transform); plain: the deterministic eval resize, no augmentation.
-VIEW_FAMILIES = ("two_views", "one_view", "plain")
+# that then apply their own transform); plain: the deterministic eval resize, no augmentation;
+# multi_crop: two global crops at the input size, then ``local_crops`` small crops (DINO, SwAV).
+VIEW_FAMILIES = ("two_views", "one_view", "plain", "multi_crop")
+
+# Multi-crop view options (Caron et al., DINO, ICCV 2021: 2 global crops of scale 0.4-1 at 224 px,
+# local crops of scale 0.05-0.4 at 96 px). ``local_size`` None: 96/224 of the input size. The scales
+# reach the domain's ``augment`` as its ``crop_scale`` option.
+MULTI_CROP_DEFAULTS: dict[str, Any] = {
+    "local_crops": 6,
+    "global_scale": (0.4, 1.0),
+    "local_scale": (0.05, 0.4),
+    "local_size": None,
+}
+GLOBAL_CROPS = 2
 
 
 class Domain(ABC):
@@ -70,8 +82,25 @@ class Domain(ABC):
         if family == "plain":
             plain = self.eval_transform(input_size)
             return lambda tensor: [plain(tensor)]
+        if family == "multi_crop":
+            return self.multi_crop_views(input_size, options)
         raise ValueError(
             f"domain {self.name!r} has no {family!r} views; families: {', '.join(VIEW_FAMILIES)}"
+        )
+
+    def multi_crop_views(self, input_size: int, options: dict[str, Any]) -> ViewFn:
+        """``GLOBAL_CROPS`` crops at ``input_size``, then the local crops (see ``MULTI_CROP_DEFAULTS``)."""
+        crop = {**MULTI_CROP_DEFAULTS, **{k: v for k, v in options.items() if k in MULTI_CROP_DEFAULTS}}
+        rest = {k: v for k, v in options.items() if k not in MULTI_CROP_DEFAULTS}
+        local_crops = crop["local_crops"]
+        if not isinstance(local_crops, int) or local_crops < 0:
+            raise ValueError(f"local_crops must be an integer >= 0, got {local_crops!r}")
+        local_size = crop["local_size"] or max(8, round(input_size * 96 / 224))
+        global_view = self.augment(input_size, {**rest, "crop_scale": tuple(crop["global_scale"])})
+        local_view = self.augment(local_size, {**rest, "crop_scale": tuple(crop["local_scale"])})
+        return lambda tensor: (
+            [global_view(tensor) for _ in range(GLOBAL_CROPS)]
+            + [local_view(tensor) for _ in range(local_crops)]
         )
 
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 from sslcli.config import PretrainConfig
 from sslcli.domains import Domain, Item, get_domain
 from sslcli.errors import UserError
-from sslcli.methods import Method, get_method
+from sslcli.methods import Method, available_methods, get_method
 from sslcli.models import build_backbone
 
 
@@ -35,8 +36,10 @@ def lookup_method(name: str, domain: str) -> type[Method]:
     except KeyError as err:
         raise UserError(err.args[0]) from None
     if domain not in method.domains:
+        working = [other for other, cls in available_methods().items() if domain in cls.domains]
         raise UserError(
-            f"method {name!r} does not support domain {domain!r}; it supports: {', '.join(method.domains)}"
+            f"method {name!r} does not support domain {domain!r}; it supports: {', '.join(method.domains)}; "
+            f"methods for {domain!r}: {', '.join(working) or 'none'}"
         )
     return method
 
@@ -56,7 +59,7 @@ def discover_items(domain: Domain, root: Path) -> list[Item]:
 def plan_run(config: PretrainConfig) -> RunPlan:
     """Pick the data (``--data`` or the domain's built-in sample), fill recipe defaults, find the items."""
     domain = lookup_domain(config.domain)
-    lookup_method(config.method, config.domain)
+    method_cls = lookup_method(config.method, config.domain)
     if config.data is None:
         sample = domain.builtin_sample()
         if sample is None:
@@ -69,7 +72,7 @@ def plan_run(config: PretrainConfig) -> RunPlan:
         config,
         data=str(root),
         input_size=config.input_size or recipe["input_size"],
-        backbone=config.backbone or recipe["backbone"],
+        backbone=config.backbone or method_cls.default_backbone or recipe["backbone"],
         views={**recipe["views"], **config.views},
         lr=config.resolved_lr(),
     )
@@ -87,9 +90,14 @@ def resolve_device(name: str) -> torch.device:
 def build_method(config: PretrainConfig) -> Method:
     """The configured method around a freshly initialised backbone (seeded by ``config.seed``)."""
     torch.manual_seed(config.seed)
-    backbone, feature_dim = build_backbone(config.backbone, config.input_size)
     method_cls = lookup_method(config.method, config.domain)
     try:
-        return method_cls(backbone, feature_dim, **config.method_options)
+        backbone, feature_dim = build_backbone(config.backbone, config.input_size)
+    except (KeyError, ValueError) as err:
+        raise UserError(f"backbone: {err.args[0]}") from None
+    sized = "input_size" in inspect.signature(method_cls).parameters  # e.g. decoders of pixel targets
+    options = {**config.method_options, **({"input_size": config.input_size} if sized else {})}
+    try:
+        return method_cls(backbone, feature_dim, **options)
     except (TypeError, ValueError) as err:
         raise UserError(f"method options: {err}") from None

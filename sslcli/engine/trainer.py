@@ -19,6 +19,7 @@ from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.schedule import warmup_cosine
 from sslcli.engine.setup import RunPlan, build_method, plan_run, resolve_device
 from sslcli.errors import UserError
+from sslcli.features import feature_batches
 from sslcli.methods import Method
 from sslcli.progress import item_progress, training_progress
 
@@ -46,6 +47,17 @@ class PretrainResult:
     state: TrainState
     items_found: int
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+def weighted_epoch_batches(
+    weights: torch.Tensor, batch_size: int, seed: int, epoch: int
+) -> list[list[tuple[int, int]]]:
+    """Like ``epoch_batches`` but the epoch's N items are drawn with replacement in proportion to
+    ``weights`` (N,), from a generator seeded by (seed, epoch) so that a resumed epoch replays them."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.multinomial(weights.double().cpu(), len(weights), True, generator=generator).tolist()
+    full = len(order) // batch_size * batch_size
+    return [[(epoch, p) for p in order[i : i + batch_size]] for i in range(0, full, batch_size)]
 
 
 def write_run_config(run_dir: Path, config: PretrainConfig) -> None:
@@ -164,9 +176,9 @@ class Trainer:
                 rate=0.0,
             )
             while self.state.epoch < self.config.epochs:
-                batches = epoch_batches(
-                    len(self.items), self.config.batch_size, self.config.seed, self.state.epoch
-                )[self.state.batch_in_epoch : micro_per_epoch]
+                if self.state.batch_in_epoch == 0:
+                    self.method.on_epoch_start(self.state.epoch, self._item_features)
+                batches = self._epoch_batches()[self.state.batch_in_epoch : micro_per_epoch]
                 loader = make_loader(
                     self.dataset, batches, self.config.num_workers, self.device.type == "cuda"
                 )
@@ -203,6 +215,30 @@ class Trainer:
                 self.save()
         return self._finish()
 
+    def _epoch_batches(self) -> list[list[tuple[int, int]]]:
+        weights = self.method.sampling_weights()
+        if weights is None:
+            return epoch_batches(len(self.items), self.config.batch_size, self.config.seed, self.state.epoch)
+        return weighted_epoch_batches(weights, self.config.batch_size, self.config.seed, self.state.epoch)
+
+    def _item_features(self) -> torch.Tensor:
+        """Pooled backbone features (N, F) of every training item (eval transform, eval mode), on CPU."""
+        features = torch.zeros(len(self.items), self.method.feature_dim)
+        batches = feature_batches(
+            self.method.backbone,
+            self.plan.domain,
+            self.items,
+            self.config.input_size,
+            self.config.batch_size,
+            self.device,
+            self.skips,
+            self.config.num_workers,
+        )
+        for positions, batch_features, _ in batches:
+            features[positions] = batch_features
+        self.method.train()
+        return features
+
     def _forward_backward(self, tensors: list[torch.Tensor], accumulate: int) -> None:
         views = [t.to(self.device, non_blocking=True) for t in tensors]  # each (B, C, H, W)
         with self.autocast():
@@ -235,6 +271,7 @@ class Trainer:
             "sslcli": sslcli.__version__,
         }
         save_encoder(self.run_dir / "encoder.safetensors", self.method.backbone, metadata)
+        self.method.on_train_end(self.run_dir)
         self.skips.write(self.run_dir / "skipped.csv")
         plot_loss(self.run_dir / "metrics.csv", self.run_dir / "plots" / "loss.png")
         return PretrainResult(

@@ -1,6 +1,21 @@
 """SSL methods, one file each, registered by name."""
 
-from sslcli.methods import simclr  # noqa: F401  (registers the method)
+# Importing a method module registers it.
+from sslcli.methods import (  # noqa: F401
+    barlow_twins,
+    byol,
+    colorization,
+    denoising,
+    inpainting,
+    jigsaw,
+    moco,
+    relative_patch,
+    rotnet,
+    simclr,
+    simsiam,
+    super_resolution,
+    vicreg,
+)
 from sslcli.methods.base import Method, available_methods, get_method, register_method
 
 __all__ = ["Method", "available_methods", "get_method", "register_method"]

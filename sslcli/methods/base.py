@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -21,6 +23,8 @@ class Method(nn.Module):
     paper: ClassVar[str]
     family: ClassVar[str]  # which views the domain must produce, e.g. "two_views"
     domains: ClassVar[tuple[str, ...]]
+    # Backbone used when the config names none, ahead of the domain's (e.g. MAE needs a ViT).
+    default_backbone: ClassVar[str | None] = None
 
     def __init__(self, backbone: nn.Module, feature_dim: int, **options: Any):
         super().__init__()
@@ -34,6 +38,21 @@ class Method(nn.Module):
 
     def on_train_step_end(self, step: int, total_steps: int) -> None:
         """Called after each optimizer step (e.g. momentum-encoder updates)."""
+
+    def on_epoch_start(self, epoch: int, features: Callable[[], torch.Tensor]) -> None:
+        """Called before an epoch's first batch (not again when resuming mid-epoch).
+
+        ``features()`` runs the backbone (eval mode, no augmentation) over every training item and
+        returns their pooled features (N, F) on the CPU, in item order (e.g. for clustering).
+        """
+
+    def sampling_weights(self) -> torch.Tensor | None:
+        """Per-item weights (N,) the engine draws the epoch's items from (with replacement); ``None``
+        keeps the plain shuffled pass. Must depend only on state saved in ``state_dict`` (resume)."""
+        return None
+
+    def on_train_end(self, run_dir: Path) -> None:
+        """Called once training has finished (e.g. to write pictures into ``run_dir / "plots"``)."""
 
 
 _REGISTRY: dict[str, type[Method]] = {}

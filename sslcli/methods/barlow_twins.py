@@ -1,0 +1,56 @@
+"""Barlow Twins: Zbontar, Jing, Misra, LeCun, Deny, "Barlow Twins: Self-Supervised Learning via
+Redundancy Reduction", ICML 2021.
+
+The cross-correlation matrix of the two views' batch-standardised embeddings is pushed towards the
+identity: sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2, lambda = 5e-3. The paper's projector has
+three 8192-d layers; the default here is 2048-d (pass ``projection_dim``/``hidden_dim`` for more).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from sslcli.methods.base import Method, register_method
+from sslcli.models.heads import ProjectionHead
+
+
+def standardise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Zero mean, unit (biased) variance per dimension over the batch; (B, D) -> (B, D)."""
+    return (z - z.mean(dim=0)) / torch.sqrt(z.var(dim=0, unbiased=False) + eps)
+
+
+def barlow_twins_loss(z_a: torch.Tensor, z_b: torch.Tensor, off_diagonal_weight: float) -> torch.Tensor:
+    """Redundancy-reduction loss of two (B, D) embeddings."""
+    correlation = standardise(z_a).T @ standardise(z_b) / z_a.shape[0]  # (D, D)
+    diagonal = torch.diagonal(correlation)  # (D,)
+    on_diagonal = (1 - diagonal).pow(2).sum()
+    off_diagonal = correlation.pow(2).sum() - diagonal.pow(2).sum()
+    return on_diagonal + off_diagonal_weight * off_diagonal
+
+
+@register_method
+class BarlowTwins(Method):
+    name = "barlow_twins"
+    description = "redundancy reduction: cross-correlation of two views' embeddings -> identity"
+    paper = "Zbontar et al., ICML 2021"
+    family = "two_views"
+    domains = ("natural", "medical")
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 2048,
+        hidden_dim: int = 2048,
+        off_diagonal_weight: float = 5e-3,
+    ):
+        super().__init__(backbone, feature_dim)
+        self.off_diagonal_weight = off_diagonal_weight
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim, num_layers=3)
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        view_a, view_b = views  # (B, C, H, W) each
+        batch = view_a.shape[0]
+        z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
+        return barlow_twins_loss(z[:batch], z[batch:], self.off_diagonal_weight)

@@ -1,0 +1,41 @@
+"""Denoising autoencoder: Vincent, Larochelle, Bengio, Manzagol, "Extracting and Composing Robust
+Features with Denoising Autoencoders", ICML 2008.
+
+The view is corrupted with additive Gaussian noise (std in the domain's normalised units, default
+0.5), the backbone encodes it and a pixel decoder reconstructs the clean view; L2 loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sslcli.methods.base import Method, register_method
+from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
+
+
+def corrupt(images: torch.Tensor, noise_std: float) -> torch.Tensor:
+    """images + N(0, noise_std^2) per pixel; (B, C, H, W) -> (B, C, H, W)."""
+    return images + noise_std * torch.randn_like(images)
+
+
+@register_method
+class DenoisingAutoencoder(Method):
+    name = "denoising"
+    description = "pretext: reconstruct the clean image from a noise-corrupted copy"
+    paper = "Vincent et al., ICML 2008"
+    family = "one_view"
+    domains = ("natural", "medical")
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, noise_std: float = 0.5):
+        super().__init__(backbone, feature_dim)
+        if noise_std <= 0:
+            raise ValueError(f"denoising: noise_std must be > 0, got {noise_std}")
+        self.noise_std = noise_std
+        self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, input_size)
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        clean = views[0]  # (B, C, H, W)
+        restored = self.decoder(self.backbone(corrupt(clean, self.noise_std)))  # (B, C, H, W)
+        return F.mse_loss(restored.float(), clean.float())

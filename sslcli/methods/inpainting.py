@@ -1,0 +1,55 @@
+"""Inpainting (context encoder): Pathak, Krähenbühl, Donahue, Darrell, Efros, "Context Encoders:
+Feature Learning by Inpainting", CVPR 2016.
+
+The central square (half the side, a quarter of the area, as in the paper) is blanked to zero — the
+dataset mean after the domain's normalisation — the backbone encodes the context and a pixel decoder
+paints the hole; the loss is the L2 reconstruction error on the hole. The paper's adversarial term
+is left out (it sharpens the pictures, not the features).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sslcli.methods.base import Method, register_method
+from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
+
+
+def hole_bounds(size: int, fraction: float) -> tuple[int, int]:
+    """[start, stop) of a centred hole covering ``fraction`` of the side ``size`` (at least 1 pixel)."""
+    hole = max(1, round(size * fraction))
+    start = (size - hole) // 2
+    return start, start + hole
+
+
+def cut_centre(images: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, S, S) -> images with the centre zeroed (B, C, S, S) and the removed pixels (B, C, h, h)."""
+    start, stop = hole_bounds(images.shape[-1], fraction)
+    hole = images[:, :, start:stop, start:stop].clone()
+    context = images.clone()
+    context[:, :, start:stop, start:stop] = 0
+    return context, hole
+
+
+@register_method
+class Inpainting(Method):
+    name = "inpainting"
+    description = "pretext: context encoder paints the blanked centre of the image (L2 on the hole)"
+    paper = "Pathak et al., CVPR 2016"
+    family = "one_view"
+    domains = ("natural", "medical")
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, hole_fraction: float = 0.5):
+        super().__init__(backbone, feature_dim)
+        if not 0 < hole_fraction < 1:
+            raise ValueError(f"inpainting: hole_fraction must be in (0, 1), got {hole_fraction}")
+        self.hole_fraction = hole_fraction
+        start, stop = hole_bounds(input_size, hole_fraction)
+        self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, stop - start)
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        context, hole = cut_centre(views[0], self.hole_fraction)  # (B, C, S, S), (B, C, h, h)
+        painted = self.decoder(self.backbone(context))  # (B, C, h, h)
+        return F.mse_loss(painted.float(), hole.float())

@@ -1,0 +1,81 @@
+"""MoCo v2: Chen, Fan, Girshick, He, "Improved Baselines with Momentum Contrastive Learning",
+arXiv:2003.04297, 2020 (MoCo: He, Fan, Wu, Xie, Girshick, "Momentum Contrast for Unsupervised Visual
+Representation Learning", CVPR 2020).
+
+A query encoder (backbone + MLP head) is trained with InfoNCE against the key of the other view, made
+by a momentum copy of the encoder, and against a queue of past keys as negatives. MoCo v2 defaults:
+temperature 0.2, momentum 0.999, 128-d output, 2048-d hidden layer. The queue defaults to 4096 keys
+(65536 in the paper, sized for ImageNet; a queue larger than the dataset only holds stale copies).
+The queue and the key encoder are buffers/frozen submodules, so checkpoints capture them. On one
+device the queue holds this process's keys only (gathering keys across GPUs comes with DDP support);
+shuffling BN is not emulated.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sslcli.methods.base import Method, register_method
+from sslcli.methods.momentum import ema_update, frozen_copy
+
+
+def moco_loss(
+    query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """InfoNCE with the positive key first: queries/keys (B, P) and queue (K, P), all L2-normalised."""
+    positive = (query * key).sum(dim=1, keepdim=True)  # (B, 1)
+    negative = query @ queue.T  # (B, K)
+    logits = torch.cat([positive, negative], dim=1) / temperature  # (B, 1 + K)
+    return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.long, device=query.device))
+
+
+@register_method
+class MoCoV2(Method):
+    name = "moco_v2"
+    description = "contrastive: momentum key encoder, queue of negatives, MLP head"
+    paper = "Chen et al., arXiv 2020 (MoCo: He et al., CVPR 2020)"
+    family = "two_views"
+    domains = ("natural", "medical")
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        hidden_dim: int = 2048,
+        temperature: float = 0.2,
+        momentum: float = 0.999,
+        queue_size: int = 4096,
+    ):
+        super().__init__(backbone, feature_dim)
+        if temperature <= 0 or not 0 <= momentum <= 1 or queue_size < 1:
+            raise ValueError("moco_v2: need temperature > 0, 0 <= momentum <= 1 and queue_size >= 1")
+        self.temperature, self.momentum = temperature, momentum
+        self.projector = nn.Sequential(
+            nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, projection_dim)
+        )
+        self.key_backbone, self.key_projector = frozen_copy(backbone), frozen_copy(self.projector)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))  # (K, P)
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        view_q, view_k = views  # (B, C, H, W) each
+        query = F.normalize(self.projector(self.backbone(view_q)), dim=1)  # (B, P)
+        with torch.no_grad():
+            key = F.normalize(self.key_projector(self.key_backbone(view_k)), dim=1)  # (B, P)
+        loss = moco_loss(query, key, self.queue.clone(), self.temperature)
+        self._enqueue(key)
+        return loss
+
+    @torch.no_grad()
+    def _enqueue(self, keys: torch.Tensor) -> None:
+        """Overwrite the oldest queue entries with ``keys`` (B, P), wrapping around."""
+        slots = (self.queue_ptr + torch.arange(len(keys), device=keys.device)) % len(self.queue)  # (B,)
+        self.queue[slots] = keys.to(self.queue.dtype)
+        self.queue_ptr.copy_((self.queue_ptr + len(keys)) % len(self.queue))
+
+    def on_train_step_end(self, step: int, total_steps: int) -> None:
+        ema_update(self.key_backbone, self.backbone, self.momentum)
+        ema_update(self.key_projector, self.projector, self.momentum)

@@ -1,0 +1,43 @@
+"""Super-resolution as a pretext task, after SRCNN: Dong, Loy, He, Tang, "Image Super-Resolution Using
+Deep Convolutional Networks", TPAMI 2016.
+
+As in SRCNN, the input is the view reduced by ``factor`` (area averaging) and brought back to full
+size by bicubic interpolation; the backbone encodes that blurred image and a pixel decoder predicts
+the full-resolution view; L2 loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sslcli.methods.base import Method, register_method
+from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
+
+
+def degrade(images: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, H, W) -> block means (B, C, H/f, W/f) and their bicubic upsampling (B, C, H, W)."""
+    low = F.interpolate(images, scale_factor=1 / factor, mode="area")
+    return low, F.interpolate(low, size=images.shape[-2:], mode="bicubic", align_corners=False)
+
+
+@register_method
+class SuperResolution(Method):
+    name = "super_resolution"
+    description = "pretext: restore the full-resolution image from a downsampled-then-upsampled copy"
+    paper = "Dong et al., TPAMI 2016 (SRCNN)"
+    family = "one_view"
+    domains = ("natural", "medical")
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, factor: int = 2):
+        super().__init__(backbone, feature_dim)
+        if factor < 2 or input_size % factor:
+            raise ValueError(f"super_resolution: factor must be >= 2 and divide the input size, got {factor}")
+        self.factor = factor
+        self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, input_size)
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        sharp = views[0]  # (B, C, H, W)
+        _, blurred = degrade(sharp, self.factor)  # (B, C, H, W)
+        return F.mse_loss(self.decoder(self.backbone(blurred)).float(), sharp.float())

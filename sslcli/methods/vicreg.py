@@ -1,0 +1,73 @@
+"""VICReg: Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
+Self-Supervised Learning", ICLR 2022.
+
+Loss = lambda * MSE(z_a, z_b) + mu * [v(z_a) + v(z_b)] + nu * [c(z_a) + c(z_b)] with the variance
+hinge v(z) = mean_j max(0, 1 - sqrt(Var z_j + 1e-4)) and the covariance term c(z) = sum of squared
+off-diagonal covariances / D. Paper defaults: lambda = mu = 25, nu = 1, an 8192-d three-layer
+expander (2048-d here by default).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sslcli.methods.base import Method, register_method
+from sslcli.models.heads import ProjectionHead
+
+
+def variance_term(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Mean hinge on the per-dimension standard deviation; z (B, D)."""
+    return F.relu(1 - torch.sqrt(z.var(dim=0) + eps)).mean()
+
+
+def covariance_term(z: torch.Tensor) -> torch.Tensor:
+    """Sum of squared off-diagonal covariances divided by D; z (B, D)."""
+    batch, dim = z.shape
+    centred = z - z.mean(dim=0)
+    cov = centred.T @ centred / (batch - 1)  # (D, D)
+    return (cov.pow(2).sum() - torch.diagonal(cov).pow(2).sum()) / dim
+
+
+def vicreg_loss(
+    z_a: torch.Tensor,
+    z_b: torch.Tensor,
+    invariance: float = 25.0,
+    variance: float = 25.0,
+    covariance: float = 1.0,
+) -> torch.Tensor:
+    return (
+        invariance * F.mse_loss(z_a, z_b)
+        + variance * (variance_term(z_a) + variance_term(z_b))
+        + covariance * (covariance_term(z_a) + covariance_term(z_b))
+    )
+
+
+@register_method
+class VICReg(Method):
+    name = "vicreg"
+    description = "regularised siamese: invariance + variance hinge + covariance decorrelation"
+    paper = "Bardes et al., ICLR 2022"
+    family = "two_views"
+    domains = ("natural", "medical")
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 2048,
+        hidden_dim: int = 2048,
+        invariance: float = 25.0,
+        variance: float = 25.0,
+        covariance: float = 1.0,
+    ):
+        super().__init__(backbone, feature_dim)
+        self.weights = (invariance, variance, covariance)
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim, num_layers=3)
+
+    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+        view_a, view_b = views  # (B, C, H, W) each
+        batch = view_a.shape[0]
+        z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
+        return vicreg_loss(z[:batch], z[batch:], *self.weights)
