@@ -1,0 +1,162 @@
+"""Medical images: DICOM archives (CT, MR, CR/DX, US, NM, RT dose, ...) as (3, H, W) float tensors.
+
+Reading (``medical_scan``): files found by content, grouped into series and ordered along the slice
+normal. Decoding (``medical_decode``): one frame at a time with pydicom 3 and permissively licensed
+plugins, modality LUT to Hounsfield units for CT. Windowing (``medical_window``): the canonical tensor
+is in window units, 0/1 = the window's lower/upper edge, unclipped. Views (``medical_views``): no
+colour jitter; window jitter, gamma/contrast, noise, blur, mild crops and small rotations.
+Privacy (``medical_privacy``): items are named by a salted hash kept in the run directory.
+
+Run options (the ``views`` table of a run's config, fixed for embed/eval of that run):
+- ``window``: ``auto`` (default), ``file``, ``multi``, ``percentile`` or a CT preset (``lung``,
+  ``mediastinum``, ``bone``, ``brain``, ``wide``); see ``medical_window``.
+- ``sample``: ``2d`` (default): each slice or frame is one item, its window replicated to three
+  channels (or three windows with ``multi``). ``2.5d``: each slice is one item whose channels are the
+  previous, the slice itself and the next slice of its stack (the slice itself again at either end).
+  Volumes are never loaded whole: a volume is its ordered slices, so memory does not depend on depth.
+The three channels keep ImageNet-style backbones usable unchanged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from sslcli.domains.base import BadItemError, Domain, Item, register_domain
+from sslcli.domains.medical_decode import Frame, read_frame
+from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, run_salt
+from sslcli.domains.medical_sample import materialise_dicom_sample
+from sslcli.domains.medical_scan import DicomItem, Slice, discover_dicom
+from sslcli.domains.medical_views import MedicalViewOptions, medical_eval_transform, medical_transform
+from sslcli.domains.medical_window import WINDOW_MODES, to_canonical
+
+from sslcli.errors import UserError
+
+SAMPLE_MODES = ("2d", "2.5d")
+
+
+@dataclass(frozen=True)
+class MedicalSettings:
+    """How items become tensors, fixed per run (see the module docstring)."""
+
+    window: str = "auto"
+    sample: str = "2d"
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOW_MODES:
+            raise ValueError(f"window must be one of {', '.join(WINDOW_MODES)}, got {self.window!r}")
+        if self.sample not in SAMPLE_MODES:
+            raise ValueError(f"sample must be one of {', '.join(SAMPLE_MODES)}, got {self.sample!r}")
+        if self.window == "multi" and self.sample == "2.5d":
+            raise ValueError("window 'multi' and sample '2.5d' both fill the three channels; choose one")
+
+
+SETTING_KEYS = frozenset(MedicalSettings.__dataclass_fields__)
+VIEW_KEYS = frozenset(MedicalViewOptions.__dataclass_fields__)
+
+
+def check_keys(options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - SETTING_KEYS - VIEW_KEYS)
+    if unknown:
+        valid = ", ".join(sorted(SETTING_KEYS | VIEW_KEYS))
+        raise ValueError(f"unknown view option(s) {', '.join(unknown)}; valid: {valid}")
+
+
+def parse_settings(options: dict[str, Any]) -> MedicalSettings:
+    check_keys(options)
+    return MedicalSettings(**{k: v for k, v in options.items() if k in SETTING_KEYS})
+
+
+def parse_view_options(options: dict[str, Any]) -> MedicalViewOptions:
+    check_keys(options)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in VIEW_KEYS}
+    return MedicalViewOptions(**values)
+
+
+@dataclass
+class RunBinding:
+    """The run this process works for: its id salt and settings (set by ``bind_run``)."""
+
+    salt: bytes | None = None
+    settings: MedicalSettings = MedicalSettings()
+
+
+# Engine code creates domain instances by name; each new instance takes the binding in force.
+_BOUND = RunBinding()
+PROCESS_SALT = secrets.token_bytes(32)
+
+
+def neighbour_frame(slice_: Slice | None, centre: Frame) -> Frame:
+    """The neighbouring slice, or ``centre`` again at a stack's end or when the neighbour is unusable
+    (it is reported on its own item)."""
+    if slice_ is None:
+        return centre
+    try:
+        frame = read_frame(*slice_)
+    except BadItemError:
+        return centre
+    return frame if frame.values.shape == centre.values.shape and not frame.colour else centre
+
+
+@register_domain
+class MedicalDomain(Domain):
+    name = "medical"
+    description = "DICOM (CT, MR, CR/DX, US, NM, ...; any transfer syntax, multi-frame) with salted ids"
+    default_input_size = 224
+    default_backbone = "resnet18"
+
+    def __init__(self) -> None:
+        # unbound (library use): a per-process random salt, ids not mappable back; runs bind theirs
+        self.salt = _BOUND.salt or PROCESS_SALT
+        self.settings = _BOUND.settings
+
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        try:
+            settings = parse_settings(options)
+        except (TypeError, ValueError) as err:
+            raise UserError(f"view options: {err}") from None
+        _BOUND.salt, _BOUND.settings = run_salt(run_dir, create), settings
+        self.salt, self.settings = _BOUND.salt, settings
+
+    def discover(self, root: Path) -> list[Item]:
+        return discover_dicom(root, self.salt)
+
+    def load(self, item: Item) -> torch.Tensor:
+        if not isinstance(item, DicomItem):
+            raise BadItemError("not a DICOM item")
+        if item.problem:
+            raise BadItemError(item.problem)
+        centre = read_frame(item.path, item.frame)
+        neighbours = []
+        if self.settings.sample == "2.5d" and not centre.colour:
+            neighbours = [neighbour_frame(slice_, centre) for slice_ in item.neighbours]
+        canonical = to_canonical(centre, neighbours, self.settings.window)  # (3, H, W) window units
+        return torch.from_numpy(canonical)
+
+    def augment(self, input_size: int, options: dict[str, Any]):
+        return medical_transform(input_size, parse_view_options(options))
+
+    def eval_transform(self, input_size: int):
+        return medical_eval_transform(input_size)
+
+    def describe_item(self, item: Item) -> str:
+        return f"DICOM item {item.item_id}"
+
+    def label_from_attribute(self, item: Item, name: str) -> str | None:
+        if name not in SAFE_ATTRIBUTES:
+            allowed = ", ".join(SAFE_ATTRIBUTES)
+            raise ValueError(f"--label-attr must be one of the non-identifying attributes {allowed}")
+        return dict(getattr(item, "attributes", ())).get(name)
+
+    def builtin_sample(self) -> tuple[Path, Path]:
+        return materialise_dicom_sample()
+
+    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+        views = {**asdict(MedicalSettings()), **asdict(MedicalViewOptions())}
+        if not data_is_builtin:
+            return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
+        # ~120 small images of mixed size: 32 px keeps 10 CPU epochs to a few minutes
+        return {"input_size": 32, "backbone": "resnet18", "views": views, "batch_size": 32}
