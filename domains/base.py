@@ -107,6 +107,21 @@ class Domain(ABC):
     def eval_transform(self, input_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """Deterministic resize used by embed and eval."""
 
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt).
+
+        ``options`` are the run's view options; ``create`` is True when the run is being created.
+        """
+        return None
+
+    def describe_item(self, item: Item) -> str:
+        """How error messages name ``item``; domains holding private data name it by its id only."""
+        return str(item.path)
+
+    def label_from_attribute(self, item: Item, name: str) -> str | None:
+        """Attribute ``name`` of ``item`` as an eval label (``--label-attr``); ValueError if unsupported."""
+        raise ValueError(f"domain {self.name!r} has no item attributes to use as labels")
+
     def builtin_sample(self) -> tuple[Path, Path] | None:
         """(train, test) folders of real labelled data used when ``--data`` is omitted."""
         return None

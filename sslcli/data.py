@@ -17,10 +17,11 @@ from sslcli.errors import UserError
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file that could not be used, and why."""
+    """A file that could not be used, and why; ``where`` names it in messages (``Domain.describe_item``)."""
 
     item_id: str
     reason: str
+    where: str = ""
 
 
 class BadFileError(UserError):
@@ -57,7 +58,7 @@ class ViewDataset(Dataset):
         try:
             tensor = self.domain.load(item)
         except BadItemError as err:
-            return position, Skipped(item.item_id, str(err))
+            return position, Skipped(item.item_id, str(err), self.domain.describe_item(item))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(item_seed(self.seed, epoch, position))
             return position, self.view_fn(tensor)
@@ -77,7 +78,7 @@ class EvalDataset(Dataset):
         try:
             return position, [self.transform(self.domain.load(item))]
         except BadItemError as err:
-            return position, Skipped(item.item_id, str(err))
+            return position, Skipped(item.item_id, str(err), self.domain.describe_item(item))
 
 
 class ScanDataset(Dataset):
@@ -93,7 +94,8 @@ class ScanDataset(Dataset):
         try:
             self.domain.load(self.items[position])
         except BadItemError as err:
-            return Skipped(self.items[position].item_id, str(err))
+            item = self.items[position]
+            return Skipped(item.item_id, str(err), self.domain.describe_item(item))
         return None
 
 
@@ -138,7 +140,8 @@ class SkipLog:
         for record in skipped:
             if self.on_error == "raise":
                 raise BadFileError(
-                    f"{self.data_root / record.item_id}: {record.reason} (use --on-error skip to skip)"
+                    f"{record.where or self.data_root / record.item_id}: {record.reason} "
+                    "(use --on-error skip to skip)"
                 )
             self.records.setdefault(record.item_id, record.reason)
 

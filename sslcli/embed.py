@@ -101,9 +101,13 @@ def embed_corpus(
     on_error: str,
     num_workers: int,
     console,
+    domain_name: str | None = None,
 ) -> EmbedResult:
     encoder, config, dim = load_encoder(run_dir)
+    if domain_name is not None and domain_name != config.domain:
+        raise UserError(f"{run_dir}: the run was trained on domain {config.domain!r}, not {domain_name!r}")
     domain = lookup_domain(config.domain)
+    domain.bind_run(run_dir, config.views, create=False)
     items = attach_labels(data, discover_items(domain, data))
     fresh = EmbedState(
         sha256_of_file(run_dir / "encoder.safetensors"), sha256_of_ids([i.item_id for i in items]), dim=dim

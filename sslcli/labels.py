@@ -1,4 +1,5 @@
-"""Labels for a folder of data: ``labels.csv`` (``path,label``) or one sub-folder per class."""
+"""Labels for a folder of data: ``labels.csv`` (``path,label``), one sub-folder per class, or an item
+attribute the domain exposes (``--label-attr``, e.g. DICOM Modality)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
-from sslcli.domains.base import Item
+from sslcli.domains.base import Domain, Item
 from sslcli.errors import UserError
 
 
@@ -23,12 +24,25 @@ def read_labels_csv(path: Path) -> dict[str, str]:
     return labels
 
 
-def attach_labels(root: Path, items: list[Item]) -> list[Item]:
-    """Items with ``label`` set from ``root/labels.csv`` or, failing that, their class sub-folder."""
+def attach_labels(
+    root: Path, items: list[Item], domain: Domain | None = None, label_attr: str | None = None
+) -> list[Item]:
+    """Items with ``label`` set from ``domain``'s attribute ``label_attr`` when given, else from
+    ``root/labels.csv`` or, failing that, their class sub-folder. Files are matched by their path
+    relative to ``root`` (not ``rel_path``, which private domains replace by an id)."""
+    if label_attr is not None:
+        if domain is None:
+            raise UserError("--label-attr needs the run's domain")
+        try:
+            return [replace(item, label=domain.label_from_attribute(item, label_attr)) for item in items]
+        except ValueError as err:
+            raise UserError(f"--label-attr: {err}") from None
+    relative = [item.path.relative_to(root).as_posix() for item in items]
     csv_path = root / "labels.csv"
     if csv_path.is_file():
         table = read_labels_csv(csv_path)
-        return [replace(item, label=table.get(item.rel_path)) for item in items]
+        return [replace(item, label=table.get(rel)) for item, rel in zip(items, relative, strict=True)]
     return [
-        replace(item, label=item.rel_path.split("/")[0] if "/" in item.rel_path else None) for item in items
+        replace(item, label=rel.split("/")[0] if "/" in rel else None)
+        for item, rel in zip(items, relative, strict=True)
     ]

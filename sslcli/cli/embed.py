@@ -26,6 +26,7 @@ import click
     show_default=True,
     help="embeddings.npy (N x D float32) + index.csv.",
 )
+@click.option("--domain", "domain_name", help="Expected domain of the run (checked; default: the run's own).")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="Data-loading processes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option(
@@ -41,6 +42,7 @@ def embed_command(
     out: Path,
     batch_size: int,
     fmt: str,
+    domain_name: str | None,
     num_workers: int,
     device: str,
     on_error: str,
@@ -55,7 +57,9 @@ def embed_command(
 
     if batch_size < 1 or num_workers < 0:
         raise UserError("--batch-size must be >= 1 and --num-workers >= 0")
-    result = embed_corpus(run_dir, data, out, batch_size, device, on_error, num_workers, stderr_console())
+    result = embed_corpus(
+        run_dir, data, out, batch_size, device, on_error, num_workers, stderr_console(), domain_name
+    )
     table = Table(title="embed" + (" (already complete)" if result.already_done else ""), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")

@@ -26,6 +26,10 @@ import click
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True)
+@click.option(
+    "--label-attr",
+    help="Label items by this attribute instead of folders/labels.csv (medical: e.g. Modality).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
 def eval_command(
     run_dir: Path,
@@ -37,6 +41,7 @@ def eval_command(
     batch_size: int,
     device: str,
     on_error: str,
+    label_attr: str | None,
     as_json: bool,
 ) -> None:
     """Evaluate a run's encoder with weighted kNN and a linear probe, beside a random-init baseline.
@@ -60,6 +65,7 @@ def eval_command(
         batch_size=batch_size,
         device=device,
         on_error=on_error,
+        label_attr=label_attr,
     )
     report = evaluate_run(options, stderr_console())
     if as_json:

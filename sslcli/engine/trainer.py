@@ -17,7 +17,7 @@ from sslcli.data import SkipLog, ViewDataset, epoch_batches, make_loader, scan_i
 from sslcli.engine.checkpoint import load_checkpoint, save_checkpoint, save_encoder
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.schedule import warmup_cosine
-from sslcli.engine.setup import RunPlan, build_method, plan_run, resolve_device
+from sslcli.engine.setup import RunPlan, build_method, lookup_domain, plan_run, resolve_device
 from sslcli.errors import UserError
 from sslcli.features import feature_batches
 from sslcli.methods import Method
@@ -73,11 +73,13 @@ def open_run(config: PretrainConfig, resume: bool) -> RunPlan:
         if not (run_dir / CHECKPOINT_NAME).is_file():
             raise UserError(f"{run_dir}: nothing to resume (no {CHECKPOINT_NAME})")
         saved = load_run_config(run_dir)
+        lookup_domain(saved.domain).bind_run(run_dir, saved.views, create=False)
         return plan_run(saved)
     if (run_dir / "config.json").exists():
         raise UserError(
             f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
         )
+    lookup_domain(config.domain).bind_run(run_dir, config.views, create=True)  # e.g. the id salt
     plan = plan_run(config)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     write_run_config(run_dir, plan.config)

@@ -38,12 +38,15 @@ class EvalOptions:
     batch_size: int = 256
     device: str = "auto"
     on_error: str = "raise"
+    label_attr: str | None = None  # label items by this attribute (e.g. DICOM Modality) instead of folders
 
 
-def labelled_items(domain: Domain, root: Path) -> list[Item]:
-    items = [item for item in attach_labels(root, discover_items(domain, root)) if item.label is not None]
+def labelled_items(domain: Domain, root: Path, label_attr: str | None = None) -> list[Item]:
+    labelled = attach_labels(root, discover_items(domain, root), domain, label_attr)
+    items = [item for item in labelled if item.label is not None]
     if not items:
-        raise UserError(f"{root}: no labelled items (use class sub-folders or a labels.csv with path,label)")
+        how = f"no item has {label_attr}" if label_attr else "use class folders or a labels.csv"
+        raise UserError(f"{root}: no labelled items ({how})")
     return items
 
 
@@ -56,9 +59,9 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
         train_root, test_root = sample
     else:
         train_root, test_root = options.data, options.test_data
-    train = labelled_items(domain, train_root)
+    train = labelled_items(domain, train_root, options.label_attr)
     if test_root is not None:
-        return train, labelled_items(domain, test_root), [train_root, test_root]
+        return train, labelled_items(domain, test_root, options.label_attr), [train_root, test_root]
     train_idx, test_idx = stratified_split([item.label for item in train], options.test_fraction)
     if not test_idx:
         raise UserError(f"{train_root}: too few items per class for a held-out split; pass --test-data")
@@ -94,6 +97,7 @@ def evaluate_run(options: EvalOptions, console) -> dict:
         raise UserError(f"--protocol must be knn, linear or all, got {options.protocol!r}")
     trained, config, _ = load_encoder(options.run_dir)
     domain = lookup_domain(config.domain)
+    domain.bind_run(options.run_dir, config.views, create=False)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)
     train_skips, test_skips = SkipLog(options.on_error, roots[0]), SkipLog(options.on_error, roots[-1])
