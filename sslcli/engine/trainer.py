@@ -13,7 +13,7 @@ import torch
 
 import sslcli
 from sslcli.config import PretrainConfig, load_run_config
-from sslcli.data import SkipLog, ViewDataset, epoch_batches, make_loader, scan_items
+from sslcli.data import Batch, SkipLog, ViewDataset, epoch_batches, make_loader, scan_items
 from sslcli.engine.checkpoint import load_checkpoint, save_checkpoint, save_encoder
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.schedule import warmup_cosine
@@ -189,7 +189,7 @@ class Trainer:
                     self.skips.add(batch.skipped)
                     self.state.batch_in_epoch += 1
                     if len(batch) >= 2:
-                        self._forward_backward(batch.tensors, accumulate)
+                        self._forward_backward(batch, accumulate)
                         items_since += len(batch)
                     if self.state.batch_in_epoch % accumulate:
                         continue
@@ -241,10 +241,11 @@ class Trainer:
         self.method.train()
         return features
 
-    def _forward_backward(self, tensors: list[torch.Tensor], accumulate: int) -> None:
-        views = [t.to(self.device, non_blocking=True) for t in tensors]  # each (B, C, H, W)
+    def _forward_backward(self, batch: Batch, accumulate: int) -> None:
+        views = [t.to(self.device, non_blocking=True) for t in batch.tensors]  # each (B, C, H, W)
+        extra = [torch.tensor(batch.positions, device=self.device)] if self.method.wants_item_index else []
         with self.autocast():
-            loss = self.method.training_step(views)
+            loss = self.method.training_step(views, *extra)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"step {self.state.step + 1}: loss is {loss.item()}; stopped before the optimizer step "

@@ -25,6 +25,8 @@ class Method(nn.Module):
     domains: ClassVar[tuple[str, ...]]
     # Backbone used when the config names none, ahead of the domain's (e.g. MAE needs a ViT).
     default_backbone: ClassVar[str | None] = None
+    # True: ``training_step(views, positions)`` also gets the batch's item indices (B,) (DeepCluster).
+    wants_item_index: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module, feature_dim: int, **options: Any):
         super().__init__()
