@@ -58,10 +58,9 @@ def frame_group(header: Dataset, frame: int, sequence: str) -> Dataset | None:
     """The first item of ``sequence`` for ``frame``: per-frame functional group, else shared, else None."""
     for groups, index in (("PerFrameFunctionalGroupsSequence", frame), ("SharedFunctionalGroupsSequence", 0)):
         items = header.get(groups)
-        if items is not None and len(items) > index and sequence in items[index]:
-            inner = items[index][sequence]
-            if len(inner):
-                return inner[0]
+        inner = items[index].get(sequence) if items is not None and len(items) > index else None
+        if inner:
+            return inner[0]
     return None
 
 

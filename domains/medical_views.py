@@ -83,7 +83,7 @@ class IntensityAugment:
             mean = x.mean(dim=(-2, -1), keepdim=True)  # (C, 1, 1)
             x = ((x - mean) * uniform(*o.contrast) + mean).clamp(0.0, 1.0)
         if coin(o.noise_p):
-            x = x + torch.randn_like(x) * uniform(0.0, o.noise_sigma)
+            x = x + torch.randn_like(x[:1]) * uniform(0.0, o.noise_sigma)  # (1, H, W): same on every channel
         return x
 
 
