@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
@@ -79,7 +80,23 @@ def read_header(path: Path) -> tuple[Dataset | None, str | None]:
         return None, "unreadable DICOM header (truncated or malformed)" if magic else "not a DICOM file"
     if not magic and not present:
         return None, "not a DICOM file"
+    cut = truncation(header, path.stat().st_size)
+    if cut:
+        return None, cut
     return header, None
+
+
+def truncation(header: Dataset, size: int) -> str | None:
+    """pydicom reads a cut-off file silently; its last element then ends past the end of the file."""
+    if not len(header):
+        return "truncated file (no data set after the file meta)"
+    last = header.get_item(max(header.keys()))
+    if getattr(last, "is_undefined_length", False) or not hasattr(last, "value_tell"):
+        return None
+    # a deferred value (None) was only located, not read: compare its end with the file's
+    short = last.value_tell + last.length > size if last.value is None else len(last.value) < last.length
+    name = keyword_for_tag(last.tag) or "a private element"
+    return f"truncated file ({name} is cut short)" if short else None
 
 
 def decoder_problem(header: Dataset) -> str | None:

@@ -8,7 +8,6 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 STUDY, SERIES = generate_uid(), generate_uid()
@@ -43,17 +42,6 @@ def write_dicom(path: Path, pixels: np.ndarray, interpretation: str = "MONOCHROM
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
-
-
-def functional_group(**sequences: dict) -> Dataset:
-    """One functional-group item, e.g. ``PixelValueTransformationSequence={"RescaleSlope": 2}``."""
-    group = Dataset()
-    for name, values in sequences.items():
-        inner = Dataset()
-        for key, value in values.items():
-            setattr(inner, key, value)
-        setattr(group, name, Sequence([inner]))
-    return group
 
 
 @pytest.fixture
