@@ -1,9 +1,11 @@
 """Lazy Triton launching shared by the kernel files.
 
-Triton fixes at ``@triton.jit`` time whether a kernel is compiled or run by its interpreter
-(``TRITON_INTERPRET=1``). Kernels here are therefore plain functions jitted on their first launch:
-the environment variable may be set after ``sslcli.kernels`` is imported, and the package imports
-without Triton at all (every op then runs its plain-torch reference).
+Triton fixes whether kernels are compiled or run by its interpreter (``TRITON_INTERPRET=1``) when
+``triton.language`` is imported (its own helpers such as ``tl.sum`` are jitted then) and when a
+kernel is jitted. Nothing here imports Triton before the first launch: kernel modules keep their
+kernels as plain functions with a placeholder global ``tl``, and ``LazyKernel`` binds ``tl`` and
+jits the function on first use. So the environment variable may be set after ``sslcli.kernels`` is
+imported, and the package imports without Triton at all (every op then runs its reference).
 
 On CUDA a kernel is autotuned over its ``configs``; elsewhere (the interpreter) it runs with the
 fixed, small ``interpreter_meta`` — several autotune configs need a GPU to time them.
@@ -11,21 +13,17 @@ fixed, small ``interpreter_meta`` — several autotune configs need a GPU to tim
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
 
 import torch
-
-try:
-    import triton
-except ImportError:  # the references cover every op
-    triton = None
 
 Grid = Callable[[dict], tuple[int, ...]]
 
 
 def triton_available() -> bool:
     """True when Triton can be imported here."""
-    return triton is not None
+    return importlib.util.find_spec("triton") is not None
 
 
 def cdiv(a: int, b: int) -> int:
@@ -61,11 +59,17 @@ class LazyKernel:
 
     def _jit(self):
         if self._jitted is None:
+            import triton
+            import triton.language
+
+            self.fn.__globals__["tl"] = triton.language  # the kernel module's placeholder
             self._jitted = triton.jit(self.fn, do_not_specialize=self.do_not_specialize)
         return self._jitted
 
     def _autotuned(self, variant: tuple):
         if variant not in self._tuned:
+            import triton
+
             self._tuned[variant] = triton.autotune(configs=self.configs(*variant), key=self.key)(self._jit())
         return self._tuned[variant]
 
@@ -75,25 +79,37 @@ class LazyKernel:
             self._autotuned(variant)[grid](*args, **kwargs)
             return
         meta = self.interpreter_meta
-        _patch_interpreter_index()
+        _patch_interpreter()
         self._jit()[grid(meta)](*args, **kwargs, **meta)
 
 
-def _patch_interpreter_index() -> None:
-    """Let the interpreter loop over runtime bounds (``range(0, M, BLOCK)``) under NumPy >= 2.4.
+def _patch_interpreter() -> None:
+    """Two shims that let Triton 3.6's interpreter run these kernels in any process.
 
-    Triton 3.6's interpreter holds scalars as one-element arrays and indexes with ``int(array)``,
-    which NumPy 2.4 rejects; ``int(array.item())`` is the same value on every NumPy.
+    * Runtime loop bounds (``range(0, M, BLOCK)``): the interpreter holds scalars as one-element
+      arrays and indexes with ``int(array)``, which NumPy >= 2.4 rejects; ``.item()`` works on all.
+    * Triton's own helpers (``tl.sum``, ``tl.max``, ``tl.rand``, ...) are compiled-only
+      ``JITFunction`` objects when ``triton.language`` was imported before ``TRITON_INTERPRET=1``
+      (torch imports it for its optimizers and torch.compile); called from an interpreted kernel
+      they now run interpreted as well.
     """
     from triton.runtime import interpreter
+    from triton.runtime.jit import JITFunction
 
     original = getattr(interpreter, "_patch_lang_tensor", None)
     if original is None or getattr(original, "sslcli_shim", False):
         return
+    interpreted: dict[int, interpreter.InterpretedFunction] = {}  # by id: hashing a JITFunction parses it
+
+    def call_interpreted(fn: JITFunction, *args, **kwargs):
+        if id(fn) not in interpreted:
+            interpreted[id(fn)] = interpreter.InterpretedFunction(fn.fn)
+        return interpreted[id(fn)](*args, **kwargs)
 
     def patched(tensor, scope) -> None:
         original(tensor, scope)
         scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.item()))
+        scope.set_attr(JITFunction, "__call__", call_interpreted)
 
     patched.sslcli_shim = True
     interpreter._patch_lang_tensor = patched
@@ -101,4 +117,6 @@ def _patch_interpreter_index() -> None:
 
 def config(num_warps: int, num_stages: int, **meta) -> object:
     """One ``triton.Config`` (built lazily: only called on CUDA)."""
+    import triton
+
     return triton.Config(meta, num_warps=num_warps, num_stages=num_stages)

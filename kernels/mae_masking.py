@@ -25,10 +25,7 @@ import torch
 from sslcli.kernels._triton import LazyKernel, cdiv, config, triton_available
 from sslcli.kernels.dispatch import use_triton
 
-try:
-    import triton.language as tl
-except ImportError:  # kernels are only launched when Triton is available
-    tl = None
+tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
 
 
 class MaskedPatches(NamedTuple):

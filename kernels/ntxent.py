@@ -31,10 +31,7 @@ from sslcli.kernels._distributed import all_gather_rows, distributed_world, gath
 from sslcli.kernels._triton import LazyKernel, cdiv, config, dot_precision, triton_available
 from sslcli.kernels.dispatch import use_triton
 
-try:
-    import triton.language as tl
-except ImportError:  # kernels are only launched when Triton is available
-    tl = None
+tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
 
 _TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 

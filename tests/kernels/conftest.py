@@ -1,11 +1,10 @@
 """Kernel tests run the Triton code: compiled on a CUDA device, else on CPU through the interpreter.
 
 ``TRITON_INTERPRET`` is set here, at import, before any kernel is jitted (sslcli.kernels jits on first
-launch, so an earlier ``import torch`` or ``import sslcli`` is harmless).
+launch, and runs Triton's helpers interpreted even if torch imported Triton earlier).
 """
 
 import os
-import sys
 
 import pytest
 import torch
@@ -15,20 +14,6 @@ if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 DEVICE = "cpu" if INTERPRET else "cuda"
-
-
-def _triton_imported_compiled() -> bool:
-    """True when triton.language was imported without TRITON_INTERPRET=1: its helpers (tl.sum, ...)
-    are then compiled-only and cannot run in the interpreter."""
-    language = sys.modules.get("triton.language")
-    if language is None:
-        return False
-    from triton.runtime.interpreter import InterpretedFunction
-
-    return not isinstance(language.standard.sum, InterpretedFunction)
-
-
-TOO_LATE = INTERPRET and _triton_imported_compiled()
 
 
 def _single_threaded_blas() -> None:
@@ -49,15 +34,6 @@ if INTERPRET:
 @pytest.fixture
 def device() -> str:
     return DEVICE
-
-
-@pytest.fixture(autouse=True)
-def interpreter_ready() -> None:
-    if TOO_LATE:
-        pytest.fail(
-            "triton was imported before tests/kernels/conftest.py set TRITON_INTERPRET=1: "
-            "export TRITON_INTERPRET=1 (CPU-only machines) or set it in a conftest that loads earlier"
-        )
 
 
 @pytest.fixture(autouse=True)
