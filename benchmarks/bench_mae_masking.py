@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratio", type=float, default=0.75)
     parser.add_argument("--embed", type=int, default=512, help="decoder width E for the un-shuffle")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=140)
     if not torch.cuda.is_available():
         console.print("no CUDA device: nothing to time (tests/kernels check the kernels on CPU)")
         return 0

@@ -84,23 +84,56 @@ def time_phases(loss_fn: Callable, z_a: torch.Tensor, z_b: torch.Tensor) -> tupl
     return fwd, bwd, total, peak
 
 
-def row(name: str, m: int, d: int, dtype: torch.dtype, loss_fn: Callable | None) -> list[str]:
-    if loss_fn is None:
-        return [name, "not installed", "", "", "", "", ""]
+def measure(m: int, d: int, dtype: torch.dtype, loss_fn: Callable) -> dict[str, float] | None:
+    """Timings (ms), TFLOP/s and peak MiB of one implementation at M x D, or None on OOM."""
     gen = torch.Generator(device="cuda").manual_seed(0)
-    n = m // 2
-    z_a = torch.randn(n, d, device="cuda", dtype=dtype, generator=gen, requires_grad=True)
-    z_b = torch.randn(n, d, device="cuda", dtype=dtype, generator=gen, requires_grad=True)
+    z_a = torch.randn(m // 2, d, device="cuda", dtype=dtype, generator=gen, requires_grad=True)  # (N, D)
+    z_b = torch.randn(m // 2, d, device="cuda", dtype=dtype, generator=gen, requires_grad=True)  # (N, D)
     try:
         fwd, bwd, total, peak = time_phases(loss_fn, z_a, z_b)
     except torch.OutOfMemoryError:
-        return [name, "OOM", "OOM", "OOM", "", "", "OOM"]
+        return None
     finally:
         torch.cuda.empty_cache()
-    tflops = 6 * m * m * d / (total * 1e-3) / 1e12
+    return {
+        "fwd": fwd,
+        "bwd": bwd,
+        "total": total,
+        "tflops": 6 * m * m * d / total / 1e9,
+        "mib": peak / 2**20,
+    }
+
+
+def table_for(m: int, d: int, dtype_name: str) -> Table:
+    """One table: every implementation at M x D, with speed-ups of forward+backward over Lightly."""
+    dtype = DTYPES[dtype_name]
     peak_flops = device_peak(dtype)
-    share = f"{100 * tflops / peak_flops:.0f}%" if peak_flops else "n/a"
-    return [name, f"{fwd:.3f}", f"{bwd:.3f}", f"{total:.3f}", f"{tflops:.1f}", share, f"{peak / 2**20:,.0f}"]
+    impls = implementations()
+    results = {name: fn and measure(m, d, dtype, fn) for name, fn in impls.items()}
+    lightly = results["lightly NTXentLoss"]
+    table = Table(title=f"NT-Xent M={m} D={d} {dtype_name}")
+    columns = (
+        "implementation",
+        "fwd ms",
+        "bwd ms",
+        "fwd+bwd ms",
+        "TFLOP/s",
+        "% peak",
+        "peak MiB",
+        "x Lightly",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "implementation" else "right")
+    for name, fn in impls.items():
+        r = results[name]
+        if fn is None or r is None:
+            table.add_row(name, *(["not installed"] if fn is None else ["OOM"] * 3 + ["", "", "OOM"]))
+            continue
+        share = f"{100 * r['tflops'] / peak_flops:.0f}%" if peak_flops else "n/a"
+        speedup = f"{lightly['total'] / r['total']:.2f}" if lightly else ""
+        cells = (f"{r['fwd']:.3f}", f"{r['bwd']:.3f}", f"{r['total']:.3f}", f"{r['tflops']:.1f}", share)
+        table.add_row(name, *cells, f"{r['mib']:,.0f}", speedup)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--d", type=int, nargs="+", default=D_SIZES, help="embedding width D")
     parser.add_argument("--dtype", nargs="+", choices=DTYPES, default=list(DTYPES))
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=140)
     if not torch.cuda.is_available():
         console.print("no CUDA device: nothing to time (tests/kernels check the kernels on CPU)")
         return 0
@@ -121,23 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         "TFLOP/s and % of dense peak count 6*M^2*D for forward+backward; memory is above the inputs"
     )
     for dtype_name in args.dtype:
-        dtype = DTYPES[dtype_name]
         for d in args.d:
             for m in args.m:
-                table = Table(title=f"NT-Xent M={m} D={d} {dtype_name}")
-                for column in (
-                    "implementation",
-                    "fwd ms",
-                    "bwd ms",
-                    "fwd+bwd ms",
-                    "TFLOP/s",
-                    "% peak",
-                    "peak MiB",
-                ):
-                    table.add_column(column, justify="left" if column == "implementation" else "right")
-                for name, loss_fn in implementations().items():
-                    table.add_row(*row(name, m, d, dtype, loss_fn))
-                console.print(table)
+                console.print(table_for(m, d, dtype_name))
     return 0
 
 
