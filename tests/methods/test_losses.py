@@ -183,10 +183,10 @@ def test_mae_loss_matches_a_loop_over_hidden_patches():
     pred, target = torch.randn(2, 4, 3), torch.randn(2, 4, 3)
     mask = torch.tensor([[True, False, True, False], [False, False, False, True]])
     errors = [
-        sum(float(pred[b, l, c] - target[b, l, c]) ** 2 for c in range(3)) / 3
+        sum(float(pred[b, i, c] - target[b, i, c]) ** 2 for c in range(3)) / 3
         for b in range(2)
-        for l in range(4)
-        if mask[b, l]
+        for i in range(4)
+        if mask[b, i]
     ]
     assert masked_patch_loss(pred, target, mask).item() == pytest.approx(sum(errors) / len(errors), rel=1e-5)
     patch = torch.tensor([[[1.0, 2.0, 3.0, 6.0]]])

@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 import torch
-
 from sslcli.domains import get_domain
 from sslcli.kernels import mae_random_masking_reference
+
 from sslcli.methods.colorization import lightness_to_grey, rgb_to_lab, split_lightness
 from sslcli.methods.deepcluster import kmeans, pca_whiten, uniform_cluster_weights
 from sslcli.methods.denoising import corrupt
@@ -56,7 +56,9 @@ def test_jigsaw_permutations_are_distinct_and_spread():
     assert perms.shape == (30, 9) and len({tuple(p) for p in perms.tolist()}) == 30
     for p in perms.tolist():
         assert sorted(p) == list(range(9))
-    distances = [sum(x != y for x, y in zip(a, b)) for a, b in itertools.combinations(perms.tolist(), 2)]
+    distances = [
+        sum(x != y for x, y in zip(a, b, strict=True)) for a, b in itertools.combinations(perms.tolist(), 2)
+    ]
     assert min(distances) >= 6  # random pairs of 9-permutations are often much closer
 
 

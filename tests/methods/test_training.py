@@ -5,16 +5,9 @@ import inspect
 
 import pytest
 import torch
-from rich.console import Console
-
-from sslcli.config import PretrainConfig
 from sslcli.domains import get_domain
-from sslcli.engine import trainer as trainer_module
-from sslcli.engine.setup import lookup_method
-from sslcli.engine.trainer import pretrain
-from sslcli.errors import UserError
+
 from sslcli.methods import available_methods
-from sslcli.methods.deepcluster import DeepCluster
 from sslcli.models import build_backbone
 
 INPUT_SIZE, BATCH, STEPS = 16, 12, 6

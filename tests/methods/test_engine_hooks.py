@@ -1,0 +1,119 @@
+"""Method hooks through the real training engine: DeepCluster's per-epoch clustering and weighted
+sampling survive a crash and resume exactly; MAE picks its ViT, writes its picture and reloads."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+from rich.console import Console
+
+from sslcli.cli import main
+from sslcli.config import PretrainConfig
+from sslcli.encoder import load_encoder
+from sslcli.engine import trainer as trainer_module
+from sslcli.engine.setup import lookup_method
+from sslcli.engine.trainer import pretrain, weighted_epoch_batches
+from sslcli.errors import UserError
+from sslcli.methods import available_methods
+from sslcli.methods.deepcluster import DeepCluster
+from tests.conftest import write_digit_folder
+
+
+def tiny_config(data, out, method, **extra) -> PretrainConfig:
+    values = dict(
+        data=str(data),
+        out=str(out),
+        method=method,
+        epochs=2,
+        batch_size=8,
+        input_size=16,
+        num_workers=0,
+        device="cpu",
+        checkpoint_every=1,
+        log_every=1,
+        seed=3,
+    )
+    return PretrainConfig(**{**values, **extra})
+
+
+class Killed(Exception):
+    pass
+
+
+def test_deepcluster_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
+    data = write_digit_folder(tmp_path / "digits", per_class=8)  # 24 items: 3 batches per epoch
+    options = dict(backbone="resnet10", method_options={"num_clusters": 3})
+    quiet = Console(quiet=True)
+    clusterings = []
+    original_start = DeepCluster.on_epoch_start
+
+    def record(self, epoch, features):
+        original_start(self, epoch, features)
+        clusterings.append(self.pseudo_labels.clone())
+
+    monkeypatch.setattr(DeepCluster, "on_epoch_start", record)
+    pretrain(tiny_config(data, tmp_path / "whole", "deepcluster", **options), False, quiet)
+    assert len(clusterings) == 2 and all(len(labels) == 24 for labels in clusterings)
+
+    calls = {"n": 0}
+    original_step = DeepCluster.training_step
+
+    def crash_on_fifth(self, views, positions):
+        calls["n"] += 1
+        if calls["n"] == 5:  # second batch of the second epoch
+            raise Killed
+        return original_step(self, views, positions)
+
+    monkeypatch.setattr(DeepCluster, "training_step", crash_on_fifth)
+    with pytest.raises(Killed):
+        pretrain(tiny_config(data, tmp_path / "split", "deepcluster", **options), False, quiet)
+    monkeypatch.setattr(DeepCluster, "training_step", original_step)
+    clusterings.clear()
+    pretrain(tiny_config(data, tmp_path / "split", "deepcluster", **options), True, quiet)
+    assert clusterings == []  # resumed mid-epoch: the saved pseudo-labels are used, not re-clustered
+
+    whole, split = (
+        torch.load(tmp_path / run / trainer_module.CHECKPOINT_NAME, weights_only=True)["method"]
+        for run in ("whole", "split")
+    )
+    assert whole.keys() == split.keys()
+    for name in whole:
+        assert torch.equal(whole[name], split[name]), name
+
+
+def test_weighted_epoch_order_is_reproducible_and_follows_the_weights():
+    weights = torch.tensor([1.0, 0.0, 3.0, 0.0])
+    first = weighted_epoch_batches(weights, 2, seed=1, epoch=4)
+    assert first == weighted_epoch_batches(weights, 2, seed=1, epoch=4)
+    positions = [p for batch in first for _, p in batch]
+    assert len(positions) == 4 and set(positions) <= {0, 2}
+    assert all(epoch == 4 for batch in first for epoch, _ in batch)
+
+
+def test_mae_trains_a_vit_writes_its_reconstruction_and_reloads(tmp_path):
+    data = write_digit_folder(tmp_path / "digits", per_class=6)
+    run = tmp_path / "mae"
+    config = tiny_config(data, run, "mae", epochs=1, method_options={"decoder_depth": 1})
+    pretrain(config, False, Console(quiet=True))
+    assert (run / "plots" / "mae_reconstruction.png").stat().st_size > 0
+    encoder, saved, dim = load_encoder(run)
+    assert saved.backbone == "vit_tiny" and dim == 192
+    assert encoder(torch.randn(2, 3, 16, 16)).shape == (2, 192)
+
+
+def test_unsupported_domain_is_one_line_listing_what_works():
+    with pytest.raises(UserError) as err:
+        lookup_method("colorization", "audio")
+    message = str(err.value)
+    assert "\n" not in message and "supports: natural" in message
+    assert "methods for 'audio': none" in message
+    with pytest.raises(UserError) as err:
+        lookup_method("colorization", "medical")
+    assert "rotnet" in str(err.value) and "colorization" not in str(err.value).split("methods for")[1]
+
+
+def test_methods_command_lists_every_method_with_family_paper_and_domains():
+    result = CliRunner().invoke(main, ["methods"])
+    assert result.exit_code == 0
+    for name, cls in available_methods().items():
+        line = next(line for line in result.output.splitlines() if f" {name} " in line)
+        assert cls.family in line and cls.paper.split()[0] in line and "natural" in line
