@@ -197,12 +197,17 @@ class _Masking(torch.autograd.Function):
         visible = torch.empty((b, groups * keep, dim), dtype=x.dtype, device=x.device)  # (B, G*L_keep, P)
         mask = torch.empty((b, length), dtype=torch.uint8, device=x.device)  # (B, L)
         ids_restore = torch.empty((b, length), dtype=torch.int64, device=x.device)  # (B, L)
+        use_noise = noise is not None
+        noise = noise if use_noise else mask  # a placeholder pointer when the kernel draws the noise
+        tensors = (v, noise, visible, mask, ids_restore)
+        sizes = (length, w // p, keep, groups, c, dim, p, t)
+        args = (*tensors, seed or 0, *v.stride(), *sizes)
         _MASK.launch(
             lambda meta: (b, cdiv(length, meta["BLOCK_L"])),
-            v, noise if noise is not None else mask, visible, mask, ids_restore, seed or 0,
-            *v.stride(), length, w // p, keep, groups, c, dim, p, t,
-            USE_NOISE=noise is not None, on_cuda=x.is_cuda,
-        )  # fmt: skip
+            *args,
+            USE_NOISE=use_noise,
+            on_cuda=x.is_cuda,
+        )
         mask = mask.view(torch.bool)
         ctx.mark_non_differentiable(mask, ids_restore)
         ctx.save_for_backward(ids_restore)
@@ -244,11 +249,10 @@ class _Unshuffle(torch.autograd.Function):
             (b, rows, dim), dtype=grad_out.dtype, device=grad_out.device
         )  # (B, G*L_keep, E)
         token_sums = torch.empty((b * groups, dim), dtype=torch.float32, device=grad_out.device)  # (B*G, E)
+        args = (grad_out, ids_restore, grad_visible, token_sums, length, rows // groups, groups, dim)
         _UNSHUFFLE_BACKWARD.launch(
-            lambda meta: (b * groups, cdiv(dim, meta["BLOCK_E"])),
-            grad_out, ids_restore, grad_visible, token_sums, length, rows // groups, groups, dim,
-            on_cuda=grad_out.is_cuda,
-        )  # fmt: skip
+            lambda meta: (b * groups, cdiv(dim, meta["BLOCK_E"])), *args, on_cuda=grad_out.is_cuda
+        )
         shape, dtype = ctx.token
         return grad_visible, token_sums.sum(0).reshape(shape).to(dtype), None, None
 
@@ -258,11 +262,10 @@ def _unshuffle(visible: torch.Tensor, mask_token: torch.Tensor, ids_restore: tor
     b, length = ids_restore.shape
     keep, dim = visible.shape[1] // groups, visible.shape[2]
     out = torch.empty((b, groups * length, dim), dtype=visible.dtype, device=visible.device)  # (B, G*L, E)
+    args = (visible, mask_token, ids_restore, out, length, keep, groups, dim)
     _UNSHUFFLE.launch(
-        lambda meta: (b * groups, cdiv(length, meta["BLOCK_L"])),
-        visible, mask_token, ids_restore, out, length, keep, groups, dim,
-        on_cuda=visible.is_cuda,
-    )  # fmt: skip
+        lambda meta: (b * groups, cdiv(length, meta["BLOCK_L"])), *args, on_cuda=visible.is_cuda
+    )
     return out
 
 
@@ -272,11 +275,30 @@ def _unshuffle(visible: torch.Tensor, mask_token: torch.Tensor, ids_restore: tor
 
 
 def _mask_kernel(
-    v_ptr, noise_ptr, out_ptr, mask_ptr, ids_ptr, seed,
-    stride_b, stride_t, stride_c, stride_h, stride_w,
-    L, Wp, keep, G, C, P, p, t,
-    USE_NOISE: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
-):  # fmt: skip
+    v_ptr,
+    noise_ptr,
+    out_ptr,
+    mask_ptr,
+    ids_ptr,
+    seed,
+    stride_b,
+    stride_t,
+    stride_c,
+    stride_h,
+    stride_w,
+    L,
+    Wp,
+    keep,
+    G,
+    C,
+    P,
+    p,
+    t,
+    USE_NOISE: tl.constexpr,
+    BLOCK_L: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+):
     """Program (b, block of patches): rank by counting smaller noise, store mask/ids, copy kept patches."""
     b = tl.program_id(0).to(tl.int64)
     patch = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)  # (BL,)
@@ -315,9 +337,17 @@ def _mask_kernel(
 
 
 def _unshuffle_kernel(
-    vis_ptr, token_ptr, ids_ptr, out_ptr, L, keep, G, E,
-    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
-):  # fmt: skip
+    vis_ptr,
+    token_ptr,
+    ids_ptr,
+    out_ptr,
+    L,
+    keep,
+    G,
+    E,
+    BLOCK_L: tl.constexpr,
+    BLOCK_E: tl.constexpr,
+):
     """Program (b * G + g, block of patches): visible row of each patch's rank, or the mask token."""
     bg = tl.program_id(0).to(tl.int64)
     patch = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)  # (BL,)
@@ -338,9 +368,17 @@ def _unshuffle_kernel(
 
 
 def _unshuffle_backward_kernel(
-    grad_ptr, ids_ptr, grad_vis_ptr, token_sum_ptr, L, keep, G, E,
-    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr,
-):  # fmt: skip
+    grad_ptr,
+    ids_ptr,
+    grad_vis_ptr,
+    token_sum_ptr,
+    L,
+    keep,
+    G,
+    E,
+    BLOCK_L: tl.constexpr,
+    BLOCK_E: tl.constexpr,
+):
     """Program (b * G + g, block of E): route kept rows to their rank, sum the masked rows."""
     bg = tl.program_id(0).to(tl.int64)
     e = tl.program_id(1) * BLOCK_E + tl.arange(0, BLOCK_E)  # (BE,)

@@ -140,16 +140,10 @@ def _normalize(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     z = torch.empty((2 * n, d), dtype=a.dtype, device=a.device)  # (2n, D)
     rnorm = torch.empty(2 * n, dtype=torch.float32, device=a.device)  # (2n,)
     block_d = _block_d(d)
+    args = (a, b, z, rnorm, n, d, a.stride(0), b.stride(0))
     _NORMALIZE.launch(
         lambda meta: (cdiv(2 * n, meta["BLOCK_M"]),),
-        a,
-        b,
-        z,
-        rnorm,
-        n,
-        d,
-        a.stride(0),
-        b.stride(0),
+        *args,
         BLOCK_D=block_d,
         on_cuda=a.is_cuda,
         variant=(block_d,),
@@ -163,22 +157,10 @@ def _forward(z: torch.Tensor, tau: torch.Tensor, row0: int, m_local: int, half: 
     lse = torch.empty(m_local, dtype=torch.float32, device=z.device)  # (2n,)
     loss = torch.empty(m_local, dtype=torch.float32, device=z.device)  # (2n,)
     block_d = _block_d(d)
+    args = (z, tau, lse, loss, row0, m_local, m, half, d)
+    consts = {"BLOCK_D": block_d, "DOT_FP32": not z.is_cuda, "PRECISION": dot_precision(z.dtype)}
     _FORWARD.launch(
-        lambda meta: (cdiv(m_local, meta["BLOCK_M"]),),
-        z,
-        tau,
-        lse,
-        loss,
-        row0,
-        m_local,
-        m,
-        half,
-        d,
-        BLOCK_D=block_d,
-        DOT_FP32=not z.is_cuda,
-        PRECISION=dot_precision(z.dtype),
-        on_cuda=z.is_cuda,
-        variant=(block_d,),
+        lambda meta: (cdiv(m_local, meta["BLOCK_M"]),), *args, **consts, on_cuda=z.is_cuda, variant=(block_d,)
     )
     return lse, loss
 
@@ -190,25 +172,10 @@ def _backward(z, tau, lse, g, rnorm, row0: int, half: int):
     dx = torch.empty((m_local, d), dtype=z.dtype, device=z.device)  # (2n, D)
     rowdot = torch.empty(m_local, dtype=torch.float32, device=z.device)  # (2n,)
     block_d = _block_d(d)
+    args = (z, tau, lse, g, rnorm, dx, rowdot, row0, m_local, m, half, d)
+    consts = {"BLOCK_D": block_d, "DOT_FP32": not z.is_cuda, "PRECISION": dot_precision(z.dtype)}
     _BACKWARD.launch(
-        lambda meta: (cdiv(m_local, meta["BLOCK_M"]),),
-        z,
-        tau,
-        lse,
-        g,
-        rnorm,
-        dx,
-        rowdot,
-        row0,
-        m_local,
-        m,
-        half,
-        d,
-        BLOCK_D=block_d,
-        DOT_FP32=not z.is_cuda,
-        PRECISION=dot_precision(z.dtype),
-        on_cuda=z.is_cuda,
-        variant=(block_d,),
+        lambda meta: (cdiv(m_local, meta["BLOCK_M"]),), *args, **consts, on_cuda=z.is_cuda, variant=(block_d,)
     )
     return dx, rowdot
 
