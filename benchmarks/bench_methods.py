@@ -1,0 +1,111 @@
+"""Every registered method on the built-in digits: pretrain for a fixed budget, then kNN accuracy.
+
+Each method pretrains with the natural domain's digits recipe (16 px, its view options) for the same
+number of epochs and batch size, through sslcli's own engine; the held-out digits are then scored
+with the weighted kNN of ``sslcli eval`` (k=20, T=0.1, train split -> test split) for the trained
+encoder and for its random-init twin (same architecture and seed). Seconds are the pretraining wall
+time (data loading included). Never asserts anything; timings on shared machines vary by +-50%.
+
+    python benchmarks/bench_methods.py                       # 20 epochs, batch 256, recipe backbones
+    python benchmarks/bench_methods.py --epochs 1 --batch-size 64 --backbone resnet10   # CPU smoke budget
+    python benchmarks/bench_methods.py --methods simclr,byol,mae
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from sslcli.domains import get_domain
+
+from sslcli.config import PretrainConfig
+from sslcli.data import SkipLog
+from sslcli.encoder import load_encoder, random_init_encoder
+from sslcli.engine.setup import resolve_device
+from sslcli.engine.trainer import pretrain
+from sslcli.evaluate.knn import knn_predict
+from sslcli.evaluate.run import labelled_items
+from sslcli.features import feature_batches
+from sslcli.methods import available_methods
+
+
+def features(encoder, items, input_size: int, device) -> torch.Tensor:
+    """Pooled features (N, F) of labelled digits, in item order."""
+    natural, skips = get_domain("natural"), SkipLog("raise", Path("."))
+    batches = feature_batches(encoder, natural, items, input_size, 256, device, skips)
+    return torch.cat([batch for _, batch, _ in batches])
+
+
+def knn_accuracy(encoder, input_size: int, device) -> float:
+    """Weighted kNN (k=20, T=0.1, as ``sslcli eval``) from the digits' train split to their test split."""
+    natural = get_domain("natural")
+    train, test = (labelled_items(natural, root) for root in natural.builtin_sample())
+    classes = sorted({item.label for item in train})
+    train_y = torch.tensor([classes.index(item.label) for item in train])
+    test_y = torch.tensor([classes.index(item.label) for item in test])
+    train_x, test_x = (
+        features(encoder, train, input_size, device),
+        features(encoder, test, input_size, device),
+    )
+    return (knn_predict(train_x, train_y, test_x, len(classes), 20, 0.1) == test_y).float().mean().item()
+
+
+def run_method(
+    name: str, args: argparse.Namespace, root: Path, baselines: dict
+) -> tuple[float, float, float]:
+    """(kNN accuracy, random-init kNN accuracy, pretraining seconds) of one method."""
+    method_cls = available_methods()[name]
+    backbone = None if method_cls.default_backbone else args.backbone  # MAE keeps its ViT
+    config = PretrainConfig(
+        method=name,
+        out=str(root / name),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device,
+        seed=args.seed,
+        backbone=backbone,
+        log_every=1_000_000,
+    )
+    start = time.perf_counter()
+    pretrain(config, False, Console(quiet=True))
+    seconds = time.perf_counter() - start
+    encoder, saved, _ = load_encoder(root / name)
+    device = resolve_device(args.device)
+    if saved.backbone not in baselines:  # the random-init twin depends only on architecture and seed
+        baselines[saved.backbone] = knn_accuracy(random_init_encoder(saved), saved.input_size, device)
+    return knn_accuracy(encoder, saved.input_size, device), baselines[saved.backbone], seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--backbone", default=None, help="every method but MAE (default: recipe's)")
+    parser.add_argument("--methods", default=None, help="comma-separated subset (default: all)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    names = args.methods.split(",") if args.methods else list(available_methods())
+    table = Table(title=f"digits: {args.epochs} epoch(s), batch {args.batch_size}, 16 px, kNN k=20")
+    for column in ("method", "backbone", "kNN acc", "random-init kNN", "seconds"):
+        table.add_column(column, justify="right" if column not in ("method", "backbone") else "left")
+    console = Console()
+    baselines: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-methods-") as tmp:
+        for name in names:
+            knn, random_knn, seconds = run_method(name, args, Path(tmp), baselines)
+            backbone = available_methods()[name].default_backbone or args.backbone or "recipe"
+            table.add_row(name, backbone, f"{knn:.3f}", f"{random_knn:.3f}", f"{seconds:.0f}")
+            console.print(f"{name}: kNN {knn:.3f} (random init {random_knn:.3f}) in {seconds:.0f} s")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
