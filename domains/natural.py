@@ -141,4 +141,4 @@ class NaturalDomain(Domain):
             }
         # 8x8 digits: tiny inputs; strong crops destroy the glyph and flips change its meaning.
         views = asdict(SimCLRViewOptions(crop_scale=(0.4, 1.0), flip_p=0.0, blur_p=0.0))
-        return {"input_size": 16, "backbone": "resnet18", "views": views}
+        return {"input_size": 16, "backbone": "resnet18", "views": views, "epochs": 15, "batch_size": 128}

@@ -14,6 +14,8 @@ from sslcli.errors import UserError
 OPTIMIZERS = ("adamw", "sgd")
 ON_ERROR = ("raise", "skip")
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 256
 
 
 @dataclass
@@ -24,8 +26,8 @@ class PretrainConfig:
     method: str = "simclr"
     data: str | None = None
     out: str = "runs/demo"
-    epochs: int = 10
-    batch_size: int = 256
+    epochs: int | None = None  # None: the domain recipe's, else DEFAULT_EPOCHS
+    batch_size: int | None = None  # None: the domain recipe's, else DEFAULT_BATCH_SIZE
     lr: float | None = None  # None: 1e-3 * batch/256 for AdamW, 0.3 * batch/256 for SGD
     weight_decay: float = 1e-6
     optimizer: str = "adamw"
@@ -44,9 +46,9 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (
-                self.batch_size >= 2,
+                self.batch_size is None or self.batch_size >= 2,
                 f"batch_size must be >= 2 (contrastive losses need pairs), got {self.batch_size}",
             ),
             (self.accumulate >= 1, f"accumulate must be >= 1, got {self.accumulate}"),

@@ -35,9 +35,11 @@ OVERRIDES = {
     "--out", required=True, type=click.Path(path_type=Path), help="Run directory to create (or resume)."
 )
 @click.option(
-    "--epochs", type=int, default=None, help="Passes over the data.  [default: 10, or the config file's]"
+    "--epochs", type=int, default=None, help="Passes over the data.  [default: the domain recipe's, else 10]"
 )
-@click.option("--batch-size", type=int, default=None, help="Items per step.  [default: 256]")
+@click.option(
+    "--batch-size", type=int, default=None, help="Items per step.  [default: the domain recipe's, else 256]"
+)
 @click.option("--lr", type=float, default=None, help="Peak learning rate.  [default: 1e-3*B/256 (AdamW)]")
 @click.option(
     "--input-size", type=int, default=None, help="Side of the square input.  [default: the domain's]"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from sslcli.config import PretrainConfig
+from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig
 from sslcli.domains import Domain, Item, get_domain
 from sslcli.errors import UserError
 from sslcli.methods import Method, available_methods, get_method
@@ -74,8 +74,10 @@ def plan_run(config: PretrainConfig) -> RunPlan:
         input_size=config.input_size or recipe["input_size"],
         backbone=config.backbone or method_cls.default_backbone or recipe["backbone"],
         views={**recipe["views"], **config.views},
-        lr=config.resolved_lr(),
+        epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),
+        batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
     )
+    resolved = replace(resolved, lr=resolved.resolved_lr())
     return RunPlan(resolved, domain, root, discover_items(domain, root))
 
 
