@@ -33,6 +33,7 @@ from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, item_id
 
 CORE_ATTRIBUTES = ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality", "PixelData")
 PIXEL_MODULE = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation")
+UNDEFINED_LENGTH = 0xFFFFFFFF
 PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 Slice = tuple[Path, int]  # (file, frame)
@@ -91,7 +92,7 @@ def truncation(header: Dataset, size: int) -> str | None:
     if not len(header):
         return "truncated file (no data set after the file meta)"
     last = header.get_item(max(header.keys()))
-    if getattr(last, "is_undefined_length", False) or not hasattr(last, "value_tell"):
+    if not hasattr(last, "value_tell") or last.length == UNDEFINED_LENGTH:  # converted, or delimited
         return None
     # a deferred value (None) was only located, not read: compare its end with the file's
     short = last.value_tell + last.length > size if last.value is None else len(last.value) < last.length
