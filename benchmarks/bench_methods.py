@@ -1,19 +1,21 @@
 """Every registered method on the built-in digits: pretrain for a fixed budget, then kNN accuracy.
 
 Each method pretrains with the natural domain's digits recipe (16 px, its view options) for the same
-number of epochs and batch size, through sslcli's own engine; the held-out digits are then scored
+number of epochs and batch size, through sslcli's own engine, on the train split or a class-balanced
+subset of it (``--train-items``, for CPU budgets); the held-out digits are then scored
 with the weighted kNN of ``sslcli eval`` (k=20, T=0.1, train split -> test split) for the trained
 encoder and for its random-init twin (same architecture and seed). Seconds are the pretraining wall
 time (data loading included). Never asserts anything; timings on shared machines vary by +-50%.
 
     python benchmarks/bench_methods.py                       # 20 epochs, batch 256, recipe backbones
-    python benchmarks/bench_methods.py --epochs 1 --batch-size 64 --backbone resnet10   # CPU smoke budget
+    python benchmarks/bench_methods.py --epochs 2 --batch-size 64 --train-items 256 --backbone resnet10  # CPU
     python benchmarks/bench_methods.py --methods simclr,byol,mae
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +57,21 @@ def knn_accuracy(encoder, input_size: int, device) -> float:
     return (knn_predict(train_x, train_y, test_x, len(classes), 20, 0.1) == test_y).float().mean().item()
 
 
+def training_subset(count: int | None, root: Path) -> str | None:
+    """A folder with ``count`` digits of the train split, every class equally (None: the whole split)."""
+    if count is None:
+        return None
+    natural = get_domain("natural")
+    train_root = natural.builtin_sample()[0]
+    items = labelled_items(natural, train_root)
+    stride = max(1, len(items) // count)
+    for item in items[::stride][:count]:  # items are sorted by class folder: the stride spans classes
+        target = root / "subset" / item.rel_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.path, target)
+    return str(root / "subset")
+
+
 def run_method(
     name: str, args: argparse.Namespace, root: Path, baselines: dict
 ) -> tuple[float, float, float]:
@@ -63,6 +80,7 @@ def run_method(
     backbone = None if method_cls.default_backbone else args.backbone  # MAE keeps its ViT
     config = PretrainConfig(
         method=name,
+        data=args.data,
         out=str(root / name),
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -91,19 +109,23 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-items", type=int, default=None, help="digits to pretrain on (default: all)")
     args = parser.parse_args()
     names = args.methods.split(",") if args.methods else list(available_methods())
-    table = Table(title=f"digits: {args.epochs} epoch(s), batch {args.batch_size}, 16 px, kNN k=20")
+    table = Table(
+        title=f"digits: {args.epochs} epoch(s), {args.train_items or 'all'} items, batch {args.batch_size}"
+    )
     for column in ("method", "backbone", "kNN acc", "random-init kNN", "seconds"):
         table.add_column(column, justify="right" if column not in ("method", "backbone") else "left")
     console = Console()
     baselines: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-methods-") as tmp:
+        args.data = training_subset(args.train_items, Path(tmp))
         for name in names:
             knn, random_knn, seconds = run_method(name, args, Path(tmp), baselines)
             backbone = available_methods()[name].default_backbone or args.backbone or "recipe"
             table.add_row(name, backbone, f"{knn:.3f}", f"{random_knn:.3f}", f"{seconds:.0f}")
-            console.print(f"{name}: kNN {knn:.3f} (random init {random_knn:.3f}) in {seconds:.0f} s")
+            print(f"{name}: kNN {knn:.3f} (random init {random_knn:.3f}) in {seconds:.0f} s", flush=True)
     console.print(table)
 
 
