@@ -1,0 +1,230 @@
+"""pretrain -> embed -> eval over pydicom's bundled test files: nothing identifying is written anywhere,
+every decodable image is embedded, every other file is listed with its reason, raise mode is one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from click.testing import CliRunner
+from sslcli.domains.medical_privacy import SALT_FILE, item_hash
+
+from sslcli.cli import main
+
+TINY = ["--epochs", "1", "--batch-size", "32", "--input-size", "16", "--num-workers", "0", "--device", "cpu"]
+RUN_TINY = ["--num-workers", "0", "--device", "cpu"]
+
+# Attributes that identify a patient, a visit, a site or an instance (HIPAA Safe Harbor and DICOM
+# PS3.15 Annex E's basic profile).
+IDENTIFYING = (
+    "PatientName",
+    "PatientID",
+    "OtherPatientIDs",
+    "PatientBirthDate",
+    "PatientAddress",
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "InstanceCreationDate",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "StudyDescription",
+    "SeriesDescription",
+    "AccessionNumber",
+    "StationName",
+    "DeviceSerialNumber",
+    "ProtocolName",
+    "ImageComments",
+)
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def distinctive(value: str) -> bool:
+    """Long enough not to occur by chance in numbers or words sslcli prints (dates have 8 digits)."""
+    value = value.strip()
+    return len(value) >= 8 if value.isdigit() else len(value) >= 6
+
+
+def identifying_values(root: Path) -> set[str]:
+    """Every identifying attribute value, private text value and raw path of the files under ``root``."""
+    values: set[str] = set()
+    for path in (p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        values |= {rel, path.name} if "/" in rel else {path.name}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+                for element in ds.iterall():
+                    if element.keyword in IDENTIFYING or (
+                        element.tag.is_private and element.VR in ("LO", "SH", "LT", "ST", "UT", "PN")
+                    ):
+                        values.add(str(element.value))
+        except Exception:  # noqa: S112  (non-DICOM files only contribute their paths)
+            continue
+    values.discard("DICOMDIR")  # the name PS3.10 prescribes for every media index, not identifying
+    return {value for value in values if distinctive(value)}
+
+
+def decodable_frames(root: Path) -> tuple[int, list[str]]:
+    """(frames pydicom itself decodes, relative paths of the other files): the independent reference."""
+    frames, others = 0, []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pixels = pydicom.dcmread(path).pixel_array
+                count = int(pydicom.dcmread(path, stop_before_pixels=True).get("NumberOfFrames", 1) or 1)
+            frames += count if pixels.size else 0
+        except Exception:  # noqa: S112
+            others.append(path.relative_to(root).as_posix())
+    return frames, others
+
+
+@pytest.fixture(scope="module")
+def medical_outputs(tmp_path_factory, dicom_test_files):
+    """Pretrain, embed and eval (skip mode) over a copy of pydicom's test files; every command's output."""
+    base = tmp_path_factory.mktemp("medical")
+    data, run, emb = base / "scans", base / "run", base / "emb"
+    shutil.copytree(dicom_test_files, data)
+    with pytest.MonkeyPatch.context() as env:  # module scope runs before the per-test environment
+        env.setenv("SSLCLI_CACHE", str(base / "cache"))
+        env.setenv("NO_COLOR", "1")
+        env.setenv("COLUMNS", "200")
+        results = run_all(data, run, emb)
+    for name, result in results.items():
+        assert result.exit_code == 0, (name, result.output)
+    return data, run, emb, results
+
+
+def run_all(data: Path, run: Path, emb: Path) -> dict:
+    return {
+        "pretrain": invoke(
+            "pretrain", "--domain", "medical", "--data", data, "--out", run, "--on-error", "skip", *TINY
+        ),
+        "embed": invoke(
+            "embed",
+            "--domain",
+            "medical",
+            "--run",
+            run,
+            "--data",
+            data,
+            "--out",
+            emb,
+            "--on-error",
+            "skip",
+            *RUN_TINY,
+        ),
+        "eval": invoke(
+            "eval",
+            "--run",
+            run,
+            "--data",
+            data,
+            "--label-attr",
+            "Modality",
+            "--on-error",
+            "skip",
+            "--json",
+            "--device",
+            "cpu",
+        ),
+    }
+
+
+def test_no_identifying_value_appears_in_any_output_byte(medical_outputs):
+    data, run, emb, results = medical_outputs
+    secrets = identifying_values(data)
+    assert len(secrets) > 100  # names, IDs, dates, UIDs, institutions, descriptions, paths
+    outputs = {f"{name} output": result.output.encode() for name, result in results.items()}
+    outputs |= {str(p): p.read_bytes() for folder in (run, emb) for p in folder.rglob("*") if p.is_file()}
+    for where, content in outputs.items():
+        leaked = [value for value in secrets if value.encode() in content]
+        assert not leaked, (where, leaked[:5])
+
+
+@pytest.fixture(scope="module")
+def reference(dicom_test_files) -> tuple[int, list[str]]:
+    return decodable_frames(dicom_test_files)
+
+
+def test_every_decodable_image_is_embedded_and_every_other_file_named(medical_outputs, reference):
+    data, run, emb, results = medical_outputs
+    frames, others = reference
+    assert (
+        f"{frames + len(others)} found, {frames} embedded, {len(others)} skipped" in results["embed"].output
+    )
+    assert np.load(emb / "embeddings.npy").shape[0] == frames
+    salt = bytes.fromhex((run / SALT_FILE).read_text())
+    with (emb / "skipped.csv").open() as handle:
+        skipped = {row["item_id"]: row["reason"] for row in csv.DictReader(handle)}
+    assert skipped.keys() == {item_hash(salt, rel) for rel in others}  # the owner maps ids back
+    assert all(reason for reason in skipped.values())
+    with (emb / "index.csv").open() as handle:
+        index = list(csv.DictReader(handle))
+    assert len(index) == frames and all(row["path"] == row["item_id"] for row in index)
+
+
+def test_pretrain_scan_counts_add_up(medical_outputs, reference):
+    data, run, _, results = medical_outputs
+    frames, others = reference
+    assert f"{frames + len(others)} found, {frames} used, {len(others)} skipped" in results["pretrain"].output
+    assert (run / SALT_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_eval_labels_by_modality(medical_outputs):
+    _, _, _, results = medical_outputs
+    report = json.loads(results["eval"].stdout)
+    assert report["domain"] == "medical" and report["classes"] >= 6
+    assert 0 <= report["pretrained"]["knn"] <= 1 and report["n_test"] > 0
+
+
+def test_raise_mode_stops_with_one_line_naming_no_file(medical_outputs, tmp_path):
+    data, run, _, _ = medical_outputs
+    result = invoke("embed", "--run", run, "--data", data, "--out", tmp_path / "e", *RUN_TINY)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "DICOM item " in lines[0] and "--on-error skip" in lines[0]
+    assert str(data) not in result.output
+
+
+def test_embed_refuses_a_run_of_another_domain(medical_outputs, tmp_path):
+    data, run, _, _ = medical_outputs
+    result = invoke("embed", "--domain", "natural", "--run", run, "--data", data, "--out", tmp_path / "e")
+    assert result.exit_code != 0 and "trained on domain 'medical'" in result.output
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's notes on odd test files
+def test_builtin_sample_holds_the_decodable_files_split_by_modality(dicom_test_files, reference):
+    from sslcli.domains.medical_sample import materialise_dicom_sample
+
+    frames, others = reference
+    train, test = materialise_dicom_sample()
+    linked = {split: list(folder.rglob("*.dcm")) for split, folder in (("train", train), ("test", test))}
+    sources = [p.resolve() for files in linked.values() for p in files]
+    assert len(sources) == len(set(sources))  # train and test are disjoint
+    assert {s.relative_to(dicom_test_files).as_posix() for s in sources}.isdisjoint(others)
+    assert sum(int(pydicom.dcmread(s).get("NumberOfFrames", 1) or 1) for s in sources) == frames
+    for link in linked["train"] + linked["test"]:
+        assert link.parent.name == (pydicom.dcmread(link).get("Modality") or "unknown")
+    assert len(linked["test"]) >= 10
+    assert all(re.fullmatch("[0-9a-f]{16}", p.stem) for p in linked["train"] + linked["test"])  # no names
