@@ -68,16 +68,24 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
     return [train[i] for i in train_idx], [train[i] for i in test_idx], [train_root]
 
 
-def extract(
-    encoder, domain, items, input_size, options, device, skips, progress, name
-) -> tuple[torch.Tensor, list[int]]:
+class SideBySide(torch.nn.Module):
+    """Runs several encoders on the same batch and concatenates their features: (B, ...) -> (B, sum F)."""
+
+    def __init__(self, encoders: dict[str, torch.nn.Module]):
+        super().__init__()
+        self.encoders = torch.nn.ModuleDict(encoders)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([encoder(batch) for encoder in self.encoders.values()], dim=1)
+
+
+def extract(encoder, domain, items, config, options, device, skips, progress, name):
     """Features (n, F) of the items that decoded, and their positions in ``items``."""
     task = progress.add_task(name, total=len(items), rate=0.0)
     features, positions = [], []
     started = time.perf_counter()
-    for kept, batch_features, consumed in feature_batches(
-        encoder, domain, items, input_size, options.batch_size, device, skips
-    ):
+    batches = feature_batches(encoder, domain, items, config.input_size, options.batch_size, device, skips)
+    for kept, batch_features, consumed in batches:
         positions += kept
         if kept:
             features.append(batch_features)
@@ -92,77 +100,61 @@ def accuracy(predicted: torch.Tensor, truth: torch.Tensor) -> float:
     return (predicted == truth).float().mean().item()
 
 
+def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptions) -> dict:
+    """kNN and/or linear-probe accuracy plus collapse indicators of one encoder's features."""
+    scores: dict = {}
+    if options.protocol in ("knn", "all"):
+        predicted = knn_predict(train_x, train_y, test_x, num_classes, options.k, options.temperature)
+        scores["knn"] = accuracy(predicted, test_y)
+    if options.protocol in ("linear", "all"):
+        scores["linear"] = accuracy(linear_probe_predict(train_x, train_y, test_x, num_classes), test_y)
+    scores["collapse"] = collapse_report(test_x)
+    return scores
+
+
 def evaluate_run(options: EvalOptions, console) -> dict:
     if options.protocol not in ("knn", "linear", "all"):
         raise UserError(f"--protocol must be knn, linear or all, got {options.protocol!r}")
-    trained, config, _ = load_encoder(options.run_dir)
+    trained, config, feature_dim = load_encoder(options.run_dir)
     domain = lookup_domain(config.domain)
     domain.bind_run(options.run_dir, config.views, create=False)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)
     train_skips, test_skips = SkipLog(options.on_error, roots[0]), SkipLog(options.on_error, roots[-1])
-    encoders = {"pretrained": trained, "random_init": random_init_encoder(config)}
-    features: dict[str, dict[str, torch.Tensor]] = {}
-    with item_progress(console) as progress:
-        for which, encoder in encoders.items():
-            train_feats, train_pos = extract(
-                encoder,
-                domain,
-                train_items,
-                config.input_size,
-                options,
-                device,
-                train_skips,
-                progress,
-                f"{which} train",
-            )
-            test_feats, test_pos = extract(
-                encoder,
-                domain,
-                test_items,
-                config.input_size,
-                options,
-                device,
-                test_skips,
-                progress,
-                f"{which} test",
-            )
-            features[which] = {"train": train_feats, "test": test_feats}
-    classes = sorted({item.label for item in train_items})
+    both = SideBySide({"pretrained": trained, "random_init": random_init_encoder(config)})
+    with item_progress(console) as progress:  # each file is decoded once for both encoders
+        train_x, train_pos = extract(
+            both, domain, train_items, config, options, device, train_skips, progress, "train"
+        )
+        test_x, test_pos = extract(
+            both, domain, test_items, config, options, device, test_skips, progress, "test"
+        )
+    classes = sorted({train_items[p].label for p in train_pos})
     class_index = {name: i for i, name in enumerate(classes)}
     train_y = torch.tensor([class_index[train_items[p].label] for p in train_pos])
-    test_known = [i for i, p in enumerate(test_pos) if test_items[p].label in class_index]
-    test_y = torch.tensor([class_index[test_items[test_pos[i]].label] for i in test_known])
+    known = [i for i, p in enumerate(test_pos) if test_items[p].label in class_index]  # classes seen in train
+    test_y = torch.tensor([class_index[test_items[test_pos[i]].label] for i in known])
+    test_x = test_x[known]
     report: dict = {
         "run": str(options.run_dir),
         "method": config.method,
         "domain": config.domain,
         "n_train": len(train_pos),
-        "n_test": len(test_known),
+        "n_test": len(known),
         "classes": len(classes),
         "skipped": len(train_skips.records) + len(test_skips.records),
+        "knn_params": {"k": options.k, "T": options.temperature},
     }
-    for which in encoders:
-        train_x, test_x = features[which]["train"], features[which]["test"][test_known]
-        scores = report.setdefault(which, {})
-        if options.protocol in ("knn", "all"):
-            scores["knn"] = accuracy(
-                knn_predict(train_x, train_y, test_x, len(classes), options.k, options.temperature), test_y
-            )
-        if options.protocol in ("linear", "all"):
-            scores["linear"] = accuracy(linear_probe_predict(train_x, train_y, test_x, len(classes)), test_y)
-        scores["collapse"] = collapse_report(test_x)
-    report["knn_params"] = {"k": options.k, "T": options.temperature}
-    report["embedding_map"] = draw_map(
-        features["pretrained"]["test"][test_known],
-        [test_items[test_pos[i]].label for i in test_known],
-        options.run_dir,
-        config,
-    )
+    for column, which in enumerate(both.encoders):
+        features = slice(column * feature_dim, (column + 1) * feature_dim)
+        report[which] = score(
+            train_x[:, features], train_y, test_x[:, features], test_y, len(classes), options
+        )
+    test_labels = [test_items[test_pos[i]].label for i in known]
+    report["embedding_map"] = draw_map(test_x[:, :feature_dim], test_labels, options.run_dir, config)
     report["skipped_files"] = dict(sorted({**train_skips.records, **test_skips.records}.items()))
-    atomic_write(
-        options.run_dir / "eval.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2))
-    )
+    eval_json = json.dumps(report, indent=2)
+    atomic_write(options.run_dir / "eval.json", lambda tmp: Path(tmp).write_text(eval_json))
     return report
 
 
