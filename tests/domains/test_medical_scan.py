@@ -12,6 +12,8 @@ from pydicom.encaps import encapsulate
 from sslcli.domains import BadItemError, get_domain
 from sslcli.domains.medical_privacy import item_hash
 
+from sslcli.errors import UserError
+
 
 @pytest.fixture
 def medical():
@@ -150,3 +152,23 @@ def test_every_bad_input_has_its_reason(medical, folder_of_bad_files):
     for name, fragment in BAD_REASONS.items():
         assert fragment in found[name], (name, found[name])
         assert str(folder_of_bad_files) not in found[name]
+
+
+def test_labels_come_from_labels_csv_folders_or_an_attribute(medical, tmp_path, dicom_test_files):
+    from sslcli.labels import attach_labels
+
+    shutil.copy(dicom_test_files / "rtdose.dcm", tmp_path / "dose.dcm")
+    shutil.copy(dicom_test_files / "CT_small.dcm", tmp_path / "ct.dcm")
+    items = [item for item in medical.discover(tmp_path) if item.problem is None]
+    (tmp_path / "labels.csv").write_text("path,label\ndose.dcm,plan-a\n")
+    by_csv = attach_labels(tmp_path, items)
+    assert sorted(str(item.label) for item in by_csv) == ["None"] + ["plan-a"] * 15  # every frame
+    by_attribute = attach_labels(tmp_path, items, medical, "Modality")
+    assert sorted(item.label for item in by_attribute) == ["CT"] + ["RTDOSE"] * 15
+    with pytest.raises(UserError, match="non-identifying"):
+        attach_labels(tmp_path, items, medical, "PatientName")
+    (tmp_path / "labels.csv").unlink()
+    (tmp_path / "lungs").mkdir()
+    shutil.copy(dicom_test_files / "CT_small.dcm", tmp_path / "lungs" / "scan.dcm")
+    by_folder = attach_labels(tmp_path, medical.discover(tmp_path))
+    assert {item.path.name: item.label for item in by_folder}["scan.dcm"] == "lungs"
