@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sslcli.domains.base import BadItemError, Domain, Item, register_domain
+from sslcli.domains.base import MULTI_CROP_DEFAULTS, BadItemError, Domain, Item, register_domain
 from sslcli.domains.medical_decode import Frame, read_frame
 from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, run_salt
 from sslcli.domains.medical_sample import materialise_dicom_sample
@@ -59,7 +59,8 @@ VIEW_KEYS = frozenset(MedicalViewOptions.__dataclass_fields__)
 
 
 def check_keys(options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - SETTING_KEYS - VIEW_KEYS)
+    """Settings, view options and the base class's multi-crop options are known; anything else is not."""
+    unknown = sorted(set(options) - SETTING_KEYS - VIEW_KEYS - set(MULTI_CROP_DEFAULTS))
     if unknown:
         valid = ", ".join(sorted(SETTING_KEYS | VIEW_KEYS))
         raise ValueError(f"unknown view option(s) {', '.join(unknown)}; valid: {valid}")
@@ -104,7 +105,7 @@ def neighbour_frame(slice_: Slice | None, centre: Frame) -> Frame:
 @register_domain
 class MedicalDomain(Domain):
     name = "medical"
-    description = "DICOM (CT, MR, CR/DX, US, NM, ...; any transfer syntax, multi-frame) with salted ids"
+    description = "DICOM (CT, MR, CR, US, NM, ...; JPEG, JPEG-LS, JPEG 2000, RLE; multi-frame), hashed ids"
     default_input_size = 224
     default_backbone = "resnet18"
 
