@@ -112,8 +112,8 @@ class _NTXent(torch.autograd.Function):
     def backward(ctx, grad):
         z, rnorm, lse, tau = ctx.saved_tensors
         rank, world, n = ctx.geometry
-        g = _row_weights(grad, 2 * n, world)  # (M,)
-        dx, rowdot = _backward(z, tau, lse, g, rnorm, row0=rank * 2 * n, half=n)  # (2n, D), (2n,)
+        g, g_scale = _row_weights(grad, 2 * n, world)  # (M,), (1,)
+        dx, rowdot = _backward(z, tau, lse, g, g_scale, rnorm, row0=rank * 2 * n, half=n)  # (2n, D), (2n,)
         dtau = None
         if ctx.needs_input_grad[2]:
             shape, dtype, device = ctx.tau_meta
@@ -121,12 +121,18 @@ class _NTXent(torch.autograd.Function):
         return dx[:n].to(ctx.dtypes[0]), dx[n:].to(ctx.dtypes[1]), dtau, None, None
 
 
-def _row_weights(grad: torch.Tensor, m_local: int, world: int) -> torch.Tensor:
-    """Upstream weight g_i of every row's loss (each rank averages over its own m_local rows)."""
+def _row_weights(grad: torch.Tensor, m_local: int, world: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upstream weight g_i of every row's loss (each rank averages its own m_local rows), as g / s and s.
+
+    Dividing by s = max |g_i| keeps W_kj / s <= 2, so the half-precision copy of W that feeds the
+    tensor cores neither underflows (g ~ 1/M times P ~ 1/M) nor overflows under loss scaling.
+    """
     grad = grad.detach().float().reshape(1)  # (1,)
     if world > 1:
         grad = all_gather_rows(grad)  # (world,) every rank's upstream gradient
-    return (grad / m_local).repeat_interleave(m_local).contiguous()  # (M,)
+    g = (grad / m_local).repeat_interleave(m_local)  # (M,)
+    scale = g.abs().max().clamp_min(torch.finfo(torch.float32).tiny).reshape(1)  # (1,)
+    return (g / scale).contiguous(), scale
 
 
 def _block_d(d: int) -> int:
@@ -165,14 +171,14 @@ def _forward(z: torch.Tensor, tau: torch.Tensor, row0: int, m_local: int, half: 
     return lse, loss
 
 
-def _backward(z, tau, lse, g, rnorm, row0: int, half: int):
+def _backward(z, tau, lse, g, g_scale, rnorm, row0: int, half: int):
     """Gradient w.r.t. the un-normalised rows of this rank (2n, D) and the row dots z_k . dz_k (2n,)."""
     m, d = z.shape
     m_local = rnorm.shape[0]
     dx = torch.empty((m_local, d), dtype=z.dtype, device=z.device)  # (2n, D)
     rowdot = torch.empty(m_local, dtype=torch.float32, device=z.device)  # (2n,)
     block_d = _block_d(d)
-    args = (z, tau, lse, g, rnorm, dx, rowdot, row0, m_local, m, half, d)
+    args = (z, tau, lse, g, g_scale, rnorm, dx, rowdot, row0, m_local, m, half, d)
     consts = {"BLOCK_D": block_d, "DOT_FP32": not z.is_cuda, "PRECISION": dot_precision(z.dtype)}
     _BACKWARD.launch(
         lambda meta: (cdiv(m_local, meta["BLOCK_M"]),), *args, **consts, on_cuda=z.is_cuda, variant=(block_d,)
@@ -263,6 +269,7 @@ def _backward_kernel(
     tau_ptr,
     lse_ptr,
     g_ptr,
+    g_scale_ptr,
     rnorm_ptr,
     dx_ptr,
     rowdot_ptr,
@@ -288,7 +295,7 @@ def _backward_kernel(
     inv_tau = 1.0 / tl.load(tau_ptr)
     scale = 1.4426950408889634 * inv_tau
     lse_k = tl.load(lse_ptr + rows, mask=row_ok, other=0.0)  # (BM,)
-    g_k = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,)
+    g_k = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,) upstream weights g / s (see _row_weights)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_j W_kj z_j
     for start in range(0, M, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,)
@@ -306,7 +313,8 @@ def _backward_kernel(
     partner = block + (rows - block + half) % (2 * half)  # (BM,)
     z_p = tl.load(z_ptr + partner[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
     g_p = tl.load(g_ptr + partner, mask=row_ok, other=0.0)
-    dz = (acc - (g_k + g_p)[:, None] * z_p.to(tl.float32)) * inv_tau  # (BM, BD) dL/dz
+    g_scale = tl.load(g_scale_ptr) * inv_tau  # undo W's normalisation, apply 1/t
+    dz = (acc - (g_k + g_p)[:, None] * z_p.to(tl.float32)) * g_scale  # (BM, BD) dL/dz
     z_k = z_k.to(tl.float32)
     rowdot = tl.sum(z_k * dz, 1)  # (BM,)
     rnorm = tl.load(rnorm_ptr + local, mask=row_ok, other=0.0)

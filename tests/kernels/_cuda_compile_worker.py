@@ -41,7 +41,8 @@ CASES = {
     ),
     "ntxent_backward": (
         ntxent._BACKWARD,
-        {"z_ptr": "*bf16", "tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "rnorm_ptr": "*fp32"}
+        {"z_ptr": "*bf16", "tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32"}
+        | {"rnorm_ptr": "*fp32"}
         | {"dx_ptr": "*bf16", "rowdot_ptr": "*fp32"}
         | dict.fromkeys(["row0", "m_local", "M", "half", "D"], I32),
         NTXENT_TILE,

@@ -16,7 +16,10 @@ INPUTS = [((3, 3, 32, 48), 8, 1), ((2, 37, 20), 16, 1), ((2, 300, 5), 1, 1), ((2
 
 
 def make_input(shape, device, dtype=torch.float32, seed=0):
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device, dtype)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    if dtype == torch.uint8:  # 8-bit pixels
+        x = (x * 40 + 128).clamp(0, 255)
+    return x.to(device, dtype)
 
 
 def num_patches(shape, patch):
@@ -39,7 +42,7 @@ def stable_ranks(noise: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.uint8])
 @pytest.mark.parametrize(("shape", "patch", "tubelet"), INPUTS)
 def test_matches_reference_for_given_noise(shape, patch, tubelet, dtype, device):
     x = make_input(shape, device, dtype)
