@@ -2,13 +2,15 @@
 
 Each method pretrains with the natural domain's digits recipe (16 px, its view options) for the same
 number of epochs and batch size, through sslcli's own engine, on the train split or a class-balanced
-subset of it (``--train-items``, for CPU budgets); the held-out digits are then scored
-with the weighted kNN of ``sslcli eval`` (k=20, T=0.1, train split -> test split) for the trained
-encoder and for its random-init twin (same architecture and seed). Seconds are the pretraining wall
-time (data loading included). Never asserts anything; timings on shared machines vary by +-50%.
+subset of it (``--train-items``, for CPU budgets). The held-out digits are then scored with the
+weighted kNN of ``sslcli eval`` (k=20, T=0.1; bank: the train split or ``--bank-items`` of it; queries:
+the whole test split) for the trained encoder and for its random-init twin (same architecture and
+seed). Seconds are the pretraining wall time (data loading included). Never asserts anything;
+timings on shared machines vary by +-50%.
 
     python benchmarks/bench_methods.py                       # 20 epochs, batch 256, recipe backbones
-    python benchmarks/bench_methods.py --epochs 2 --batch-size 64 --train-items 256 --backbone resnet10  # CPU
+    python benchmarks/bench_methods.py --epochs 1 --batch-size 32 --train-items 128 --bank-items 400 \\
+        --backbone resnet10 --num-workers 0                  # a contended 2-core CPU
     python benchmarks/bench_methods.py --methods simclr,byol,mae
 """
 
@@ -43,10 +45,20 @@ def features(encoder, items, input_size: int, device) -> torch.Tensor:
     return torch.cat([batch for _, batch, _ in batches])
 
 
-def knn_accuracy(encoder, input_size: int, device) -> float:
-    """Weighted kNN (k=20, T=0.1, as ``sslcli eval``) from the digits' train split to their test split."""
+def spread(items: list, count: int | None) -> list:
+    """``count`` items taken at a regular stride (items are sorted by class folder, so every class
+    contributes equally); all of them when ``count`` is None."""
+    if count is None:
+        return items
+    return items[:: max(1, len(items) // count)][:count]
+
+
+def knn_accuracy(encoder, input_size: int, device, bank_items: int | None) -> float:
+    """Weighted kNN (k=20, T=0.1, as ``sslcli eval``) from the digits' train split (or ``bank_items``
+    of it) to their whole test split."""
     natural = get_domain("natural")
     train, test = (labelled_items(natural, root) for root in natural.builtin_sample())
+    train = spread(train, bank_items)
     classes = sorted({item.label for item in train})
     train_y = torch.tensor([classes.index(item.label) for item in train])
     test_y = torch.tensor([classes.index(item.label) for item in test])
@@ -62,10 +74,7 @@ def training_subset(count: int | None, root: Path) -> str | None:
     if count is None:
         return None
     natural = get_domain("natural")
-    train_root = natural.builtin_sample()[0]
-    items = labelled_items(natural, train_root)
-    stride = max(1, len(items) // count)
-    for item in items[::stride][:count]:  # items are sorted by class folder: the stride spans classes
+    for item in spread(labelled_items(natural, natural.builtin_sample()[0]), count):
         target = root / "subset" / item.rel_path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(item.path, target)
@@ -96,8 +105,14 @@ def run_method(
     encoder, saved, _ = load_encoder(root / name)
     device = resolve_device(args.device)
     if saved.backbone not in baselines:  # the random-init twin depends only on architecture and seed
-        baselines[saved.backbone] = knn_accuracy(random_init_encoder(saved), saved.input_size, device)
-    return knn_accuracy(encoder, saved.input_size, device), baselines[saved.backbone], seconds
+        baselines[saved.backbone] = knn_accuracy(
+            random_init_encoder(saved), saved.input_size, device, args.bank_items
+        )
+    return (
+        knn_accuracy(encoder, saved.input_size, device, args.bank_items),
+        baselines[saved.backbone],
+        seconds,
+    )
 
 
 def main() -> None:
@@ -109,6 +124,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bank-items", type=int, default=None, help="kNN bank size (default: train split)")
     parser.add_argument("--train-items", type=int, default=None, help="digits to pretrain on (default: all)")
     args = parser.parse_args()
     names = args.methods.split(",") if args.methods else list(available_methods())
