@@ -15,7 +15,8 @@ class Method(nn.Module):
 
     Subclasses set the class attributes, build their heads in ``__init__`` and return a scalar loss
     from ``training_step``. Hooks (EMA updates, queues, cluster reassignment) are no-ops here.
-    ``self.backbone`` is what ``encoder.safetensors`` stores and ``embed`` uses.
+    ``self.backbone`` is what ``encoder.safetensors`` stores and ``embed`` uses. A constructor with an
+    ``input_size`` parameter receives the run's input size (e.g. to size a pixel decoder).
     """
 
     name: ClassVar[str]

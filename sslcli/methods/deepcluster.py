@@ -13,6 +13,8 @@ mid-epoch replays the epoch exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -104,7 +106,7 @@ class DeepCluster(Method):
         self.classifier = nn.Linear(feature_dim, num_clusters)
         self.register_buffer("pseudo_labels", torch.zeros(0, dtype=torch.long))  # (N,) once clustered
 
-    def on_epoch_start(self, epoch, features) -> None:
+    def on_epoch_start(self, epoch: int, features: Callable[[], torch.Tensor]) -> None:
         points = pca_whiten(features().to(self.pseudo_labels.device), self.pca_dim)  # (N, d)
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))  # from the run's seed
         k = min(self.num_clusters, len(points))
