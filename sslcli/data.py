@@ -161,7 +161,7 @@ class SkipLog:
 def scan_items(domain: Domain, items: list[Item], skips: SkipLog, num_workers: int, progress) -> list[Item]:
     """Decode every item once, before training: bad files stop the run at once (``raise``) or are
     recorded (``skip``) so that the reported counts cover the whole folder. Returns the usable items."""
-    task = progress.add_task("checking files", total=len(items), rate=0.0)
+    task = progress.add_task("checking files", total=len(items))
     loader = DataLoader(ScanDataset(domain, items), batch_size=64, num_workers=num_workers, collate_fn=list)
     for records in loader:
         skips.add([record for record in records if record is not None])

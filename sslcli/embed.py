@@ -121,9 +121,9 @@ def embed_corpus(
     writer = NpyRowWriter(out / "embeddings.npy", state.dim, state.rows)
     skips = SkipLog(on_error, data)
     skips.records.update(state.skipped)
-    started, first_position = time.perf_counter(), state.next_position
+    started = time.perf_counter()
     with item_progress(console) as progress, index_path.open("a", newline="") as index_handle:
-        task = progress.add_task("embed", total=len(items), completed=state.next_position, rate=0.0)
+        task = progress.add_task("embed", total=len(items), completed=state.next_position)
         index = csv.writer(index_handle)
         for positions, features, consumed in feature_batches(
             encoder,
@@ -147,8 +147,7 @@ def embed_corpus(
             state.next_position += consumed
             state.skipped = dict(skips.records)
             save_state(out, state)
-            rate = (state.next_position - first_position) / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, completed=state.next_position, rate=rate)
+            progress.update(task, completed=state.next_position)
     writer.close()
     state.done = True
     save_state(out, state)

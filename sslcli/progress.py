@@ -7,10 +7,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
 def training_progress(console: Console) -> Progress:
@@ -30,13 +33,20 @@ def training_progress(console: Console) -> Progress:
     )
 
 
+class ItemsPerSecondColumn(ProgressColumn):
+    """Rich's smoothed speed estimate of the task, in items per second."""
+
+    def render(self, task: Task) -> Text:
+        return Text("? items/s" if task.speed is None else f"{task.speed:.1f} items/s")
+
+
 def item_progress(console: Console) -> Progress:
-    """Bar over items (embedding, feature extraction) with items/s and ETA; tasks need field ``rate``."""
+    """Bar over items (scanning, embedding, feature extraction) with items/s and ETA."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.1f} items/s"),
+        ItemsPerSecondColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

@@ -4,7 +4,6 @@ kNN and linear-probe accuracy for both, collapse indicators and a 2-D map of the
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,16 +80,14 @@ class SideBySide(torch.nn.Module):
 
 def extract(encoder, domain, items, config, options, device, skips, progress, name):
     """Features (n, F) of the items that decoded, and their positions in ``items``."""
-    task = progress.add_task(name, total=len(items), rate=0.0)
+    task = progress.add_task(name, total=len(items))
     features, positions = [], []
-    started = time.perf_counter()
     batches = feature_batches(encoder, domain, items, config.input_size, options.batch_size, device, skips)
     for kept, batch_features, consumed in batches:
         positions += kept
         if kept:
             features.append(batch_features)
-        done = progress.tasks[task].completed + consumed
-        progress.update(task, completed=done, rate=done / max(time.perf_counter() - started, 1e-9))
+        progress.update(task, advance=consumed)
     if not features:
         raise UserError(f"{name}: no item could be read")
     return torch.cat(features), positions
