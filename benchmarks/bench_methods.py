@@ -46,11 +46,11 @@ def features(encoder, items, input_size: int, device) -> torch.Tensor:
 
 
 def spread(items: list, count: int | None) -> list:
-    """``count`` items taken at a regular stride (items are sorted by class folder, so every class
-    contributes equally); all of them when ``count`` is None."""
-    if count is None:
+    """``count`` items evenly spaced through the list (sorted by class folder, so every class
+    contributes in proportion); all of them when ``count`` is None."""
+    if count is None or count >= len(items):
         return items
-    return items[:: max(1, len(items) // count)][:count]
+    return [items[i * len(items) // count] for i in range(count)]
 
 
 def knn_accuracy(encoder, input_size: int, device, bank_items: int | None) -> float:
