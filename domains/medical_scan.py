@@ -6,8 +6,9 @@ holding at least one core attribute. Extensions are ignored; DICOMDIR index file
 the files they list are found by the same folder walk.
 
 Series: files sharing (Study Instance UID, Series Instance UID) are split into stacks of equal
-geometry (rows, columns, samples, Image Orientation Patient), since one series may hold localisers
-at three orientations. Slices of a stack are ordered by their position along the slice normal,
+echo and geometry (Echo Numbers, rows, columns, samples, Image Orientation Patient), since one
+series may hold localisers at three orientations or several echoes at the same positions. Slices
+of a stack are ordered by their position along the slice normal,
 ImagePositionPatient . (row cosine x column cosine) (PS3.3 C.7.6.2.1.1), not by Instance Number,
 which scanners number in either direction. A multi-frame file is a stack of its own, in frame order.
 Every unusable file becomes one item whose ``problem`` says why, so counts add up.
@@ -188,7 +189,8 @@ def describe(header: Dataset, path: Path, rel: str) -> Header | str:
         return f"empty image ({rows} x {columns}, {frames} frames)"
     series = (str(header.get("StudyInstanceUID", "")), str(header.get("SeriesInstanceUID", "")))
     alone = frames > 1 or not series[1]
-    key = (*series, rows, columns, samples, orientation, rel if alone else "")
+    echo = str(header.get("EchoNumbers", "") or "")  # multi-echo MR: one stack per echo
+    key = (*series, echo, rows, columns, samples, orientation, rel if alone else "")
     instance = header.get("InstanceNumber")
     return Header(
         path,
