@@ -89,7 +89,7 @@ def modality_values(pixels: np.ndarray, header: Dataset, frame: int) -> np.ndarr
     if "ModalityLUTSequence" in header:  # a LUT table instead of a linear rescale (PS3.3 C.11.1)
         return np.asarray(apply_modality_lut(pixels, header), dtype=np.float32)
     slope, intercept = rescale(header, frame)
-    return (pixels.astype(np.float64) * slope + intercept).astype(np.float32)
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)  # (H, W)
 
 
 def colour_values(pixels: np.ndarray, header: Dataset) -> np.ndarray:
@@ -97,8 +97,7 @@ def colour_values(pixels: np.ndarray, header: Dataset) -> np.ndarray:
     if header.PhotometricInterpretation == "PALETTE COLOR":
         rgb = apply_color_lut(pixels, header)  # (H, W, 3) uint8 or uint16, by the LUT's bit depth
         return (rgb.astype(np.float32) / np.iinfo(rgb.dtype).max).astype(np.float32)
-    top = float(2 ** int(header.BitsStored) - 1)
-    return (pixels.astype(np.float64) / top).astype(np.float32)
+    return pixels.astype(np.float32) / np.float32(2 ** int(header.BitsStored) - 1)
 
 
 def decode_pixels(path: Path, frame: int) -> tuple[np.ndarray, Dataset]:
