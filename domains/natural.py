@@ -141,4 +141,13 @@ class NaturalDomain(Domain):
             }
         # 8x8 digits: tiny inputs; strong crops destroy the glyph and flips change its meaning.
         views = asdict(SimCLRViewOptions(crop_scale=(0.4, 1.0), flip_p=0.0, blur_p=0.0))
-        return {"input_size": 16, "backbone": "resnet18", "views": views, "epochs": 15, "batch_size": 128}
+        # 15 x 128 fits the 10-minute CPU budget; AdamW lr 2e-3 gave held-out kNN 0.969 where the
+        # generic 1e-3 * B/256 = 5e-4 gave 0.958 (same seed and recipe otherwise).
+        return {
+            "input_size": 16,
+            "backbone": "resnet18",
+            "views": views,
+            "epochs": 15,
+            "batch_size": 128,
+            "lr": 2e-3,
+        }

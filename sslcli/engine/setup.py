@@ -76,6 +76,7 @@ def plan_run(config: PretrainConfig) -> RunPlan:
         views={**recipe["views"], **config.views},
         epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
+        lr=config.lr or recipe.get("lr"),
     )
     resolved = replace(resolved, lr=resolved.resolved_lr())
     return RunPlan(resolved, domain, root, discover_items(domain, root))
