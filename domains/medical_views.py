@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from sslcli.domains.options import check_crop_and_probabilities
 from torchvision.transforms import v2
 
 MEAN, STD = 0.5, 0.25  # window units [0, 1] -> about [-2, 2]
@@ -43,12 +44,8 @@ class MedicalViewOptions:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
 
     def __post_init__(self) -> None:
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
-        for name in ("hflip_p", "vflip_p", "window_p", "gamma_p", "contrast_p", "noise_p", "blur_p"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        probabilities = ("hflip_p", "vflip_p", "window_p", "gamma_p", "contrast_p", "noise_p", "blur_p")
+        check_crop_and_probabilities(self, probabilities)
         for name in ("window_scale", "gamma", "contrast", "blur_sigma"):
             low, high = getattr(self, name)
             if not 0 < low <= high:

@@ -15,6 +15,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from sslcli.domains.base import BadItemError, Domain, Item, register_domain
 from sslcli.domains.digits_sample import materialise_digits
+from sslcli.domains.options import check_crop_and_probabilities
 from torchvision.transforms import v2
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -68,12 +69,7 @@ class SimCLRViewOptions:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
 
     def __post_init__(self) -> None:
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        check_crop_and_probabilities(self, ("flip_p", "jitter_p", "grayscale_p", "blur_p"))
 
 
 def parse_view_options(options: dict[str, Any]) -> SimCLRViewOptions:
