@@ -55,6 +55,9 @@ class Domain(ABC):
     description: str
     default_input_size: int
     default_backbone: str
+    # True where folder and file names may identify people (patient archives): sslcli then never
+    # writes them, not even as a class label guessed from a sub-folder.
+    identifying_paths: bool = False
 
     @abstractmethod
     def discover(self, root: Path) -> list[Item]:

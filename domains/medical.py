@@ -108,6 +108,7 @@ class MedicalDomain(Domain):
     description = "DICOM (CT, MR, CR, US, NM, ...; JPEG, JPEG-LS, JPEG 2000, RLE; multi-frame), hashed ids"
     default_input_size = 224
     default_backbone = "resnet18"
+    identifying_paths = True
 
     def __init__(self) -> None:
         # unbound (library use): a per-process random salt, ids not mappable back; runs bind theirs

@@ -108,7 +108,8 @@ def embed_corpus(
         raise UserError(f"{run_dir}: the run was trained on domain {config.domain!r}, not {domain_name!r}")
     domain = lookup_domain(config.domain)
     domain.bind_run(run_dir, config.views, create=False)
-    items = attach_labels(data, discover_items(domain, data))
+    # where paths may identify patients, sub-folder names are never used (nor written) as labels
+    items = attach_labels(data, discover_items(domain, data), folder_labels=not domain.identifying_paths)
     fresh = EmbedState(
         sha256_of_file(run_dir / "encoder.safetensors"), sha256_of_ids([i.item_id for i in items]), dim=dim
     )

@@ -25,11 +25,15 @@ def read_labels_csv(path: Path) -> dict[str, str]:
 
 
 def attach_labels(
-    root: Path, items: list[Item], domain: Domain | None = None, label_attr: str | None = None
+    root: Path,
+    items: list[Item],
+    domain: Domain | None = None,
+    label_attr: str | None = None,
+    folder_labels: bool = True,
 ) -> list[Item]:
     """Items with ``label`` set from ``domain``'s attribute ``label_attr`` when given, else from
-    ``root/labels.csv`` or, failing that, their class sub-folder. Files are matched by their path
-    relative to ``root`` (not ``rel_path``, which private domains replace by an id)."""
+    ``root/labels.csv`` or, failing that and if ``folder_labels``, their class sub-folder. Files are
+    matched by their path relative to ``root`` (not ``rel_path``, which private domains replace by an id)."""
     if label_attr is not None:
         if domain is None:
             raise UserError("--label-attr needs the run's domain")
@@ -42,6 +46,8 @@ def attach_labels(
     if csv_path.is_file():
         table = read_labels_csv(csv_path)
         return [replace(item, label=table.get(rel)) for item, rel in zip(items, relative, strict=True)]
+    if not folder_labels:
+        return items
     return [
         replace(item, label=rel.split("/")[0] if "/" in rel else None)
         for item, rel in zip(items, relative, strict=True)

@@ -68,7 +68,7 @@ def identifying_values(root: Path) -> set[str]:
     values: set[str] = set()
     for path in (p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        values |= {rel, path.name} if "/" in rel else {path.name}
+        values |= {rel, path.name, *rel.split("/")[:-1]}  # folder names may be patient names too
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
