@@ -78,6 +78,11 @@ def pretrain_command(ctx: click.Context, config_file: Path | None, resume: bool,
                 str(options[option]) if isinstance(options[option], Path) else options[option]
             )
     values.setdefault("out", str(options["out"]))
+    ignored = sorted(set(values) - {"out"})
+    if resume and ignored:
+        click.echo(
+            f"note: --resume continues with the run's saved config; ignoring {', '.join(ignored)}", err=True
+        )
     try:
         config = PretrainConfig(**values)
     except TypeError as err:

@@ -166,3 +166,12 @@ def test_bad_config_file(tmp_path):
     assert_one_line_error(
         invoke("pretrain", "--config", config, "--out", tmp_path / "r"), "unknown config key", "epochz"
     )
+
+
+def test_resume_says_which_options_it_ignores(digit_folder, tmp_path):
+    run = tmp_path / "run"
+    assert invoke("pretrain", "--data", digit_folder, "--out", run, *FAST_PRETRAIN).exit_code == 0
+    (run / "checkpoints" / "last.pt").unlink()
+    result = invoke("pretrain", "--out", run, "--resume", "--epochs", "5", "--seed", "9")
+    assert "ignoring epochs, seed" in result.output
+    assert_one_line_error(result, "nothing to resume")
