@@ -108,10 +108,19 @@ def collate(samples: list[tuple[int, list[torch.Tensor] | Skipped]]) -> Batch:
     return Batch(tensors, [pos for pos, _ in kept], skipped)
 
 
-def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
-    """The epoch's shuffled full batches of ``(epoch, position)`` keys (the last partial batch is dropped)."""
+def epoch_batches(
+    num_items: int, batch_size: int, seed: int, epoch: int, weights: torch.Tensor | None = None
+) -> list[list[tuple[int, int]]]:
+    """The epoch's full batches of ``(epoch, position)`` keys (the last partial batch is dropped).
+
+    The order is a permutation, or with ``weights`` (N,) N draws with replacement in proportion to
+    them; either way from a generator seeded by (seed, epoch), so a resumed epoch replays it.
+    """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(num_items, generator=generator).tolist()
+    if weights is None:
+        order = torch.randperm(num_items, generator=generator).tolist()
+    else:
+        order = torch.multinomial(weights.double().cpu(), num_items, True, generator=generator).tolist()
     full = num_items // batch_size * batch_size
     return [[(epoch, p) for p in order[i : i + batch_size]] for i in range(0, full, batch_size)]
 

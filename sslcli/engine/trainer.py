@@ -49,17 +49,6 @@ class PretrainResult:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def weighted_epoch_batches(
-    weights: torch.Tensor, batch_size: int, seed: int, epoch: int
-) -> list[list[tuple[int, int]]]:
-    """Like ``epoch_batches`` but the epoch's N items are drawn with replacement in proportion to
-    ``weights`` (N,), from a generator seeded by (seed, epoch) so that a resumed epoch replays them."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.multinomial(weights.double().cpu(), len(weights), True, generator=generator).tolist()
-    full = len(order) // batch_size * batch_size
-    return [[(epoch, p) for p in order[i : i + batch_size]] for i in range(0, full, batch_size)]
-
-
 def write_run_config(run_dir: Path, config: PretrainConfig) -> None:
     versions = {"sslcli": sslcli.__version__, "torch": torch.__version__, "python": platform.python_version()}
     payload = {"config": config.to_dict(), "versions": versions}
@@ -218,10 +207,9 @@ class Trainer:
         return self._finish()
 
     def _epoch_batches(self) -> list[list[tuple[int, int]]]:
+        config = self.config
         weights = self.method.sampling_weights()
-        if weights is None:
-            return epoch_batches(len(self.items), self.config.batch_size, self.config.seed, self.state.epoch)
-        return weighted_epoch_batches(weights, self.config.batch_size, self.config.seed, self.state.epoch)
+        return epoch_batches(len(self.items), config.batch_size, config.seed, self.state.epoch, weights)
 
     def _item_features(self) -> torch.Tensor:
         """Pooled backbone features (N, F) of every training item (eval transform, eval mode), on CPU."""

@@ -8,10 +8,11 @@ from rich.console import Console
 
 from sslcli.cli import main
 from sslcli.config import PretrainConfig
+from sslcli.data import epoch_batches
 from sslcli.encoder import load_encoder
 from sslcli.engine import trainer as trainer_module
 from sslcli.engine.setup import lookup_method
-from sslcli.engine.trainer import pretrain, weighted_epoch_batches
+from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
 from sslcli.methods import available_methods
 from sslcli.methods.deepcluster import DeepCluster
@@ -82,8 +83,8 @@ def test_deepcluster_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
 
 def test_weighted_epoch_order_is_reproducible_and_follows_the_weights():
     weights = torch.tensor([1.0, 0.0, 3.0, 0.0])
-    first = weighted_epoch_batches(weights, 2, seed=1, epoch=4)
-    assert first == weighted_epoch_batches(weights, 2, seed=1, epoch=4)
+    first = epoch_batches(len(weights), 2, seed=1, epoch=4, weights=weights)
+    assert first == epoch_batches(len(weights), 2, seed=1, epoch=4, weights=weights)
     positions = [p for batch in first for _, p in batch]
     assert len(positions) == 4 and set(positions) <= {0, 2}
     assert all(epoch == 4 for batch in first for epoch, _ in batch)
