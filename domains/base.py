@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +16,45 @@ import torch
 
 class BadItemError(Exception):
     """One input file could not be used; ``str(err)`` is the one-line reason."""
+
+
+# Why a directory entry cannot be read as a file, decided from os.lstat / os.stat alone (nothing is
+# opened: opening a FIFO blocks until a writer appears).
+LINK_LOOP = "symbolic link loop"
+DANGLING_LINK = "dangling symbolic link"
+DIRECTORY = "a directory, not an image file"  # only domains that find files by name report it
+NOT_REGULAR = "not a regular file (FIFO, socket or device)"
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """None if ``path`` (after following symbolic links) is a regular file, else the one-line reason."""
+    try:
+        mode = os.stat(path).st_mode  # follows links: a loop is ELOOP, a dangling link ENOENT
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return LINK_LOOP
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:
+            is_link = False
+        if is_link and err.errno in (errno.ENOENT, errno.ENOTDIR):
+            return DANGLING_LINK
+        return f"cannot access file ({err.strerror or type(err).__name__})"
+    if stat.S_ISDIR(mode):
+        return DIRECTORY
+    if not stat.S_ISREG(mode):
+        return NOT_REGULAR
+    return None
+
+
+def walk_entries(root: Path) -> list[Path]:
+    """Every entry below ``root``, sorted: regular files, directories, symbolic links (dangling or
+    looping too), FIFOs, sockets and devices. Linked directories are listed but not entered, so a
+    link cycle cannot make the walk endless; unreadable sub-folders are passed over."""
+    entries: list[Path] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        entries += [Path(folder, name) for name in (*dirs, *files)]
+    return sorted(entries)
 
 
 @dataclass(frozen=True)

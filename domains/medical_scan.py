@@ -28,7 +28,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import JPEGExtended12Bit
-from sslcli.domains.base import Item
+from sslcli.domains.base import DIRECTORY, Item, regular_file_problem, walk_entries
 from sslcli.domains.medical_decode import quiet_pydicom
 from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, item_id
 
@@ -236,15 +236,26 @@ def problem_item(salt: bytes, path: Path, rel: str, reason: str) -> DicomItem:
 
 
 def discover_dicom(root: Path, salt: bytes) -> list[DicomItem]:
-    """Every file under ``root`` (except ``labels.csv``) as items: usable frames ordered by stack, then
-    one item per unusable file. Stacks are ordered by their first item's id (never by path)."""
+    """Every entry under ``root`` but folders and ``labels.csv`` as items: usable frames ordered by
+    stack, then one item per unusable file (broken links, FIFOs and devices included). Stacks are
+    ordered by their first item's id (never by path)."""
     stacks: dict[tuple, list[Header]] = defaultdict(list)
     bad: list[DicomItem] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in walk_entries(root):
         rel = path.relative_to(root).as_posix()
         if rel == "labels.csv":
             continue
-        header, reason = read_header(path)
+        # checked before anything is opened (a FIFO would block); folders are not candidates here
+        problem = regular_file_problem(path)
+        if problem == DIRECTORY:
+            continue
+        if problem:
+            bad.append(problem_item(salt, path, rel, problem))
+            continue
+        try:
+            header, reason = read_header(path)
+        except OSError as err:  # unreadable (permissions, I/O error); strerror never holds the path
+            header, reason = None, f"cannot read file ({err.strerror or type(err).__name__})"
         try:
             with quiet_pydicom():
                 found = describe(header, path, rel) if header is not None else reason

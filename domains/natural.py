@@ -12,8 +12,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
-from sslcli.domains.base import BadItemError, Domain, Item, register_domain
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sslcli.domains.base import (
+    BadItemError,
+    Domain,
+    Item,
+    register_domain,
+    regular_file_problem,
+    walk_entries,
+)
 from sslcli.domains.digits_sample import materialise_digits
 from sslcli.domains.options import check_crop_and_probabilities
 from torchvision.transforms import v2
@@ -42,18 +49,47 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
     return tensor.permute(2, 0, 1).contiguous()  # (H, W, 3) -> (3, H, W)
 
 
+def first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF Orientation tag says (camera photos); unchanged without one. A
+    malformed EXIF block only loses the orientation, not the picture."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # Pillow raises several types on broken EXIF
+        return image
+
+
 def read_image(path: Path) -> torch.Tensor:
-    """Decode one image file fully; every failure becomes a ``BadItemError`` with a short reason."""
+    """Decode one image file fully; every failure becomes a ``BadItemError`` with a short reason.
+
+    The entry is checked with ``stat`` before it is opened (a FIFO would block the open forever)."""
+    problem = regular_file_problem(path)
+    if problem:
+        raise BadItemError(problem)
     try:
         if path.stat().st_size == 0:
             raise BadItemError("empty file (0 bytes)")
         with Image.open(path) as image:
             image.load()
-            return image_to_tensor(image)
+            return image_to_tensor(upright(image))
+    except BadItemError:
+        raise
     except UnidentifiedImageError:
         raise BadItemError("not a readable image (unknown or corrupt format)") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise BadItemError(f"corrupt or truncated image ({err})") from None
+    except Image.DecompressionBombError as err:
+        raise BadItemError(f"image too large, possible decompression bomb ({first_line(err)})") from None
+    except OSError as err:
+        if err.errno is not None:  # the file system's error (permissions, I/O), not the decoder's
+            raise BadItemError(f"cannot read file ({err.strerror})") from None
+        raise BadItemError(f"corrupt or truncated image ({first_line(err)})") from None
+    except (SyntaxError, ValueError) as err:
+        raise BadItemError(f"corrupt or truncated image ({first_line(err)})") from None
+    except Exception as err:  # any other decoder failure is this file's problem, never a crash
+        raise BadItemError(f"cannot decode image ({type(err).__name__}: {first_line(err)})") from None
 
 
 @dataclass(frozen=True)
@@ -103,7 +139,9 @@ class NaturalDomain(Domain):
     default_backbone = "resnet18"
 
     def discover(self, root: Path) -> list[Item]:
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        # every entry named like an image: a directory, FIFO or broken link among them becomes an item
+        # whose load says why (counted as skipped), never silently dropped
+        files = [p for p in walk_entries(root) if p.suffix.lower() in IMAGE_SUFFIXES]
         items = []
         for path in files:
             rel = path.relative_to(root).as_posix()

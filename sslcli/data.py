@@ -38,6 +38,14 @@ class Batch:
         return len(self.positions)
 
 
+def skip_reason(err: Exception) -> str:
+    """One line: a ``BadItemError``'s own reason, else ``"<ExceptionType>: <first line of its message>"``."""
+    if isinstance(err, BadItemError):
+        return str(err)
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
 def item_seed(seed: int, epoch: int, position: int) -> int:
     """Augmentation seed of one item in one epoch: independent of workers, batch size and resumes."""
     return (seed * 1_000_003 + epoch) * 10_000_019 + position
@@ -55,13 +63,13 @@ class ViewDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         epoch, position = key
         item = self.items[position]
-        try:
+        try:  # any failure of one file's decode or views is that file's problem, never a crash
             tensor = self.domain.load(item)
-        except BadItemError as err:
-            return position, Skipped(item.item_id, str(err), self.domain.describe_item(item))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed(self.seed, epoch, position))
-            return position, self.view_fn(tensor)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(item_seed(self.seed, epoch, position))
+                return position, self.view_fn(tensor)
+        except Exception as err:
+            return position, Skipped(item.item_id, skip_reason(err), self.domain.describe_item(item))
 
 
 class EvalDataset(Dataset):
@@ -77,8 +85,8 @@ class EvalDataset(Dataset):
         item = self.items[position]
         try:
             return position, [self.transform(self.domain.load(item))]
-        except BadItemError as err:
-            return position, Skipped(item.item_id, str(err), self.domain.describe_item(item))
+        except Exception as err:
+            return position, Skipped(item.item_id, skip_reason(err), self.domain.describe_item(item))
 
 
 class ScanDataset(Dataset):
@@ -91,11 +99,11 @@ class ScanDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, position: int) -> Skipped | None:
+        item = self.items[position]
         try:
-            self.domain.load(self.items[position])
-        except BadItemError as err:
-            item = self.items[position]
-            return Skipped(item.item_id, str(err), self.domain.describe_item(item))
+            self.domain.load(item)
+        except Exception as err:
+            return Skipped(item.item_id, skip_reason(err), self.domain.describe_item(item))
         return None
 
 

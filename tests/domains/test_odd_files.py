@@ -1,0 +1,192 @@
+"""Odd files and odd file-system entries: every one becomes an item whose load says why, nothing is
+dropped silently, nothing escapes as another exception, a FIFO is never opened, and photos are upright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sslcli.domains import BadItemError, get_domain
+
+
+class FifoWatch:
+    """A FIFO plus a thread waiting to open it for writing, which only returns once someone opens it for
+    reading: ``close()`` says whether anyone did, and always releases the thread (so nothing hangs)."""
+
+    def __init__(self, path: Path):
+        os.mkfifo(path)
+        self.path, self.opened, self.done = path, False, False
+        self.thread = threading.Thread(target=self._wait_for_reader, daemon=True)
+        self.thread.start()
+
+    def _wait_for_reader(self) -> None:
+        with open(self.path, "wb"):  # blocks until a reader opens the FIFO
+            self.opened = not self.done
+
+    def close(self) -> bool:
+        self.done = True
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # our own reader releases the writer
+        self.thread.join()
+        os.close(fd)
+        return self.opened
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    watches: list[FifoWatch] = []
+
+    def make(path: Path) -> FifoWatch:
+        watches.append(FifoWatch(path))
+        return watches[-1]
+
+    yield make
+    for watch in watches:
+        watch.close()
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """A 60-byte PNG whose header claims ``width`` x ``height`` 8-bit gray pixels (PNG spec, 11.2.2)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b""))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def natural():
+    return get_domain("natural")
+
+
+def reasons(domain, root: Path) -> dict[str, str | None]:
+    """rel path -> why its load failed (None: loaded)."""
+    found: dict[str, str | None] = {}
+    for item in domain.discover(root):
+        try:
+            domain.load(item)
+            found[item.path.relative_to(root).as_posix()] = None
+        except BadItemError as err:
+            found[item.path.relative_to(root).as_posix()] = str(err)
+    return found
+
+
+def test_odd_entries_named_like_images_become_items_that_say_why(natural, tmp_path, fifo):
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "good.png")
+    os.symlink("b.png", tmp_path / "a.png")  # a.png -> b.png -> a.png
+    os.symlink("a.png", tmp_path / "b.png")
+    os.symlink("self.jpg", tmp_path / "self.jpg")
+    os.symlink("missing.png", tmp_path / "dangling.png")
+    os.symlink("good.png", tmp_path / "alias.png")  # a working link is an ordinary image
+    (tmp_path / "x.png").mkdir()  # a folder named like an image; its contents are still found
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "x.png" / "inner.png")
+    os.symlink("x.png", tmp_path / "linked.png")  # a link to that folder: listed, not entered
+    (tmp_path / "sub").mkdir()
+    os.symlink("..", tmp_path / "sub" / "up.png")  # a link cycle of folders: following it never ends
+    watch = fifo(tmp_path / "pipe.png")
+    (tmp_path / "notes.txt").write_text("not named like an image\n")
+    assert reasons(natural, tmp_path) == {
+        "a.png": "symbolic link loop",
+        "alias.png": None,
+        "b.png": "symbolic link loop",
+        "dangling.png": "dangling symbolic link",
+        "good.png": None,
+        "linked.png": "a directory, not an image file",
+        "pipe.png": "not a regular file (FIFO, socket or device)",
+        "self.jpg": "symbolic link loop",
+        "sub/up.png": "a directory, not an image file",
+        "x.png": "a directory, not an image file",
+        "x.png/inner.png": None,
+    }
+    assert not watch.close(), "the FIFO was opened"
+
+
+def test_decompression_bomb_is_a_bad_item(natural, tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bomb_png())
+    with pytest.raises(Image.DecompressionBombError):  # the fixture really is one, by Pillow's own rule
+        Image.open(path)
+    assert reasons(natural, tmp_path)["bomb.png"].startswith("image too large, possible decompression bomb")
+
+
+def test_any_decoder_exception_is_a_bad_item_with_a_one_line_reason(natural, tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "ok.png")
+
+    def broken_decoder(self):
+        raise RuntimeError("decoder state lost\nsecond line of detail")
+
+    monkeypatch.setattr(Image.Image, "load", broken_decoder)
+    (item,) = natural.discover(tmp_path)
+    with pytest.raises(BadItemError) as caught:
+        natural.load(item)
+    assert str(caught.value) == "cannot decode image (RuntimeError: decoder state lost)"
+
+
+# EXIF Orientation (TIFF 6.0 / EXIF 2.3 tag 0x0112) -> numpy quarter turns that make the photo upright:
+# 3 = rotate 180, 6 = rotate 90 clockwise, 8 = rotate 90 counter-clockwise.
+ORIENTATIONS = {3: 2, 6: -1, 8: 1}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_photos_are_turned_upright_by_their_exif_orientation(natural, tmp_path, orientation):
+    source = np.zeros((32, 48, 3), np.uint8)  # (H, W, 3): four flat blocks, no symmetry
+    source[:16, :24] = (250, 20, 20)
+    source[:16, 24:] = (20, 250, 20)
+    source[16:, :24] = (20, 20, 250)
+    source[16:, 24:] = (240, 240, 240)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(source).save(path, quality=95, exif=exif)
+    with Image.open(path) as raw:  # the stored pixels, as the camera wrote them
+        stored = np.asarray(raw.convert("RGB"))
+    tensor = natural.load(natural.discover(tmp_path)[0])
+    expected = np.rot90(stored, ORIENTATIONS[orientation]).copy()
+    assert tensor.shape == (3, *expected.shape[:2])
+    assert torch.equal(tensor, torch.from_numpy(expected).permute(2, 0, 1).float() / 255)
+    upright_source = torch.from_numpy(np.rot90(source, ORIENTATIONS[orientation]).copy()).float() / 255
+    assert (tensor - upright_source.permute(2, 0, 1)).abs().mean() < 0.03  # JPEG tolerance
+
+
+@pytest.fixture
+def medical():
+    return get_domain("medical")
+
+
+def test_medical_reports_fifos_and_broken_links_without_opening_them(
+    medical, tmp_path, dicom_test_files, fifo
+):
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(dicom_test_files / name, tmp_path / name)
+    (tmp_path / "series").mkdir()  # folders are not candidates in the medical domain
+    shutil.copy(dicom_test_files / "CT_small.dcm", tmp_path / "series" / "copy")
+    watch = fifo(tmp_path / "pipe")
+    os.symlink("gone.dcm", tmp_path / "dangling")
+    os.symlink("loop", tmp_path / "loop")
+    items = medical.discover(tmp_path)
+    found = reasons(medical, tmp_path)
+    assert len(items) == len(found) == 6  # every entry but the folder is counted
+    assert found == {
+        "CT_small.dcm": None,
+        "MR_small.dcm": None,
+        "series/copy": None,
+        "pipe": "not a regular file (FIFO, socket or device)",
+        "dangling": "dangling symbolic link",
+        "loop": "symbolic link loop",
+    }
+    for item in items:  # named by the salted id only; no path in any reason
+        assert str(tmp_path) not in (item.problem or "") and item.rel_path == item.item_id
+    assert not watch.close(), "the FIFO was opened"
