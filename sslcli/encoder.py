@@ -1,14 +1,17 @@
-"""Load a run's trained encoder (safetensors, no pickle) or its random-init twin."""
+"""Load a run's trained encoder (safetensors, no pickle) or its random-init twin.
+
+The file is verified before use (checksum, every key and shape, finite weights) so ``eval`` and
+``embed`` stop with one line instead of a traceback or garbage embeddings.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from sslcli.config import PretrainConfig, load_run_config
+from sslcli.engine.checkpoint import first_non_finite, read_encoder_tensors, state_dict_mismatch
 from sslcli.errors import UserError
 from sslcli.models import build_backbone
 
@@ -31,8 +34,19 @@ def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
             f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)"
         )
     backbone, feature_dim = build_backbone(config.backbone, config.input_size)
+    tensors, _ = read_encoder_tensors(path)  # checksum verified
+    problem = state_dict_mismatch(tensors, backbone.state_dict())
+    if problem:
+        raise UserError(f"{path}: encoder does not fit this run's {config.backbone} backbone ({problem})")
+    bad = first_non_finite({name: tensors[name] for name in backbone.state_dict()})  # model order
+    if bad is not None:
+        raise UserError(
+            f"{path}: non-finite weights (NaN or inf) in {bad}: the run diverged; "
+            "pretrain again, e.g. with a lower --lr"
+        )
     try:
-        backbone.load_state_dict(load_file(path))
-    except (SafetensorError, RuntimeError, OSError) as err:
-        raise UserError(f"{path}: unreadable encoder ({str(err).splitlines()[0]})") from None
+        backbone.load_state_dict(tensors)
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        one_line = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise UserError(f"{path}: unreadable encoder ({one_line})") from None
     return backbone.eval(), config, feature_dim

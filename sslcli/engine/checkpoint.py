@@ -1,17 +1,42 @@
-"""Atomic checkpoints (temp file + ``os.replace``) loaded without unpickling arbitrary objects."""
+"""Atomic checkpoints (temp file + ``os.replace``) loaded without unpickling arbitrary objects.
+
+Nothing read back is trusted: a training checkpoint (``checkpoints/last.pt``, a zip written by
+``torch.save``) has every member's CRC32 checked before ``torch.load(weights_only=True)``, then its
+structure, then every tensor's name and shape against the modules it is loaded into. An encoder
+(``encoder.safetensors``) carries a sha256 of its tensors in its metadata. Every failure is a
+one-line ``UserError`` naming the file.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import math
 import os
 import pickle
+import stat
 import tempfile
+import typing
+import zipfile
+import zlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from sslcli.errors import UserError
+
+#: Metadata key of ``encoder.safetensors`` holding :func:`tensors_sha256` of its tensors.
+ENCODER_CHECKSUM_KEY = "tensors_sha256"
+#: Top-level entries of a training checkpoint (``Trainer.save``); ``rng_cuda`` only from CUDA runs.
+CHECKPOINT_REQUIRED = ("method", "optimizer", "train_state", "rng_cpu")
+CHECKPOINT_OPTIONAL = ("rng_cuda",)
+
+S = TypeVar("S")
 
 
 def atomic_write(path: Path, write) -> None:
@@ -34,17 +59,268 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; a damaged file is a one-line error."""
+def verify_zip_integrity(path: Path) -> None:
+    """Read every member of the zip ``torch.save`` wrote and check its CRC32 (a flipped byte in
+    a tensor would otherwise load silently as a wrong weight)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as err:
+        raise UserError(
+            f"{path}: unreadable checkpoint ({_one_line(err)}: damaged or not a checkpoint)"
+        ) from None
+    except OSError as err:
+        raise UserError(f"{path}: unreadable checkpoint ({err.strerror or _one_line(err)})") from None
+    if bad is not None:
+        raise UserError(f"{path}: damaged checkpoint (CRC mismatch in member {bad})")
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` after checking its zip CRCs; a damaged file,
+    or one whose top level is not a dict, is a one-line error."""
+    verify_zip_integrity(path)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
         raise UserError(
             f"{path}: unreadable checkpoint ({type(err).__name__}: damaged or not a checkpoint)"
         ) from None
+    if not isinstance(saved, dict):
+        raise UserError(f"{path}: not a training checkpoint (holds a {type(saved).__name__}, not a dict)")
+    return saved
+
+
+def restore_training_state(
+    path: Path,
+    method: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state_type: type[S],
+) -> tuple[S, dict[str, torch.Tensor]]:
+    """Check the training checkpoint at ``path`` completely, then load it into ``method`` and
+    ``optimizer``; return the saved ``state_type`` instance and the RNG states.
+
+    ``state_type`` is the dataclass the trainer saved as ``vars(state)`` (``TrainState``): every
+    field must be present with its annotated type (``int`` fields: non-negative, not ``bool``;
+    ``float`` fields: an int or float, NaN allowed, not infinite), and no other key. The RNG dict
+    has ``"cpu"`` and, when the checkpoint came from a CUDA run, ``"cuda"``; apply it with
+    :func:`apply_rng_state`. Nothing is modified unless every check passes (zip CRCs, structure,
+    train state, RNG, every weight's name and shape, the optimizer's groups and per-parameter state
+    shapes); any failure is ``UserError("{path}: ...")``.
+    """
+    saved = load_checkpoint(path)
+    missing = [key for key in CHECKPOINT_REQUIRED if key not in saved]
+    unexpected = [str(key) for key in saved if key not in (*CHECKPOINT_REQUIRED, *CHECKPOINT_OPTIONAL)]
+    if missing or unexpected:
+        parts = [f"missing {_few(missing)}"] if missing else []
+        parts += [f"unexpected {_few(unexpected)}"] if unexpected else []
+        raise UserError(f"{path}: not a training checkpoint of this version ({'; '.join(parts)})")
+    state = _train_state(path, saved["train_state"], state_type)
+    rng = _rng_states(path, saved)
+    weights = saved["method"]
+    if not isinstance(weights, Mapping):
+        raise UserError(f"{path}: bad checkpoint: 'method' is a {type(weights).__name__}, not a state dict")
+    problem = state_dict_mismatch(weights, method.state_dict())
+    if problem:
+        raise UserError(f"{path}: checkpoint does not fit this run's model: {problem}")
+    _check_optimizer_state(path, saved["optimizer"], optimizer, method)
+    try:
+        method.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: checkpoint does not fit this run's model: {_one_line(err)}") from None
+    try:
+        optimizer.load_state_dict(saved["optimizer"])
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as err:
+        raise UserError(f"{path}: bad optimizer state: {_one_line(err)}") from None
+    return state, rng
+
+
+def apply_rng_state(path: Path, rng: Mapping[str, torch.Tensor], device: torch.device) -> None:
+    """Set the CPU generator (and, on a CUDA ``device``, its generator when the checkpoint has one)
+    from :func:`restore_training_state`'s RNG dict; a state torch refuses is a one-line error."""
+    try:
+        torch.set_rng_state(rng["cpu"])
+        if device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], device)
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise UserError(f"{path}: bad RNG state: {_one_line(err)}") from None
+
+
+def state_dict_mismatch(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
+    """One line naming what keeps ``saved`` from loading into a module whose state dict is
+    ``expected``: missing and unexpected keys, non-tensors, shape mismatches (first few of each,
+    then "and N more"); ``None`` when every key and shape fits."""
+    missing = [key for key in expected if key not in saved]
+    unexpected = [str(key) for key in saved if key not in expected]
+    not_tensors, shapes = [], []
+    for key, want in expected.items():
+        if key not in saved or not isinstance(want, torch.Tensor):
+            continue
+        got = saved[key]
+        if not isinstance(got, torch.Tensor):
+            not_tensors.append(f"{key} ({type(got).__name__})")
+        elif got.shape != want.shape:
+            shapes.append(f"{key} {_shape(got)} in the file vs {_shape(want)} in the model")
+    parts = []
+    if missing:
+        parts.append(f"missing {_few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {_few(unexpected)}")
+    if not_tensors:
+        parts.append(f"not tensors: {_few(not_tensors)}")
+    if shapes:
+        parts.append(f"shape mismatch: {_few(shapes)}")
+    return "; ".join(parts) or None
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """Hex sha256 over the tensors in sorted name order: each name, dtype, shape and raw bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        header = json.dumps([name, str(tensor.dtype), list(tensor.shape), tensor.nbytes])
+        digest.update(header.encode() + b"\n")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def save_encoder(path: Path, backbone: torch.nn.Module, metadata: dict[str, str]) -> None:
-    """The backbone's weights as safetensors (plain ``safetensors.torch.load_file`` reads it)."""
+    """The backbone's weights as safetensors (plain ``safetensors.torch.load_file`` reads it), with
+    :func:`tensors_sha256` under ``ENCODER_CHECKSUM_KEY`` in the metadata."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in backbone.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    metadata = {**metadata, ENCODER_CHECKSUM_KEY: tensors_sha256(tensors)}
+
+    def write(tmp: str) -> None:
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)  # what atomic_write chose for the file
+        save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, mode)  # save_file re-creates the file 0600
+
+    atomic_write(path, write)
+
+
+def read_encoder_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of an ``encoder.safetensors``, checksum verified when the file
+    carries one (files written before the checksum existed load unverified)."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not iterable)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"{path}: unreadable encoder ({_one_line(err)})") from None
+    expected = metadata.get(ENCODER_CHECKSUM_KEY)
+    if expected is not None and tensors_sha256(tensors) != expected:
+        raise UserError(f"{path}: checksum mismatch (file damaged); pretrain again or restore a copy")
+    return tensors, metadata
+
+
+def first_non_finite(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first (in the mapping's order) floating tensor holding NaN or inf."""
+    for name, tensor in tensors.items():
+        if (tensor.is_floating_point() or tensor.is_complex()) and not torch.isfinite(tensor).all():
+            return name
+    return None
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " ".join(lines) or type(err).__name__
+
+
+def _few(items: Iterable[str], limit: int = 3) -> str:
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return str(tuple(tensor.shape))
+
+
+def _train_state(path: Path, values: Any, state_type: type[S]) -> S:
+    if not isinstance(values, Mapping):
+        raise UserError(f"{path}: bad checkpoint: 'train_state' is a {type(values).__name__}, not a dict")
+    hints = typing.get_type_hints(state_type)
+    names = [f.name for f in dataclasses.fields(state_type)]  # type: ignore[arg-type]
+    missing = [name for name in names if name not in values]
+    unexpected = [str(key) for key in values if key not in names]
+    if missing or unexpected:
+        parts = [f"missing {_few(missing)}"] if missing else []
+        parts += [f"unexpected {_few(unexpected)}"] if unexpected else []
+        raise UserError(f"{path}: bad train_state ({'; '.join(parts)})")
+    for name in names:
+        value, kind = values[name], hints[name]
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            want = "a non-negative int"
+        elif kind is float:  # NaN is allowed: a loss not yet computed is NaN
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and not math.isinf(value)
+            want = "a float (not infinite)"
+        else:
+            ok, want = isinstance(value, kind), kind.__name__
+        if not ok:
+            raise UserError(f"{path}: bad train_state: {name} is {value!r}, expected {want}")
+    return state_type(**{name: values[name] for name in names})
+
+
+def _rng_states(path: Path, saved: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    rng = {"cpu": saved["rng_cpu"]}
+    if "rng_cuda" in saved:
+        rng["cuda"] = saved["rng_cuda"]
+    cpu_size = torch.get_rng_state().numel()
+    for name, value in rng.items():
+        ok = isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
+        if ok and name == "cpu":
+            ok = value.numel() == cpu_size
+        if not ok:
+            what = (
+                f"{value.dtype} tensor of shape {_shape(value)}"
+                if isinstance(value, torch.Tensor)
+                else type(value).__name__
+            )
+            want = f"uint8 tensor of shape ({cpu_size},)" if name == "cpu" else "1-d uint8 tensor"
+            raise UserError(f"{path}: bad RNG state: rng_{name} is a {what}, expected a {want}")
+    return rng
+
+
+def _check_optimizer_state(
+    path: Path, saved: Any, optimizer: torch.optim.Optimizer, method: torch.nn.Module
+) -> None:
+    """Groups, parameter counts and every per-parameter state tensor's shape, checked before
+    ``optimizer.load_state_dict`` (which checks group sizes only: a wrong-shaped moment buffer
+    would load and fail later in ``step``)."""
+    bad = f"{path}: bad optimizer state"
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("param_groups"), list):
+        raise UserError(f"{bad}: expected a dict with 'state' and 'param_groups'")
+    state = saved.get("state")
+    if not isinstance(state, Mapping):
+        raise UserError(f"{bad}: 'state' is a {type(state).__name__}, not a dict")
+    groups = saved["param_groups"]
+    if not all(isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups):
+        raise UserError(f"{bad}: every parameter group needs a 'params' list")
+    saved_sizes = [len(g["params"]) for g in groups]
+    sizes = [len(g["params"]) for g in optimizer.param_groups]
+    if saved_sizes != sizes:
+        raise UserError(
+            f"{bad}: parameter groups of sizes {saved_sizes} in the file, {sizes} in this run's optimizer"
+        )
+    names = {id(p): name for name, p in method.named_parameters()}
+    by_id: dict[Any, torch.Tensor] = {}
+    for saved_group, group in zip(groups, optimizer.param_groups, strict=True):
+        for index, param in zip(saved_group["params"], group["params"], strict=True):
+            if not isinstance(index, int) or isinstance(index, bool) or index in by_id:
+                raise UserError(f"{bad}: parameter ids must be distinct ints (got {index!r})")
+            by_id[index] = param
+    unknown = [str(key) for key in state if key not in by_id]
+    if unknown:
+        raise UserError(f"{bad}: state for unknown parameter ids {_few(unknown)}")
+    wrong = []
+    for index, entry in state.items():
+        if not isinstance(entry, Mapping):
+            raise UserError(f"{bad}: state of parameter {index} is a {type(entry).__name__}, not a dict")
+        param = by_id[index]
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                where = names.get(id(param), f"#{index}")
+                wrong.append(f"{key} of {where} {_shape(value)} vs parameter {_shape(param)}")
+    if wrong:
+        raise UserError(f"{bad}: shape mismatch: {_few(wrong)}")
