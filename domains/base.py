@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -158,6 +159,14 @@ class Domain(ABC):
         ``options`` are the run's view options; ``create`` is True when the run is being created.
         """
         return None
+
+    def save_run_state(self, run_dir: Path) -> None:
+        """Optional: persist what ``bind_run`` created (called once the run is valid and starts)."""
+        return None
+
+    def keyed_fingerprint(self, text: str) -> str:
+        """A fingerprint of ``text`` safe to store; domains with identifying paths key it per run."""
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def describe_item(self, item: Item) -> str:
         """How error messages name ``item``; domains holding private data name it by its id only."""

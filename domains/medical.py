@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from sslcli.domains.base import MULTI_CROP_DEFAULTS, BadItemError, Domain, Item, register_domain
 from sslcli.domains.medical_decode import Frame, read_frame
-from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, run_salt
+from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
 from sslcli.domains.medical_sample import materialise_dicom_sample
 from sslcli.domains.medical_scan import DicomItem, Slice, discover_dicom
 from sslcli.domains.medical_views import MedicalViewOptions, medical_eval_transform, medical_transform
@@ -122,6 +122,12 @@ class MedicalDomain(Domain):
             raise UserError(f"view options: {err}") from None
         _BOUND.salt, _BOUND.settings = run_salt(run_dir, create), settings
         self.salt, self.settings = _BOUND.salt, settings
+
+    def save_run_state(self, run_dir: Path) -> None:
+        save_salt(run_dir, self.salt)
+
+    def keyed_fingerprint(self, text: str) -> str:
+        return item_hash(self.salt, text)
 
     def discover(self, root: Path) -> list[Item]:
         return discover_dicom(root, self.salt)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from pathlib import Path
 
@@ -38,20 +39,30 @@ SAFE_ATTRIBUTES = (
 
 
 def run_salt(run_dir: Path, create: bool) -> bytes:
-    """The run's salt; written (owner-only permissions) when ``create`` and absent."""
+    """The run's salt; a new random one when ``create`` and none is saved yet (``save_salt`` keeps it)."""
     path = run_dir / SALT_FILE
     if path.is_file():
-        salt = bytes.fromhex(path.read_text().strip())
+        try:
+            salt = bytes.fromhex(path.read_text().strip())
+        except (ValueError, UnicodeDecodeError):
+            salt = b""
         if len(salt) != 32:
             raise UserError(f"{path}: malformed salt (expected 64 hex digits)")
         return salt
     if not create:
         raise UserError(f"{run_dir}: no {SALT_FILE} (the medical run's id salt); was it pretrained here?")
-    salt = secrets.token_bytes(32)
+    return secrets.token_bytes(32)
+
+
+def save_salt(run_dir: Path, salt: bytes) -> None:
+    """Write ``salt`` with owner-only permissions unless the run already holds it."""
+    path = run_dir / SALT_FILE
+    if path.is_file():
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(salt.hex() + "\n")
-    path.chmod(0o600)
-    return salt
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(salt.hex() + "\n")
 
 
 def item_hash(salt: bytes, relative_path: str) -> str:

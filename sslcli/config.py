@@ -1,83 +1,94 @@
-"""Typed pretraining configuration, validated on construction and saved fully resolved."""
+"""Typed pretraining configuration (pydantic, strict), validated before anything is written and
+saved fully resolved in ``RUN_DIR/config.json``."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sslcli.errors import UserError
 
-OPTIMIZERS = ("adamw", "sgd")
-ON_ERROR = ("raise", "skip")
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 256
+MAX_SEED = 2**63 - 1  # seeds are mixed with epoch and position, then reduced mod 2**63 (see data.py)
+
+# Options a ``--resume`` may change (after a NaN stop, or to extend a finished run); the rest are fixed.
+RESUMABLE_CHANGES = ("lr", "epochs")
 
 
-@dataclass
-class PretrainConfig:
-    """Everything a pretraining run depends on; ``None`` fields are filled from the domain's recipe."""
+class PretrainConfig(BaseModel):
+    """Everything a pretraining run depends on; ``None`` fields are filled from the domain's recipe.
+
+    Strict types: ``batch_size 16.5``, ``epochs true`` or ``warmup_epochs inf`` are refused with the
+    field named, never coerced.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
     domain: str = "natural"
     method: str = "simclr"
-    data: str | None = None
+    data: str | None = None  # None: the built-in sample, or a private root (see the run's data_set)
     out: str = "runs/demo"
-    epochs: int | None = None  # None: the domain recipe's, else DEFAULT_EPOCHS
-    batch_size: int | None = None  # None: the domain recipe's, else DEFAULT_BATCH_SIZE
-    lr: float | None = None  # None: 1e-3 * batch/256 for AdamW, 0.3 * batch/256 for SGD
-    weight_decay: float = 1e-6
-    optimizer: str = "adamw"
-    warmup_epochs: float = 1.0
-    accumulate: int = 1
-    seed: int = 0
-    device: str = "auto"
-    on_error: str = "raise"
-    num_workers: int = 2
-    input_size: int | None = None
+    epochs: int | None = Field(None, ge=1)  # None: the domain recipe's, else DEFAULT_EPOCHS
+    batch_size: int | None = Field(None, ge=2)  # None: the recipe's, else DEFAULT_BATCH_SIZE; pairs needed
+    lr: float | None = Field(None, gt=0)  # None: 1e-3 * batch/256 for AdamW, 0.3 * batch/256 for SGD
+    weight_decay: float = Field(1e-6, ge=0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    warmup_epochs: float = Field(1.0, ge=0)
+    accumulate: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    on_error: Literal["raise", "skip"] = "raise"
+    num_workers: int = Field(2, ge=0)
+    input_size: int | None = Field(None, ge=8)
     backbone: str | None = None
-    views: dict[str, Any] = field(default_factory=dict)
-    method_options: dict[str, Any] = field(default_factory=dict)
-    checkpoint_every: int = 100  # optimizer steps; a checkpoint is also written after every epoch
-    log_every: int = 10
+    views: dict[str, Any] = Field(default_factory=dict)
+    method_options: dict[str, Any] = Field(default_factory=dict)
+    checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch
+    log_every: int = Field(10, ge=1)
 
-    def __post_init__(self) -> None:
-        checks = [
-            (self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (
-                self.batch_size is None or self.batch_size >= 2,
-                f"batch_size must be >= 2 (contrastive losses need pairs), got {self.batch_size}",
-            ),
-            (self.accumulate >= 1, f"accumulate must be >= 1, got {self.accumulate}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.on_error in ON_ERROR, f"on_error must be one of {', '.join(ON_ERROR)}"),
-            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
-            (self.lr is None or self.lr > 0, f"lr must be > 0, got {self.lr}"),
-            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
-            (self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}"),
-            (self.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {self.checkpoint_every}"),
-            (
-                self.input_size is None or self.input_size >= 8,
-                f"input_size must be >= 8, got {self.input_size}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(f"config: {message}")
+    @classmethod
+    def parse(cls, values: Any, source: str = "config") -> PretrainConfig:
+        """Validate ``values`` (a mapping); every problem is reported on one line naming its field."""
+        if not isinstance(values, dict):
+            raise UserError(f"{source}: expected a table of config fields, got {type(values).__name__}")
+        try:
+            return cls.model_validate(values)
+        except ValidationError as err:
+            raise UserError(f"{source}: {describe_errors(err)}") from None
+
+    def updated(self, **changes: Any) -> PretrainConfig:
+        """A validated copy with ``changes`` applied."""
+        return PretrainConfig.parse({**self.model_dump(), **changes})
 
     def resolved_lr(self) -> float:
         base = 1e-3 if self.optimizer == "adamw" else 0.3
         return self.lr if self.lr is not None else base * self.batch_size * self.accumulate / 256
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
+
+
+def describe_errors(err: ValidationError) -> str:
+    """``field: message (got VALUE)`` for each error, joined on one line."""
+    parts = []
+    for error in err.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "config"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown config key {field}")
+            continue
+        shown = repr(error["input"])
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        parts.append(f"{field}: {error['msg'].lower()} (got {shown})")
+    return "; ".join(parts)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Options from a TOML or JSON file; unknown keys are an error naming them."""
+    """Options from a TOML or JSON file: a table of known keys (checked again when the config is built)."""
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
     try:
@@ -85,8 +96,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'} ({err})") from None
-    known = {f.name for f in fields(PretrainConfig)}
-    unknown = sorted(set(values) - known)
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a table of config fields, got a JSON {type(values).__name__}")
+    unknown = sorted(set(values) - set(PretrainConfig.model_fields))
     if unknown:
         raise UserError(f"{path}: unknown config key(s) {', '.join(unknown)}")
     return values
@@ -98,7 +110,7 @@ def load_run_config(run_dir: Path) -> PretrainConfig:
     if not path.is_file():
         raise UserError(f"{run_dir}: not a run directory (no config.json)")
     try:
-        values = json.loads(path.read_text())
-        return PretrainConfig(**values["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise UserError(f"{path}: unreadable run config ({err})") from None
+        values = json.loads(path.read_text())["config"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: unreadable run config ({type(err).__name__}: {err})") from None
+    return PretrainConfig.parse(values, source=str(path))

@@ -4,6 +4,7 @@ and bad files carried as ``Skipped`` records instead of exceptions (so workers n
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from sslcli.domains.base import BadItemError, Domain, Item, ViewFn
 from sslcli.errors import UserError
+from sslcli.run_dir import write_text_atomic
+
+SEED_MODULUS = 2**63
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,11 @@ def skip_reason(err: Exception) -> str:
 
 
 def item_seed(seed: int, epoch: int, position: int) -> int:
-    """Augmentation seed of one item in one epoch: independent of workers, batch size and resumes."""
-    return (seed * 1_000_003 + epoch) * 10_000_019 + position
+    """Augmentation seed of one item in one epoch: independent of workers, batch size and resumes.
+
+    Reduced mod 2**63 so that any valid seed (``config.MAX_SEED``) stays within what torch accepts.
+    """
+    return ((seed * 1_000_003 + epoch) * 10_000_019 + position) % SEED_MODULUS
 
 
 class ViewDataset(Dataset):
@@ -124,7 +131,7 @@ def epoch_batches(
     The order is a permutation, or with ``weights`` (N,) N draws with replacement in proportion to
     them; either way from a generator seeded by (seed, epoch), so a resumed epoch replays it.
     """
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % SEED_MODULUS)
     if weights is None:
         order = torch.randperm(num_items, generator=generator).tolist()
     else:
@@ -169,10 +176,11 @@ class SkipLog:
 
     def write(self, path: Path) -> None:
         """``item_id,reason`` rows; written even when empty so the counts can be checked."""
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["item_id", "reason"])
-            writer.writerows(sorted(self.records.items()))
+        lines = io.StringIO()
+        writer = csv.writer(lines)
+        writer.writerow(["item_id", "reason"])
+        writer.writerows(sorted(self.records.items()))
+        write_text_atomic(path, lines.getvalue())
 
 
 def scan_items(domain: Domain, items: list[Item], skips: SkipLog, num_workers: int, progress) -> list[Item]:

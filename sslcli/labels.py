@@ -52,3 +52,16 @@ def attach_labels(
         replace(item, label=rel.split("/")[0] if "/" in rel else None)
         for item, rel in zip(items, relative, strict=True)
     ]
+
+
+def shown_labels(labels: list[str | None], verbatim: bool) -> list[str | None]:
+    """Labels as they may be drawn in a picture or written to a file.
+
+    ``verbatim`` False (a domain whose paths may identify patients, labels not taken from an
+    allow-listed attribute): each distinct label becomes an opaque ``class <k>``, numbered in sorted
+    order, so a patient-named folder or a free-text label never leaves sslcli.
+    """
+    if verbatim:
+        return labels
+    codes = {name: f"class {k}" for k, name in enumerate(sorted({x for x in labels if x is not None}), 1)}
+    return [None if label is None else codes[label] for label in labels]

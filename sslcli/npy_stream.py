@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sslcli.run_dir import disk_full_guard
+
 HEADER_BYTES = 128
 MAGIC = b"\x93NUMPY\x01\x00"
 
@@ -27,25 +29,34 @@ class NpyRowWriter:
 
     def __init__(self, path: Path, dim: int, rows: int = 0):
         self.path, self.dim, self.rows = path, dim, rows
-        self.handle = path.open("r+b" if rows and path.exists() else "w+b")
+        self.handle = path.open("r+b" if rows and path.exists() else "w+b", buffering=0)
         self.handle.truncate(HEADER_BYTES + rows * dim * 4)
         self._write_header()
         self.handle.seek(0, os.SEEK_END)
 
     def _write_header(self) -> None:
         self.handle.seek(0)
-        self.handle.write(npy_header(self.rows, self.dim))
+        self._write_all(npy_header(self.rows, self.dim))
 
     def append(self, block: np.ndarray) -> None:
         """Add ``block`` (b, dim) and make the header and data durable before returning."""
         if block.ndim != 2 or block.shape[1] != self.dim:
             raise ValueError(f"expected rows of width {self.dim}, got shape {block.shape}")
-        self.handle.seek(0, os.SEEK_END)
-        self.handle.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
-        self.rows += block.shape[0]
-        self._write_header()
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        with disk_full_guard(self.path):
+            try:
+                self.handle.seek(0, os.SEEK_END)
+                self._write_all(np.ascontiguousarray(block, dtype="<f4").tobytes())
+            except OSError:  # keep the file a valid array of the rows written before
+                self.handle.truncate(HEADER_BYTES + self.rows * self.dim * 4)
+                raise
+            self.rows += block.shape[0]
+            self._write_header()
+            os.fsync(self.handle.fileno())
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.handle.write(view) :]
 
     def close(self) -> None:
         self.handle.close()

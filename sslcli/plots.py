@@ -16,6 +16,16 @@ def _pyplot():
     return plt
 
 
+def save_figure(plt, fig, out: Path) -> None:
+    """Write ``fig`` as a PNG atomically (a full disk names ``out`` and leaves no half picture)."""
+    from sslcli.run_dir import atomic_write
+
+    try:
+        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    finally:
+        plt.close(fig)
+
+
 def plot_loss(metrics_csv: Path, out: Path) -> None:
     """Training loss (and learning rate on a twin axis) against the optimizer step."""
     from sslcli.engine.metrics import read_metrics
@@ -33,9 +43,7 @@ def plot_loss(metrics_csv: Path, out: Path) -> None:
     lr_ax.plot(steps, [r["lr"] for r in rows], color="tab:gray", linestyle="--", linewidth=1)
     lr_ax.set_ylabel("learning rate", color="tab:gray")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, out)
 
 
 def plot_embedding_map(points: np.ndarray, labels: list[str], title: str, out: Path) -> None:
@@ -54,6 +62,4 @@ def plot_embedding_map(points: np.ndarray, labels: list[str], title: str, out: P
     if len(classes) <= 20:
         ax.legend(markerscale=2, fontsize=7, loc="best", frameon=False)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, out)

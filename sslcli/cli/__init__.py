@@ -37,12 +37,19 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, help_text) for name, (_, help_text) in COMMANDS.items()])
 
     def invoke(self, ctx: click.Context):
-        from sslcli.errors import UserError
+        import errno
+
+        from sslcli.errors import UserError, printable
 
         try:
             return super().invoke(ctx)
         except UserError as err:
-            raise click.ClickException(str(err)) from None
+            raise click.ClickException(printable(str(err))) from None
+        except OSError as err:  # a write the guards in run_dir did not name
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = printable(str(err.filename)) if err.filename else "an output file"
+            raise click.ClickException(f"{where}: the disk is full ({err.strerror})") from None
         except KeyboardInterrupt:
             click.echo(
                 "interrupted (a pretrain run continues with --resume; embed resumes when re-run)", err=True

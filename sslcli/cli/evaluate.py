@@ -30,6 +30,12 @@ import click
     "--label-attr",
     help="Label items by this attribute instead of folders/labels.csv (medical: e.g. Modality).",
 )
+@click.option(
+    "--folder-labels",
+    is_flag=True,
+    help="Medical: use sub-folder names as class labels (off by default: they may name patients; "
+    "pictures then show them only as 'class k').",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
 def eval_command(
     run_dir: Path,
@@ -42,6 +48,7 @@ def eval_command(
     device: str,
     on_error: str,
     label_attr: str | None,
+    folder_labels: bool,
     as_json: bool,
 ) -> None:
     """Evaluate a run's encoder with weighted kNN and a linear probe, beside a random-init baseline.
@@ -66,6 +73,7 @@ def eval_command(
         device=device,
         on_error=on_error,
         label_attr=label_attr,
+        folder_labels=folder_labels,
     )
     report = evaluate_run(options, stderr_console())
     if as_json:

@@ -48,7 +48,16 @@ OVERRIDES = {
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."
 )
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its last checkpoint (--lr and --epochs may change).",
+)
+@click.option(
+    "--allow-data-change",
+    is_flag=True,
+    help="With --resume: continue although the data set differs from the one the run started with.",
+)
 @click.option(
     "--seed", type=int, default=None, help="Seed for init, data order and augmentation.  [default: 0]"
 )
@@ -60,16 +69,17 @@ OVERRIDES = {
     help="Bad file: stop with its name and reason (raise, default) or skip and list it.",
 )
 @click.pass_context
-def pretrain_command(ctx: click.Context, config_file: Path | None, resume: bool, **options) -> None:
+def pretrain_command(
+    ctx: click.Context, config_file: Path | None, resume: bool, allow_data_change: bool, **options
+) -> None:
     """Pretrain an encoder with a self-supervised method.
 
     Without --data the domain's built-in real sample is used (natural: scikit-learn's digits).
     """
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import pretrain_summary, skipped_table
-    from sslcli.config import PretrainConfig, read_config_file
-    from sslcli.engine.trainer import pretrain
-    from sslcli.errors import UserError
+    from sslcli.config import RESUMABLE_CHANGES, PretrainConfig, read_config_file
+    from sslcli.engine.trainer import ResumeRequest, pretrain
 
     values = read_config_file(config_file) if config_file else {}
     for option, field_name in OVERRIDES.items():
@@ -77,17 +87,19 @@ def pretrain_command(ctx: click.Context, config_file: Path | None, resume: bool,
             values[field_name] = (
                 str(options[option]) if isinstance(options[option], Path) else options[option]
             )
-    values.setdefault("out", str(options["out"]))
-    ignored = sorted(set(values) - {"out"})
-    if resume and ignored:
-        click.echo(
-            f"note: --resume continues with the run's saved config; ignoring {', '.join(ignored)}", err=True
-        )
-    try:
-        config = PretrainConfig(**values)
-    except TypeError as err:
-        raise UserError(f"config: {err}") from None
-    result = pretrain(config, resume, stderr_console())
+    values["out"] = str(options["out"])  # --out is where the run is, whatever the config file says
+    config = PretrainConfig.parse(values)
+    request = None
+    if resume:
+        changes = {name: values[name] for name in RESUMABLE_CHANGES if name in values}
+        ignored = sorted(set(values) - {"out", "data", *changes})
+        if ignored:
+            click.echo(
+                f"note: --resume continues with the run's saved config; ignoring {', '.join(ignored)}",
+                err=True,
+            )
+        request = ResumeRequest(changes, allow_data_change)
+    result = pretrain(config, request, stderr_console())
     console = stdout_console()
     console.print(pretrain_summary(result))
     if result.skipped:

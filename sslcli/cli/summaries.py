@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
+
+from sslcli.errors import printable
+from sslcli.run_dir import SKIPPED
+
+
+def plain(text: str) -> str:
+    """``text`` shown as it is: control characters escaped, no Rich markup interpreted."""
+    return escape(printable(text))
 
 
 def pretrain_summary(result) -> Table:
@@ -12,8 +21,8 @@ def pretrain_summary(result) -> Table:
     table.add_column("")
     used = result.items_found - len(result.skipped)
     rows = [
-        ("run directory", str(result.run_dir)),
-        ("data", config.data),
+        ("run directory", plain(str(result.run_dir))),
+        ("data", describe_data(result.data_source, config.data)),
         ("items", f"{result.items_found} found, {used} used, {len(result.skipped)} skipped"),
         ("epochs / steps", f"{state.epoch} / {state.step}"),
         ("final loss", f"{state.last_loss:.4f}"),
@@ -22,10 +31,19 @@ def pretrain_summary(result) -> Table:
         ("time", f"{state.elapsed_s:.1f} s"),
     ]
     if result.skipped:
-        rows.append(("skipped files", f"listed in {result.run_dir / 'skipped.csv'}"))
+        rows.append(("skipped files", f"listed in {plain(str(result.run_dir / SKIPPED))}"))
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def describe_data(source: str, path: str | None) -> str:
+    """The data row of the summary: a private folder is never named."""
+    if source == "builtin":
+        return "the domain's built-in sample"
+    if source == "private folder":
+        return "the --data folder (private: its path is not stored or printed)"
+    return plain(path or "")
 
 
 def skipped_table(skipped: dict[str, str]) -> Table:
@@ -33,7 +51,7 @@ def skipped_table(skipped: dict[str, str]) -> Table:
     table.add_column("file")
     table.add_column("reason")
     for item_id, reason in sorted(skipped.items()):
-        table.add_row(item_id, reason)
+        table.add_row(plain(item_id), plain(reason))
     return table
 
 

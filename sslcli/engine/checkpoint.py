@@ -16,7 +16,6 @@ import math
 import os
 import pickle
 import stat
-import tempfile
 import typing
 import zipfile
 import zlib
@@ -29,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from sslcli.errors import UserError
+from sslcli.run_dir import atomic_write
 
 #: Metadata key of ``encoder.safetensors`` holding :func:`tensors_sha256` of its tensors.
 ENCODER_CHECKSUM_KEY = "tensors_sha256"
@@ -37,22 +37,6 @@ CHECKPOINT_REQUIRED = ("method", "optimizer", "train_state", "rng_cpu")
 CHECKPOINT_OPTIONAL = ("rng_cuda",)
 
 S = TypeVar("S")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the finished file over ``path`` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -119,7 +103,11 @@ def restore_training_state(
     weights = saved["method"]
     if not isinstance(weights, Mapping):
         raise UserError(f"{path}: bad checkpoint: 'method' is a {type(weights).__name__}, not a state dict")
-    problem = state_dict_mismatch(weights, method.state_dict())
+    # parameter shapes are fixed by the config; buffers may be sized at run time (DeepCluster's labels)
+    # and are checked by the module's own ``load_state_dict`` below
+    parameters = dict(method.named_parameters())
+    expected = {key: value if key in parameters else None for key, value in method.state_dict().items()}
+    problem = state_dict_mismatch(weights, expected)
     if problem:
         raise UserError(f"{path}: checkpoint does not fit this run's model: {problem}")
     _check_optimizer_state(path, saved["optimizer"], optimizer, method)

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
+from sslcli.run_dir import disk_full_guard, write_text_atomic
+
 COLUMNS = ("step", "epoch", "loss", "lr", "items_per_s", "elapsed_s")
+
+
+def complete_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of ``path`` that have every column as a number (a row cut short by a kill is dropped)."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+
+    def complete(row: dict) -> bool:
+        try:
+            for column in COLUMNS:
+                float(row[column])
+        except (TypeError, ValueError, KeyError):
+            return False
+        return None not in row  # no surplus fields
+
+    return [row for row in rows if complete(row)]
 
 
 class MetricsLog:
@@ -14,18 +33,22 @@ class MetricsLog:
         self.path = path
         rows = []
         if resume_after_step is not None and path.is_file():
-            with path.open(newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= resume_after_step]
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+            rows = [r for r in complete_rows(path) if float(r["step"]) <= resume_after_step]
+        lines = [",".join(COLUMNS)] + [",".join(row[c] for c in COLUMNS) for row in rows]
+        write_text_atomic(path, "\n".join(lines) + "\n")
 
     def append(self, **row: float) -> None:
-        with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, COLUMNS).writerow(row)
+        """Add one row; a write the disk cannot take leaves the file as it was."""
+        line = io.StringIO()
+        csv.DictWriter(line, COLUMNS).writerow(row)
+        with disk_full_guard(self.path), self.path.open("ab", buffering=0) as handle:
+            size = handle.seek(0, io.SEEK_END)
+            try:
+                handle.write(line.getvalue().encode())
+            except OSError:
+                handle.truncate(size)
+                raise
 
 
 def read_metrics(path: Path) -> list[dict[str, float]]:
-    with path.open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    return [{k: float(v) for k, v in row.items()} for row in complete_rows(path)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,10 +17,12 @@ from sslcli.models import build_backbone
 
 @dataclass
 class RunPlan:
-    config: PretrainConfig  # every default filled in
+    config: PretrainConfig  # every default filled in; ``data`` None: the built-in sample or a private root
     domain: Domain
     data_root: Path
+    data_source: str  # "builtin", "folder", or "private folder" (a path that may identify patients)
     items: list[Item]
+    lr_scales_with_batch: bool = False  # the lr was derived from the batch size (re-derived if it is lowered)
 
 
 def lookup_domain(name: str) -> Domain:
@@ -44,42 +46,56 @@ def lookup_method(name: str, domain: str) -> type[Method]:
     return method
 
 
+def describe_root(domain: Domain, root: Path) -> str:
+    """How messages name a data folder: its path, or only "--data" where paths may identify patients."""
+    return "--data" if domain.identifying_paths else str(root)
+
+
 def discover_items(domain: Domain, root: Path) -> list[Item]:
     """The domain's items under ``root``; a missing path or a folder without any is a user error."""
+    where = describe_root(domain, root)
     if not root.exists():
-        raise UserError(f"{root}: no such file or directory")
+        raise UserError(f"{where}: no such file or directory")
     if not root.is_dir():
-        raise UserError(f"{root}: not a directory")
+        raise UserError(f"{where}: not a directory")
     items = domain.discover(root)
     if not items:
-        raise UserError(f"{root}: no {domain.name} files found (searched recursively)")
+        raise UserError(f"{where}: no {domain.name} files found (searched recursively)")
     return items
 
 
-def plan_run(config: PretrainConfig) -> RunPlan:
-    """Pick the data (``--data`` or the domain's built-in sample), fill recipe defaults, find the items."""
-    domain = lookup_domain(config.domain)
-    method_cls = lookup_method(config.method, config.domain)
-    if config.data is None:
+def resolve_data_root(domain: Domain, data: str | None) -> tuple[Path, str]:
+    """(root, source): ``--data`` or the domain's built-in sample (see ``RunPlan.data_source``)."""
+    if data is None:
         sample = domain.builtin_sample()
         if sample is None:
             raise UserError(f"domain {domain.name!r} has no built-in sample; pass --data")
-        root = sample[0]
-    else:
-        root = Path(config.data).expanduser().resolve()
-    recipe = domain.recipe(data_is_builtin=config.data is None)
-    resolved = replace(
-        config,
-        data=str(root),
+        return sample[0], "builtin"
+    root = Path(data).expanduser().resolve()
+    return root, "private folder" if domain.identifying_paths else "folder"
+
+
+def plan_run(config: PretrainConfig, data: str | None) -> RunPlan:
+    """Pick the data (``data`` or the domain's built-in sample), fill recipe defaults, find the items.
+
+    The resolved config keeps the data path only for an ordinary folder: never for a private one.
+    """
+    domain = lookup_domain(config.domain)
+    method_cls = lookup_method(config.method, config.domain)
+    root, source = resolve_data_root(domain, data)
+    recipe = domain.recipe(data_is_builtin=source == "builtin")
+    lr = config.lr or recipe.get("lr")
+    resolved = config.updated(
+        data=str(root) if source == "folder" else None,
         input_size=config.input_size or recipe["input_size"],
         backbone=config.backbone or method_cls.default_backbone or recipe["backbone"],
         views={**recipe["views"], **config.views},
         epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
-        lr=config.lr or recipe.get("lr"),
+        lr=lr,
     )
-    resolved = replace(resolved, lr=resolved.resolved_lr())
-    return RunPlan(resolved, domain, root, discover_items(domain, root))
+    resolved = resolved.updated(lr=resolved.resolved_lr())
+    return RunPlan(resolved, domain, root, source, discover_items(domain, root), lr is None)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,18 +10,38 @@ from pathlib import Path
 import torch
 
 import sslcli
-from sslcli.config import PretrainConfig, load_run_config
+from sslcli.config import PretrainConfig
 from sslcli.data import Batch, SkipLog, ViewDataset, epoch_batches, make_loader, scan_items
-from sslcli.engine.checkpoint import load_checkpoint, save_checkpoint, save_encoder
+from sslcli.engine.checkpoint import (
+    apply_rng_state,
+    restore_training_state,
+    save_checkpoint,
+    save_encoder,
+)
 from sslcli.engine.metrics import MetricsLog
+from sslcli.engine.opening import OpenedRun, ResumeRequest, current_data_set, open_run
+from sslcli.engine.run_record import write_run_record
 from sslcli.engine.schedule import warmup_cosine
-from sslcli.engine.setup import RunPlan, build_method, lookup_domain, plan_run, resolve_device
+from sslcli.engine.setup import (
+    build_method,
+    describe_root,
+    resolve_device,
+)
 from sslcli.errors import UserError
 from sslcli.features import feature_batches
 from sslcli.methods import Method
 from sslcli.progress import item_progress, training_progress
+from sslcli.run_dir import (
+    CHECKPOINT,
+    ENCODER,
+    METRICS,
+    PLOTS,
+    SKIPPED,
+    clean_temp_files,
+    exclusive,
+)
 
-CHECKPOINT_NAME = "checkpoints/last.pt"
+MIN_BATCH = 2  # the fewest items per step any method can learn from (pairs, batch statistics)
 
 
 class NonFiniteLossError(UserError):
@@ -46,74 +64,87 @@ class PretrainResult:
     config: PretrainConfig
     state: TrainState
     items_found: int
+    data_source: str
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def write_run_config(run_dir: Path, config: PretrainConfig) -> None:
-    versions = {"sslcli": sslcli.__version__, "torch": torch.__version__, "python": platform.python_version()}
-    payload = {"config": config.to_dict(), "versions": versions}
-    (run_dir / "config.json").write_text(json.dumps(payload, indent=2) + "\n")
-
-
-def open_run(config: PretrainConfig, resume: bool) -> RunPlan:
-    """Plan a fresh run (refusing to overwrite one) or re-plan a run being resumed from its saved config."""
-    run_dir = Path(config.out)
-    if resume:
-        if not (run_dir / CHECKPOINT_NAME).is_file():
-            raise UserError(f"{run_dir}: nothing to resume (no {CHECKPOINT_NAME})")
-        saved = load_run_config(run_dir)
-        lookup_domain(saved.domain).bind_run(run_dir, saved.views, create=False)
-        return plan_run(saved)
-    if (run_dir / "config.json").exists():
-        raise UserError(
-            f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
-        )
-    lookup_domain(config.domain).bind_run(run_dir, config.views, create=True)  # e.g. the id salt
-    plan = plan_run(config)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    write_run_config(run_dir, plan.config)
-    return plan
+    notes: list[str] = field(default_factory=list)
 
 
 class Trainer:
-    """Runs ``plan`` to completion, writing everything into the run directory."""
+    """Runs a plan to completion, writing everything into the run directory."""
 
-    def __init__(self, plan: RunPlan, console, resume: bool):
-        self.plan, self.config, self.console, self.resume = plan, plan.config, console, resume
+    def __init__(self, opened: OpenedRun, console):
+        self.opened, self.plan, self.console = opened, opened.plan, console
+        self.resume = opened.resume_from_checkpoint
+        self.config = self.plan.config
         self.run_dir = Path(self.config.out)
         self.device = resolve_device(self.config.device)
         self.method: Method = build_method(self.config).to(self.device)
-        self.optimizer = self._make_optimizer()
         self.state = TrainState()
-        self.skips = SkipLog(self.config.on_error, plan.data_root)
+        self.skips = SkipLog(self.config.on_error, self.plan.data_root)
         self.items = self._usable_items()
+        if not self.resume:
+            self._fit_batch_to_data()
+        self.optimizer = self._make_optimizer()
         try:
-            view_fn = plan.domain.views(self.method.family, self.config.input_size, self.config.views)
+            view_fn = self.plan.domain.views(self.method.family, self.config.input_size, self.config.views)
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
-        self.dataset = ViewDataset(plan.domain, self.items, view_fn, self.config.seed)
+        self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, self.config.seed)
         micro_per_epoch = len(self.items) // self.config.batch_size
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
             raise UserError(
-                f"{plan.data_root}: {len(self.items)} usable items are fewer than one step of "
-                f"batch size {self.config.batch_size} x accumulate {self.config.accumulate}; "
-                "lower --batch-size"
+                f"{describe_root(self.plan.domain, self.plan.data_root)}: {len(self.items)} usable items are "
+                f"fewer than one step of batch size {self.config.batch_size} x accumulate "
+                f"{self.config.accumulate}"
             )
         self.total_steps = self.steps_per_epoch * self.config.epochs
 
     def _usable_items(self) -> list:
-        """Items that decode: scanned once for a new run, read back from ``skipped.csv`` on resume."""
-        skipped_csv = self.run_dir / "skipped.csv"
-        if self.resume and skipped_csv.is_file():
+        """Items that decode: scanned for a new run, read back from ``skipped.csv`` on resume."""
+        skipped_csv = self.run_dir / SKIPPED
+        same_data = self.opened.record.get("data_set") == current_data_set(self.plan)
+        if self.resume and same_data and skipped_csv.is_file():
             self.skips.read(skipped_csv)
             return [item for item in self.plan.items if item.item_id not in self.skips.records]
         with item_progress(self.console) as progress:
-            items = scan_items(
+            return scan_items(
                 self.plan.domain, self.plan.items, self.skips, self.config.num_workers, progress
             )
-        self.skips.write(skipped_csv)
-        return items
+
+    def _fit_batch_to_data(self) -> None:
+        """Lower the batch to what a small folder holds (noted); refuse fewer than ``MIN_BATCH`` per step."""
+        config, usable = self.config, len(self.items)
+        fits = usable // config.accumulate
+        if fits >= config.batch_size:
+            return
+        if fits < MIN_BATCH:
+            raise UserError(
+                f"{describe_root(self.plan.domain, self.plan.data_root)}: {usable} usable item(s); "
+                f"{config.method} needs at least {MIN_BATCH * config.accumulate} "
+                f"({MIN_BATCH} per step x accumulate {config.accumulate})"
+            )
+        lr = None if self.plan.lr_scales_with_batch else config.lr
+        lowered = config.updated(batch_size=fits, lr=lr)
+        self.config = self.plan.config = lowered.updated(lr=lowered.resolved_lr())
+        self.opened.notes.append(
+            f"{usable} usable items are fewer than batch size {config.batch_size} x accumulate "
+            f"{config.accumulate}; using batch size {fits}"
+            + (f" (lr {self.config.lr:.3g}, scaled with the batch)" if lr is None else "")
+        )
+
+    def start(self) -> None:
+        """Write what the run starts from: its config and data set, the domain's run state, the skip list."""
+        for note in self.opened.notes:
+            self.console.print(f"note: {note}")
+        record = self.opened.record
+        resumes = list(record.get("resumes", []))
+        if self.opened.notes and record:
+            resumes.append({"at_step": self.state.step, "notes": self.opened.notes})
+        self.plan.domain.save_run_state(self.run_dir)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        write_run_record(self.run_dir, self.config, current_data_set(self.plan), resumes)
+        self.skips.write(self.run_dir / SKIPPED)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.method.parameters() if p.requires_grad]
@@ -133,16 +164,18 @@ class Trainer:
         }
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        save_checkpoint(self.run_dir / CHECKPOINT_NAME, state)
+        save_checkpoint(self.run_dir / CHECKPOINT, state)
 
     def restore(self) -> None:
-        saved = load_checkpoint(self.run_dir / CHECKPOINT_NAME)
-        self.method.load_state_dict(saved["method"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.state = TrainState(**saved["train_state"])
-        torch.set_rng_state(saved["rng_cpu"])
-        if "rng_cuda" in saved and self.device.type == "cuda":
-            torch.cuda.set_rng_state(saved["rng_cuda"], self.device)
+        """Load the verified checkpoint (see ``restore_training_state``) into the method and optimizer."""
+        path = self.run_dir / CHECKPOINT
+        self.state, rng = restore_training_state(path, self.method, self.optimizer, TrainState)
+        if self.state.epoch > self.config.epochs:
+            raise UserError(
+                f"{self.run_dir}: --epochs {self.config.epochs} is fewer than the {self.state.epoch} "
+                "epochs already trained"
+            )
+        apply_rng_state(path, rng, self.device)
 
     # --- the loop ----------------------------------------------------------------------------
     def autocast(self):
@@ -153,7 +186,8 @@ class Trainer:
     def fit(self) -> PretrainResult:
         if self.resume:
             self.restore()
-        metrics = MetricsLog(self.run_dir / "metrics.csv", self.state.step if self.resume else None)
+        self.start()
+        metrics = MetricsLog(self.run_dir / METRICS, self.state.step if self.resume else None)
         warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
@@ -236,8 +270,9 @@ class Trainer:
             loss = self.method.training_step(views, *extra)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"step {self.state.step + 1}: loss is {loss.item()}; stopped before the optimizer step "
-                f"(last checkpoint in {self.run_dir / 'checkpoints'}); try a lower --lr or a larger batch"
+                f"step {self.state.step + 1}: loss is {loss.item()}; stopped before the optimizer step. "
+                f"Continue with a lower learning rate: sslcli pretrain --out {self.run_dir} --resume "
+                f"--lr {self.config.lr / 10:.3g}"
             )
         (loss / accumulate).backward()
         self.state.last_loss = loss.item()
@@ -261,14 +296,26 @@ class Trainer:
             "feature_dim": str(self.method.feature_dim),
             "sslcli": sslcli.__version__,
         }
-        save_encoder(self.run_dir / "encoder.safetensors", self.method.backbone, metadata)
+        save_encoder(self.run_dir / ENCODER, self.method.backbone, metadata)
         self.method.on_train_end(self.run_dir)
-        self.skips.write(self.run_dir / "skipped.csv")
-        plot_loss(self.run_dir / "metrics.csv", self.run_dir / "plots" / "loss.png")
+        self.skips.write(self.run_dir / SKIPPED)
+        plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")
         return PretrainResult(
-            self.run_dir, self.config, self.state, len(self.plan.items), dict(self.skips.records)
+            self.run_dir,
+            self.config,
+            self.state,
+            len(self.plan.items),
+            self.plan.data_source,
+            dict(self.skips.records),
+            self.opened.notes,
         )
 
 
-def pretrain(config: PretrainConfig, resume: bool, console) -> PretrainResult:
-    return Trainer(open_run(config, resume), console, resume).fit()
+def pretrain(config: PretrainConfig, resume: bool | ResumeRequest, console) -> PretrainResult:
+    """Train ``config`` into ``config.out`` under an exclusive lock on it; ``resume`` continues the run
+    there (``True``: no option changes)."""
+    request = ResumeRequest() if resume is True else (resume or None)
+    run_dir = Path(config.out)
+    with exclusive(run_dir, "run directory"):
+        clean_temp_files(run_dir)
+        return Trainer(open_run(config, request), console).fit()

@@ -13,16 +13,16 @@ import torch
 from sslcli.data import SkipLog
 from sslcli.domains import Domain, Item
 from sslcli.encoder import load_encoder, random_init_encoder
-from sslcli.engine.checkpoint import atomic_write
-from sslcli.engine.setup import discover_items, lookup_domain, resolve_device
+from sslcli.engine.setup import describe_root, discover_items, lookup_domain, resolve_device
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
 from sslcli.evaluate.linear import linear_probe_predict
 from sslcli.evaluate.split import stratified_split
 from sslcli.features import feature_batches
-from sslcli.labels import attach_labels
+from sslcli.labels import attach_labels, shown_labels
 from sslcli.progress import item_progress
+from sslcli.run_dir import write_text_atomic
 
 
 @dataclass
@@ -38,15 +38,30 @@ class EvalOptions:
     device: str = "auto"
     on_error: str = "raise"
     label_attr: str | None = None  # label items by this attribute (e.g. DICOM Modality) instead of folders
+    folder_labels: bool = False  # private domains: the user opts in to sub-folder names as labels
 
 
-def labelled_items(domain: Domain, root: Path, label_attr: str | None = None) -> list[Item]:
-    labelled = attach_labels(root, discover_items(domain, root), domain, label_attr)
+def labelled_items(domain: Domain, root: Path, options: EvalOptions) -> list[Item]:
+    """Labelled items under ``root``: sub-folder names are labels only where paths identify nobody,
+    or where the user opted in (``--folder-labels``)."""
+    folder_labels = not domain.identifying_paths or options.folder_labels
+    found = discover_items(domain, root)
+    labelled = attach_labels(root, found, domain, options.label_attr, folder_labels)
     items = [item for item in labelled if item.label is not None]
     if not items:
-        how = f"no item has {label_attr}" if label_attr else "use class folders or a labels.csv"
-        raise UserError(f"{root}: no labelled items ({how})")
+        raise UserError(f"{describe_root(domain, root)}: no labelled items ({how_to_label(domain, options)})")
     return items
+
+
+def how_to_label(domain: Domain, options: EvalOptions) -> str:
+    if options.label_attr:
+        return f"no item has {options.label_attr}"
+    if domain.identifying_paths and not options.folder_labels:
+        return (
+            "sub-folder names may identify patients and are not used as labels: pass --label-attr "
+            "(e.g. Modality), a labels.csv, or --folder-labels to opt in"
+        )
+    return "use class folders or a labels.csv"
 
 
 def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[Item], list[Path]]:
@@ -58,12 +73,15 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
         train_root, test_root = sample
     else:
         train_root, test_root = options.data, options.test_data
-    train = labelled_items(domain, train_root, options.label_attr)
+    train = labelled_items(domain, train_root, options)
     if test_root is not None:
-        return train, labelled_items(domain, test_root, options.label_attr), [train_root, test_root]
+        return train, labelled_items(domain, test_root, options), [train_root, test_root]
     train_idx, test_idx = stratified_split([item.label for item in train], options.test_fraction)
     if not test_idx:
-        raise UserError(f"{train_root}: too few items per class for a held-out split; pass --test-data")
+        raise UserError(
+            f"{describe_root(domain, train_root)}: too few items per class for a held-out split; "
+            "pass --test-data"
+        )
     return [train[i] for i in train_idx], [train[i] for i in test_idx], [train_root]
 
 
@@ -148,10 +166,12 @@ def evaluate_run(options: EvalOptions, console) -> dict:
             train_x[:, features], train_y, test_x[:, features], test_y, len(classes), options
         )
     test_labels = [test_items[test_pos[i]].label for i in known]
-    report["embedding_map"] = draw_map(test_x[:, :feature_dim], test_labels, options.run_dir, config)
+    verbatim = not domain.identifying_paths or options.label_attr is not None  # allow-listed attributes
+    shown = shown_labels(test_labels, verbatim)
+    report["embedding_map"] = draw_map(test_x[:, :feature_dim], shown, options.run_dir, config)
     report["skipped_files"] = dict(sorted({**train_skips.records, **test_skips.records}.items()))
     eval_json = json.dumps(report, indent=2)
-    atomic_write(options.run_dir / "eval.json", lambda tmp: Path(tmp).write_text(eval_json))
+    write_text_atomic(options.run_dir / "eval.json", eval_json)
     return report
 
 

@@ -27,6 +27,7 @@ from sslcli.models.vit import (
     transformer_blocks,
     unpatchify,
 )
+from sslcli.run_dir import atomic_write
 
 PREVIEW_IMAGES = 8
 PREVIEW_MIN_SIDE = 64
@@ -150,6 +151,6 @@ class MAE(Method):
         rows = torch.cat([images, masked, restored])  # (3n, C, H, W): originals, inputs, reconstructions
         scale = max(1, PREVIEW_MIN_SIDE // images.shape[-1])
         rows = F.interpolate(rows, scale_factor=scale, mode="nearest")
+        picture = dict(nrow=len(images), normalize=True, scale_each=True, padding=2, format="png")
         out = run_dir / "plots" / "mae_reconstruction.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_image(rows.cpu(), out, nrow=len(images), normalize=True, scale_each=True, padding=2)
+        atomic_write(out, lambda tmp: save_image(rows.cpu(), tmp, **picture))

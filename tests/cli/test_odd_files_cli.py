@@ -5,9 +5,6 @@ import csv
 import json
 import os
 import re
-import struct
-import threading
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from sslcli.domains.natural import NaturalDomain
 
 from sslcli.cli import main
 from tests.conftest import FAST_PRETRAIN
+from tests.odd_entries import FifoWatch, bomb_png
 
 # entry (in the digit folder) -> a fragment of the reason it is skipped
 ODD = {
@@ -28,40 +26,6 @@ ODD = {
     "7/loop.png": "symbolic link loop",
 }
 DIGITS = 36  # write_digit_folder: 3 classes x 12 images
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def bomb_png() -> bytes:
-    """A 60-byte PNG whose header claims 20000 x 20000 gray pixels (over Pillow's bomb limit)."""
-    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
-    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"")) + png_chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + chunks
-
-
-class FifoWatch:
-    """A FIFO plus a thread that can only open it for writing once someone opens it for reading:
-    ``close()`` says whether anyone did and releases the thread, so a wrong open cannot hang the test."""
-
-    def __init__(self, path: Path):
-        os.mkfifo(path)
-        self.path, self.opened, self.done = path, False, False
-        self.thread = threading.Thread(target=self._wait_for_reader, daemon=True)
-        self.thread.start()
-
-    def _wait_for_reader(self) -> None:
-        with open(self.path, "wb"):
-            self.opened = not self.done
-
-    def close(self) -> bool:
-        if not self.done:
-            self.done = True
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            self.thread.join()
-            os.close(fd)
-        return self.opened
 
 
 @pytest.fixture

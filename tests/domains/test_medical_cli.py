@@ -16,7 +16,9 @@ import pytest
 from click.testing import CliRunner
 from sslcli.domains.medical_privacy import SALT_FILE, item_hash
 
+from sslcli import plots
 from sslcli.cli import main
+from tests.domains.conftest import write_dicom
 
 TINY = ["--epochs", "1", "--batch-size", "32", "--input-size", "16", "--num-workers", "0", "--device", "cpu"]
 RUN_TINY = ["--num-workers", "0", "--device", "cpu"]
@@ -99,21 +101,48 @@ def decodable_frames(root: Path) -> tuple[int, list[str]]:
     return frames, others
 
 
+PATIENT_ROOT = "DOE^JANE_19700101"  # a data root named after a patient, as archives often are
+PATIENT_FOLDERS = ("SMITH^JOHN_19650304", "ROE^RICHARD_19801231")
+
+
+def patient_folder_archive(root: Path) -> Path:
+    """Sub-folders named after patients, each holding a few small synthetic CT files."""
+    rng = np.random.default_rng(0)
+    for name in PATIENT_FOLDERS:
+        for i in range(15):  # a 20% split leaves 3 per class: enough for the map
+            pixels = rng.integers(0, 2000, size=(16, 16)).astype(np.uint16)
+            write_dicom(root / name / f"slice_{i}.dcm", pixels, PatientName=name)
+    return root
+
+
 @pytest.fixture(scope="module")
 def medical_outputs(tmp_path_factory, dicom_test_files):
-    """Pretrain, embed and eval (skip mode) over a copy of pydicom's test files; every command's output."""
+    """Pretrain, embed and eval (skip mode) over a copy of pydicom's test files; every command's output,
+    and the labels that reached a picture."""
     base = tmp_path_factory.mktemp("medical")
-    data, run, emb = base / "scans", base / "run", base / "emb"
+    data, run, emb = base / PATIENT_ROOT, base / "run", base / "emb"
     shutil.copytree(dicom_test_files, data)
+    archive = patient_folder_archive(base / "archive")
     (base / "config.toml").write_text('backbone = "resnet10"\n')  # the cheapest CPU backbone
+    drawn: list[list[str]] = []
+    original_plot = plots.plot_embedding_map
+
+    def record_labels(points, labels, title, out):
+        drawn.append(list(labels))
+        original_plot(points, labels, title, out)
+
     with pytest.MonkeyPatch.context() as env:  # module scope runs before the per-test environment
         env.setenv("SSLCLI_CACHE", str(base / "cache"))
         env.setenv("NO_COLOR", "1")
         env.setenv("COLUMNS", "200")
+        env.setattr(plots, "plot_embedding_map", record_labels)
         results = run_all(data, run, emb)
+        results["eval folders"] = invoke(
+            "eval", "--run", run, "--data", archive, "--folder-labels", "--json", "--device", "cpu"
+        )
     for name, result in results.items():
         assert result.exit_code == 0, (name, result.output)
-    return data, run, emb, results
+    return data, run, emb, results, drawn, archive
 
 
 def run_all(data: Path, run: Path, emb: Path) -> dict:
@@ -164,8 +193,8 @@ def run_all(data: Path, run: Path, emb: Path) -> dict:
 
 
 def test_no_identifying_value_appears_in_any_output_byte(medical_outputs):
-    data, run, emb, results = medical_outputs
-    secrets = identifying_values(data)
+    data, run, emb, results, _, archive = medical_outputs
+    secrets = identifying_values(data) | identifying_values(archive) | {PATIENT_ROOT, str(data)}
     assert len(secrets) > 100  # names, IDs, dates, UIDs, institutions, descriptions, paths
     outputs = {f"{name} output": result.output.encode() for name, result in results.items()}
     outputs |= {str(p): p.read_bytes() for folder in (run, emb) for p in folder.rglob("*") if p.is_file()}
@@ -184,7 +213,7 @@ def reference(dicom_test_files) -> tuple[int, list[str]]:
 
 
 def test_every_decodable_image_is_embedded_and_every_other_file_named(medical_outputs, reference):
-    data, run, emb, results = medical_outputs
+    data, run, emb, results, _, _ = medical_outputs
     frames, others = reference
     assert (
         f"{frames + len(others)} found, {frames} embedded, {len(others)} skipped" in results["embed"].output
@@ -201,21 +230,21 @@ def test_every_decodable_image_is_embedded_and_every_other_file_named(medical_ou
 
 
 def test_pretrain_scan_counts_add_up(medical_outputs, reference):
-    data, run, _, results = medical_outputs
+    data, run, _, results, _, _ = medical_outputs
     frames, others = reference
     assert f"{frames + len(others)} found, {frames} used, {len(others)} skipped" in results["pretrain"].output
     assert (run / SALT_FILE).stat().st_mode & 0o077 == 0
 
 
 def test_eval_labels_by_modality(medical_outputs):
-    _, _, _, results = medical_outputs
+    _, _, _, results, _, _ = medical_outputs
     report = json.loads(results["eval"].stdout)
     assert report["domain"] == "medical" and report["classes"] >= 6
     assert 0 <= report["pretrained"]["knn"] <= 1 and report["n_test"] > 0
 
 
 def test_raise_mode_stops_with_one_line_naming_no_file(medical_outputs, tmp_path):
-    data, run, _, _ = medical_outputs
+    data, run, _, _, _, _ = medical_outputs
     result = invoke("embed", "--run", run, "--data", data, "--out", tmp_path / "e", *RUN_TINY)
     assert result.exit_code != 0 and "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
@@ -224,7 +253,7 @@ def test_raise_mode_stops_with_one_line_naming_no_file(medical_outputs, tmp_path
 
 
 def test_embed_refuses_a_run_of_another_domain(medical_outputs, tmp_path):
-    data, run, _, _ = medical_outputs
+    data, run, _, _, _, _ = medical_outputs
     result = invoke("embed", "--domain", "natural", "--run", run, "--data", data, "--out", tmp_path / "e")
     assert result.exit_code != 0 and "trained on domain 'medical'" in result.output
 
@@ -244,3 +273,36 @@ def test_builtin_sample_holds_the_decodable_files_split_by_modality(dicom_test_f
         assert link.parent.name == (pydicom.dcmread(link).get("Modality") or "unknown")
     assert len(linked["test"]) >= 10
     assert all(re.fullmatch("[0-9a-f]{16}", p.stem) for p in linked["train"] + linked["test"])  # no names
+
+
+def test_labels_that_reach_a_picture_pass_the_allow_list(medical_outputs):
+    *_, drawn, archive = medical_outputs
+    by_modality, by_folder = drawn  # eval --label-attr Modality, then eval --folder-labels
+    assert {"CT", "MR"} <= set(by_modality)  # allow-listed attribute values are drawn as they are
+    assert set(by_folder) == {"class 1", "class 2"}  # patient-named folders become opaque codes
+    assert not {label for label in by_modality + by_folder if "^" in label}
+
+
+def test_folder_names_are_not_labels_without_opt_in(medical_outputs):
+    *_, archive = medical_outputs
+    result = invoke("eval", "--run", medical_outputs[1], "--data", archive, "--device", "cpu")
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code != 0 and len(lines) == 1 and "--folder-labels" in lines[0]
+    assert not any(name in result.output for name in (*PATIENT_FOLDERS, str(archive)))
+
+
+def test_resume_needs_the_private_root_again_and_checks_its_fingerprint(medical_outputs, tmp_path):
+    data, run, *_ = medical_outputs
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    record = json.loads((copy / "config.json").read_text())
+    assert record["config"]["data"] is None and record["data_set"]["source"] == "private folder"
+    missing = invoke("pretrain", "--out", copy, "--resume")
+    assert missing.exit_code != 0 and "pass the same --data again" in missing.output
+    other = shutil.copytree(data, tmp_path / "elsewhere")
+    moved = invoke("pretrain", "--out", copy, "--resume", "--data", other)
+    assert moved.exit_code != 0 and "fingerprint differs" in moved.output
+    assert not any(text in moved.output + missing.output for text in (PATIENT_ROOT, str(data), str(other)))
+    same = invoke("pretrain", "--out", copy, "--resume", "--data", data)
+    assert same.exit_code == 0, same.output
+    assert PATIENT_ROOT not in same.output and PATIENT_ROOT not in (copy / "config.json").read_text()

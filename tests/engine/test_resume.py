@@ -6,9 +6,11 @@ from rich.console import Console
 
 from sslcli.config import PretrainConfig
 from sslcli.engine import trainer as trainer_module
+from sslcli.engine.opening import open_run
 from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
 from sslcli.methods.simclr import SimCLR
+from sslcli.run_dir import CHECKPOINT
 
 
 def tiny_config(data, out, **extra) -> PretrainConfig:
@@ -29,7 +31,7 @@ def tiny_config(data, out, **extra) -> PretrainConfig:
 
 
 def final_parameters(run_dir):
-    saved = torch.load(run_dir / trainer_module.CHECKPOINT_NAME, weights_only=True)
+    saved = torch.load(run_dir / CHECKPOINT, weights_only=True)
     return saved["method"]
 
 
@@ -93,7 +95,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
         lambda self: snapshots.append({k: v.detach().clone() for k, v in self.method.named_parameters()}),
     )
     config = tiny_config(digit_folder, tmp_path / "r", checkpoint_every=1)
-    trainer = trainer_module.Trainer(trainer_module.open_run(config, False), quiet, resume=False)
+    trainer = trainer_module.Trainer(open_run(config, None), quiet)
     with pytest.raises(trainer_module.NonFiniteLossError, match="step 3: loss is nan"):
         trainer.fit()
     assert trainer.state.step == 2 and len(snapshots) == 2

@@ -10,12 +10,12 @@ from sslcli.cli import main
 from sslcli.config import PretrainConfig
 from sslcli.data import epoch_batches
 from sslcli.encoder import load_encoder
-from sslcli.engine import trainer as trainer_module
 from sslcli.engine.setup import lookup_method
 from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
 from sslcli.methods import available_methods
 from sslcli.methods.deepcluster import DeepCluster
+from sslcli.run_dir import CHECKPOINT
 from tests.conftest import write_digit_folder
 
 
@@ -73,8 +73,7 @@ def test_deepcluster_resumes_mid_epoch_exactly(tmp_path, monkeypatch):
     assert clusterings == []  # resumed mid-epoch: the saved pseudo-labels are used, not re-clustered
 
     whole, split = (
-        torch.load(tmp_path / run / trainer_module.CHECKPOINT_NAME, weights_only=True)["method"]
-        for run in ("whole", "split")
+        torch.load(tmp_path / run / CHECKPOINT, weights_only=True)["method"] for run in ("whole", "split")
     )
     assert whole.keys() == split.keys()
     for name in whole:

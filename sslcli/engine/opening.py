@@ -1,0 +1,81 @@
+"""Open a run directory for training: a new run, a restart of one that stopped before its first
+checkpoint, or a ``--resume`` of the saved run in the ``--out`` given (with the options it may change
+and a check that the data set is the one the run started with). Nothing is written here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sslcli.config import PretrainConfig, load_run_config
+from sslcli.engine.run_record import check_same_data, data_set_record, read_run_record
+from sslcli.engine.setup import RunPlan, lookup_domain, plan_run
+from sslcli.errors import UserError
+from sslcli.run_dir import CONFIG, folder_state
+
+
+@dataclass
+class ResumeRequest:
+    """What a ``--resume`` was given: options it may change (``RESUMABLE_CHANGES``), and whether the
+    data set may differ from the one the run started with."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    allow_data_change: bool = False
+
+
+@dataclass
+class OpenedRun:
+    plan: RunPlan
+    resume_from_checkpoint: bool
+    record: dict[str, Any]  # the saved config.json payload (empty for a new run)
+    notes: list[str]
+
+
+def open_run(config: PretrainConfig, resume: ResumeRequest | None) -> OpenedRun:
+    """Plan a new run, restart one that stopped before its first checkpoint, or re-plan a run being
+    resumed from its saved config. Nothing is written here."""
+    run_dir = Path(config.out)
+    state = folder_state(run_dir)
+    if state == "foreign":
+        raise UserError(f"{run_dir}: holds files that are not an sslcli run; choose a new or empty --out")
+    if resume is not None:
+        return reopen_run(config, run_dir, state, resume)
+    if state == "checkpointed":
+        raise UserError(
+            f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
+        )
+    notes = []
+    if state == "partial":
+        notes.append(f"{run_dir} held a run that stopped before its first checkpoint; starting it again")
+    lookup_domain(config.domain).bind_run(run_dir, config.views, create=True)  # e.g. the id salt
+    return OpenedRun(plan_run(config, config.data), False, {}, notes)
+
+
+def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: ResumeRequest) -> OpenedRun:
+    """The saved run in ``run_dir`` (never the ``out`` it was created with), with the allowed changes."""
+    if state == "new":
+        raise UserError(f"{run_dir}: nothing to resume (no {CONFIG})")
+    saved = load_run_config(run_dir)
+    record = read_run_record(run_dir)
+    saved_data = record.get("data_set", {})
+    lookup_domain(saved.domain).bind_run(run_dir, saved.views, create=False)
+    data = config.data if config.data is not None else saved.data
+    if data is None and saved_data.get("source") == "private folder":
+        raise UserError(
+            f"{run_dir}: the run's data folder is private (its path is not stored); "
+            "pass the same --data again"
+        )
+    changed = {k: v for k, v in resume.changes.items() if getattr(saved, k) != v}
+    plan = plan_run(saved.updated(out=str(run_dir), **changed), data)
+    check_same_data(saved_data, current_data_set(plan), resume.allow_data_change)
+    notes = [f"{name}: {getattr(saved, name)} -> {value}" for name, value in changed.items()]
+    if state == "partial":
+        notes.append(f"{run_dir} stopped before its first checkpoint; starting it from step 0")
+    return OpenedRun(plan, state == "checkpointed", record, notes)
+
+
+def current_data_set(plan: RunPlan) -> dict[str, Any]:
+    private = plan.data_source == "private folder"
+    fingerprint = plan.domain.keyed_fingerprint(str(plan.data_root)) if private else None
+    return data_set_record(plan.data_source, plan.items, fingerprint)

@@ -1,0 +1,146 @@
+"""The files of a run directory (or an embed output folder): their names, atomic writes, disk-full
+errors that name the file, leftover temp files, and the exclusive lock that keeps two processes out.
+
+A folder is in one of four states (``folder_state``): ``new`` (absent, or holding nothing but the
+lock and temp files), ``partial`` (a run that stopped before its first checkpoint: ``config.json``
+without ``checkpoints/last.pt``; the same command starts it again), ``checkpointed`` (resumable with
+``--resume``) or ``foreign`` (files that are not an sslcli run: refused, never overwritten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sslcli.errors import UserError
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoints/last.pt"
+ENCODER = "encoder.safetensors"
+METRICS = "metrics.csv"
+SKIPPED = "skipped.csv"
+PLOTS = "plots"
+LOCK = ".sslcli.lock"
+TEMP_SUFFIX = ".partial"  # atomic_write's temp files: ".<name>.<random>.partial"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(UserError):
+    """A write failed because the disk (or the user's quota) is full."""
+
+
+@contextlib.contextmanager
+def disk_full_guard(path: Path) -> Iterator[None]:
+    """Turn ENOSPC/EDQUOT while writing ``path`` into one line that names it."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        raise DiskFullError(
+            f"{path}: the disk is full ({os.strerror(err.errno)}); free some space and run the same "
+            "command again (the last checkpoint and every finished file are intact)"
+        ) from None
+
+
+def output_mode() -> int:
+    """Permission bits of a new output file: 0666 less the process umask (what ``open`` would give)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Path, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp_path)`` then move the finished file over ``path`` in one step.
+
+    On any failure the temp file is removed; a process killed mid-write leaves a ``*.partial`` file
+    that ``clean_temp_files`` removes at the next start.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with disk_full_guard(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.chmod(tmp, output_mode())  # mkstemp creates 0600; writers may also recreate the file
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def clean_temp_files(folder: Path) -> list[Path]:
+    """Remove the temp files a killed ``atomic_write`` left under ``folder``; returns them."""
+    if not folder.is_dir():
+        return []
+    leftovers = [p for p in folder.rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def folder_state(folder: Path) -> str:
+    """``new``, ``partial``, ``checkpointed`` or ``foreign`` (see the module docstring)."""
+    if not folder.exists():
+        return "new"
+    if not folder.is_dir():
+        return "foreign"
+    if (folder / CHECKPOINT).is_file() and (folder / CONFIG).is_file():
+        return "checkpointed"
+    if (folder / CONFIG).is_file():
+        return "partial"
+    others = [p for p in folder.iterdir() if p.name != LOCK and not p.name.endswith(TEMP_SUFFIX)]
+    return "foreign" if others else "new"
+
+
+def holds_only_lock(folder: Path) -> bool:
+    return folder.is_dir() and all(p.name == LOCK for p in folder.iterdir())
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (created if absent) for the duration of the block.
+
+    A second process gets a one-line refusal naming the holder. The lock is the kernel's
+    (``flock``), so a killed holder never leaves it stuck. A folder this call created and that still
+    holds nothing but the lock afterwards is removed again, so a refused command leaves no trace.
+    """
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"{folder}: exists and is not a directory") from None
+    except OSError as err:
+        raise UserError(f"{folder}: cannot create ({err.strerror})") from None
+    lock_path = folder / LOCK
+    handle = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(
+                f"{folder}: {what} is in use by {holder}; wait for it or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"sslcli pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+        if created and holds_only_lock(folder):
+            lock_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
