@@ -11,9 +11,11 @@ from pathlib import Path
 import torch
 
 from sslcli.config import PretrainConfig, load_run_config
-from sslcli.engine.checkpoint import first_non_finite, read_encoder_tensors, state_dict_mismatch
+from sslcli.engine.encoder_file import first_non_finite, read_encoder_tensors
+from sslcli.engine.state_checks import one_line, state_dict_mismatch
 from sslcli.errors import UserError
 from sslcli.models import build_backbone
+from sslcli.run_dir import ENCODER
 
 
 def random_init_encoder(config: PretrainConfig) -> torch.nn.Module:
@@ -28,7 +30,7 @@ def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: run directory not found")
     config = load_run_config(run_dir)
-    path = run_dir / "encoder.safetensors"
+    path = run_dir / ENCODER
     if not path.is_file():
         raise UserError(
             f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)"
@@ -47,6 +49,5 @@ def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
     try:
         backbone.load_state_dict(tensors)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        one_line = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise UserError(f"{path}: unreadable encoder ({one_line})") from None
+        raise UserError(f"{path}: unreadable encoder ({one_line(err)})") from None
     return backbone.eval(), config, feature_dim

@@ -1,37 +1,29 @@
-"""Atomic checkpoints (temp file + ``os.replace``) loaded without unpickling arbitrary objects.
+"""Training checkpoints (``checkpoints/last.pt``), written atomically, loaded without unpickling.
 
-Nothing read back is trusted: a training checkpoint (``checkpoints/last.pt``, a zip written by
-``torch.save``) has every member's CRC32 checked before ``torch.load(weights_only=True)``, then its
-structure, then every tensor's name and shape against the modules it is loaded into. An encoder
-(``encoder.safetensors``) carries a sha256 of its tensors in its metadata. Every failure is a
-one-line ``UserError`` naming the file.
+Nothing read back is trusted: the zip ``torch.save`` writes has every member's CRC32 checked before
+``torch.load(weights_only=True)``, then its structure, then every parameter's name and shape and the
+optimizer state against the modules it is loaded into. Every failure is a one-line ``UserError``
+naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-import os
 import pickle
-import stat
 import typing
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
+from sslcli.engine.state_checks import few, one_line, shape_text, state_dict_mismatch
 from sslcli.errors import UserError
 from sslcli.run_dir import atomic_write
 
-#: Metadata key of ``encoder.safetensors`` holding :func:`tensors_sha256` of its tensors.
-ENCODER_CHECKSUM_KEY = "tensors_sha256"
 #: Top-level entries of a training checkpoint (``Trainer.save``); ``rng_cuda`` only from CUDA runs.
 CHECKPOINT_REQUIRED = ("method", "optimizer", "train_state", "rng_cpu")
 CHECKPOINT_OPTIONAL = ("rng_cuda",)
@@ -51,10 +43,10 @@ def verify_zip_integrity(path: Path) -> None:
             bad = archive.testzip()
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as err:
         raise UserError(
-            f"{path}: unreadable checkpoint ({_one_line(err)}: damaged or not a checkpoint)"
+            f"{path}: unreadable checkpoint ({one_line(err)}: damaged or not a checkpoint)"
         ) from None
     except OSError as err:
-        raise UserError(f"{path}: unreadable checkpoint ({err.strerror or _one_line(err)})") from None
+        raise UserError(f"{path}: unreadable checkpoint ({err.strerror or one_line(err)})") from None
     if bad is not None:
         raise UserError(f"{path}: damaged checkpoint (CRC mismatch in member {bad})")
 
@@ -95,8 +87,8 @@ def restore_training_state(
     missing = [key for key in CHECKPOINT_REQUIRED if key not in saved]
     unexpected = [str(key) for key in saved if key not in (*CHECKPOINT_REQUIRED, *CHECKPOINT_OPTIONAL)]
     if missing or unexpected:
-        parts = [f"missing {_few(missing)}"] if missing else []
-        parts += [f"unexpected {_few(unexpected)}"] if unexpected else []
+        parts = [f"missing {few(missing)}"] if missing else []
+        parts += [f"unexpected {few(unexpected)}"] if unexpected else []
         raise UserError(f"{path}: not a training checkpoint of this version ({'; '.join(parts)})")
     state = _train_state(path, saved["train_state"], state_type)
     rng = _rng_states(path, saved)
@@ -114,11 +106,11 @@ def restore_training_state(
     try:
         method.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise UserError(f"{path}: checkpoint does not fit this run's model: {_one_line(err)}") from None
+        raise UserError(f"{path}: checkpoint does not fit this run's model: {one_line(err)}") from None
     try:
         optimizer.load_state_dict(saved["optimizer"])
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as err:
-        raise UserError(f"{path}: bad optimizer state: {_one_line(err)}") from None
+        raise UserError(f"{path}: bad optimizer state: {one_line(err)}") from None
     return state, rng
 
 
@@ -130,98 +122,7 @@ def apply_rng_state(path: Path, rng: Mapping[str, torch.Tensor], device: torch.d
         if device.type == "cuda" and "cuda" in rng:
             torch.cuda.set_rng_state(rng["cuda"], device)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise UserError(f"{path}: bad RNG state: {_one_line(err)}") from None
-
-
-def state_dict_mismatch(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
-    """One line naming what keeps ``saved`` from loading into a module whose state dict is
-    ``expected``: missing and unexpected keys, non-tensors, shape mismatches (first few of each,
-    then "and N more"); ``None`` when every key and shape fits."""
-    missing = [key for key in expected if key not in saved]
-    unexpected = [str(key) for key in saved if key not in expected]
-    not_tensors, shapes = [], []
-    for key, want in expected.items():
-        if key not in saved or not isinstance(want, torch.Tensor):
-            continue
-        got = saved[key]
-        if not isinstance(got, torch.Tensor):
-            not_tensors.append(f"{key} ({type(got).__name__})")
-        elif got.shape != want.shape:
-            shapes.append(f"{key} {_shape(got)} in the file vs {_shape(want)} in the model")
-    parts = []
-    if missing:
-        parts.append(f"missing {_few(missing)}")
-    if unexpected:
-        parts.append(f"unexpected {_few(unexpected)}")
-    if not_tensors:
-        parts.append(f"not tensors: {_few(not_tensors)}")
-    if shapes:
-        parts.append(f"shape mismatch: {_few(shapes)}")
-    return "; ".join(parts) or None
-
-
-def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
-    """Hex sha256 over the tensors in sorted name order: each name, dtype, shape and raw bytes."""
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        header = json.dumps([name, str(tensor.dtype), list(tensor.shape), tensor.nbytes])
-        digest.update(header.encode() + b"\n")
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
-
-
-def save_encoder(path: Path, backbone: torch.nn.Module, metadata: dict[str, str]) -> None:
-    """The backbone's weights as safetensors (plain ``safetensors.torch.load_file`` reads it), with
-    :func:`tensors_sha256` under ``ENCODER_CHECKSUM_KEY`` in the metadata."""
-    tensors = {name: t.detach().cpu().contiguous() for name, t in backbone.state_dict().items()}
-    metadata = {**metadata, ENCODER_CHECKSUM_KEY: tensors_sha256(tensors)}
-
-    def write(tmp: str) -> None:
-        mode = stat.S_IMODE(os.stat(tmp).st_mode)  # what atomic_write chose for the file
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, mode)  # save_file re-creates the file 0600
-
-    atomic_write(path, write)
-
-
-def read_encoder_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata of an ``encoder.safetensors``, checksum verified when the file
-    carries one (files written before the checksum existed load unverified)."""
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (not iterable)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"{path}: unreadable encoder ({_one_line(err)})") from None
-    expected = metadata.get(ENCODER_CHECKSUM_KEY)
-    if expected is not None and tensors_sha256(tensors) != expected:
-        raise UserError(f"{path}: checksum mismatch (file damaged); pretrain again or restore a copy")
-    return tensors, metadata
-
-
-def first_non_finite(tensors: Mapping[str, torch.Tensor]) -> str | None:
-    """The name of the first (in the mapping's order) floating tensor holding NaN or inf."""
-    for name, tensor in tensors.items():
-        if (tensor.is_floating_point() or tensor.is_complex()) and not torch.isfinite(tensor).all():
-            return name
-    return None
-
-
-# --- helpers -------------------------------------------------------------------------------------
-def _one_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " ".join(lines) or type(err).__name__
-
-
-def _few(items: Iterable[str], limit: int = 3) -> str:
-    items = list(items)
-    shown = ", ".join(items[:limit])
-    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
-
-
-def _shape(tensor: torch.Tensor) -> str:
-    return str(tuple(tensor.shape))
+        raise UserError(f"{path}: bad RNG state: {one_line(err)}") from None
 
 
 def _train_state(path: Path, values: Any, state_type: type[S]) -> S:
@@ -232,8 +133,8 @@ def _train_state(path: Path, values: Any, state_type: type[S]) -> S:
     missing = [name for name in names if name not in values]
     unexpected = [str(key) for key in values if key not in names]
     if missing or unexpected:
-        parts = [f"missing {_few(missing)}"] if missing else []
-        parts += [f"unexpected {_few(unexpected)}"] if unexpected else []
+        parts = [f"missing {few(missing)}"] if missing else []
+        parts += [f"unexpected {few(unexpected)}"] if unexpected else []
         raise UserError(f"{path}: bad train_state ({'; '.join(parts)})")
     for name in names:
         value, kind = values[name], hints[name]
@@ -261,7 +162,7 @@ def _rng_states(path: Path, saved: Mapping[str, Any]) -> dict[str, torch.Tensor]
             ok = value.numel() == cpu_size
         if not ok:
             what = (
-                f"{value.dtype} tensor of shape {_shape(value)}"
+                f"{value.dtype} tensor of shape {shape_text(value)}"
                 if isinstance(value, torch.Tensor)
                 else type(value).__name__
             )
@@ -300,7 +201,7 @@ def _check_optimizer_state(
             by_id[index] = param
     unknown = [str(key) for key in state if key not in by_id]
     if unknown:
-        raise UserError(f"{bad}: state for unknown parameter ids {_few(unknown)}")
+        raise UserError(f"{bad}: state for unknown parameter ids {few(unknown)}")
     wrong = []
     for index, entry in state.items():
         if not isinstance(entry, Mapping):
@@ -309,6 +210,6 @@ def _check_optimizer_state(
         for key, value in entry.items():
             if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
                 where = names.get(id(param), f"#{index}")
-                wrong.append(f"{key} of {where} {_shape(value)} vs parameter {_shape(param)}")
+                wrong.append(f"{key} of {where} {shape_text(value)} vs parameter {shape_text(param)}")
     if wrong:
-        raise UserError(f"{bad}: shape mismatch: {_few(wrong)}")
+        raise UserError(f"{bad}: shape mismatch: {few(wrong)}")

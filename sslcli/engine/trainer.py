@@ -12,12 +12,8 @@ import torch
 import sslcli
 from sslcli.config import PretrainConfig
 from sslcli.data import Batch, SkipLog, ViewDataset, epoch_batches, make_loader, scan_items
-from sslcli.engine.checkpoint import (
-    apply_rng_state,
-    restore_training_state,
-    save_checkpoint,
-    save_encoder,
-)
+from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
+from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, current_data_set, open_run
 from sslcli.engine.run_record import write_run_record

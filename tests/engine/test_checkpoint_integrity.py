@@ -15,18 +15,13 @@ from click.testing import CliRunner
 
 from sslcli.cli import main
 from sslcli.config import load_run_config
-from sslcli.engine.checkpoint import (
-    apply_rng_state,
-    load_checkpoint,
-    restore_training_state,
-    state_dict_mismatch,
-)
+from sslcli.engine.checkpoint import apply_rng_state, load_checkpoint, restore_training_state
 from sslcli.engine.setup import build_method
+from sslcli.engine.state_checks import state_dict_mismatch
 from sslcli.engine.trainer import TrainState
 from sslcli.errors import UserError
+from sslcli.run_dir import CHECKPOINT
 from tests.conftest import FAST_PRETRAIN, write_digit_folder
-
-CHECKPOINT = "checkpoints/last.pt"
 
 
 def invoke(*args):
