@@ -178,3 +178,14 @@ def test_resume_says_which_options_it_ignores(digit_folder, tmp_path):
 
 def test_resume_of_a_folder_without_a_run(tmp_path):
     assert_one_line_error(invoke("pretrain", "--out", tmp_path / "none", "--resume"), "nothing to resume")
+
+
+def test_a_control_character_in_a_file_name_cannot_split_the_error_line(digit_folder, tmp_path):
+    (digit_folder / "0" / "a\nError: spoofed\x1b[2J.png").write_text("not an image\n")
+    result = invoke("pretrain", "--data", digit_folder, "--out", tmp_path / "run", *FAST_PRETRAIN)
+    assert_one_line_error(result, "a\\nError: spoofed\\x1b[2J.png", "not a readable image")
+    skipped = invoke(
+        "pretrain", "--data", digit_folder, "--out", tmp_path / "r2", "--on-error", "skip", *FAST_PRETRAIN
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert "a\\nError: spoofed\\x1b[2J.png" in skipped.output and "\x1b" not in skipped.output
