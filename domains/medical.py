@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sslcli.domains.base import MULTI_CROP_DEFAULTS, BadItemError, Domain, Item, register_domain
+from sslcli.domains.base import (
+    MULTI_CROP_DEFAULTS,
+    BadItemError,
+    Domain,
+    Item,
+    register_domain,
+    regular_file_problem,
+)
 from sslcli.domains.medical_decode import Frame, read_frame
 from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
 from sslcli.domains.medical_sample import materialise_dicom_sample
@@ -135,8 +142,9 @@ class MedicalDomain(Domain):
     def load(self, item: Item) -> torch.Tensor:
         if not isinstance(item, DicomItem):
             raise BadItemError("not a DICOM item")
-        if item.problem:
-            raise BadItemError(item.problem)
+        problem = item.problem or regular_file_problem(item.path)  # replaced since discovery?
+        if problem:
+            raise BadItemError(problem)
         centre = read_frame(item.path, item.frame)
         neighbours = []
         if self.settings.sample == "2.5d" and not centre.colour:

@@ -62,7 +62,6 @@ class PretrainResult:
     items_found: int
     data_source: str
     skipped: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
 
 class Trainer:
@@ -135,7 +134,7 @@ class Trainer:
             self.console.print(f"note: {note}")
         record = self.opened.record
         resumes = list(record.get("resumes", []))
-        if self.opened.notes and record:
+        if record:  # a resume: when, and what it changed
             resumes.append({"at_step": self.state.step, "notes": self.opened.notes})
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -303,7 +302,6 @@ class Trainer:
             len(self.plan.items),
             self.plan.data_source,
             dict(self.skips.records),
-            self.opened.notes,
         )
 
 
