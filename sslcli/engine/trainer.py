@@ -136,9 +136,11 @@ class Trainer:
         resumes = list(record.get("resumes", []))
         if record:  # a resume: when, and what it changed
             resumes.append({"at_step": self.state.step, "notes": self.opened.notes})
+        # config.json first: once it exists the folder is a run that the same command restarts, so a
+        # failure (a full disk) in any write after it still leaves a folder that recovers
+        write_run_record(self.run_dir, self.config, current_data_set(self.plan), resumes)
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        write_run_record(self.run_dir, self.config, current_data_set(self.plan), resumes)
         self.skips.write(self.run_dir / SKIPPED)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:

@@ -265,3 +265,21 @@ def test_a_single_item_is_refused(tmp_path):
     data = write_digit_folder(tmp_path / "data", classes=(0,), per_class=1)
     assert_one_line_error(pretrain(data, tmp_path / "run"), "1 usable item", "at least 2")
     assert not (tmp_path / "run").exists()
+
+
+def test_disk_full_when_a_run_starts_leaves_a_folder_the_same_command_restarts(
+    digit_folder, tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    real_write_text = Path.write_text
+
+    def full_for_config(self, *args, **kwargs):
+        if self.name.startswith(".config.json."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_for_config)
+    assert_one_line_error(pretrain(digit_folder, run), "config.json", "the disk is full")
+    monkeypatch.undo()
+    result = pretrain(digit_folder, run)
+    assert result.exit_code == 0, result.output
