@@ -42,12 +42,15 @@ class Batch:
         return len(self.positions)
 
 
-def skip_reason(err: Exception) -> str:
-    """One line: a ``BadItemError``'s own reason, else ``"<ExceptionType>: <first line of its message>"``."""
+def skip_reason(err: Exception, domain: Domain) -> str:
+    """One line: a ``BadItemError``'s own reason, else ``"<ExceptionType>: <first line of its message>"``
+    (only the type where paths may identify patients: a foreign message may quote the file's path)."""
     if isinstance(err, BadItemError):
         return str(err)
     lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    if domain.identifying_paths or not lines:
+        return f"{type(err).__name__} while decoding"
+    return f"{type(err).__name__}: {lines[0]}"
 
 
 def item_seed(seed: int, epoch: int, position: int) -> int:
@@ -76,7 +79,9 @@ class ViewDataset(Dataset):
                 torch.manual_seed(item_seed(self.seed, epoch, position))
                 return position, self.view_fn(tensor)
         except Exception as err:
-            return position, Skipped(item.item_id, skip_reason(err), self.domain.describe_item(item))
+            return position, Skipped(
+                item.item_id, skip_reason(err, self.domain), self.domain.describe_item(item)
+            )
 
 
 class EvalDataset(Dataset):
@@ -93,7 +98,9 @@ class EvalDataset(Dataset):
         try:
             return position, [self.transform(self.domain.load(item))]
         except Exception as err:
-            return position, Skipped(item.item_id, skip_reason(err), self.domain.describe_item(item))
+            return position, Skipped(
+                item.item_id, skip_reason(err, self.domain), self.domain.describe_item(item)
+            )
 
 
 class ScanDataset(Dataset):
@@ -110,7 +117,7 @@ class ScanDataset(Dataset):
         try:
             self.domain.load(item)
         except Exception as err:
-            return Skipped(item.item_id, skip_reason(err), self.domain.describe_item(item))
+            return Skipped(item.item_id, skip_reason(err, self.domain), self.domain.describe_item(item))
         return None
 
 

@@ -152,3 +152,18 @@ def test_medical_reports_fifos_and_broken_links_without_opening_them(
     for item in items:  # named by the salted id only; no path in any reason
         assert str(tmp_path) not in (item.problem or "") and item.rel_path == item.item_id
     assert not watch.close(), "the FIFO was opened"
+
+
+def test_a_foreign_exception_never_carries_a_private_path_into_the_skip_reason(dicom_test_files, monkeypatch):
+    from sslcli.data import ScanDataset
+
+    domain = get_domain("medical")
+    items = domain.discover(dicom_test_files)[:1]
+
+    def failing_load(item):
+        raise RuntimeError(f"decoder crashed on {item.path}")
+
+    monkeypatch.setattr(domain, "load", failing_load)
+    record = ScanDataset(domain, items)[0]
+    assert record.reason == "RuntimeError while decoding"
+    assert str(dicom_test_files) not in record.reason + record.where
