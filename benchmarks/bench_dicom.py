@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from sslcli.domains import BadItemError, get_domain
 from sslcli.domains.medical import MedicalSettings
-from sslcli.domains.medical_sample import pydicom_test_files
+from sslcli.domains.medical.sample import pydicom_test_files
 
 SYNTAXES = {
     "native (explicit VR LE)": ExplicitVRLittleEndian,

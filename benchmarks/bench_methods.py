@@ -28,13 +28,13 @@ from rich.table import Table
 from sslcli.domains import get_domain
 
 from sslcli.config import PretrainConfig
-from sslcli.data import SkipLog
-from sslcli.encoder import load_encoder, random_init_encoder
+from sslcli.data.skips import SkipLog
+from sslcli.engine.features import feature_batches
 from sslcli.engine.setup import resolve_device
 from sslcli.engine.trainer import pretrain
 from sslcli.evaluate.knn import knn_predict
-from sslcli.evaluate.run import labelled_items
-from sslcli.features import feature_batches
+from sslcli.jobs.encoder import load_encoder, random_init_encoder
+from sslcli.jobs.evaluate import labelled_items
 from sslcli.methods import available_methods
 
 

@@ -52,8 +52,8 @@ def embed_command(
 
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import skipped_table
-    from sslcli.embed import embed_corpus
     from sslcli.errors import UserError
+    from sslcli.jobs.embed import embed_corpus
 
     if batch_size < 1 or num_workers < 0:
         raise UserError("--batch-size must be >= 1 and --num-workers >= 0")

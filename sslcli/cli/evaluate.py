@@ -58,7 +58,7 @@ def eval_command(
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import eval_tables
     from sslcli.errors import UserError
-    from sslcli.evaluate.run import EvalOptions, evaluate_run
+    from sslcli.jobs.evaluate import EvalOptions, evaluate_run
 
     if k < 1 or temperature <= 0 or batch_size < 1:
         raise UserError("--k and --batch-size must be >= 1 and --temperature > 0")

@@ -11,9 +11,12 @@ import torch
 
 import sslcli
 from sslcli.config import PretrainConfig
-from sslcli.data import Batch, SkipLog, ViewDataset, epoch_batches, make_loader, scan_items
+from sslcli.data.datasets import ViewDataset, scan_items
+from sslcli.data.loader import Batch, epoch_batches, make_loader
+from sslcli.data.skips import SkipLog
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
 from sslcli.engine.encoder_file import save_encoder
+from sslcli.engine.features import feature_batches
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, current_data_set, open_run
 from sslcli.engine.run_record import write_run_record
@@ -24,9 +27,8 @@ from sslcli.engine.setup import (
     resolve_device,
 )
 from sslcli.errors import UserError
-from sslcli.features import feature_batches
 from sslcli.methods import Method
-from sslcli.progress import item_progress, training_progress
+from sslcli.reporting.progress import item_progress, training_progress
 from sslcli.run_dir import (
     CHECKPOINT,
     ENCODER,
@@ -283,7 +285,7 @@ class Trainer:
         self.method.on_train_step_end(self.state.step, self.total_steps)
 
     def _finish(self) -> PretrainResult:
-        from sslcli.plots import plot_loss
+        from sslcli.reporting.plots import plot_loss
 
         metadata = {
             "backbone": self.config.backbone,

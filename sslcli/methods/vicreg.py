@@ -1,10 +1,16 @@
 """VICReg: Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance Regularization for
 Self-Supervised Learning", ICLR 2022.
 
-Loss = lambda * MSE(z_a, z_b) + mu * [v(z_a) + v(z_b)] + nu * [c(z_a) + c(z_b)] with the variance
+Loss = lambda * MSE(z_a, z_b) + mu * [v(z_a) + v(z_b)] / 2 + nu * [c(z_a) + c(z_b)] with the variance
 hinge v(z) = mean_j max(0, 1 - sqrt(Var z_j + 1e-4)) and the covariance term c(z) = sum of squared
 off-diagonal covariances / D. Paper defaults: lambda = mu = 25, nu = 1, an 8192-d three-layer
 expander (2048-d here by default).
+
+The two views' variance hinges are averaged, as in the authors' released code (facebookresearch/vicreg,
+main_vicreg.py: ``std_loss = mean(relu(1 - std_x)) / 2 + mean(relu(1 - std_y)) / 2``) and in Lightly's
+``VICRegLoss``. The loss equation printed in the paper writes the sum v(Z) + v(Z') without the halving
+(a discrepancy raised upstream in facebookresearch/vicreg issues #8 and #26); summing doubles the
+effective variance weight to 50. The covariance terms are summed in code and paper alike.
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ def vicreg_loss(
     variance: float = 25.0,
     covariance: float = 1.0,
 ) -> torch.Tensor:
+    """VICReg loss of two (B, D) embeddings: weighted invariance, mean variance hinge, summed covariance."""
     return (
         invariance * F.mse_loss(z_a, z_b)
-        + variance * (variance_term(z_a) + variance_term(z_b))
+        + variance * (variance_term(z_a) + variance_term(z_b)) / 2
         + covariance * (covariance_term(z_a) + covariance_term(z_b))
     )
 

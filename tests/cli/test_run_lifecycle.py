@@ -161,7 +161,7 @@ def test_disk_full_at_a_checkpoint_keeps_the_last_good_one(finished_run, monkeyp
 
 
 def test_disk_full_while_embedding_names_the_file_and_resumes(trained_run, tmp_path, monkeypatch):
-    import sslcli.npy_stream as npy_stream
+    import sslcli.jobs.npy_stream as npy_stream
 
     out = tmp_path / "emb"
     data = trained_run.parent / "data"

@@ -155,7 +155,7 @@ def test_medical_reports_fifos_and_broken_links_without_opening_them(
 
 
 def test_a_foreign_exception_never_carries_a_private_path_into_the_skip_reason(dicom_test_files, monkeypatch):
-    from sslcli.data import ScanDataset
+    from sslcli.data.datasets import ScanDataset
 
     domain = get_domain("medical")
     items = domain.discover(dicom_test_files)[:1]

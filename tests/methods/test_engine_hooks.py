@@ -8,11 +8,11 @@ from rich.console import Console
 
 from sslcli.cli import main
 from sslcli.config import PretrainConfig
-from sslcli.data import epoch_batches
-from sslcli.encoder import load_encoder
+from sslcli.data.loader import epoch_batches
 from sslcli.engine.setup import lookup_method
 from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
+from sslcli.jobs.encoder import load_encoder
 from sslcli.methods import available_methods
 from sslcli.methods.deepcluster import DeepCluster
 from sslcli.run_dir import CHECKPOINT

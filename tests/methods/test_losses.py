@@ -116,7 +116,8 @@ def naive_vicreg(a: torch.Tensor, b: torch.Tensor) -> float:
         def cov(j, k, z=z, mean=mean):
             return sum((float(z[i, j]) - mean[j]) * (float(z[i, k]) - mean[k]) for i in range(n)) / (n - 1)
 
-        total += 25 * sum(max(0.0, 1 - math.sqrt(cov(j, j) + 1e-4)) for j in range(d)) / d
+        # the two views' hinges are averaged (authors' code; see sslcli/methods/vicreg.py)
+        total += 25 * sum(max(0.0, 1 - math.sqrt(cov(j, j) + 1e-4)) for j in range(d)) / d / 2
         total += sum(cov(j, k) ** 2 for j in range(d) for k in range(d) if j != k) / d
     return total
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from sslcli.domains import get_domain
-from sslcli.domains.medical_views import MEAN, STD
+from sslcli.domains.medical.views import MEAN, STD
 
 from sslcli.errors import UserError
 

@@ -29,8 +29,8 @@ from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import JPEGExtended12Bit
 from sslcli.domains.base import DIRECTORY, Item, regular_file_problem, walk_entries
-from sslcli.domains.medical_decode import quiet_pydicom
-from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, item_id
+from sslcli.domains.medical.decode import quiet_pydicom
+from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_id
 
 CORE_ATTRIBUTES = ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality", "PixelData")
 PIXEL_MODULE = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation")

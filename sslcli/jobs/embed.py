@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 
-from sslcli.data import SkipLog
+from sslcli.data.labels import attach_labels, shown_labels
+from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
-from sslcli.encoder import load_encoder
+from sslcli.engine.features import feature_batches
 from sslcli.engine.run_record import ids_fingerprint
 from sslcli.engine.setup import discover_items, lookup_domain, resolve_device
 from sslcli.errors import UserError
-from sslcli.features import feature_batches
-from sslcli.labels import attach_labels, shown_labels
-from sslcli.npy_stream import NpyRowWriter
-from sslcli.progress import item_progress
+from sslcli.jobs.encoder import load_encoder
+from sslcli.jobs.npy_stream import NpyRowWriter
+from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import (
     ENCODER,
     SKIPPED,

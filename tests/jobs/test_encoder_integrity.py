@@ -18,10 +18,10 @@ from safetensors.torch import load_file, save_file
 
 from sslcli.cli import main
 from sslcli.config import load_run_config
-from sslcli.encoder import load_encoder
 from sslcli.engine.checkpoint import save_checkpoint
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.errors import UserError
+from sslcli.jobs.encoder import load_encoder
 from sslcli.models import build_backbone
 
 

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import torch
 
-from sslcli.data import EvalDataset, SkipLog, make_loader
+from sslcli.data.datasets import EvalDataset
+from sslcli.data.loader import make_loader
+from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from sslcli.npy_stream import HEADER_BYTES, NpyRowWriter
+from sslcli.jobs.npy_stream import HEADER_BYTES, NpyRowWriter
 
 
 def test_rows_appended_in_blocks_load_with_numpy(tmp_path):

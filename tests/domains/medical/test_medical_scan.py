@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.encaps import encapsulate
 from sslcli.domains import BadItemError, get_domain
-from sslcli.domains.medical_privacy import item_hash
+from sslcli.domains.medical.privacy import item_hash
 
 from sslcli.errors import UserError
 
@@ -155,7 +155,7 @@ def test_every_bad_input_has_its_reason(medical, folder_of_bad_files):
 
 
 def test_labels_come_from_labels_csv_folders_or_an_attribute(medical, tmp_path, dicom_test_files):
-    from sslcli.labels import attach_labels
+    from sslcli.data.labels import attach_labels
 
     shutil.copy(dicom_test_files / "rtdose.dcm", tmp_path / "dose.dcm")
     shutil.copy(dicom_test_files / "CT_small.dcm", tmp_path / "ct.dcm")

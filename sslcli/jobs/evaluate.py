@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sslcli.data import SkipLog
+from sslcli.data.labels import attach_labels, shown_labels
+from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
-from sslcli.encoder import load_encoder, random_init_encoder
+from sslcli.engine.features import feature_batches
 from sslcli.engine.setup import describe_root, discover_items, lookup_domain, resolve_device
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
 from sslcli.evaluate.linear import linear_probe_predict
 from sslcli.evaluate.split import stratified_split
-from sslcli.features import feature_batches
-from sslcli.labels import attach_labels, shown_labels
-from sslcli.progress import item_progress
+from sslcli.jobs.encoder import load_encoder, random_init_encoder
+from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import write_text_atomic
 
 
@@ -179,7 +179,7 @@ def draw_map(test_x: torch.Tensor, labels: list[str], run_dir: Path, config) -> 
     """t-SNE (van der Maaten & Hinton 2008) of the test embeddings, coloured by label."""
     from sklearn.manifold import TSNE
 
-    from sslcli.plots import plot_embedding_map
+    from sslcli.reporting.plots import plot_embedding_map
 
     if test_x.shape[0] < 5:
         return None

@@ -14,10 +14,10 @@ import numpy as np
 import pydicom
 import pytest
 from click.testing import CliRunner
-from sslcli.domains.medical_privacy import SALT_FILE, item_hash
+from sslcli.domains.medical.privacy import SALT_FILE, item_hash
 
-from sslcli import plots
 from sslcli.cli import main
+from sslcli.reporting import plots
 from tests.domains.conftest import write_dicom
 
 TINY = ["--epochs", "1", "--batch-size", "32", "--input-size", "16", "--num-workers", "0", "--device", "cpu"]
@@ -260,7 +260,7 @@ def test_embed_refuses_a_run_of_another_domain(medical_outputs, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's notes on odd test files
 def test_builtin_sample_holds_the_decodable_files_split_by_modality(dicom_test_files, reference):
-    from sslcli.domains.medical_sample import materialise_dicom_sample
+    from sslcli.domains.medical.sample import materialise_dicom_sample
 
     frames, others = reference
     train, test = materialise_dicom_sample()

@@ -21,8 +21,8 @@ from pathlib import Path
 import pydicom
 from sslcli.domains.base import BadItemError
 from sslcli.domains.digits_sample import cache_root
-from sslcli.domains.medical_decode import read_frame
-from sslcli.domains.medical_scan import discover_dicom
+from sslcli.domains.medical.decode import read_frame
+from sslcli.domains.medical.scan import discover_dicom
 
 SAMPLE_VERSION = f"dicom-v1-pydicom{pydicom.__version__}"
 HOLD_OUT_EVERY = 4

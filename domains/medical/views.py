@@ -1,4 +1,4 @@
-"""Pretext augmentations for medical images (canonical tensors in window units, see medical_window).
+"""Pretext augmentations for medical images (canonical tensors in window units, see window.py).
 
 No colour jitter: intensity means tissue (HU) and hue does not exist. Instead:
 - random resized crop, scale 0.35-1 (SimCLR uses 0.08-1; small crops of a slice are mostly air or

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-import sslcli.embed as embed_module
-from sslcli.embed import embed_corpus
+import sslcli.jobs.embed as embed_module
+from sslcli.jobs.embed import embed_corpus
 
 
 def run_embed(run, data, out):

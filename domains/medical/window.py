@@ -24,7 +24,7 @@ Colour images (RGB, YBR, palette) keep their three colour channels in [0, 1]; no
 from __future__ import annotations
 
 import numpy as np
-from sslcli.domains.medical_decode import Frame
+from sslcli.domains.medical.decode import Frame
 
 CT_PRESETS = {  # (centre, width) in HU, clinical presets
     "lung": (-600.0, 1500.0),

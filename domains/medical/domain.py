@@ -1,15 +1,15 @@
 """Medical images: DICOM archives (CT, MR, CR/DX, US, NM, RT dose, ...) as (3, H, W) float tensors.
 
-Reading (``medical_scan``): files found by content, grouped into series and ordered along the slice
-normal. Decoding (``medical_decode``): one frame at a time with pydicom 3 and permissively licensed
-plugins, modality LUT to Hounsfield units for CT. Windowing (``medical_window``): the canonical tensor
-is in window units, 0/1 = the window's lower/upper edge, unclipped. Views (``medical_views``): no
+Reading (``scan``): files found by content, grouped into series and ordered along the slice
+normal. Decoding (``decode``): one frame at a time with pydicom 3 and permissively licensed
+plugins, modality LUT to Hounsfield units for CT. Windowing (``window``): the canonical tensor
+is in window units, 0/1 = the window's lower/upper edge, unclipped. Views (``views``): no
 colour jitter; window jitter, gamma/contrast, noise, blur, mild crops and small rotations.
-Privacy (``medical_privacy``): items are named by a salted hash kept in the run directory.
+Privacy (``privacy``): items are named by a salted hash kept in the run directory.
 
 Run options (the ``views`` table of a run's config, fixed for embed/eval of that run):
 - ``window``: ``auto`` (default), ``file``, ``multi``, ``percentile`` or a CT preset (``lung``,
-  ``mediastinum``, ``bone``, ``brain``, ``wide``); see ``medical_window``.
+  ``mediastinum``, ``bone``, ``brain``, ``wide``); see ``window``.
 - ``sample``: ``2d`` (default): each slice or frame is one item, its window replicated to three
   channels (or three windows with ``multi``). ``2.5d``: each slice is one item whose channels are the
   previous, the slice itself and the next slice of its stack (the slice itself again at either end).
@@ -33,12 +33,12 @@ from sslcli.domains.base import (
     register_domain,
     regular_file_problem,
 )
-from sslcli.domains.medical_decode import Frame, read_frame
-from sslcli.domains.medical_privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
-from sslcli.domains.medical_sample import materialise_dicom_sample
-from sslcli.domains.medical_scan import DicomItem, Slice, discover_dicom
-from sslcli.domains.medical_views import MedicalViewOptions, medical_eval_transform, medical_transform
-from sslcli.domains.medical_window import WINDOW_MODES, to_canonical
+from sslcli.domains.medical.decode import Frame, read_frame
+from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
+from sslcli.domains.medical.sample import materialise_dicom_sample
+from sslcli.domains.medical.scan import DicomItem, Slice, discover_dicom
+from sslcli.domains.medical.views import MedicalViewOptions, medical_eval_transform, medical_transform
+from sslcli.domains.medical.window import WINDOW_MODES, to_canonical
 
 from sslcli.errors import UserError
 

@@ -1,0 +1,1 @@
+"""The data path: items -> per-item views -> batches, with bad files skipped or reported."""

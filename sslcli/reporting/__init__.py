@@ -1,0 +1,1 @@
+"""What a run shows: progress bars and the pictures written into the run directory."""
