@@ -84,16 +84,7 @@ def parse_view_options(options: dict[str, Any]) -> MedicalViewOptions:
     return MedicalViewOptions(**values)
 
 
-@dataclass
-class RunBinding:
-    """The run this process works for: its id salt and settings (set by ``bind_run``)."""
-
-    salt: bytes | None = None
-    settings: MedicalSettings = MedicalSettings()
-
-
-# Engine code creates domain instances by name; each new instance takes the binding in force.
-_BOUND = RunBinding()
+# unbound instances (library use) share one random salt per process: ids not mappable back
 PROCESS_SALT = secrets.token_bytes(32)
 
 
@@ -118,17 +109,15 @@ class MedicalDomain(Domain):
     identifying_paths = True
 
     def __init__(self) -> None:
-        # unbound (library use): a per-process random salt, ids not mappable back; runs bind theirs
-        self.salt = _BOUND.salt or PROCESS_SALT
-        self.settings = _BOUND.settings
+        self.salt = PROCESS_SALT  # ``bind_run`` sets the run's own
+        self.settings = MedicalSettings()
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
         try:
             settings = parse_settings(options)
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
-        _BOUND.salt, _BOUND.settings = run_salt(run_dir, create), settings
-        self.salt, self.settings = _BOUND.salt, settings
+        self.salt, self.settings = run_salt(run_dir, create), settings
 
     def save_run_state(self, run_dir: Path) -> None:
         save_salt(run_dir, self.salt)

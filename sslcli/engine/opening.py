@@ -48,8 +48,9 @@ def open_run(config: PretrainConfig, resume: ResumeRequest | None) -> OpenedRun:
     notes = []
     if state == "partial":
         notes.append(f"{run_dir} held a run that stopped before its first checkpoint; starting it again")
-    lookup_domain(config.domain).bind_run(run_dir, config.views, create=True)  # e.g. the id salt
-    return OpenedRun(plan_run(config, config.data), False, {}, notes)
+    domain = lookup_domain(config.domain)
+    domain.bind_run(run_dir, config.views, create=True)  # e.g. the id salt, kept on the instance
+    return OpenedRun(plan_run(config, config.data, domain), False, {}, notes)
 
 
 def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: ResumeRequest) -> OpenedRun:
@@ -59,7 +60,8 @@ def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: Resume
     saved = load_run_config(run_dir)
     record = read_run_record(run_dir)
     saved_data = record.get("data_set", {})
-    lookup_domain(saved.domain).bind_run(run_dir, saved.views, create=False)
+    domain = lookup_domain(saved.domain)
+    domain.bind_run(run_dir, saved.views, create=False)
     data = config.data if config.data is not None else saved.data
     if data is None and saved_data.get("source") == "private folder":
         raise UserError(
@@ -67,7 +69,7 @@ def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: Resume
             "pass the same --data again"
         )
     changed = {k: v for k, v in resume.changes.items() if getattr(saved, k) != v}
-    plan = plan_run(saved.updated(out=str(run_dir), **changed), data)
+    plan = plan_run(saved.updated(out=str(run_dir), **changed), data, domain)
     check_same_data(saved_data, current_data_set(plan), resume.allow_data_change)
     notes = [f"{name}: {getattr(saved, name)} -> {value}" for name, value in changed.items()]
     if state == "partial":

@@ -75,12 +75,12 @@ def resolve_data_root(domain: Domain, data: str | None) -> tuple[Path, str]:
     return root, "private folder" if domain.identifying_paths else "folder"
 
 
-def plan_run(config: PretrainConfig, data: str | None) -> RunPlan:
+def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPlan:
     """Pick the data (``data`` or the domain's built-in sample), fill recipe defaults, find the items.
 
-    The resolved config keeps the data path only for an ordinary folder: never for a private one.
+    ``domain`` is the run's bound instance (``Domain.bind_run``). The resolved config keeps the data
+    path only for an ordinary folder: never for a private one.
     """
-    domain = lookup_domain(config.domain)
     method_cls = lookup_method(config.method, config.domain)
     root, source = resolve_data_root(domain, data)
     recipe = domain.recipe(data_is_builtin=source == "builtin")
