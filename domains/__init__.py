@@ -1,6 +1,22 @@
 """Modality adapters (installed as ``sslcli.domains``): discovery, decoding, views."""
 
 from sslcli.domains import medical, natural  # noqa: F401  (registers the domains)
-from sslcli.domains.base import BadItemError, Domain, Item, available_domains, get_domain, register_domain
+from sslcli.domains.base import (
+    BadItemError,
+    Domain,
+    DomainError,
+    Item,
+    available_domains,
+    get_domain,
+    register_domain,
+)
 
-__all__ = ["BadItemError", "Domain", "Item", "available_domains", "get_domain", "register_domain"]
+__all__ = [
+    "BadItemError",
+    "Domain",
+    "DomainError",
+    "Item",
+    "available_domains",
+    "get_domain",
+    "register_domain",
+]

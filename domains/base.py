@@ -19,6 +19,11 @@ class BadItemError(Exception):
     """One input file could not be used; ``str(err)`` is the one-line reason."""
 
 
+class DomainError(Exception):
+    """A domain's run options are invalid or its per-run state is missing or damaged; ``str(err)`` is
+    the one-line message shown to the user (the CLI reports it like its own errors)."""
+
+
 # Why a directory entry cannot be read as a file, decided from os.lstat / os.stat alone (nothing is
 # opened: opening a FIFO blocks until a writer appears).
 LINK_LOOP = "symbolic link loop"

@@ -29,6 +29,7 @@ from sslcli.domains.base import (
     MULTI_CROP_DEFAULTS,
     BadItemError,
     Domain,
+    DomainError,
     Item,
     register_domain,
     regular_file_problem,
@@ -39,8 +40,6 @@ from sslcli.domains.medical.sample import materialise_dicom_sample
 from sslcli.domains.medical.scan import DicomItem, Slice, discover_dicom
 from sslcli.domains.medical.views import MedicalViewOptions, medical_eval_transform, medical_transform
 from sslcli.domains.medical.window import WINDOW_MODES, to_canonical
-
-from sslcli.errors import UserError
 
 SAMPLE_MODES = ("2d", "2.5d")
 
@@ -116,7 +115,7 @@ class MedicalDomain(Domain):
         try:
             settings = parse_settings(options)
         except (TypeError, ValueError) as err:
-            raise UserError(f"view options: {err}") from None
+            raise DomainError(f"view options: {err}") from None
         self.salt, self.settings = run_salt(run_dir, create), settings
 
     def save_run_state(self, run_dir: Path) -> None:

@@ -17,7 +17,7 @@ import os
 import secrets
 from pathlib import Path
 
-from sslcli.errors import UserError
+from sslcli.domains.base import DomainError
 
 SALT_FILE = "medical_salt"
 
@@ -47,10 +47,10 @@ def run_salt(run_dir: Path, create: bool) -> bytes:
         except (ValueError, UnicodeDecodeError):
             salt = b""
         if len(salt) != 32:
-            raise UserError(f"{path}: malformed salt (expected 64 hex digits)")
+            raise DomainError(f"{path}: malformed salt (expected 64 hex digits)")
         return salt
     if not create:
-        raise UserError(f"{run_dir}: no {SALT_FILE} (the medical run's id salt); was it pretrained here?")
+        raise DomainError(f"{run_dir}: no {SALT_FILE} (the medical run's id salt); was it pretrained here?")
     return secrets.token_bytes(32)
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sslcli.domains import get_domain
+from sslcli.domains import DomainError, get_domain
 from sslcli.domains.medical.views import MEAN, STD
-
-from sslcli.errors import UserError
 
 ALL_OFF = {
     "crop_scale": (1.0, 1.0),
@@ -83,6 +81,6 @@ def test_unknown_option_is_named(medical):
         ({"window": "multi", "sample": "2.5d"}, "choose one"),
     ],
 )
-def test_bad_run_settings_are_one_line_user_errors(medical, tmp_path, options, message):
-    with pytest.raises(UserError, match=message):
+def test_bad_run_settings_are_one_line_domain_errors(medical, tmp_path, options, message):
+    with pytest.raises(DomainError, match=message):
         medical.bind_run(tmp_path, options, create=True)
