@@ -43,6 +43,7 @@ class PretrainConfig(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     on_error: Literal["raise", "skip"] = "raise"
+    check_data: bool = False  # decode every file before step 1 (else bad files are met as training goes)
     num_workers: int = Field(2, ge=0)
     input_size: int | None = Field(None, ge=8)
     backbone: str | None = None

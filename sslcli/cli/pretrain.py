@@ -20,6 +20,7 @@ OVERRIDES = {
     "lr": "lr",
     "num_workers": "num_workers",
     "input_size": "input_size",
+    "check_data": "check_data",
 }
 
 
@@ -67,6 +68,13 @@ OVERRIDES = {
     type=click.Choice(["raise", "skip"]),
     default=None,
     help="Bad file: stop with its name and reason (raise, default) or skip and list it.",
+)
+@click.option(
+    "--check-data",
+    is_flag=True,
+    default=None,
+    help="Decode every file before step 1 and train on the usable ones (else bad files are met as "
+    "training goes: raise stops there, skip drops them from their batch).",
 )
 @click.pass_context
 def pretrain_command(

@@ -98,12 +98,21 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * self.config.epochs
 
     def _usable_items(self) -> list:
-        """Items that decode: scanned for a new run, read back from ``skipped.csv`` on resume."""
+        """The items training draws from.
+
+        By default every item found: a bad file is met when a batch decodes it (``raise`` stops with
+        it named, ``skip`` drops it from that batch and lists it). With ``check_data`` every file is
+        decoded first and only the usable ones are kept (on resume, read back from ``skipped.csv``).
+        Either way the list is fixed for the run, so a resumed epoch replays the same order.
+        """
         skipped_csv = self.run_dir / SKIPPED
         same_data = self.opened.record.get("data_set") == current_data_set(self.plan)
         if self.resume and same_data and skipped_csv.is_file():
             self.skips.read(skipped_csv)
-            return [item for item in self.plan.items if item.item_id not in self.skips.records]
+            if self.config.check_data:
+                return [item for item in self.plan.items if item.item_id not in self.skips.records]
+        if not self.config.check_data:
+            return list(self.plan.items)
         with item_progress(self.console) as progress:
             return scan_items(
                 self.plan.domain, self.plan.items, self.skips, self.config.num_workers, progress
@@ -164,6 +173,7 @@ class Trainer:
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         save_checkpoint(self.run_dir / CHECKPOINT, state)
+        self.skips.write(self.run_dir / SKIPPED)  # the bad files met so far, for the summary on resume
 
     def restore(self) -> None:
         """Load the verified checkpoint (see ``restore_training_state``) into the method and optimizer."""

@@ -41,22 +41,24 @@ class EvalOptions:
     folder_labels: bool = False  # private domains: the user opts in to sub-folder names as labels
 
 
-def labelled_items(domain: Domain, root: Path, options: EvalOptions) -> list[Item]:
+def labelled_items(
+    domain: Domain, root: Path, label_attr: str | None = None, folder_labels: bool = False
+) -> list[Item]:
     """Labelled items under ``root``: sub-folder names are labels only where paths identify nobody,
-    or where the user opted in (``--folder-labels``)."""
-    folder_labels = not domain.identifying_paths or options.folder_labels
-    found = discover_items(domain, root)
-    labelled = attach_labels(root, found, domain, options.label_attr, folder_labels)
+    or where the user opted in (``folder_labels``, ``--folder-labels``)."""
+    use_folders = folder_labels or not domain.identifying_paths
+    labelled = attach_labels(root, discover_items(domain, root), domain, label_attr, use_folders)
     items = [item for item in labelled if item.label is not None]
     if not items:
-        raise UserError(f"{describe_root(domain, root)}: no labelled items ({how_to_label(domain, options)})")
+        hint = how_to_label(domain, label_attr, use_folders)
+        raise UserError(f"{describe_root(domain, root)}: no labelled items ({hint})")
     return items
 
 
-def how_to_label(domain: Domain, options: EvalOptions) -> str:
-    if options.label_attr:
-        return f"no item has {options.label_attr}"
-    if domain.identifying_paths and not options.folder_labels:
+def how_to_label(domain: Domain, label_attr: str | None, use_folders: bool) -> str:
+    if label_attr:
+        return f"no item has {label_attr}"
+    if not use_folders:
         return (
             "sub-folder names may identify patients and are not used as labels: pass --label-attr "
             "(e.g. Modality), a labels.csv, or --folder-labels to opt in"
@@ -73,9 +75,10 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
         train_root, test_root = sample
     else:
         train_root, test_root = options.data, options.test_data
-    train = labelled_items(domain, train_root, options)
+    train = labelled_items(domain, train_root, options.label_attr, options.folder_labels)
     if test_root is not None:
-        return train, labelled_items(domain, test_root, options), [train_root, test_root]
+        test = labelled_items(domain, test_root, options.label_attr, options.folder_labels)
+        return train, test, [train_root, test_root]
     train_idx, test_idx = stratified_split([item.label for item in train], options.test_fraction)
     if not test_idx:
         raise UserError(

@@ -39,17 +39,25 @@ def assert_one_line_error(result, *fragments):
         assert fragment in error_lines[0], error_lines[0]
 
 
-def test_pretrain_raise_stops_at_the_first_bad_file(folder_with_bad_files, tmp_path):
-    result = invoke("pretrain", "--data", folder_with_bad_files, "--out", tmp_path / "run", *FAST_PRETRAIN)
+# Bad files are found by the up-front check (--check-data) or as training meets them: one batch of
+# all 39 items meets every file in the first step.
+MEET_EVERY_FILE = {"check first": ("--check-data",), "met in training": ("--batch-size", "39")}
+
+
+@pytest.mark.parametrize("when", MEET_EVERY_FILE.values(), ids=MEET_EVERY_FILE.keys())
+def test_pretrain_raise_stops_at_the_first_bad_file(folder_with_bad_files, tmp_path, when):
+    run = tmp_path / "run"
+    result = invoke("pretrain", "--data", folder_with_bad_files, "--out", run, *FAST_PRETRAIN, *when)
     assert_one_line_error(result, "--on-error skip")
     named = [name for name in BAD_FILES if name in result.output]
     assert len(named) == 1 and BAD_FILES[named[0]] in result.output
 
 
-def test_pretrain_skip_lists_every_bad_file_and_the_counts_add_up(folder_with_bad_files, tmp_path):
+@pytest.mark.parametrize("when", MEET_EVERY_FILE.values(), ids=MEET_EVERY_FILE.keys())
+def test_pretrain_skip_lists_every_bad_file_and_the_counts_add_up(folder_with_bad_files, tmp_path, when):
     run = tmp_path / "run"
     result = invoke(
-        "pretrain", "--data", folder_with_bad_files, "--out", run, "--on-error", "skip", *FAST_PRETRAIN
+        "pretrain", "--data", folder_with_bad_files, "--out", run, "--on-error", "skip", *FAST_PRETRAIN, *when
     )
     assert result.exit_code == 0, result.output
     assert "39 found, 36 used, 3 skipped" in result.output

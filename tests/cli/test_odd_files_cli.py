@@ -64,7 +64,9 @@ def assert_odd_entries_listed(rows: dict[str, str], output: str) -> None:
 
 def test_pretrain_skip_counts_every_odd_entry(odd_folder, tmp_path):
     run = tmp_path / "run"
-    result = invoke("pretrain", "--data", odd_folder, "--out", run, "--on-error", "skip", *FAST_PRETRAIN)
+    result = invoke(
+        "pretrain", "--data", odd_folder, "--out", run, "--on-error", "skip", "--check-data", *FAST_PRETRAIN
+    )
     assert result.exit_code == 0, result.output
     found = DIGITS + len(ODD)
     assert f"{found} found, {DIGITS} used, {len(ODD)} skipped" in result.output
@@ -72,7 +74,9 @@ def test_pretrain_skip_counts_every_odd_entry(odd_folder, tmp_path):
 
 
 def test_pretrain_raise_is_one_error_line_naming_an_odd_entry(odd_folder, tmp_path):
-    line = one_error_line(invoke("pretrain", "--data", odd_folder, "--out", tmp_path / "run", *FAST_PRETRAIN))
+    line = one_error_line(
+        invoke("pretrain", "--data", odd_folder, "--out", tmp_path / "run", "--check-data", *FAST_PRETRAIN)
+    )
     named = [entry for entry in ODD if entry in line]
     assert len(named) == 1 and ODD[named[0]] in line and "--on-error skip" in line, line
 
@@ -124,12 +128,14 @@ def test_any_exception_from_a_domain_is_a_skipped_file(digit_folder, tmp_path, m
     victim = sorted((digit_folder / "1").iterdir())[0]
     monkeypatch.setattr(NaturalDomain, "load", fail_for(victim, codec_crash))
     run = tmp_path / "run"
-    result = invoke("pretrain", "--data", digit_folder, "--out", run, "--on-error", "skip", *FAST_PRETRAIN)
+    result = invoke(
+        "pretrain", "--data", digit_folder, "--out", run, "--on-error", "skip", "--check-data", *FAST_PRETRAIN
+    )
     assert result.exit_code == 0, result.output
     assert f"{DIGITS} found, {DIGITS - 1} used, 1 skipped" in result.output
     assert skipped_rows(run / "skipped.csv") == {f"1/{victim.name}": "RuntimeError: codec crashed"}
     line = one_error_line(
-        invoke("pretrain", "--data", digit_folder, "--out", tmp_path / "r2", *FAST_PRETRAIN)
+        invoke("pretrain", "--data", digit_folder, "--out", tmp_path / "r2", "--check-data", *FAST_PRETRAIN)
     )
     assert victim.name in line and "RuntimeError: codec crashed" in line
 

@@ -98,14 +98,16 @@ def test_resume_refuses_a_changed_data_set_unless_allowed(finished_run, digit_fo
     assert saved(finished_run)["data_set"]["items"] == 37
 
 
-def test_a_bad_file_under_raise_then_fixed_runs_with_the_same_command(digit_folder, tmp_path):
+@pytest.mark.parametrize("check_first", [True, False])
+def test_a_bad_file_under_raise_then_fixed_runs_with_the_same_command(digit_folder, tmp_path, check_first):
     bad = digit_folder / "1" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     run = tmp_path / "run"
-    assert_one_line_error(pretrain(digit_folder, run), "broken.png")
-    assert not run.exists()  # everything is checked before the directory is created
+    when = ("--check-data",) if check_first else ("--batch-size", "37")  # one batch meets every file
+    assert_one_line_error(pretrain(digit_folder, run, *when), "broken.png")
+    assert run.exists() != check_first  # --check-data decodes everything before the directory exists
     bad.unlink()
-    result = pretrain(digit_folder, run)
+    result = pretrain(digit_folder, run, *when)
     assert result.exit_code == 0, result.output
 
 

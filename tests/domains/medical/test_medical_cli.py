@@ -157,6 +157,7 @@ def run_all(data: Path, run: Path, emb: Path) -> dict:
             run,
             "--on-error",
             "skip",
+            "--check-data",
             "--config",
             data.parent / "config.toml",
             *TINY,
