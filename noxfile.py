@@ -9,7 +9,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (Triton kernels run in the interpreter on CPU)."""
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev,peers]")
     session.run("pytest", *session.posargs)
 
 
@@ -23,6 +23,6 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks print tables; kernel benchmarks need CUDA for figures."""
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev,peers]")
     for script in ("bench_simclr_throughput.py", "bench_ntxent.py", "bench_mae_masking.py"):
         session.run("python", f"benchmarks/{script}")
