@@ -16,7 +16,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from sslcli.methods import get_method
+from sslcli.methods import StepContext, get_method
 from sslcli.models import build_backbone
 
 
@@ -36,7 +36,7 @@ def time_steps(batch_size: int, input_size: int, steps: int, device: torch.devic
             torch.cuda.synchronize()
         start = time.perf_counter()
         with autocast:
-            loss = method.training_step(views)
+            loss = method(views, StepContext()).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -63,6 +63,28 @@ def walk_entries(root: Path) -> list[Path]:
     return sorted(entries)
 
 
+INPUT_KINDS = ("image2d", "spectrogram", "clip")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a domain's samples, as encoders and methods see it after the views.
+
+    ``kind``: ``image2d`` (C, H, W), ``spectrogram`` (1, mels, frames) or ``clip`` (T, C, H, W);
+    ``size`` the spatial/temporal extent (a tuple, never assumed square); ``colour`` True where the
+    channels are colour (RGB photos), not e.g. CT windows or neighbouring slices.
+    """
+
+    kind: str
+    channels: int
+    size: tuple[int, ...]
+    colour: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"input kind must be one of {', '.join(INPUT_KINDS)}, got {self.kind!r}")
+
+
 @dataclass(frozen=True)
 class Item:
     """One unit of data: a file (or a frame of one) that ``Domain.load`` turns into a tensor.
@@ -106,6 +128,10 @@ class Domain(ABC):
     # True where folder and file names may identify people (patient archives): sslcli then never
     # writes them, not even as a class label guessed from a sub-folder.
     identifying_paths: bool = False
+
+    @abstractmethod
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        """The named inputs of this domain's samples at ``input_size`` (e.g. ``{"image": ...}``)."""
 
     @abstractmethod
     def discover(self, root: Path) -> list[Item]:

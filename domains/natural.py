@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sslcli.domains.base import (
     BadItemError,
     Domain,
+    InputSpec,
     Item,
     register_domain,
     regular_file_problem,
@@ -137,6 +138,9 @@ class NaturalDomain(Domain):
     description = "photos and other RGB/grayscale images (jpg, png, bmp, tiff, webp; 8/16-bit)"
     default_input_size = 224
     default_backbone = "resnet18"
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        return {"image": InputSpec("image2d", 3, (input_size, input_size), colour=True)}
 
     def discover(self, root: Path) -> list[Item]:
         # every entry named like an image: a directory, FIFO or broken link among them becomes an item

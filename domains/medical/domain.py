@@ -30,6 +30,7 @@ from sslcli.domains.base import (
     BadItemError,
     Domain,
     DomainError,
+    InputSpec,
     Item,
     register_domain,
     regular_file_problem,
@@ -123,6 +124,10 @@ class MedicalDomain(Domain):
 
     def keyed_fingerprint(self, text: str) -> str:
         return item_hash(self.salt, text)
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        # three channels of window units (one window replicated, three windows, or 2.5-D slices)
+        return {"image": InputSpec("image2d", 3, (input_size, input_size))}
 
     def discover(self, root: Path) -> list[Item]:
         return discover_dicom(root, self.salt)

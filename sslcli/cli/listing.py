@@ -7,17 +7,18 @@ import click
 
 @click.command("methods")
 def methods_command() -> None:
-    """List SSL methods with their family, paper and supported domains."""
+    """List SSL methods with their views, the input kinds they accept, and their paper."""
     from rich.table import Table
 
     from sslcli.cli.console import stdout_console
     from sslcli.methods import available_methods
 
     table = Table(title="methods")
-    for column in ("name", "views", "domains", "paper", "description"):
+    for column in ("name", "views", "accepts", "paper", "description"):
         table.add_column(column)
     for name, cls in available_methods().items():
-        table.add_row(name, cls.family, ", ".join(cls.domains), cls.paper, cls.description)
+        accepts = ", ".join(cls.accepts) + (" (colour)" if cls.needs_colour else "")
+        table.add_row(name, cls.family, accepts, cls.paper, cls.description)
     stdout_console().print(table)
 
 

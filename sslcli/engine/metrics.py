@@ -14,11 +14,12 @@ COLUMNS = ("step", "epoch", "loss", "lr", "items_per_s", "elapsed_s")
 def complete_rows(path: Path) -> list[dict[str, str]]:
     """The rows of ``path`` that have every column as a number (a row cut short by a kill is dropped)."""
     with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        rows, columns = list(reader), reader.fieldnames or COLUMNS
 
     def complete(row: dict) -> bool:
         try:
-            for column in COLUMNS:
+            for column in columns:
                 float(row[column])
         except (TypeError, ValueError, KeyError):
             return False
@@ -28,19 +29,20 @@ def complete_rows(path: Path) -> list[dict[str, str]]:
 
 
 class MetricsLog:
-    def __init__(self, path: Path, resume_after_step: int | None):
-        """Open ``path``; on resume, rows after the checkpoint's step are dropped (they will be redone)."""
-        self.path = path
+    def __init__(self, path: Path, resume_after_step: int | None, method_columns: tuple[str, ...] = ()):
+        """Open ``path`` with the engine's columns then the method's (``Method.log_names``); on
+        resume, rows after the checkpoint's step are dropped (they will be redone)."""
+        self.path, self.columns = path, (*COLUMNS, *method_columns)
         rows = []
         if resume_after_step is not None and path.is_file():
             rows = [r for r in complete_rows(path) if float(r["step"]) <= resume_after_step]
-        lines = [",".join(COLUMNS)] + [",".join(row[c] for c in COLUMNS) for row in rows]
+        lines = [",".join(self.columns)] + [",".join(row.get(c, "nan") for c in self.columns) for row in rows]
         write_text_atomic(path, "\n".join(lines) + "\n")
 
     def append(self, **row: float) -> None:
         """Add one row; a write the disk cannot take leaves the file as it was."""
         line = io.StringIO()
-        csv.DictWriter(line, COLUMNS).writerow(row)
+        csv.DictWriter(line, self.columns).writerow(row)
         with disk_full_guard(self.path), self.path.open("ab", buffering=0) as handle:
             size = handle.seek(0, io.SEEK_END)
             try:

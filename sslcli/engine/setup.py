@@ -32,16 +32,24 @@ def lookup_domain(name: str) -> Domain:
         raise UserError(err.args[0]) from None
 
 
-def lookup_method(name: str, domain: str) -> type[Method]:
+def method_supports(method: type[Method], domain: Domain) -> bool:
+    """Whether ``method`` accepts every input of ``domain``'s samples (by kind, never by domain name)."""
+    return all(method.supports(spec) for spec in domain.inputs(domain.default_input_size).values())
+
+
+def lookup_method(name: str, domain_name: str) -> type[Method]:
     try:
         method = get_method(name)
     except KeyError as err:
         raise UserError(err.args[0]) from None
-    if domain not in method.domains:
-        working = [other for other, cls in available_methods().items() if domain in cls.domains]
+    domain = lookup_domain(domain_name)
+    if not method_supports(method, domain):
+        kinds = ", ".join(f"{spec.kind}" for spec in domain.inputs(domain.default_input_size).values())
+        working = [other for other, cls in available_methods().items() if method_supports(cls, domain)]
         raise UserError(
-            f"method {name!r} does not support domain {domain!r}; it supports: {', '.join(method.domains)}; "
-            f"methods for {domain!r}: {', '.join(working) or 'none'}"
+            f"method {name!r} does not support domain {domain_name!r} ({kinds} inputs); it accepts: "
+            f"{', '.join(method.accepts)}{' in colour' if method.needs_colour else ''}; "
+            f"methods for {domain_name!r}: {', '.join(working) or 'none'}"
         )
     return method
 

@@ -27,7 +27,7 @@ from sslcli.engine.setup import (
     resolve_device,
 )
 from sslcli.errors import UserError
-from sslcli.methods import Method
+from sslcli.methods import Method, StepContext
 from sslcli.reporting.progress import item_progress, training_progress
 from sslcli.run_dir import (
     CHECKPOINT,
@@ -77,6 +77,7 @@ class Trainer:
         self.device = resolve_device(self.config.device)
         self.method: Method = build_method(self.config).to(self.device)
         self.state = TrainState()
+        self.last_logs: dict[str, float] = {name: float("nan") for name in self.method.log_names}
         self.skips = SkipLog(self.config.on_error, self.plan.data_root)
         self.items = self._usable_items()
         if not self.resume:
@@ -196,7 +197,9 @@ class Trainer:
         if self.resume:
             self.restore()
         self.start()
-        metrics = MetricsLog(self.run_dir / METRICS, self.state.step if self.resume else None)
+        metrics = MetricsLog(
+            self.run_dir / METRICS, self.state.step if self.resume else None, self.method.log_names
+        )
         warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
@@ -211,7 +214,7 @@ class Trainer:
             )
             while self.state.epoch < self.config.epochs:
                 if self.state.batch_in_epoch == 0:
-                    self.method.on_epoch_start(self.state.epoch, self._item_features)
+                    self.method.on_epoch_start(self._context())
                 batches = self._epoch_batches()[self.state.batch_in_epoch : micro_per_epoch]
                 loader = make_loader(
                     self.dataset, batches, self.config.num_workers, self.device.type == "cuda"
@@ -241,6 +244,7 @@ class Trainer:
                             lr=lr,
                             items_per_s=rate,
                             elapsed_s=self.state.elapsed_s,
+                            **self.last_logs,
                         )
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save()
@@ -274,9 +278,10 @@ class Trainer:
 
     def _forward_backward(self, batch: Batch, accumulate: int) -> None:
         views = [t.to(self.device, non_blocking=True) for t in batch.tensors]  # each (B, C, H, W)
-        extra = [torch.tensor(batch.positions, device=self.device)] if self.method.wants_item_index else []
+        indices = torch.tensor(batch.positions, device=self.device)  # (B,)
         with self.autocast():
-            loss = self.method.training_step(views, *extra)
+            output = self.method(views, self._context(indices))
+        loss = output.loss
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"step {self.state.step + 1}: loss is {loss.item()}; stopped before the optimizer step. "
@@ -285,6 +290,12 @@ class Trainer:
             )
         (loss / accumulate).backward()
         self.state.last_loss = loss.item()
+        self.last_logs = {name: float(output.logs[name]) for name in self.method.log_names}
+
+    def _context(self, indices: torch.Tensor | None = None) -> StepContext:
+        return StepContext(
+            self.state.step, self.total_steps, self.state.epoch, indices, features=self._item_features
+        )
 
     def _optimizer_step(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -292,7 +303,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
-        self.method.on_train_step_end(self.state.step, self.total_steps)
+        self.method.on_step_end(self._context())
 
     def _finish(self) -> PretrainResult:
         from sslcli.reporting.plots import plot_loss

@@ -19,6 +19,13 @@ from sslcli.methods import (  # noqa: F401
     super_resolution,
     vicreg,
 )
-from sslcli.methods.base import Method, available_methods, get_method, register_method
+from sslcli.methods.base import (
+    Method,
+    StepContext,
+    StepOutput,
+    available_methods,
+    get_method,
+    register_method,
+)
 
-__all__ = ["Method", "available_methods", "get_method", "register_method"]
+__all__ = ["Method", "StepContext", "StepOutput", "available_methods", "get_method", "register_method"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.heads import ProjectionHead
 
 
@@ -35,7 +35,7 @@ class BarlowTwins(Method):
     description = "redundancy reduction: cross-correlation of two views' embeddings -> identity"
     paper = "Zbontar et al., ICML 2021"
     family = "two_views"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -49,8 +49,8 @@ class BarlowTwins(Method):
         self.off_diagonal_weight = off_diagonal_weight
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim, num_layers=3)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
-        return barlow_twins_loss(z[:batch], z[batch:], self.off_diagonal_weight)
+        return StepOutput(barlow_twins_loss(z[:batch], z[batch:], self.off_diagonal_weight))

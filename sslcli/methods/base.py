@@ -3,31 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
+from sslcli.domains.base import InputSpec
+
+
+@dataclass
+class StepOutput:
+    """What one training step returns: the scalar loss, and the method's own metrics, which the
+    engine writes to ``metrics.csv`` under the names in ``Method.log_names``."""
+
+    loss: torch.Tensor  # ()
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StepContext:
+    """What the engine tells a method about the step in progress (defaults: a lone step, e.g. in tests)."""
+
+    step: int = 0  # optimizer steps done (in ``on_step_end``: including the one just taken)
+    total_steps: int = 1
+    epoch: int = 0
+    indices: torch.Tensor | None = None  # (B,) positions of the batch's items in the run's item list
+    # pooled features (N, F) of every training item, eval transform, on the CPU, in item order
+    features: Callable[[], torch.Tensor] | None = None
+
 
 class Method(nn.Module):
     """An SSL objective around a backbone.
 
-    Subclasses set the class attributes, build their heads in ``__init__`` and return a scalar loss
-    from ``training_step``. Hooks (EMA updates, queues, cluster reassignment) are no-ops here.
-    ``self.backbone`` is what ``encoder.safetensors`` stores and ``embed`` uses. A constructor with an
-    ``input_size`` parameter receives the run's input size (e.g. to size a pixel decoder).
+    Subclasses set the class attributes, build their heads in ``__init__`` and return a
+    ``StepOutput`` from ``forward(views, ctx)``: the ``nn.Module`` forward, so a
+    ``DistributedDataParallel`` wrapper syncs their gradients. Hooks (EMA updates, queues, cluster
+    reassignment) are no-ops here. ``self.backbone`` is what ``encoder.safetensors`` stores and
+    ``embed`` uses. A constructor with an ``input_size`` parameter receives the run's input size
+    (e.g. to size a pixel decoder).
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     paper: ClassVar[str]
     family: ClassVar[str]  # which views the domain must produce, e.g. "two_views"
-    domains: ClassVar[tuple[str, ...]]
+    accepts: ClassVar[tuple[str, ...]]  # input kinds it trains on (``InputSpec.kind``), not domains
+    needs_colour: ClassVar[bool] = False  # True: only inputs whose channels are colour (RGB)
+    log_names: ClassVar[tuple[str, ...]] = ()  # the keys of ``StepOutput.logs``
     # Backbone used when the config names none, ahead of the domain's (e.g. MAE needs a ViT).
     default_backbone: ClassVar[str | None] = None
-    # True: ``training_step(views, positions)`` also gets the batch's item indices (B,) (DeepCluster).
-    wants_item_index: ClassVar[bool] = False
 
     def __init__(self, backbone: nn.Module, feature_dim: int, **options: Any):
         super().__init__()
@@ -36,18 +62,20 @@ class Method(nn.Module):
         self.backbone = backbone
         self.feature_dim = feature_dim
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    @classmethod
+    def supports(cls, spec: InputSpec) -> bool:
+        """Whether this method can train on inputs described by ``spec``."""
+        return spec.kind in cls.accepts and (spec.colour or not cls.needs_colour)
+
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         raise NotImplementedError
 
-    def on_train_step_end(self, step: int, total_steps: int) -> None:
+    def on_step_end(self, ctx: StepContext) -> None:
         """Called after each optimizer step (e.g. momentum-encoder updates)."""
 
-    def on_epoch_start(self, epoch: int, features: Callable[[], torch.Tensor]) -> None:
-        """Called before an epoch's first batch (not again when resuming mid-epoch).
-
-        ``features()`` runs the backbone (eval mode, no augmentation) over every training item and
-        returns their pooled features (N, F) on the CPU, in item order (e.g. for clustering).
-        """
+    def on_epoch_start(self, ctx: StepContext) -> None:
+        """Called before an epoch's first batch (not again when resuming mid-epoch); ``ctx.features()``
+        embeds every training item (e.g. for clustering)."""
 
     def sampling_weights(self) -> torch.Tensor | None:
         """Per-item weights (N,) the engine draws the epoch's items from (with replacement); ``None``

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
 from sslcli.models.heads import ProjectionHead
 
@@ -29,7 +29,7 @@ class BYOL(Method):
     description = "siamese: EMA target network (cosine decay schedule), predictor, no negatives"
     paper = "Grill et al., NeurIPS 2020"
     family = "two_views"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -47,18 +47,19 @@ class BYOL(Method):
         self.predictor = ProjectionHead(projection_dim, hidden_dim, projection_dim)
         self.target_backbone, self.target_projector = frozen_copy(backbone), frozen_copy(self.projector)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         both = torch.cat([view_a, view_b])  # (2B, C, H, W)
         prediction = self.predictor(self.projector(self.backbone(both)))  # (2B, P)
         with torch.no_grad():
             target = self.target_projector(self.target_backbone(both))  # (2B, P)
-        return byol_regression(prediction[:batch], target[batch:]) + byol_regression(
-            prediction[batch:], target[:batch]
+        return StepOutput(
+            byol_regression(prediction[:batch], target[batch:])
+            + byol_regression(prediction[batch:], target[:batch])
         )
 
-    def on_train_step_end(self, step: int, total_steps: int) -> None:
-        momentum = cosine_momentum(step, total_steps, self.base_momentum)
+    def on_step_end(self, ctx: StepContext) -> None:
+        momentum = cosine_momentum(ctx.step, ctx.total_steps, self.base_momentum)
         ema_update(self.target_backbone, self.backbone, momentum)
         ema_update(self.target_projector, self.projector, momentum)

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.decoders import PixelDecoder
 
 AB_SCALE = 110.0
@@ -70,13 +70,14 @@ class Colorization(Method):
     description = "pretext: predict the ab colour channels from the L channel (CIE Lab)"
     paper = "Zhang et al., ECCV 2016"
     family = "one_view"
-    domains = ("natural",)
+    accepts = ("image2d",)
+    needs_colour = True  # predicts colour from luminance
 
     def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int):
         super().__init__(backbone, feature_dim)
         self.decoder = PixelDecoder(feature_dim, 2, input_size)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         grey, ab = split_lightness(views[0])  # (B, 3, H, W), (B, 2, H, W)
         predicted = self.decoder(self.backbone(grey.to(views[0].dtype)))  # (B, 2, H, W)
-        return F.mse_loss(predicted.float(), ab)
+        return StepOutput(F.mse_loss(predicted.float(), ab))

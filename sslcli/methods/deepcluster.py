@@ -13,13 +13,11 @@ mid-epoch replays the epoch exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 
 SPLIT_EPS = 1 / 1024
 
@@ -88,8 +86,7 @@ class DeepCluster(Method):
     description = "clustering: k-means pseudo-labels each epoch, classification, uniform cluster sampling"
     paper = "Caron et al., ECCV 2018"
     family = "one_view"
-    domains = ("natural", "medical")
-    wants_item_index = True
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -106,8 +103,8 @@ class DeepCluster(Method):
         self.classifier = nn.Linear(feature_dim, num_clusters)
         self.register_buffer("pseudo_labels", torch.zeros(0, dtype=torch.long))  # (N,) once clustered
 
-    def on_epoch_start(self, epoch: int, features: Callable[[], torch.Tensor]) -> None:
-        points = pca_whiten(features().to(self.pseudo_labels.device), self.pca_dim)  # (N, d)
+    def on_epoch_start(self, ctx: StepContext) -> None:
+        points = pca_whiten(ctx.features().to(self.pseudo_labels.device), self.pca_dim)  # (N, d)
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))  # from the run's seed
         k = min(self.num_clusters, len(points))
         self.pseudo_labels = kmeans(points, k, self.iterations, generator)
@@ -116,11 +113,11 @@ class DeepCluster(Method):
     def sampling_weights(self) -> torch.Tensor | None:
         return uniform_cluster_weights(self.pseudo_labels) if len(self.pseudo_labels) else None
 
-    def training_step(self, views: list[torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         if not len(self.pseudo_labels):
             raise RuntimeError("deepcluster: no pseudo-labels yet (on_epoch_start was not called)")
         logits = self.classifier(self.backbone(views[0]))  # (B, K)
-        return F.cross_entropy(logits, self.pseudo_labels[positions])
+        return StepOutput(F.cross_entropy(logits, self.pseudo_labels[ctx.indices]))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Pseudo-labels have one entry per item: take the saved length before loading."""

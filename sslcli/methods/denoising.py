@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
 
 
@@ -26,7 +26,7 @@ class DenoisingAutoencoder(Method):
     description = "pretext: reconstruct the clean image from a noise-corrupted copy"
     paper = "Vincent et al., ICML 2008"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, noise_std: float = 0.5):
         super().__init__(backbone, feature_dim)
@@ -35,7 +35,7 @@ class DenoisingAutoencoder(Method):
         self.noise_std = noise_std
         self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, input_size)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         clean = views[0]  # (B, C, H, W)
         restored = self.decoder(self.backbone(corrupt(clean, self.noise_std)))  # (B, C, H, W)
-        return F.mse_loss(restored.float(), clean.float())
+        return StepOutput(F.mse_loss(restored.float(), clean.float()))

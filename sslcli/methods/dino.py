@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains.base import GLOBAL_CROPS
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
 
 
@@ -77,7 +77,8 @@ class DINO(Method):
     description = "self-distillation: EMA teacher, multi-crop, centring + sharpening, no labels"
     paper = "Caron et al., ICCV 2021"
     family = "multi_crop"
-    domains = ("natural", "medical")
+    log_names = ("teacher_temp",)
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -105,7 +106,7 @@ class DINO(Method):
         self.register_buffer("center", torch.zeros(1, out_dim))  # (1, K)
         self.register_buffer("progress", torch.zeros(()))  # fraction of training done
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         batch = views[0].shape[0]
         global_views, local_views = views[:GLOBAL_CROPS], views[GLOBAL_CROPS:]  # (B, C, H, W) each
         student = self.head(self.backbone(torch.cat(global_views))).chunk(GLOBAL_CROPS)  # (B, K) each
@@ -122,15 +123,15 @@ class DINO(Method):
             temperature,
         )
         self._update_center(teacher)
-        return loss
+        return StepOutput(loss, {"teacher_temp": temperature})
 
     @torch.no_grad()
     def _update_center(self, teacher: torch.Tensor) -> None:
         """center <- m * center + (1 - m) * batch mean of the teacher logits (2B, K)."""
         self.center.lerp_(teacher.mean(dim=0, keepdim=True), 1 - self.center_momentum)
 
-    def on_train_step_end(self, step: int, total_steps: int) -> None:
-        self.progress.fill_(step / max(total_steps, 1))
-        momentum = cosine_momentum(step, total_steps, self.base_momentum)
+    def on_step_end(self, ctx: StepContext) -> None:
+        self.progress.fill_(ctx.step / max(ctx.total_steps, 1))
+        momentum = cosine_momentum(ctx.step, ctx.total_steps, self.base_momentum)
         ema_update(self.teacher_backbone, self.backbone, momentum)
         ema_update(self.teacher_head, self.head, momentum)

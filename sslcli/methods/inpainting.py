@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
 
 
@@ -39,7 +39,7 @@ class Inpainting(Method):
     description = "pretext: context encoder paints the blanked centre of the image (L2 on the hole)"
     paper = "Pathak et al., CVPR 2016"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, hole_fraction: float = 0.5):
         super().__init__(backbone, feature_dim)
@@ -49,7 +49,7 @@ class Inpainting(Method):
         start, stop = hole_bounds(input_size, hole_fraction)
         self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, stop - start)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         context, hole = cut_centre(views[0], self.hole_fraction)  # (B, C, S, S), (B, C, h, h)
         painted = self.decoder(self.backbone(context))  # (B, C, h, h)
-        return F.mse_loss(painted.float(), hole.float())
+        return StepOutput(F.mse_loss(painted.float(), hole.float()))

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
 
 TILES = GRID * GRID
@@ -54,7 +54,7 @@ class Jigsaw(Method):
     description = "pretext: recognise which permutation shuffled the 3x3 tiles of an image"
     paper = "Noroozi & Favaro, ECCV 2016"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -77,11 +77,11 @@ class Jigsaw(Method):
             nn.Linear(hidden_dim, num_permutations),
         )
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         images = views[0]  # (B, C, H, W)
         tiles = cut_tiles(images)  # (B, 9, C, s, s)
         tiles = normalise_tiles(jitter_crop(tiles, jittered_size(tiles.shape[-1], self.tile_keep)))
         labels = torch.randint(len(self.permutations), (len(images),), device=images.device)  # (B,)
         shuffled = shuffle_tiles(tiles, self.permutations, labels)  # (B, 9, C, t, t)
         features = self.backbone(shuffled.flatten(0, 1)).view(len(images), -1)  # (B, 9F)
-        return F.cross_entropy(self.classifier(features), labels)
+        return StepOutput(F.cross_entropy(self.classifier(features), labels))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from sslcli.kernels import mae_random_masking, mae_unshuffle, num_visible
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.vit import (
     VisionTransformer,
     patchify,
@@ -76,7 +76,7 @@ class MAE(Method):
     description = "masked: ViT encoder on visible patches, light decoder reconstructs hidden pixels"
     paper = "He et al., CVPR 2022"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
     default_backbone = "vit_tiny"
 
     def __init__(
@@ -118,11 +118,11 @@ class MAE(Method):
             target = normalised_patches(target)
         return self.decoder(latent, ids_restore), target, mask
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         images = views[0]  # (B, C, H, W)
         self.preview = images[:PREVIEW_IMAGES].detach()
         prediction, target, mask = self.predict(images)
-        return masked_patch_loss(prediction.float(), target.float(), mask)
+        return StepOutput(masked_patch_loss(prediction.float(), target.float(), mask))
 
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import ema_update, frozen_copy
 
 
@@ -37,7 +37,7 @@ class MoCoV2(Method):
     description = "contrastive: momentum key encoder, queue of negatives, MLP head"
     paper = "Chen et al., arXiv 2020 (MoCo: He et al., CVPR 2020)"
     family = "two_views"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -60,14 +60,14 @@ class MoCoV2(Method):
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))  # (K, P)
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         view_q, view_k = views  # (B, C, H, W) each
         query = F.normalize(self.projector(self.backbone(view_q)), dim=1)  # (B, P)
         with torch.no_grad():
             key = F.normalize(self.key_projector(self.key_backbone(view_k)), dim=1)  # (B, P)
         loss = moco_loss(query, key, self.queue.clone(), self.temperature)
         self._enqueue(key)
-        return loss
+        return StepOutput(loss)
 
     @torch.no_grad()
     def _enqueue(self, keys: torch.Tensor) -> None:
@@ -76,6 +76,6 @@ class MoCoV2(Method):
         self.queue[slots] = keys.to(self.queue.dtype)
         self.queue_ptr.copy_((self.queue_ptr + len(keys)) % len(self.queue))
 
-    def on_train_step_end(self, step: int, total_steps: int) -> None:
+    def on_step_end(self, ctx: StepContext) -> None:
         ema_update(self.key_backbone, self.backbone, self.momentum)
         ema_update(self.key_projector, self.projector, self.momentum)

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
 
 CENTRE = GRID * GRID // 2
@@ -31,7 +31,7 @@ class RelativePatchLocation(Method):
     description = "pretext: predict where a neighbouring tile lies relative to the centre tile (8-way)"
     paper = "Doersch et al., ICCV 2015"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self, backbone: nn.Module, feature_dim: int, tile_keep: float = 0.85, hidden_dim: int = 1024
@@ -46,7 +46,7 @@ class RelativePatchLocation(Method):
             nn.Linear(hidden_dim, len(NEIGHBOURS)),
         )
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         images = views[0]  # (B, C, H, W)
         tiles = cut_tiles(images)  # (B, 9, C, s, s)
         tiles = normalise_tiles(jitter_crop(tiles, jittered_size(tiles.shape[-1], self.tile_keep)))
@@ -54,4 +54,4 @@ class RelativePatchLocation(Method):
         centre, neighbour = centre_and_neighbour(tiles, labels)  # (B, C, t, t) each
         features = self.backbone(torch.cat([centre, neighbour]))  # (2B, F)
         pair = torch.cat(features.chunk(2), dim=1)  # (B, 2F)
-        return F.cross_entropy(self.classifier(pair), labels)
+        return StepOutput(F.cross_entropy(self.classifier(pair), labels))

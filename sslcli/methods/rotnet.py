@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 
 ROTATIONS = 4
 
@@ -32,12 +32,12 @@ class RotNet(Method):
     description = "pretext: classify the 4-way rotation (0/90/180/270 degrees) of each image"
     paper = "Gidaris et al., ICLR 2018"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(self, backbone: nn.Module, feature_dim: int):
         super().__init__(backbone, feature_dim)
         self.classifier = nn.Linear(feature_dim, ROTATIONS)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         rotated, labels = rotate_all(views[0])  # (4B, C, H, W), (4B,)
-        return F.cross_entropy(self.classifier(self.backbone(rotated)), labels)
+        return StepOutput(F.cross_entropy(self.classifier(self.backbone(rotated)), labels))

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from sslcli.kernels import nt_xent
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.heads import ProjectionHead
 
 
@@ -17,7 +17,7 @@ class SimCLR(Method):
     description = "contrastive: two views, projection head, NT-Xent over the batch"
     paper = "Chen et al., ICML 2020"
     family = "two_views"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -33,8 +33,8 @@ class SimCLR(Method):
         self.temperature = temperature
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b])))  # (2B, P): one BN pass over both
-        return nt_xent(z[:batch], z[batch:], self.temperature)
+        return StepOutput(nt_xent(z[:batch], z[batch:], self.temperature))

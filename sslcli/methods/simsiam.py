@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.heads import ProjectionHead
 
 
@@ -27,7 +27,7 @@ class SimSiam(Method):
     description = "siamese: predictor + stop-gradient, no negatives, no momentum encoder"
     paper = "Chen & He, CVPR 2021"
     family = "two_views"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self, backbone: nn.Module, feature_dim: int, projection_dim: int = 2048, predictor_dim: int = 512
@@ -39,9 +39,9 @@ class SimSiam(Method):
         )
         self.predictor = ProjectionHead(projection_dim, predictor_dim, projection_dim)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b])))  # (2B, P)
         p = self.predictor(z)  # (2B, P)
-        return (negative_cosine(p[:batch], z[batch:]) + negative_cosine(p[batch:], z[:batch])) / 2
+        return StepOutput((negative_cosine(p[:batch], z[batch:]) + negative_cosine(p[batch:], z[:batch])) / 2)

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
 
 
@@ -28,7 +28,7 @@ class SuperResolution(Method):
     description = "pretext: restore the full-resolution image from a downsampled-then-upsampled copy"
     paper = "Dong et al., TPAMI 2016 (SRCNN)"
     family = "one_view"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, factor: int = 2):
         super().__init__(backbone, feature_dim)
@@ -37,7 +37,7 @@ class SuperResolution(Method):
         self.factor = factor
         self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, input_size)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         sharp = views[0]  # (B, C, H, W)
         _, blurred = degrade(sharp, self.factor)  # (B, C, H, W)
-        return F.mse_loss(self.decoder(self.backbone(blurred)).float(), sharp.float())
+        return StepOutput(F.mse_loss(self.decoder(self.backbone(blurred)).float(), sharp.float()))

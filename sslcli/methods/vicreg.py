@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, register_method
+from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.heads import ProjectionHead
 
 
@@ -57,7 +57,7 @@ class VICReg(Method):
     description = "regularised siamese: invariance + variance hinge + covariance decorrelation"
     paper = "Bardes et al., ICLR 2022"
     family = "two_views"
-    domains = ("natural", "medical")
+    accepts = ("image2d",)
 
     def __init__(
         self,
@@ -73,8 +73,8 @@ class VICReg(Method):
         self.weights = (invariance, variance, covariance)
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim, num_layers=3)
 
-    def training_step(self, views: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
-        return vicreg_loss(z[:batch], z[batch:], *self.weights)
+        return StepOutput(vicreg_loss(z[:batch], z[batch:], *self.weights))

@@ -16,6 +16,7 @@ from PIL import Image
 
 import sslcli.engine.checkpoint as checkpoint_module
 from sslcli.cli import main
+from sslcli.methods import StepOutput
 from sslcli.methods.simclr import SimCLR
 from sslcli.run_dir import exclusive
 from tests.cli.test_bad_input import assert_one_line_error
@@ -112,10 +113,10 @@ def test_a_bad_file_under_raise_then_fixed_runs_with_the_same_command(digit_fold
 
 
 def kill_at_first_step(monkeypatch):
-    def killed(self, views):
+    def killed(self, views, ctx):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(SimCLR, "training_step", killed)
+    monkeypatch.setattr(SimCLR, "forward", killed)
 
 
 @pytest.mark.parametrize("again", ["same command", "--resume"])
@@ -237,19 +238,19 @@ def test_leftover_temp_files_are_removed_at_the_next_start(finished_run):
 
 def test_nan_message_suggests_a_resume_that_works(digit_folder, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    original = SimCLR.training_step
+    original = SimCLR.forward
     calls = {"n": 0}
 
-    def nan_at_step_six(self, views):
+    def nan_at_step_six(self, views, ctx):
         calls["n"] += 1
-        loss = original(self, views)
-        return loss * float("nan") if calls["n"] == 6 else loss
+        output = original(self, views, ctx)
+        return StepOutput(output.loss * float("nan")) if calls["n"] == 6 else output
 
-    monkeypatch.setattr(SimCLR, "training_step", nan_at_step_six)
+    monkeypatch.setattr(SimCLR, "forward", nan_at_step_six)
     result = pretrain(digit_folder, run, "--epochs", "2")
     assert_one_line_error(result, "loss is nan", "--resume --lr")
     suggestion = re.search(r"sslcli (pretrain .*--lr \S+)", result.output).group(1).split()
-    monkeypatch.setattr(SimCLR, "training_step", original)
+    monkeypatch.setattr(SimCLR, "forward", original)
     resumed = invoke(*suggestion)
     assert resumed.exit_code == 0, resumed.output
     assert saved(run)["config"]["lr"] == float(suggestion[-1])

@@ -9,6 +9,7 @@ from sslcli.engine import trainer as trainer_module
 from sslcli.engine.opening import open_run
 from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
+from sslcli.methods import StepOutput
 from sslcli.methods.simclr import SimCLR
 from sslcli.run_dir import CHECKPOINT
 
@@ -45,18 +46,18 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(digit_folder, tmp_pat
     pretrain(tiny_config(digit_folder, tmp_path / "whole", accumulate=accumulate), False, quiet)
 
     calls = {"n": 0}
-    original = SimCLR.training_step
+    original = SimCLR.forward
 
-    def crash_on_seventh_batch(self, views):
+    def crash_on_seventh_batch(self, views, ctx):
         calls["n"] += 1
         if calls["n"] == 7:  # mid-epoch: 36 items / batch 8 = 4 batches per epoch
             raise Killed
-        return original(self, views)
+        return original(self, views, ctx)
 
-    monkeypatch.setattr(SimCLR, "training_step", crash_on_seventh_batch)
+    monkeypatch.setattr(SimCLR, "forward", crash_on_seventh_batch)
     with pytest.raises(Killed):
         pretrain(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), False, quiet)
-    monkeypatch.setattr(SimCLR, "training_step", original)
+    monkeypatch.setattr(SimCLR, "forward", original)
     pretrain(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), True, quiet)
 
     whole, split = final_parameters(tmp_path / "whole"), final_parameters(tmp_path / "split")
@@ -79,15 +80,15 @@ def test_a_new_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(digit_fold
 
 def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path, monkeypatch):
     quiet = Console(quiet=True)
-    original = SimCLR.training_step
+    original = SimCLR.forward
     steps = {"n": 0}
 
-    def nan_on_third(self, views):
+    def nan_on_third(self, views, ctx):
         steps["n"] += 1
-        loss = original(self, views)
-        return loss * float("nan") if steps["n"] == 3 else loss
+        output = original(self, views, ctx)
+        return StepOutput(output.loss * float("nan")) if steps["n"] == 3 else output
 
-    monkeypatch.setattr(SimCLR, "training_step", nan_on_third)
+    monkeypatch.setattr(SimCLR, "forward", nan_on_third)
     snapshots = []
     monkeypatch.setattr(
         trainer_module.Trainer,

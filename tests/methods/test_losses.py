@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sslcli.methods import StepContext
 from sslcli.methods.barlow_twins import barlow_twins_loss
 from sslcli.methods.byol import BYOL, byol_regression
 from sslcli.methods.dino import DINO, dino_loss, teacher_temperature
@@ -47,7 +48,7 @@ def test_moco_queue_wraps_around_and_keys_follow_the_momentum_rule():
     with torch.no_grad():
         for p in online.values():
             p.add_(1.0)
-    moco.on_train_step_end(1, 10)
+    moco.on_step_end(StepContext(step=1, total_steps=10))
     for name, key_param in moco.key_projector.named_parameters():
         assert torch.allclose(key_param, 0.999 * before[name] + 0.001 * online[name], atol=1e-6)
 
@@ -75,7 +76,9 @@ def test_byol_loss_is_symmetric_in_its_two_views():
     byol = BYOL(backbone, dim, hidden_dim=64, projection_dim=16)
     a, b = torch.randn(6, 3, 16, 16), torch.randn(6, 3, 16, 16)
     with torch.no_grad():
-        assert byol.training_step([a, b]).item() == pytest.approx(byol.training_step([b, a]).item(), rel=1e-4)
+        assert byol([a, b], StepContext()).loss.item() == pytest.approx(
+            byol([b, a], StepContext()).loss.item(), rel=1e-4
+        )
     assert not any(p.requires_grad for p in byol.target_backbone.parameters())
 
 
@@ -172,7 +175,7 @@ def test_dino_centre_is_an_ema_of_the_teacher_mean_and_temperature_warms_up():
     views = [torch.randn(4, 3, 16, 16) for _ in range(2)] + [torch.randn(4, 3, 8, 8)]
     with torch.no_grad():
         teacher = dino.teacher_head(dino.teacher_backbone(torch.cat(views[:2])))
-        dino.training_step(views)
+        dino(views, StepContext())
     assert torch.allclose(dino.center, 0.1 * teacher.mean(0, keepdim=True), atol=1e-6)
     assert teacher_temperature(0.0, 0.04, 0.07, 0.3) == pytest.approx(0.04)
     assert teacher_temperature(0.15, 0.04, 0.07, 0.3) == pytest.approx(0.055)
@@ -201,7 +204,7 @@ def test_mae_encoder_sees_only_the_visible_patches():
     mae = MAE(backbone, dim, decoder_depth=1)
     seen = []
     mae.backbone.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
-    mae.training_step([torch.randn(3, 3, 16, 16)])
+    mae([torch.randn(3, 3, 16, 16)], StepContext())
     assert seen == [torch.Size([3, 16, 192])]  # 25% of 64 patches
     seen.clear()
     assert mae.backbone(torch.randn(3, 3, 16, 16)).shape == (3, 192)  # embed: every patch, pooled

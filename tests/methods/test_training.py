@@ -7,7 +7,7 @@ import pytest
 import torch
 from sslcli.domains import get_domain
 
-from sslcli.methods import available_methods
+from sslcli.methods import StepContext, available_methods
 from sslcli.models import build_backbone
 
 INPUT_SIZE, BATCH, STEPS = 16, 12, 6
@@ -56,18 +56,18 @@ def build(name: str):
 
 def train_on_one_batch(method, views: list[torch.Tensor]) -> list[float]:
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-3)
-    extra = [torch.arange(BATCH)] if method.wants_item_index else []
-    if method.wants_item_index:
-        method.on_epoch_start(0, lambda: method.backbone.eval()(views[0]).detach())
-        method.train()
+    features = lambda: method.backbone.eval()(views[0]).detach()  # noqa: E731  (every item's features)
+    method.on_epoch_start(StepContext(total_steps=STEPS, features=features))
+    method.train()
     losses = []
     for step in range(STEPS):
         torch.manual_seed(1)  # the same masks, permutations and noise each step: one fixed task
-        loss = method.training_step(views, *extra)
+        ctx = StepContext(step, STEPS, indices=torch.arange(BATCH), features=features)
+        loss = method(views, ctx).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        method.on_train_step_end(step + 1, STEPS)
+        method.on_step_end(StepContext(step + 1, STEPS))
         losses.append(loss.item())
     return losses
 
@@ -75,7 +75,9 @@ def train_on_one_batch(method, views: list[torch.Tensor]) -> list[float]:
 @pytest.mark.parametrize("name", sorted(available_methods()))
 def test_method_loss_falls_on_a_fixed_batch_of_digits(name, digit_images):
     method = build(name)
-    assert "natural" in method.domains and method.paper and method.description
+    natural = get_domain("natural")
+    assert all(method.supports(spec) for spec in natural.inputs(INPUT_SIZE).values())
+    assert method.paper and method.description
     losses = train_on_one_batch(method, make_views(method.family, digit_images))
     assert all(torch.isfinite(torch.tensor(losses)))
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2, losses
