@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig
-from sslcli.domains import Domain, Item, get_domain
+from sslcli.domains import Domain, InputSpec, Item, get_domain
 from sslcli.errors import UserError
 from sslcli.methods import Method, available_methods, get_method
 from sslcli.models import build_backbone
@@ -114,14 +114,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def input_spec(config: PretrainConfig) -> InputSpec:
+    """The one input of the run's domain at its input size (multi-input domains come with their methods)."""
+    specs = lookup_domain(config.domain).inputs(config.input_size)
+    if len(specs) != 1:
+        raise UserError(f"domain {config.domain!r} has inputs {', '.join(specs)}; this run needs one")
+    return next(iter(specs.values()))
+
+
+def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int]:
+    """A randomly initialised backbone for the run's input (channels and size from its InputSpec)."""
+    spec = input_spec(config)
+    try:
+        return build_backbone(config.backbone, spec.size, spec.channels)
+    except (KeyError, ValueError) as err:
+        raise UserError(f"backbone: {err.args[0]}") from None
+
+
 def build_method(config: PretrainConfig) -> Method:
     """The configured method around a freshly initialised backbone (seeded by ``config.seed``)."""
     torch.manual_seed(config.seed)
     method_cls = lookup_method(config.method, config.domain)
-    try:
-        backbone, feature_dim = build_backbone(config.backbone, config.input_size)
-    except (KeyError, ValueError) as err:
-        raise UserError(f"backbone: {err.args[0]}") from None
+    backbone, feature_dim = build_encoder(config)
     sized = "input_size" in inspect.signature(method_cls).parameters  # e.g. decoders of pixel targets
     options = {**config.method_options, **({"input_size": config.input_size} if sized else {})}
     try:

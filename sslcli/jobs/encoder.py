@@ -12,16 +12,16 @@ import torch
 
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.engine.encoder_file import first_non_finite, read_encoder_tensors
+from sslcli.engine.setup import build_encoder
 from sslcli.engine.state_checks import one_line, state_dict_mismatch
 from sslcli.errors import UserError
-from sslcli.models import build_backbone
 from sslcli.run_dir import ENCODER
 
 
 def random_init_encoder(config: PretrainConfig) -> torch.nn.Module:
     """The run's architecture with the initial weights pretraining started from (same seed)."""
     torch.manual_seed(config.seed)
-    backbone, _ = build_backbone(config.backbone, config.input_size)
+    backbone, _ = build_encoder(config)
     return backbone.eval()
 
 
@@ -35,7 +35,7 @@ def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
         raise UserError(
             f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)"
         )
-    backbone, feature_dim = build_backbone(config.backbone, config.input_size)
+    backbone, feature_dim = build_encoder(config)
     tensors, _ = read_encoder_tensors(path)  # checksum verified
     problem = state_dict_mismatch(tensors, backbone.state_dict())
     if problem:

@@ -127,7 +127,7 @@ class MAE(Method):
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(masked input, reconstruction with the visible patches pasted back), both (B, C, H, W)."""
-        p, channels, side = self.backbone.patch_size, images.shape[1], images.shape[-1]
+        p, channels, size = self.backbone.patch_size, images.shape[1], tuple(images.shape[-2:])
         prediction, _, mask = self.predict(images)
         patches = patchify(images, p)  # (B, L, P)
         if self.norm_pix_loss:  # undo the per-patch normalisation with the true patch statistics
@@ -135,9 +135,9 @@ class MAE(Method):
                 -1, keepdim=True
             )
         hidden = mask[..., None].to(patches.dtype)  # (B, L, 1)
-        masked = unpatchify(patches * (1 - hidden), p, channels, side)
+        masked = unpatchify(patches * (1 - hidden), p, channels, size)
         return masked, unpatchify(
-            patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, side
+            patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, size
         )
 
     def on_train_end(self, run_dir: Path) -> None:

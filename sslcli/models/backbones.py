@@ -31,17 +31,22 @@ def available_backbones() -> list[str]:
     return sorted([*_RESNETS, *VIT_SIZES])
 
 
-def build_backbone(name: str, input_size: int, in_channels: int = 3) -> tuple[nn.Module, int]:
-    """Randomly initialised backbone mapping (B, C, H, W) -> (B, F), and its feature size F."""
+def build_backbone(
+    name: str, input_size: int | tuple[int, int], in_channels: int = 3
+) -> tuple[nn.Module, int]:
+    """Randomly initialised backbone mapping (B, C, H, W) -> (B, F), and its feature size F.
+
+    ``input_size``: the side of a square input or (H, W); ``in_channels``: C (any number)."""
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if parse_vit_name(name) is not None:
-        return build_vit(name, input_size, in_channels, SMALL_INPUT_MAX)
+        return build_vit(name, size, in_channels, SMALL_INPUT_MAX)
     if name not in _RESNETS:
         raise KeyError(
             f"unknown backbone {name!r}; available: {', '.join(available_backbones())} "
             "(ViTs take an optional _p<patch> suffix)"
         )
     net = _RESNETS[name]()
-    small = input_size <= SMALL_INPUT_MAX
+    small = max(size) <= SMALL_INPUT_MAX
     if small or in_channels != 3:
         kernel, stride, padding = (3, 1, 1) if small else (7, 2, 3)
         net.conv1 = nn.Conv2d(in_channels, 64, kernel, stride, padding, bias=False)

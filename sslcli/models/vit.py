@@ -27,19 +27,20 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), p * p * c)
 
 
-def unpatchify(patches: torch.Tensor, patch_size: int, channels: int, height: int) -> torch.Tensor:
-    """Inverse of ``patchify`` for square images: (B, L, p*p*C) -> (B, C, H, H)."""
-    b, p, grid = patches.shape[0], patch_size, height // patch_size
-    x = patches.reshape(b, grid, grid, p, p, channels)  # (B, Hp, Wp, p, q, C)
-    return x.permute(0, 5, 1, 3, 2, 4).reshape(b, channels, height, height)
+def unpatchify(patches: torch.Tensor, patch_size: int, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """Inverse of ``patchify``: (B, L, p*p*C) -> (B, C, H, W) for ``size`` (H, W)."""
+    (b, p), (height, width) = (patches.shape[0], patch_size), size
+    x = patches.reshape(b, height // p, width // p, p, p, channels)  # (B, Hp, Wp, p, q, C)
+    return x.permute(0, 5, 1, 3, 2, 4).reshape(b, channels, height, width)
 
 
-def sincos_position_embedding(grid: int, dim: int) -> torch.Tensor:
-    """Fixed 2-D sine-cosine embedding (grid*grid, dim): half the channels encode rows, half columns."""
+def sincos_position_embedding(grid: tuple[int, int], dim: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine embedding (Hp*Wp, dim) of a (Hp, Wp) patch grid: half the channels encode
+    rows, half columns."""
     if dim % 4:
         raise ValueError(f"ViT width must be divisible by 4, got {dim}")
     freqs = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))  # (D/4,)
-    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")
     parts = []
     for coord in (rows.reshape(-1), cols.reshape(-1)):
         angles = coord[:, None].double() * freqs[None]  # (L, D/4)
@@ -59,12 +60,14 @@ def transformer_blocks(dim: int, depth: int, heads: int) -> nn.ModuleList:
 class VisionTransformer(nn.Module):
     """(B, C, H, W) -> (B, D) mean-pooled token features; ``encode`` runs any subset of tokens."""
 
-    def __init__(self, input_size: int, patch_size: int, in_channels: int, dim: int, depth: int, heads: int):
+    def __init__(
+        self, size: tuple[int, int], patch_size: int, in_channels: int, dim: int, depth: int, heads: int
+    ):
         super().__init__()
-        if input_size % patch_size:
-            raise ValueError(f"input size {input_size} is not divisible by the patch size {patch_size}")
+        if size[0] % patch_size or size[1] % patch_size:
+            raise ValueError(f"input size {size} is not divisible by the patch size {patch_size}")
         self.patch_size, self.in_channels, self.dim = patch_size, in_channels, dim
-        self.grid = input_size // patch_size
+        self.grid = (size[0] // patch_size, size[1] // patch_size)  # (Hp, Wp)
         self.patch_embed = nn.Linear(patch_size * patch_size * in_channels, dim)
         pos = sincos_position_embedding(self.grid, dim)[None]  # (1, L, D)
         self.register_buffer("pos_embed", pos, persistent=False)
@@ -73,7 +76,7 @@ class VisionTransformer(nn.Module):
 
     @property
     def num_patches(self) -> int:
-        return self.grid * self.grid
+        return self.grid[0] * self.grid[1]
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Embedded tokens with positions added (B, n, D) -> normalised encoder output (B, n, D)."""
@@ -94,15 +97,18 @@ def parse_vit_name(name: str) -> tuple[str, int | None] | None:
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
-def default_patch_size(input_size: int, small_input_max: int) -> int:
-    """16 (the ViT paper's) for large inputs; an 8x8 grid of patches for small ones."""
-    return 16 if input_size > small_input_max else max(1, input_size // 8)
+def default_patch_size(size: tuple[int, int], small_input_max: int) -> int:
+    """16 (the ViT paper's) for large inputs; for small ones the largest patch that divides both sides
+    and leaves at least 8 patches along the shorter one."""
+    if min(size) > small_input_max:
+        return 16
+    return next(p for p in range(max(1, min(size) // 8), 0, -1) if size[0] % p == 0 == size[1] % p)
 
 
-def build_vit(name: str, input_size: int, in_channels: int, small_input_max: int) -> tuple[nn.Module, int]:
-    size, patch = parse_vit_name(name)
-    dim, depth, heads = VIT_SIZES[size]
-    net = VisionTransformer(
-        input_size, patch or default_patch_size(input_size, small_input_max), in_channels, dim, depth, heads
-    )
-    return net, dim
+def build_vit(
+    name: str, size: tuple[int, int], in_channels: int, small_input_max: int
+) -> tuple[nn.Module, int]:
+    vit_size, patch = parse_vit_name(name)
+    dim, depth, heads = VIT_SIZES[vit_size]
+    patch = patch or default_patch_size(size, small_input_max)
+    return VisionTransformer(size, patch, in_channels, dim, depth, heads), dim

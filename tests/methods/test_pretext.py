@@ -145,7 +145,7 @@ def test_vit_patchify_matches_the_masking_kernels_layout(images):
     ordered = torch.arange(9.0).expand(3, 9)  # noise ranks patches in index order; ratio 0 keeps all
     reference = mae_random_masking_reference(images, 0.0, 4, noise=ordered).visible
     assert torch.equal(patches, reference)
-    assert torch.equal(unpatchify(patches, 4, 3, 12), images)
+    assert torch.equal(unpatchify(patches, 4, 3, (12, 12)), images)
 
 
 def test_kmeans_recovers_separated_blobs_and_reseeds_empty_clusters():
