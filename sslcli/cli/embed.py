@@ -9,7 +9,13 @@ import click
 
 @click.command("embed")
 @click.option(
-    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory from pretrain."
+    "--run",
+    "--run-dir",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory from pretrain (spell it --run-dir under torchrun, whose own parser takes --run "
+    "for its --run-path).",
 )
 @click.option(
     "--data", required=True, type=click.Path(path_type=Path), help="Folder to embed (searched recursively)."
@@ -21,10 +27,18 @@ import click
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["npy"]),
+    type=click.Choice(["npy", "parquet"]),
     default="npy",
     show_default=True,
-    help="embeddings.npy (N x D float32) + index.csv.",
+    help="embeddings.npy (N x D float32), or an embeddings.parquet/ folder (row, item_id, path, label, "
+    "embedding); index.csv beside either.",
+)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Embed only shard I of N (0-based; contiguous slices of the sorted items) into "
+    "OUT/parts/part-I-of-N/, e.g. one per array job; OUT/manifest.json lists the parts once all are "
+    "done. Under torchrun each rank takes its own shard without this flag.",
 )
 @click.option("--domain", "domain_name", help="Expected domain of the run (checked; default: the run's own).")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="Data-loading processes.")
@@ -42,12 +56,16 @@ def embed_command(
     out: Path,
     batch_size: int,
     fmt: str,
+    shard: str | None,
     domain_name: str | None,
     num_workers: int,
     device: str,
     on_error: str,
 ) -> None:
-    """Write OUT/embeddings.npy (one float32 row per item) and OUT/index.csv (row, item_id, path, label)."""
+    """Write OUT/embeddings.npy (one float32 row per item) and OUT/index.csv (row, item_id, path, label).
+
+    Re-running the same command continues an interrupted job; a finished one is not recomputed.
+    """
     from rich.table import Table
 
     from sslcli.cli.console import stderr_console, stdout_console
@@ -58,17 +76,35 @@ def embed_command(
     if batch_size < 1 or num_workers < 0:
         raise UserError("--batch-size must be >= 1 and --num-workers >= 0")
     result = embed_corpus(
-        run_dir, data, out, batch_size, device, on_error, num_workers, stderr_console(), domain_name
+        run_dir,
+        data,
+        out,
+        batch_size,
+        device,
+        on_error,
+        num_workers,
+        stderr_console(),
+        domain_name,
+        shard=shard,
+        fmt=fmt,
     )
     table = Table(title="embed" + (" (already complete)" if result.already_done else ""), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    table.add_row(
-        "output", f"{out / 'embeddings.npy'} ({result.rows} x {result.dim} float32), {out / 'index.csv'}"
-    )
-    table.add_row(
-        "items", f"{result.items_found} found, {result.rows} embedded, {len(result.skipped)} skipped"
-    )
+    shape = f"{result.rows} x {result.dim} float32"
+    index = result.embeddings.parent / "index.csv"
+    table.add_row("output", f"{result.embeddings} ({shape}), {index}")
+    counts = f"{result.rows} embedded, {len(result.skipped)} skipped"
+    if result.shard.whole:
+        table.add_row("items", f"{result.items_found} found, {counts}")
+    else:
+        table.add_row(
+            "items", f"{result.shard_items} in shard {result.shard} of {result.items_found} found, {counts}"
+        )
+        waiting = ", ".join(f"{i}/{result.shard.count}" for i in result.waiting)
+        table.add_row(
+            "manifest", str(result.manifest) if result.manifest else f"waiting for shards {waiting}"
+        )
     if not result.already_done:
         table.add_row("throughput", f"{result.rows / max(result.seconds, 1e-9):.1f} items/s")
     console = stdout_console()

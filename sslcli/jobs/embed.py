@@ -1,7 +1,10 @@
-"""``sslcli embed``: stream a corpus through a trained encoder into ``embeddings.npy`` + ``index.csv``.
+"""``sslcli embed``: stream a corpus through a trained encoder into embeddings (``.npy`` or Parquet)
+plus ``index.csv``, in one folder or as shards writing their own parts of one output folder.
 
 Memory does not grow with the corpus (rows go to disk batch by batch). ``embed_state.json`` records
-progress after each batch, so re-running an interrupted job continues where it stopped.
+progress whenever every row written so far is durable (after each batch for npy, after each closed
+file for Parquet), so re-running an interrupted job continues where it stopped; a finished part is
+never recomputed. The layout of OUT, the job record and the manifest are in ``embed_layout``.
 """
 
 from __future__ import annotations
@@ -13,17 +16,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
+from sslcli.distributed import local_device
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import feature_batches
 from sslcli.engine.run_record import ids_fingerprint
 from sslcli.engine.setup import discover_items, lookup_domain, resolve_device
 from sslcli.errors import UserError
+from sslcli.jobs import embed_layout as layout
 from sslcli.jobs.encoder import load_encoder
-from sslcli.jobs.npy_stream import NpyRowWriter
+from sslcli.jobs.npy_stream import MissingRows, NpyRowWriter
+from sslcli.jobs.parquet_stream import ParquetRowWriter, Record, ResumeMismatch
+from sslcli.jobs.shards import Shard, resolve_shard
 from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import (
     ENCODER,
@@ -41,12 +49,14 @@ INDEX_COLUMNS = ("row", "item_id", "path", "label")
 @dataclass
 class EmbedState:
     encoder_sha256: str
-    items_sha256: str
+    items_sha256: str  # of the items this folder embeds (a shard's slice, or all)
     dim: int
     next_position: int = 0  # items[:next_position] are embedded or skipped
     rows: int = 0
     done: bool = False
     skipped: dict[str, str] = field(default_factory=dict)
+    format: str = "npy"  # states written before Parquet existed are npy
+    files: int = 0  # Parquet: closed data files holding the ``rows`` rows
 
 
 def sha256_of_file(path: Path) -> str:
@@ -58,14 +68,12 @@ def sha256_of_file(path: Path) -> str:
 
 
 def save_state(out: Path, state: EmbedState) -> None:
-    atomic_write(
-        out / "embed_state.json", lambda tmp: Path(tmp).write_text(json.dumps(vars(state), indent=1))
-    )
+    atomic_write(out / layout.STATE, lambda tmp: Path(tmp).write_text(json.dumps(vars(state), indent=1)))
 
 
 def resume_state(out: Path, fresh: EmbedState) -> EmbedState:
     """The saved state if it belongs to the same encoder and items, else ``fresh`` for a new folder."""
-    path = out / "embed_state.json"
+    path = out / layout.STATE
     if not path.is_file():
         if folder_state(out) != "new":
             raise UserError(f"{out}: folder is not empty and holds no embed job; choose another --out")
@@ -74,10 +82,15 @@ def resume_state(out: Path, fresh: EmbedState) -> EmbedState:
         saved = EmbedState(**json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: unreadable embed state ({type(err).__name__})") from None
-    if saved.next_position == 0:  # stopped before its first batch: nothing to keep
+    if saved.next_position == 0:  # stopped before its first saved batch: nothing to keep
         return fresh
     if (saved.encoder_sha256, saved.items_sha256) != (fresh.encoder_sha256, fresh.items_sha256):
         raise UserError(f"{out}: holds embeddings of another encoder or data set; choose another --out")
+    if saved.format != fresh.format:
+        raise UserError(
+            f"{out}: holds {saved.format} embeddings; run with --format {saved.format} "
+            "or choose another --out"
+        )
     return saved
 
 
@@ -100,6 +113,16 @@ class EmbedResult:
     skipped: dict[str, str]
     seconds: float
     already_done: bool
+    folder: Path | None = None  # where this process's files are: OUT, or OUT/parts/part-<i>-of-<n>
+    fmt: str = "npy"
+    shard: Shard = field(default_factory=Shard)
+    shard_items: int = 0  # items in this shard's slice
+    manifest: Path | None = None  # OUT/manifest.json once every part of a sharded job is complete
+    waiting: list[int] = field(default_factory=list)  # shards not complete yet
+
+    @property
+    def embeddings(self) -> Path:
+        return (self.folder or self.out) / layout.FORMATS[self.fmt]
 
 
 def embed_corpus(
@@ -112,7 +135,14 @@ def embed_corpus(
     num_workers: int,
     console,
     domain_name: str | None = None,
+    *,
+    shard: Shard | str | None = None,
+    fmt: str = "npy",
 ) -> EmbedResult:
+    """Embed ``data`` (or this process's shard of it: ``shard``, else torchrun's rank/world) into ``out``."""
+    if fmt not in layout.FORMATS:
+        raise UserError(f"--format {fmt!r}: choose one of {', '.join(layout.FORMATS)}")
+    shard = resolve_shard(shard)
     encoder, config, dim = load_encoder(run_dir)
     if domain_name is not None and domain_name != config.domain:
         raise UserError(f"{run_dir}: the run was trained on domain {config.domain!r}, not {domain_name!r}")
@@ -121,19 +151,34 @@ def embed_corpus(
     # where paths may identify patients, sub-folder names are never used (nor written) as labels
     items = attach_labels(data, discover_items(domain, data), folder_labels=not domain.identifying_paths)
     labels = shown_labels([item.label for item in items], verbatim=not domain.identifying_paths)
-    fresh = EmbedState(sha256_of_file(run_dir / ENCODER), ids_fingerprint(items), dim=dim)
-    job = EmbedJob(encoder, domain, items, labels, config.input_size, SkipLog(on_error, data))
-    with exclusive(out, "embed output folder"):
-        clean_temp_files(out)
-        state = resume_state(out, fresh)
-        if state.done:
-            return EmbedResult(out, state.rows, state.dim, len(items), state.skipped, 0.0, already_done=True)
-        save_state(out, state)  # from here on, running the same command again continues the job
-        started = time.perf_counter()
-        write_embeddings(job, state, out, resolve_device(device_name), batch_size, num_workers, console)
-    return EmbedResult(
-        out, state.rows, state.dim, len(items), state.skipped, time.perf_counter() - started, False
+    encoder_sha256 = sha256_of_file(run_dir / ENCODER)
+    start, stop = shard.bounds(len(items))  # labels are numbered over all items, then sliced
+    job = EmbedJob(
+        encoder, domain, items[start:stop], labels[start:stop], config.input_size, SkipLog(on_error, data)
     )
+    fresh = EmbedState(encoder_sha256, ids_fingerprint(job.items), dim=dim, format=fmt)
+    device = local_device(resolve_device(device_name))
+    run = PartRun(job, fresh, device, batch_size, num_workers, console)
+    if shard.whole:
+        with exclusive(out, "embed output folder"):
+            layout.refuse_sharded_job(out)
+            clean_temp_files(out)
+            result = run.into(out)
+        return _with(result, out, len(items), shard)
+    record = layout.job_record(shard.count, fmt, dim, encoder_sha256, len(items), ids_fingerprint(items))
+    with layout.shared_use(out):
+        layout.claim_job(out, record)
+        folder = layout.part_folder(out, shard)
+        with exclusive(folder, f"shard {shard} of the embed job"):
+            clean_temp_files(folder)
+            result = run.into(folder)
+        result.manifest, result.waiting = layout.finalize(out, record)
+    return _with(result, out, len(items), shard)
+
+
+def _with(result: EmbedResult, out: Path, items_found: int, shard: Shard) -> EmbedResult:
+    result.out, result.items_found, result.shard = out, items_found, shard
+    return result
 
 
 @dataclass
@@ -146,17 +191,82 @@ class EmbedJob:
     skips: SkipLog
 
 
+@dataclass
+class PartRun:
+    """One folder's worth of work: resume or start it, and stream its rows."""
+
+    job: EmbedJob
+    fresh: EmbedState
+    device: torch.device
+    batch_size: int
+    num_workers: int
+    console: object
+
+    def into(self, folder: Path) -> EmbedResult:
+        state = resume_state(folder, self.fresh)
+        items = len(self.job.items)
+        result = EmbedResult(
+            folder, state.rows, state.dim, items, state.skipped, 0.0, state.done, folder, state.format
+        )
+        result.shard_items = items
+        if state.done:
+            return result
+        save_state(folder, state)  # from here on, running the same command again continues the job
+        started = time.perf_counter()
+        write_embeddings(
+            self.job, state, folder, self.device, self.batch_size, self.num_workers, self.console
+        )
+        result.rows, result.skipped = state.rows, state.skipped
+        result.seconds = time.perf_counter() - started
+        return result
+
+
+class NpyRows:
+    """``NpyRowWriter`` behind the interface ``write_embeddings`` uses (every append is durable)."""
+
+    settled = True
+    files = 0
+
+    def __init__(self, folder: Path, dim: int, rows: int, files: int):
+        self.writer = NpyRowWriter(folder / layout.NPY, dim, rows)
+
+    def append(self, vectors: np.ndarray, records: list[Record]) -> None:
+        self.writer.append(vectors)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ParquetRows(ParquetRowWriter):
+    def __init__(self, folder: Path, dim: int, rows: int, files: int):
+        super().__init__(folder / layout.PARQUET, dim, rows, files)
+
+
+def open_rows(folder: Path, state: EmbedState, console) -> NpyRows | ParquetRows:
+    """The row writer of ``state.format``, continuing at ``state``'s cursor (a part whose files hold
+    fewer rows than the cursor says, e.g. removed by hand, starts over rather than refusing to run)."""
+    opened = NpyRows if state.format == "npy" else ParquetRows
+    try:
+        return opened(folder, state.dim, state.rows, state.files)
+    except (MissingRows, ResumeMismatch) as err:
+        console.print(f"{folder}: {err}; embedding this part again from the start")
+        state.next_position, state.rows, state.files, state.skipped = 0, 0, 0, {}
+        save_state(folder, state)
+        return opened(folder, state.dim, 0, 0)
+
+
 def write_embeddings(
     job: EmbedJob, state: EmbedState, out: Path, device, batch_size: int, num_workers: int, console
 ) -> None:
-    """Append rows for ``job.items[state.next_position:]``, saving ``state`` after every batch."""
-    index_path = out / "index.csv"
+    """Append rows for ``job.items[state.next_position:]``, saving ``state`` whenever they are durable."""
+    rows_out = open_rows(out, state, console)
+    index_path = out / layout.INDEX
     truncate_index(index_path, state.rows)
-    writer = NpyRowWriter(out / "embeddings.npy", state.dim, state.rows)
     job.skips.records.update(state.skipped)
     items = job.items
+    position, rows = state.next_position, state.rows
     with item_progress(console) as progress, index_path.open("a", newline="") as index_handle:
-        task = progress.add_task("embed", total=len(items), completed=state.next_position)
+        task = progress.add_task("embed", total=len(items), completed=position)
         index = csv.writer(index_handle)
         batches = feature_batches(
             job.encoder,
@@ -167,23 +277,32 @@ def write_embeddings(
             device,
             job.skips,
             num_workers,
-            start=state.next_position,
+            start=position,
         )
         for positions, features, consumed in batches:
+            position += consumed
             if positions:
-                writer.append(features.numpy())
+                records = [
+                    (rows + i, items[p].item_id, items[p].rel_path, job.labels[p])
+                    for i, p in enumerate(positions)
+                ]
+                rows_out.append(features.numpy(), records)
                 with disk_full_guard(index_path):
                     index.writerows(
-                        (state.rows + i, items[p].item_id, items[p].rel_path, job.labels[p] or "")
-                        for i, p in enumerate(positions)
+                        (row, item_id, path, label or "") for row, item_id, path, label in records
                     )
                     index_handle.flush()
-            state.rows = writer.rows
-            state.next_position += consumed
-            state.skipped = dict(job.skips.records)
-            save_state(out, state)
-            progress.update(task, completed=state.next_position)
-    writer.close()
+                rows += len(records)
+            if rows_out.settled:
+                _advance(out, state, job, position, rows, rows_out.files)
+            progress.update(task, completed=position)
+        rows_out.close()
+    job.skips.write(out / SKIPPED)  # before the state says done: a done part has all its files
     state.done = True
+    _advance(out, state, job, position, rows, rows_out.files)
+
+
+def _advance(out: Path, state: EmbedState, job: EmbedJob, position: int, rows: int, files: int) -> None:
+    state.next_position, state.rows, state.files = position, rows, files
+    state.skipped = dict(job.skips.records)
     save_state(out, state)
-    job.skips.write(out / SKIPPED)

@@ -24,10 +24,19 @@ def npy_header(rows: int, dim: int) -> bytes:
     return MAGIC + struct.pack("<H", body_len) + text.ljust(body_len - 1).encode("latin1") + b"\n"
 
 
+class MissingRows(ValueError):
+    """Reopening for ``rows`` rows found a file holding fewer (removed or cut short by hand)."""
+
+
 class NpyRowWriter:
-    """float32 rows of width ``dim``; opening with ``rows`` > 0 keeps that many and drops any tail."""
+    """float32 rows of width ``dim``; opening with ``rows`` > 0 keeps that many and drops any tail
+    (a file holding fewer raises ``MissingRows`` rather than growing zero rows)."""
 
     def __init__(self, path: Path, dim: int, rows: int = 0):
+        if rows:
+            held = (path.stat().st_size - HEADER_BYTES) // (4 * dim) if path.is_file() else 0
+            if held < rows:
+                raise MissingRows(f"{path.name} holds {max(held, 0)} of the {rows} rows embedded before")
         self.path, self.dim, self.rows = path, dim, rows
         self.handle = path.open("r+b" if rows and path.exists() else "w+b", buffering=0)
         self.handle.truncate(HEADER_BYTES + rows * dim * 4)
