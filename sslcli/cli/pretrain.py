@@ -21,6 +21,8 @@ OVERRIDES = {
     "num_workers": "num_workers",
     "input_size": "input_size",
     "check_data": "check_data",
+    "backbone": "backbone",
+    "optimizer": "optimizer",
 }
 
 
@@ -44,6 +46,18 @@ OVERRIDES = {
 @click.option("--lr", type=float, default=None, help="Peak learning rate.  [default: 1e-3*B/256 (AdamW)]")
 @click.option(
     "--input-size", type=int, default=None, help="Side of the square input.  [default: the domain's]"
+)
+@click.option(
+    "--backbone",
+    default=None,
+    help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>].  [default: the method's or domain's]",
+)
+@click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default=None, help="[default: adamw]")
+@click.option(
+    "--temperature",
+    type=float,
+    default=None,
+    help="The method's temperature option (simclr, moco_v2, ...); same as method_options.temperature.",
 )
 @click.option("--num-workers", type=int, default=None, help="Data-loading processes.  [default: 2]")
 @click.option(
@@ -78,7 +92,12 @@ OVERRIDES = {
 )
 @click.pass_context
 def pretrain_command(
-    ctx: click.Context, config_file: Path | None, resume: bool, allow_data_change: bool, **options
+    ctx: click.Context,
+    config_file: Path | None,
+    resume: bool,
+    allow_data_change: bool,
+    temperature: float | None,
+    **options,
 ) -> None:
     """Pretrain an encoder with a self-supervised method.
 
@@ -95,6 +114,9 @@ def pretrain_command(
             values[field_name] = (
                 str(options[option]) if isinstance(options[option], Path) else options[option]
             )
+    method_options = values.get("method_options", {})
+    if temperature is not None and isinstance(method_options, dict):  # else the config check names it
+        values["method_options"] = {**method_options, "temperature": temperature}
     values["out"] = str(options["out"])  # --out is where the run is, whatever the config file says
     config = PretrainConfig.parse(values)
     request = None
