@@ -103,17 +103,19 @@ def folder_state(folder: Path) -> str:
     return "foreign" if others else "new"
 
 
-def holds_only_lock(folder: Path) -> bool:
-    return folder.is_dir() and all(p.name == LOCK for p in folder.iterdir())
+def holds_only_locks(folder: Path) -> bool:
+    return folder.is_dir() and all(p.name.endswith(".lock") for p in folder.iterdir())
 
 
 @contextlib.contextmanager
-def exclusive(folder: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (created if absent) for the duration of the block.
+def exclusive(folder: Path, what: str, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on ``folder`` (created if absent) for the duration of the block: exclusive, or with
+    ``shared`` one of several holders (the processes of one sharded job) that together exclude an
+    exclusive holder.
 
-    A second process gets a one-line refusal naming the holder. The lock is the kernel's
-    (``flock``), so a killed holder never leaves it stuck. A folder this call created and that still
-    holds nothing but the lock afterwards is removed again, so a refused command leaves no trace.
+    A refused process gets one line naming the holder. The lock is the kernel's (``flock``), so a
+    killed holder never leaves it stuck. A folder this call created and that still holds nothing but
+    lock files afterwards is removed again, so a refused command leaves no trace.
     """
     created = not folder.exists()
     try:
@@ -122,25 +124,26 @@ def exclusive(folder: Path, what: str) -> Iterator[None]:
         raise UserError(f"{folder}: exists and is not a directory") from None
     except OSError as err:
         raise UserError(f"{folder}: cannot create ({err.strerror})") from None
-    lock_path = folder / LOCK
-    handle = lock_path.open("a+")
+    handle = (folder / LOCK).open("a+")
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise UserError(
                 f"{folder}: {what} is in use by {holder}; wait for it or choose another --out"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"sslcli pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
+        if not shared:  # the holder's name, for the refusal above
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"sslcli pid {os.getpid()} on {socket.gethostname()}\n")
+            handle.flush()
         yield
     finally:
         handle.close()  # releases the lock
-        if created and holds_only_lock(folder):
-            lock_path.unlink(missing_ok=True)
+        if created and holds_only_locks(folder):
+            for path in folder.iterdir():
+                path.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 folder.rmdir()

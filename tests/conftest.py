@@ -67,3 +67,20 @@ def trained_run(tmp_path_factory) -> Path:
     result = CliRunner().invoke(main, ["pretrain", "--data", str(data), "--out", str(run), *FAST_PRETRAIN])
     assert result.exit_code == 0, result.output
     return run
+
+
+def invoke(*args):
+    """Run the CLI in-process with every argument as a string."""
+    from click.testing import CliRunner
+
+    from sslcli.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_error_line(result) -> str:
+    """The one ``Error:`` line of a failed command (and no traceback)."""
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]

@@ -166,7 +166,7 @@ def embed_corpus(
             result = run.into(out)
         return _with(result, out, len(items), shard)
     record = layout.job_record(shard.count, fmt, dim, encoder_sha256, len(items), ids_fingerprint(items))
-    with layout.shared_use(out):
+    with exclusive(out, "embed output folder", shared=True):
         layout.claim_job(out, record)
         folder = layout.part_folder(out, shard)
         with exclusive(folder, f"shard {shard} of the embed job"):

@@ -84,40 +84,6 @@ def _flock(path: Path, mode: int) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def shared_use(out: Path) -> Iterator[None]:
-    """Hold OUT as one of the processes of a sharded job; refused while an unsharded job holds it.
-
-    A folder this call created that holds nothing but lock files afterwards is removed again.
-    """
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"{out}: exists and is not a directory") from None
-    except OSError as err:
-        raise UserError(f"{out}: cannot create ({err.strerror})") from None
-    handle = (out / LOCK).open("a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise UserError(
-                f"{out}: embed output folder is in use by {holder} (an unsharded job); wait for it or "
-                "choose another --out"
-            ) from None
-        yield
-    finally:
-        handle.close()
-        if created and all(p.name in (LOCK, MANIFEST_LOCK) for p in out.iterdir()):
-            for path in out.iterdir():
-                path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                out.rmdir()
-
-
-@contextlib.contextmanager
 def manifest_lock(out: Path) -> Iterator[None]:
     """Short critical sections over the job record and the parts' states (blocks until free)."""
     with _flock(out / MANIFEST_LOCK, fcntl.LOCK_EX):

@@ -5,11 +5,9 @@ import io
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from sslcli.cli import main
-from tests.conftest import FAST_PRETRAIN
+from tests.conftest import FAST_PRETRAIN, invoke
 
 BAD_FILES = {"zero.png": "0 bytes", "broken.png": "truncated", "fake.jpg": "not a readable image"}
 
@@ -23,10 +21,6 @@ def folder_with_bad_files(digit_folder):
     (digit_folder / "1" / "broken.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     (digit_folder / "7" / "fake.jpg").write_text("not an image\n")
     return digit_folder
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def assert_one_line_error(result, *fragments):

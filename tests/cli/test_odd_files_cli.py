@@ -10,11 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from sslcli.domains.natural import NaturalDomain
 
-from sslcli.cli import main
-from tests.conftest import FAST_PRETRAIN
+from tests.conftest import FAST_PRETRAIN, invoke, one_error_line
 from tests.odd_entries import FifoWatch, bomb_png
 
 # entry (in the digit folder) -> a fragment of the reason it is skipped
@@ -37,17 +35,6 @@ def odd_folder(digit_folder):
     watch = FifoWatch(digit_folder / "1" / "pipe.png")
     yield digit_folder
     assert not watch.close(), "the FIFO was opened"
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def skipped_rows(path: Path) -> dict[str, str]:

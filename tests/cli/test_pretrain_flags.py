@@ -2,15 +2,8 @@
 
 import json
 
-from click.testing import CliRunner
-
-from sslcli.cli import main
 from tests.cli.test_bad_input import assert_one_line_error
-from tests.conftest import FAST_PRETRAIN
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.conftest import FAST_PRETRAIN, invoke
 
 
 def test_flags_reach_the_resolved_config(digit_folder, tmp_path):

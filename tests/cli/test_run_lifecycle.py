@@ -11,20 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 import sslcli.engine.checkpoint as checkpoint_module
-from sslcli.cli import main
 from sslcli.methods import StepOutput
 from sslcli.methods.simclr import SimCLR
 from sslcli.run_dir import exclusive
 from tests.cli.test_bad_input import assert_one_line_error
-from tests.conftest import FAST_PRETRAIN, write_digit_folder
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
 
 
 def pretrain(data, run, *extra):

@@ -11,9 +11,7 @@ import zipfile
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from sslcli.cli import main
 from sslcli.config import load_run_config
 from sslcli.engine.checkpoint import apply_rng_state, load_checkpoint, restore_training_state
 from sslcli.engine.setup import build_method
@@ -21,11 +19,7 @@ from sslcli.engine.state_checks import state_dict_mismatch
 from sslcli.engine.trainer import TrainState
 from sslcli.errors import UserError
 from sslcli.run_dir import CHECKPOINT
-from tests.conftest import FAST_PRETRAIN, write_digit_folder
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
 
 
 @pytest.fixture(scope="module")

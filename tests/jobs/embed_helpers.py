@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from click.testing import CliRunner
 from rich.console import Console
 
-from sslcli.cli import main
 from sslcli.jobs.embed import embed_corpus
 
 # 36 digit images; batches of 3 start at the same items whether the job runs whole or in 2, 3 or 4
@@ -33,17 +31,6 @@ def run_embed(run: Path, data: Path, out: Path, **kwargs):
         console=Console(quiet=True),
         **kwargs,
     )
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 def read_index(path: Path) -> list[dict[str, str]]:

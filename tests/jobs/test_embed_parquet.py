@@ -16,7 +16,8 @@ import sslcli.jobs.embed as embed_module
 import sslcli.jobs.parquet_stream as parquet_stream
 from sslcli.jobs.embed_layout import read_embeddings
 from sslcli.jobs.shards import Shard
-from tests.jobs.embed_helpers import BATCH, invoke, one_error_line, part_dirs, read_index, run_embed
+from tests.conftest import invoke, one_error_line
+from tests.jobs.embed_helpers import BATCH, part_dirs, read_index, run_embed
 
 ROW_BYTES = 512 * 4
 

@@ -16,15 +16,8 @@ from sslcli.errors import UserError
 from sslcli.jobs.embed_layout import read_embeddings
 from sslcli.jobs.shards import Shard
 from sslcli.run_dir import exclusive
-from tests.jobs.embed_helpers import (
-    Embedded,
-    invoke,
-    one_error_line,
-    part_dirs,
-    read_flat,
-    read_index,
-    run_embed,
-)
+from tests.conftest import invoke, one_error_line
+from tests.jobs.embed_helpers import Embedded, part_dirs, read_flat, read_index, run_embed
 
 
 def concatenated(out, count) -> Embedded:

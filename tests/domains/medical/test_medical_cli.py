@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from click.testing import CliRunner
 from sslcli.domains.medical.privacy import SALT_FILE, item_hash
 
-from sslcli.cli import main
 from sslcli.reporting import plots
+from tests.conftest import invoke
 from tests.domains.conftest import write_dicom
 
 TINY = ["--epochs", "1", "--batch-size", "32", "--input-size", "16", "--num-workers", "0", "--device", "cpu"]
@@ -53,10 +52,6 @@ IDENTIFYING = (
     "ProtocolName",
     "ImageComments",
 )
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def distinctive(value: str) -> bool:
