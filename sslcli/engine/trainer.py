@@ -317,7 +317,7 @@ class Trainer:
             "sslcli": sslcli.__version__,
         }
         save_encoder(self.run_dir / ENCODER, self.method.backbone, metadata)
-        self.method.on_train_end(self.run_dir)
+        self.method.on_train_end(self.run_dir, show_samples=not self.plan.domain.identifying_paths)
         self.skips.write(self.run_dir / SKIPPED)
         plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")
         return PretrainResult(

@@ -82,8 +82,11 @@ class Method(nn.Module):
         keeps the plain shuffled pass. Must depend only on state saved in ``state_dict`` (resume)."""
         return None
 
-    def on_train_end(self, run_dir: Path) -> None:
-        """Called once training has finished (e.g. to write pictures into ``run_dir / "plots"``)."""
+    def on_train_end(self, run_dir: Path, show_samples: bool) -> None:
+        """Called once training has finished (e.g. to write pictures into ``run_dir / "plots"``).
+
+        ``show_samples`` False: the data may identify people (a patient's face, burned-in names), so
+        no picture may show an input's pixels."""
 
 
 _REGISTRY: dict[str, type[Method]] = {}

@@ -6,7 +6,8 @@ reference on CPU); the ViT encoder sees only the visible patches, a light transf
 them back in place with mask tokens in the gaps (``mae_unshuffle``) and predicts every patch's
 pixels; the loss is the MSE on the hidden patches against per-patch normalised pixels. ``embed``
 runs the encoder on all patches, without masking, and mean-pools them. The backbone defaults to
-``vit_tiny`` whatever the domain's; writes ``plots/mae_reconstruction.png`` at the end.
+``vit_tiny`` whatever the domain's; writes ``plots/mae_reconstruction.png`` at the end, except for
+data that may identify people (the medical domain), whose pixels no picture shows.
 """
 
 from __future__ import annotations
@@ -140,8 +141,8 @@ class MAE(Method):
             patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, size
         )
 
-    def on_train_end(self, run_dir: Path) -> None:
-        if self.preview is None:
+    def on_train_end(self, run_dir: Path, show_samples: bool) -> None:
+        if self.preview is None or not show_samples:
             return
         was_training = self.training
         self.eval()

@@ -9,11 +9,11 @@ from rich.console import Console
 from sslcli.cli import main
 from sslcli.config import PretrainConfig
 from sslcli.data.loader import epoch_batches
-from sslcli.engine.setup import lookup_method
+from sslcli.engine.setup import build_method, lookup_method
 from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
 from sslcli.jobs.encoder import load_encoder
-from sslcli.methods import available_methods
+from sslcli.methods import StepContext, available_methods
 from sslcli.methods.deepcluster import DeepCluster
 from sslcli.run_dir import CHECKPOINT
 from tests.conftest import write_digit_folder
@@ -117,3 +117,15 @@ def test_methods_command_lists_every_method_with_family_paper_and_input_kinds():
     for name, cls in available_methods().items():
         line = next(line for line in result.output.splitlines() if f" {name} " in line)
         assert cls.family in line and cls.paper.split()[0] in line and "image2d" in line
+
+
+def test_mae_draws_no_sample_pixels_where_the_data_may_identify_people(tmp_path):
+    config = tiny_config(
+        tmp_path, tmp_path / "run", "mae", backbone="vit_tiny", method_options={"decoder_depth": 1}
+    )
+    mae = build_method(config)
+    mae([torch.randn(4, 3, 16, 16)], StepContext())  # keeps a preview of the batch
+    mae.on_train_end(tmp_path / "private", show_samples=False)
+    assert not (tmp_path / "private" / "plots").exists()
+    mae.on_train_end(tmp_path / "public", show_samples=True)
+    assert (tmp_path / "public" / "plots" / "mae_reconstruction.png").stat().st_size > 0
