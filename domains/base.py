@@ -184,6 +184,10 @@ class Domain(ABC):
     def eval_transform(self, input_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """Deterministic resize used by embed and eval."""
 
+    def option_types(self) -> list[type]:
+        """The dataclasses whose fields are this domain's ``views`` options (for ``domains --show``)."""
+        return []
+
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
         """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt).
 

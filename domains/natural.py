@@ -142,6 +142,9 @@ class NaturalDomain(Domain):
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         return {"image": InputSpec("image2d", 3, (input_size, input_size), colour=True)}
 
+    def option_types(self) -> list[type]:
+        return [SimCLRViewOptions]
+
     def discover(self, root: Path) -> list[Item]:
         # every entry named like an image: a directory, FIFO or broken link among them becomes an item
         # whose load says why (counted as skipped), never silently dropped

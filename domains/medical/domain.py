@@ -125,6 +125,9 @@ class MedicalDomain(Domain):
     def keyed_fingerprint(self, text: str) -> str:
         return item_hash(self.salt, text)
 
+    def option_types(self) -> list[type]:
+        return [MedicalSettings, MedicalViewOptions]
+
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         # three channels of window units (one window replicated, three windows, or 2.5-D slices)
         return {"image": InputSpec("image2d", 3, (input_size, input_size))}

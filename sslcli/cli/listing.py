@@ -1,38 +1,94 @@
-"""``sslcli methods`` and ``sslcli domains``: what is available, one line each."""
+"""``sslcli methods`` and ``sslcli domains``: what is available, one line each; ``--show NAME`` gives
+one entry's options with their types and defaults."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 import click
+
+# Constructor parameters the engine fills in, not options a user sets.
+ENGINE_ARGUMENTS = ("self", "backbone", "feature_dim", "input_size")
 
 
 @click.command("methods")
-def methods_command() -> None:
+@click.option("--show", "show", metavar="NAME", help="One method's options, defaults and paper.")
+def methods_command(show: str | None) -> None:
     """List SSL methods with their views, the input kinds they accept, and their paper."""
     from rich.table import Table
 
     from sslcli.cli.console import stdout_console
     from sslcli.methods import available_methods
 
+    methods = available_methods()
+    if show is not None:
+        stdout_console().print(method_options_table(show, methods))
+        return
     table = Table(title="methods")
     for column in ("name", "views", "accepts", "paper", "description"):
         table.add_column(column)
-    for name, cls in available_methods().items():
+    for name, cls in methods.items():
         accepts = ", ".join(cls.accepts) + (" (colour)" if cls.needs_colour else "")
         table.add_row(name, cls.family, accepts, cls.paper, cls.description)
     stdout_console().print(table)
 
 
+def method_options_table(name: str, methods: dict):
+    """The ``method_options`` of method ``name``: its constructor's keyword arguments."""
+    from rich.table import Table
+
+    from sslcli.errors import UserError
+
+    if name not in methods:
+        raise UserError(f"unknown method {name!r}; available: {', '.join(methods)}")
+    cls = methods[name]
+    table = Table(title=f"{name}: {cls.description} ({cls.paper}); set as method_options in --config")
+    for column in ("option", "type", "default"):
+        table.add_column(column)
+    for parameter in inspect.signature(cls.__init__).parameters.values():
+        if parameter.name not in ENGINE_ARGUMENTS and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
+            table.add_row(parameter.name, str(parameter.annotation), repr(parameter.default))
+    return table
+
+
 @click.command("domains")
-def domains_command() -> None:
+@click.option("--show", "show", metavar="NAME", help="One domain's view options and defaults.")
+def domains_command(show: str | None) -> None:
     """List data domains with their default input size and backbone."""
     from rich.table import Table
 
     from sslcli.cli.console import stdout_console
     from sslcli.domains import available_domains
 
+    domains = available_domains()
+    if show is not None:
+        stdout_console().print(domain_options_table(show, domains))
+        return
     table = Table(title="domains")
     for column in ("name", "input", "backbone", "description"):
         table.add_column(column)
-    for name, cls in available_domains().items():
+    for name, cls in domains.items():
         table.add_row(name, f"{cls.default_input_size}px", cls.default_backbone, cls.description)
     stdout_console().print(table)
+
+
+def domain_options_table(name: str, domains: dict):
+    """The ``views`` options of domain ``name``: the fields of its option dataclasses."""
+    from rich.table import Table
+
+    from sslcli.domains.base import MULTI_CROP_DEFAULTS
+    from sslcli.errors import UserError
+
+    if name not in domains:
+        raise UserError(f"unknown domain {name!r}; available: {', '.join(domains)}")
+    domain = domains[name]()
+    table = Table(title=f"{name}: {domain.description}; set in the views table of --config")
+    for column in ("option", "type", "default"):
+        table.add_column(column)
+    for option_type in domain.option_types():
+        for field in dataclasses.fields(option_type):
+            table.add_row(field.name, str(field.type), repr(field.default))
+    for option, default in MULTI_CROP_DEFAULTS.items():
+        table.add_row(option, "multi-crop methods (dino)", repr(default))
+    return table

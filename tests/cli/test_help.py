@@ -1,3 +1,4 @@
+import ast
 import subprocess
 import sys
 
@@ -38,3 +39,24 @@ def test_methods_and_domains_list_what_is_registered():
     assert methods.exit_code == 0 and domains.exit_code == 0
     assert all(name in methods.output for name in available_methods())
     assert all(name in domains.output for name in available_domains())
+
+
+@pytest.mark.parametrize("name", ["simclr", "dino", "deepcluster", "mae"])
+def test_methods_show_lists_options_the_method_accepts(name):
+    from sslcli.config import PretrainConfig
+    from sslcli.engine.setup import build_method
+
+    result = CliRunner().invoke(main, ["methods", "--show", name], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1:4] for line in result.output.splitlines() if line.startswith("│")]
+    options = {cell[0].strip(): ast.literal_eval(cell[2].strip()) for cell in rows}
+    assert options  # every listed option, at its listed default, is accepted by the method
+    config = PretrainConfig(method=name, backbone="vit_tiny", input_size=16, method_options=options)
+    assert build_method(config).name == name
+
+
+def test_domains_show_lists_the_view_options_and_unknown_names_are_one_line():
+    result = CliRunner().invoke(main, ["domains", "--show", "natural"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "crop_scale" in result.output and "local_crops" in result.output
+    unknown = CliRunner().invoke(main, ["domains", "--show", "xray"])
+    assert unknown.exit_code != 0 and "unknown domain 'xray'" in unknown.output
