@@ -9,7 +9,7 @@ import inspect
 import click
 
 # Constructor parameters the engine fills in, not options a user sets.
-ENGINE_ARGUMENTS = ("self", "backbone", "feature_dim", "input_size")
+ENGINE_ARGUMENTS = ("self", "backbone", "feature_dim", "spec")
 
 
 @click.command("methods")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +135,8 @@ def build_method(config: PretrainConfig) -> Method:
     torch.manual_seed(config.seed)
     method_cls = lookup_method(config.method, config.domain)
     backbone, feature_dim = build_encoder(config)
-    sized = "input_size" in inspect.signature(method_cls).parameters  # e.g. decoders of pixel targets
-    options = {**config.method_options, **({"input_size": config.input_size} if sized else {})}
+    sized = {"spec": input_spec(config)} if method_cls.sized else {}  # e.g. decoders of pixel targets
+    options = {**config.method_options, **sized}
     try:
         return method_cls(backbone, feature_dim, **options)
     except (TypeError, ValueError) as err:

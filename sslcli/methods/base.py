@@ -41,8 +41,8 @@ class Method(nn.Module):
     ``StepOutput`` from ``forward(views, ctx)``: the ``nn.Module`` forward, so a
     ``DistributedDataParallel`` wrapper syncs their gradients. Hooks (EMA updates, queues, cluster
     reassignment) are no-ops here. ``self.backbone`` is what ``encoder.safetensors`` stores and
-    ``embed`` uses. A constructor with an ``input_size`` parameter receives the run's input size
-    (e.g. to size a pixel decoder).
+    ``embed`` uses. A method with ``sized`` set also receives the run's ``InputSpec`` as ``spec``
+    (e.g. to size a pixel decoder to the input's channels and H x W).
     """
 
     name: ClassVar[str]
@@ -52,6 +52,7 @@ class Method(nn.Module):
     accepts: ClassVar[tuple[str, ...]]  # input kinds it trains on (``InputSpec.kind``), not domains
     needs_colour: ClassVar[bool] = False  # True: only inputs whose channels are colour (RGB)
     log_names: ClassVar[tuple[str, ...]] = ()  # the keys of ``StepOutput.logs``
+    sized: ClassVar[bool] = False  # True: the constructor takes ``spec``, the input's InputSpec
     # Backbone used when the config names none, ahead of the domain's (e.g. MAE needs a ViT).
     default_backbone: ClassVar[str | None] = None
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.domains import InputSpec
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.decoders import PixelDecoder
@@ -70,12 +71,13 @@ class Colorization(Method):
     description = "pretext: predict the ab colour channels from the L channel (CIE Lab)"
     paper = "Zhang et al., ECCV 2016"
     family = "one_view"
+    sized = True
     accepts = ("image2d",)
     needs_colour = True  # predicts colour from luminance
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int):
+    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec):
         super().__init__(backbone, feature_dim)
-        self.decoder = PixelDecoder(feature_dim, 2, input_size)
+        self.decoder = PixelDecoder(feature_dim, 2, spec.size)  # the a and b channels
 
     def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         grey, ab = split_lightness(views[0])  # (B, 3, H, W), (B, 2, H, W)

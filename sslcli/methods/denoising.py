@@ -11,8 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.domains import InputSpec
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
-from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
+from sslcli.models.decoders import PixelDecoder
 
 
 def corrupt(images: torch.Tensor, noise_std: float) -> torch.Tensor:
@@ -26,14 +27,15 @@ class DenoisingAutoencoder(Method):
     description = "pretext: reconstruct the clean image from a noise-corrupted copy"
     paper = "Vincent et al., ICML 2008"
     family = "one_view"
+    sized = True
     accepts = ("image2d",)
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, noise_std: float = 0.5):
+    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, noise_std: float = 0.5):
         super().__init__(backbone, feature_dim)
         if noise_std <= 0:
             raise ValueError(f"denoising: noise_std must be > 0, got {noise_std}")
         self.noise_std = noise_std
-        self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, input_size)
+        self.decoder = PixelDecoder(feature_dim, spec.channels, spec.size)
 
     def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         clean = views[0]  # (B, C, H, W)

@@ -13,8 +13,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.domains import InputSpec
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
-from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
+from sslcli.models.decoders import PixelDecoder
 
 
 def hole_bounds(size: int, fraction: float) -> tuple[int, int]:
@@ -25,11 +26,11 @@ def hole_bounds(size: int, fraction: float) -> tuple[int, int]:
 
 
 def cut_centre(images: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, C, S, S) -> images with the centre zeroed (B, C, S, S) and the removed pixels (B, C, h, h)."""
-    start, stop = hole_bounds(images.shape[-1], fraction)
-    hole = images[:, :, start:stop, start:stop].clone()
+    """(B, C, H, W) -> images with the centre zeroed (B, C, H, W) and the removed pixels (B, C, h, w)."""
+    (top, bottom), (left, right) = (hole_bounds(side, fraction) for side in images.shape[-2:])
+    hole = images[:, :, top:bottom, left:right].clone()
     context = images.clone()
-    context[:, :, start:stop, start:stop] = 0
+    context[:, :, top:bottom, left:right] = 0
     return context, hole
 
 
@@ -39,17 +40,18 @@ class Inpainting(Method):
     description = "pretext: context encoder paints the blanked centre of the image (L2 on the hole)"
     paper = "Pathak et al., CVPR 2016"
     family = "one_view"
+    sized = True
     accepts = ("image2d",)
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, hole_fraction: float = 0.5):
+    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, hole_fraction: float = 0.5):
         super().__init__(backbone, feature_dim)
         if not 0 < hole_fraction < 1:
             raise ValueError(f"inpainting: hole_fraction must be in (0, 1), got {hole_fraction}")
         self.hole_fraction = hole_fraction
-        start, stop = hole_bounds(input_size, hole_fraction)
-        self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, stop - start)
+        hole = tuple(stop - start for start, stop in (hole_bounds(side, hole_fraction) for side in spec.size))
+        self.decoder = PixelDecoder(feature_dim, spec.channels, hole)
 
     def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        context, hole = cut_centre(views[0], self.hole_fraction)  # (B, C, S, S), (B, C, h, h)
-        painted = self.decoder(self.backbone(context))  # (B, C, h, h)
+        context, hole = cut_centre(views[0], self.hole_fraction)  # (B, C, H, W), (B, C, h, w)
+        painted = self.decoder(self.backbone(context))  # (B, C, h, w)
         return StepOutput(F.mse_loss(painted.float(), hole.float()))

@@ -12,8 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.domains import InputSpec
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
-from sslcli.models.decoders import IMAGE_CHANNELS, PixelDecoder
+from sslcli.models.decoders import PixelDecoder
 
 
 def degrade(images: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,14 +29,15 @@ class SuperResolution(Method):
     description = "pretext: restore the full-resolution image from a downsampled-then-upsampled copy"
     paper = "Dong et al., TPAMI 2016 (SRCNN)"
     family = "one_view"
+    sized = True
     accepts = ("image2d",)
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, input_size: int, factor: int = 2):
+    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, factor: int = 2):
         super().__init__(backbone, feature_dim)
-        if factor < 2 or input_size % factor:
+        if factor < 2 or any(side % factor for side in spec.size):
             raise ValueError(f"super_resolution: factor must be >= 2 and divide the input size, got {factor}")
         self.factor = factor
-        self.decoder = PixelDecoder(feature_dim, IMAGE_CHANNELS, input_size)
+        self.decoder = PixelDecoder(feature_dim, spec.channels, spec.size)
 
     def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
         sharp = views[0]  # (B, C, H, W)

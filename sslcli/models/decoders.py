@@ -15,19 +15,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 BASE_GRID = 4
-IMAGE_CHANNELS = 3  # the domains' canonical view tensors are 3-channel
 
 
 class PixelDecoder(nn.Module):
-    """(B, F) -> (B, out_channels, out_size, out_size)."""
+    """(B, F) -> (B, out_channels, H, W) for ``out_size`` (H, W)."""
 
-    def __init__(self, feature_dim: int, out_channels: int, out_size: int, width: int = 128):
+    def __init__(self, feature_dim: int, out_channels: int, out_size: tuple[int, int], width: int = 128):
         super().__init__()
-        self.width, self.out_size = width, out_size
+        self.width, self.out_size = width, tuple(out_size)
         self.fc = nn.Linear(feature_dim, width * BASE_GRID * BASE_GRID)
         layers: list[nn.Module] = []
         channels = width
-        for _ in range(max(0, math.ceil(math.log2(out_size / BASE_GRID)))):
+        for _ in range(max(0, math.ceil(math.log2(max(out_size) / BASE_GRID)))):
             narrower = max(16, channels // 2)
             layers += [
                 nn.Upsample(scale_factor=2, mode="nearest"),
@@ -42,6 +41,6 @@ class PixelDecoder(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         grid = self.fc(features).view(-1, self.width, BASE_GRID, BASE_GRID)  # (B, W, 4, 4)
         pixels = self.body(grid)  # (B, C, 4 * 2^n, 4 * 2^n)
-        if pixels.shape[-1] != self.out_size:
-            pixels = F.interpolate(pixels, size=(self.out_size, self.out_size), mode="bilinear")
-        return pixels  # (B, C, S, S)
+        if tuple(pixels.shape[-2:]) != self.out_size:
+            pixels = F.interpolate(pixels, size=self.out_size, mode="bilinear")
+        return pixels  # (B, C, H, W)

@@ -1,6 +1,6 @@
 """A new modality is one file: a toy domain defined here, with non-square one-channel samples
-(1 x 40 x 96, like a short log-mel strip), trains SimCLR, BYOL, VICReg and MAE end to end through the
-engine without any method, model or engine file naming it."""
+(1 x 40 x 96, like a short log-mel strip), trains SimCLR, BYOL, VICReg, MAE and the pixel-target
+pretext tasks end to end through the engine without any method, model or engine file naming it."""
 
 from __future__ import annotations
 
@@ -74,7 +74,15 @@ def strips(tmp_path, monkeypatch) -> Path:
 
 @pytest.mark.parametrize(
     ("method", "backbone"),
-    [("simclr", "resnet10"), ("byol", "resnet10"), ("vicreg", "resnet10"), ("mae", "vit_tiny_p8")],
+    [
+        ("simclr", "resnet10"),
+        ("byol", "resnet10"),
+        ("vicreg", "resnet10"),
+        ("mae", "vit_tiny_p8"),
+        ("denoising", "resnet10"),  # pixel targets: a 1-channel 40 x 96 decoder
+        ("inpainting", "resnet10"),
+        ("super_resolution", "resnet10"),
+    ],
 )
 def test_a_one_channel_non_square_domain_trains_every_kind_of_method(strips, tmp_path, method, backbone):
     run = tmp_path / "run"

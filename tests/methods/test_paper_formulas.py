@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from sslcli.domains import InputSpec
 from sslcli.kernels import nt_xent
 
 from sslcli.methods import StepContext
@@ -45,6 +46,7 @@ from sslcli.models import build_backbone
 FP64 = dict(rtol=1e-10, atol=1e-12)
 FP32 = dict(rtol=1e-5, atol=1e-6)
 B, SIDE = 6, 16
+SQUARE_RGB = InputSpec("image2d", 3, (SIDE, SIDE), colour=True)  # what pixel targets are sized to
 
 
 class TinyBackbone(nn.Module):
@@ -487,7 +489,7 @@ def test_inpainting_is_l2_on_the_central_hole():
     """Pathak et al., CVPR 2016: the centre square (half the side) is removed from the input and is the
     reconstruction target."""
     torch.manual_seed(12)
-    model = Inpainting(*tiny(), input_size=SIDE)
+    model = Inpainting(*tiny(), spec=SQUARE_RGB)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.decoder) as painted:
         loss = model([images], StepContext()).loss
@@ -501,7 +503,7 @@ def test_inpainting_is_l2_on_the_central_hole():
 def test_denoising_reconstructs_the_clean_input():
     """Vincent et al., ICML 2008: encode the corrupted x~, reconstruct the clean x."""
     torch.manual_seed(13)
-    model = DenoisingAutoencoder(*tiny(), input_size=SIDE, noise_std=0.5)
+    model = DenoisingAutoencoder(*tiny(), spec=SQUARE_RGB, noise_std=0.5)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.decoder) as restored:
         loss = model([images], StepContext()).loss
@@ -512,7 +514,7 @@ def test_denoising_reconstructs_the_clean_input():
 def test_super_resolution_regresses_the_sharp_image_from_its_bicubic_upsampling():
     """Dong et al., TPAMI 2016 (SRCNN): the input is the low-resolution image upscaled bicubically."""
     torch.manual_seed(14)
-    model = SuperResolution(*tiny(), input_size=SIDE, factor=2)
+    model = SuperResolution(*tiny(), spec=SQUARE_RGB, factor=2)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.decoder) as sharp:
         loss = model([images], StepContext()).loss
@@ -542,7 +544,7 @@ def srgb_to_ab(rgb: torch.Tensor) -> torch.Tensor:
 def test_colorization_regresses_the_ab_channels():
     """Zhang et al., ECCV 2016, the L2 regression variant: predict a, b (scaled by 1/110 in sslcli)."""
     torch.manual_seed(15)
-    model = Colorization(*tiny(), input_size=SIDE)
+    model = Colorization(*tiny(), spec=SQUARE_RGB)
     rgb = torch.rand(B, 3, SIDE, SIDE)
     mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]  # the natural domain's normalisation
     std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]

@@ -1,11 +1,9 @@
 """Every registered method pretrains on a fixed batch of the built-in digits with a falling loss;
 the engine's method hooks (epoch start, sampling weights, item indices, train end) work end to end."""
 
-import inspect
-
 import pytest
 import torch
-from sslcli.domains import get_domain
+from sslcli.domains import InputSpec, get_domain
 
 from sslcli.methods import StepContext, available_methods
 from sslcli.models import build_backbone
@@ -50,7 +48,7 @@ def build(name: str):
     cls = available_methods()[name]
     torch.manual_seed(0)
     backbone, dim = build_backbone(cls.default_backbone or "resnet10", INPUT_SIZE)
-    sized = {"input_size": INPUT_SIZE} if "input_size" in inspect.signature(cls).parameters else {}
+    sized = {"spec": InputSpec("image2d", 3, (INPUT_SIZE, INPUT_SIZE), colour=True)} if cls.sized else {}
     return cls(backbone, dim, **SMALL.get(name, {}), **sized)
 
 
