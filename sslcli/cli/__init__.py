@@ -39,12 +39,11 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         import errno
 
-        from sslcli.domains import DomainError
         from sslcli.errors import UserError, printable
 
         try:
             return super().invoke(ctx)
-        except (UserError, DomainError) as err:
+        except UserError as err:
             raise click.ClickException(printable(str(err))) from None
         except OSError as err:  # a write the guards in run_dir did not name
             if err.errno not in (errno.ENOSPC, errno.EDQUOT):

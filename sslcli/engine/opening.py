@@ -10,7 +10,7 @@ from typing import Any
 
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.engine.run_record import check_same_data, data_set_record, read_run_record
-from sslcli.engine.setup import RunPlan, lookup_domain, plan_run
+from sslcli.engine.setup import RunPlan, bound_domain, plan_run
 from sslcli.errors import UserError
 from sslcli.run_dir import CONFIG, folder_state
 
@@ -48,8 +48,7 @@ def open_run(config: PretrainConfig, resume: ResumeRequest | None) -> OpenedRun:
     notes = []
     if state == "partial":
         notes.append(f"{run_dir} held a run that stopped before its first checkpoint; starting it again")
-    domain = lookup_domain(config.domain)
-    domain.bind_run(run_dir, config.views, create=True)  # e.g. the id salt, kept on the instance
+    domain = bound_domain(config.domain, run_dir, config.views, create=True)
     return OpenedRun(plan_run(config, config.data, domain), False, {}, notes)
 
 
@@ -60,8 +59,7 @@ def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: Resume
     saved = load_run_config(run_dir)
     record = read_run_record(run_dir)
     saved_data = record.get("data_set", {})
-    domain = lookup_domain(saved.domain)
-    domain.bind_run(run_dir, saved.views, create=False)
+    domain = bound_domain(saved.domain, run_dir, saved.views, create=False)
     data = config.data if config.data is not None else saved.data
     if data is None and saved_data.get("source") == "private folder":
         raise UserError(

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig
-from sslcli.domains import Domain, InputSpec, Item, get_domain
+from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
 from sslcli.errors import UserError
 from sslcli.methods import Method, available_methods, get_method
 from sslcli.models import build_backbone
@@ -29,6 +29,17 @@ def lookup_domain(name: str) -> Domain:
         return get_domain(name)
     except KeyError as err:
         raise UserError(err.args[0]) from None
+
+
+def bound_domain(name: str, run_dir: Path, views: dict, create: bool) -> Domain:
+    """The domain ``name`` bound to the run in ``run_dir`` (``Domain.bind_run``: its per-run state, e.g.
+    the medical id salt, lives on the instance); its ``DomainError`` becomes a one-line user error."""
+    domain = lookup_domain(name)
+    try:
+        domain.bind_run(run_dir, views, create)
+    except DomainError as err:
+        raise UserError(str(err)) from None
+    return domain
 
 
 def method_supports(method: type[Method], domain: Domain) -> bool:

@@ -25,7 +25,7 @@ from sslcli.distributed import local_device
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import feature_batches
 from sslcli.engine.run_record import ids_fingerprint
-from sslcli.engine.setup import discover_items, lookup_domain, resolve_device
+from sslcli.engine.setup import bound_domain, discover_items, resolve_device
 from sslcli.errors import UserError
 from sslcli.jobs import embed_layout as layout
 from sslcli.jobs.encoder import load_encoder
@@ -146,8 +146,7 @@ def embed_corpus(
     encoder, config, dim = load_encoder(run_dir)
     if domain_name is not None and domain_name != config.domain:
         raise UserError(f"{run_dir}: the run was trained on domain {config.domain!r}, not {domain_name!r}")
-    domain = lookup_domain(config.domain)
-    domain.bind_run(run_dir, config.views, create=False)
+    domain = bound_domain(config.domain, run_dir, config.views, create=False)
     # where paths may identify patients, sub-folder names are never used (nor written) as labels
     items = attach_labels(data, discover_items(domain, data), folder_labels=not domain.identifying_paths)
     labels = shown_labels([item.label for item in items], verbatim=not domain.identifying_paths)

@@ -14,7 +14,7 @@ from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import feature_batches
-from sslcli.engine.setup import describe_root, discover_items, lookup_domain, resolve_device
+from sslcli.engine.setup import bound_domain, describe_root, discover_items, resolve_device
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
@@ -134,8 +134,7 @@ def evaluate_run(options: EvalOptions, console) -> dict:
     if options.protocol not in ("knn", "linear", "all"):
         raise UserError(f"--protocol must be knn, linear or all, got {options.protocol!r}")
     trained, config, feature_dim = load_encoder(options.run_dir)
-    domain = lookup_domain(config.domain)
-    domain.bind_run(options.run_dir, config.views, create=False)
+    domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)
     train_skips, test_skips = SkipLog(options.on_error, roots[0]), SkipLog(options.on_error, roots[-1])

@@ -15,9 +15,12 @@ def test_every_command_has_help(command):
     assert "Usage:" in result.output
 
 
-def test_top_level_help_does_not_import_torch():
+@pytest.mark.parametrize(
+    "args", [["--help"], ["pretrain", "--help"], ["eval", "--help"], ["embed", "--help"]]
+)
+def test_help_does_not_import_torch(args):
     code = (
-        "import sys; from sslcli.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n"
+        f"import sys; from sslcli.cli import main\ntry:\n main({args!r})\nexcept SystemExit: pass\n"
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
