@@ -36,20 +36,18 @@ def methods_command(show: str | None) -> None:
 
 def method_options_table(name: str, methods: dict):
     """The ``method_options`` of method ``name``: its constructor's keyword arguments."""
-    from rich.table import Table
 
     from sslcli.errors import UserError
 
     if name not in methods:
         raise UserError(f"unknown method {name!r}; available: {', '.join(methods)}")
     cls = methods[name]
-    table = Table(title=f"{name}: {cls.description} ({cls.paper}); set as method_options in --config")
-    for column in ("option", "type", "default"):
-        table.add_column(column)
-    for parameter in inspect.signature(cls.__init__).parameters.values():
-        if parameter.name not in ENGINE_ARGUMENTS and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
-            table.add_row(parameter.name, str(parameter.annotation), repr(parameter.default))
-    return table
+    rows = [
+        (parameter.name, str(parameter.annotation), repr(parameter.default))
+        for parameter in inspect.signature(cls.__init__).parameters.values()
+        if parameter.name not in ENGINE_ARGUMENTS and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+    ]
+    return options_table(f"{name}: {cls.description} ({cls.paper}); set as method_options in --config", rows)
 
 
 @click.command("domains")
@@ -75,7 +73,6 @@ def domains_command(show: str | None) -> None:
 
 def domain_options_table(name: str, domains: dict):
     """The ``views`` options of domain ``name``: the fields of its option dataclasses."""
-    from rich.table import Table
 
     from sslcli.domains.base import MULTI_CROP_DEFAULTS
     from sslcli.errors import UserError
@@ -83,12 +80,24 @@ def domain_options_table(name: str, domains: dict):
     if name not in domains:
         raise UserError(f"unknown domain {name!r}; available: {', '.join(domains)}")
     domain = domains[name]()
-    table = Table(title=f"{name}: {domain.description}; set in the views table of --config")
+    rows = [
+        (field.name, str(field.type), repr(field.default))
+        for option_type in domain.option_types()
+        for field in dataclasses.fields(option_type)
+    ]
+    rows += [
+        (option, "multi-crop methods (dino)", repr(value)) for option, value in MULTI_CROP_DEFAULTS.items()
+    ]
+    return options_table(f"{name}: {domain.description}; set in the views table of --config", rows)
+
+
+def options_table(title: str, rows: list[tuple[str, str, str]]):
+    """A table of (option, type, default) rows."""
+    from rich.table import Table
+
+    table = Table(title=title)
     for column in ("option", "type", "default"):
         table.add_column(column)
-    for option_type in domain.option_types():
-        for field in dataclasses.fields(option_type):
-            table.add_row(field.name, str(field.type), repr(field.default))
-    for option, default in MULTI_CROP_DEFAULTS.items():
-        table.add_row(option, "multi-crop methods (dino)", repr(default))
+    for row in rows:
+        table.add_row(*row)
     return table

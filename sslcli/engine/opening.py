@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sslcli.config import PretrainConfig, load_run_config
-from sslcli.engine.run_record import check_same_data, data_set_record, read_run_record
+from sslcli.config import PretrainConfig
+from sslcli.engine.run_record import check_same_data, read_run_record
 from sslcli.engine.setup import RunPlan, bound_domain, plan_run
 from sslcli.errors import UserError
 from sslcli.run_dir import CONFIG, folder_state
@@ -56,8 +56,8 @@ def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: Resume
     """The saved run in ``run_dir`` (never the ``out`` it was created with), with the allowed changes."""
     if state == "new":
         raise UserError(f"{run_dir}: nothing to resume (no {CONFIG})")
-    saved = load_run_config(run_dir)
     record = read_run_record(run_dir)
+    saved = PretrainConfig.parse(record.get("config"), source=str(run_dir / CONFIG))
     saved_data = record.get("data_set", {})
     domain = bound_domain(saved.domain, run_dir, saved.views, create=False)
     data = config.data if config.data is not None else saved.data
@@ -68,14 +68,8 @@ def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: Resume
         )
     changed = {k: v for k, v in resume.changes.items() if getattr(saved, k) != v}
     plan = plan_run(saved.updated(out=str(run_dir), **changed), data, domain)
-    check_same_data(saved_data, current_data_set(plan), resume.allow_data_change)
+    check_same_data(saved_data, plan.data_set, resume.allow_data_change)
     notes = [f"{name}: {getattr(saved, name)} -> {value}" for name, value in changed.items()]
     if state == "partial":
         notes.append(f"{run_dir} stopped before its first checkpoint; starting it from step 0")
     return OpenedRun(plan, state == "checkpointed", record, notes)
-
-
-def current_data_set(plan: RunPlan) -> dict[str, Any]:
-    private = plan.data_source == "private folder"
-    fingerprint = plan.domain.keyed_fingerprint(str(plan.data_root)) if private else None
-    return data_set_record(plan.data_source, plan.items, fingerprint)

@@ -9,6 +9,7 @@ import torch
 
 from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig
 from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
+from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
 from sslcli.methods import Method, available_methods, get_method
 from sslcli.models import build_backbone
@@ -21,6 +22,7 @@ class RunPlan:
     data_root: Path
     data_source: str  # "builtin", "folder", or "private folder" (a path that may identify patients)
     items: list[Item]
+    data_set: dict  # what config.json records of the data (``run_record.data_set_record``)
     lr_scales_with_batch: bool = False  # the lr was derived from the batch size (re-derived if it is lowered)
 
 
@@ -113,7 +115,11 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
         lr=lr,
     )
     resolved = resolved.updated(lr=resolved.resolved_lr())
-    return RunPlan(resolved, domain, root, source, discover_items(domain, root), lr is None)
+    items = discover_items(domain, root)
+    private = source == "private folder"  # recorded by a keyed fingerprint, never by its path
+    fingerprint = domain.keyed_fingerprint(str(root)) if private else None
+    data_set = data_set_record(source, items, fingerprint)
+    return RunPlan(resolved, domain, root, source, items, data_set, lr is None)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -18,7 +18,7 @@ from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, sa
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.features import feature_batches
 from sslcli.engine.metrics import MetricsLog
-from sslcli.engine.opening import OpenedRun, ResumeRequest, current_data_set, open_run
+from sslcli.engine.opening import OpenedRun, ResumeRequest, open_run
 from sslcli.engine.run_record import write_run_record
 from sslcli.engine.schedule import warmup_cosine
 from sslcli.engine.setup import (
@@ -107,7 +107,7 @@ class Trainer:
         Either way the list is fixed for the run, so a resumed epoch replays the same order.
         """
         skipped_csv = self.run_dir / SKIPPED
-        same_data = self.opened.record.get("data_set") == current_data_set(self.plan)
+        same_data = self.opened.record.get("data_set") == self.plan.data_set
         if self.resume and same_data and skipped_csv.is_file():
             self.skips.read(skipped_csv)
             if self.config.check_data:
@@ -150,7 +150,7 @@ class Trainer:
             resumes.append({"at_step": self.state.step, "notes": self.opened.notes})
         # config.json first: once it exists the folder is a run that the same command restarts, so a
         # failure (a full disk) in any write after it still leaves a folder that recovers
-        write_run_record(self.run_dir, self.config, current_data_set(self.plan), resumes)
+        write_run_record(self.run_dir, self.config, self.plan.data_set, resumes)
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.skips.write(self.run_dir / SKIPPED)

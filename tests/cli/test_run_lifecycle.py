@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 import sslcli.engine.checkpoint as checkpoint_module
-from sslcli.methods import StepOutput
 from sslcli.methods.simclr import SimCLR
 from sslcli.run_dir import exclusive
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
+from tests.nan_loss import simclr_loss_nan_at
 
 
 def pretrain(data, run, *extra):
@@ -60,7 +60,8 @@ def test_resume_of_a_moved_run(finished_run, tmp_path):
     finished_run.rename(moved)
     result = invoke("pretrain", "--out", moved, "--resume", "--epochs", "2")
     assert result.exit_code == 0, result.output
-    assert not finished_run.exists()
+    assert "2 / 8" in result.output  # continued from the moved checkpoint (step 4), in the new place
+    assert saved(moved)["config"]["out"] == str(moved) and saved(moved)["resumes"][0]["at_step"] == 4
 
 
 def test_resume_honours_and_records_lr_and_epochs(finished_run):
@@ -232,19 +233,11 @@ def test_leftover_temp_files_are_removed_at_the_next_start(finished_run):
 
 def test_nan_message_suggests_a_resume_that_works(digit_folder, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    original = SimCLR.forward
-    calls = {"n": 0}
-
-    def nan_at_step_six(self, views, ctx):
-        calls["n"] += 1
-        output = original(self, views, ctx)
-        return StepOutput(output.loss * float("nan")) if calls["n"] == 6 else output
-
-    monkeypatch.setattr(SimCLR, "forward", nan_at_step_six)
-    result = pretrain(digit_folder, run, "--epochs", "2")
+    with monkeypatch.context() as patch:
+        simclr_loss_nan_at(patch, call=6)
+        result = pretrain(digit_folder, run, "--epochs", "2")
     assert_one_line_error(result, "loss is nan", "--resume --lr")
     suggestion = re.search(r"sslcli (pretrain .*--lr \S+)", result.output).group(1).split()
-    monkeypatch.setattr(SimCLR, "forward", original)
     resumed = invoke(*suggestion)
     assert resumed.exit_code == 0, resumed.output
     assert saved(run)["config"]["lr"] == float(suggestion[-1])

@@ -9,9 +9,9 @@ from sslcli.engine import trainer as trainer_module
 from sslcli.engine.opening import open_run
 from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
-from sslcli.methods import StepOutput
 from sslcli.methods.simclr import SimCLR
 from sslcli.run_dir import CHECKPOINT
+from tests.nan_loss import simclr_loss_nan_at
 
 
 def tiny_config(data, out, **extra) -> PretrainConfig:
@@ -80,15 +80,7 @@ def test_a_new_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(digit_fold
 
 def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path, monkeypatch):
     quiet = Console(quiet=True)
-    original = SimCLR.forward
-    steps = {"n": 0}
-
-    def nan_on_third(self, views, ctx):
-        steps["n"] += 1
-        output = original(self, views, ctx)
-        return StepOutput(output.loss * float("nan")) if steps["n"] == 3 else output
-
-    monkeypatch.setattr(SimCLR, "forward", nan_on_third)
+    simclr_loss_nan_at(monkeypatch, call=3)
     snapshots = []
     monkeypatch.setattr(
         trainer_module.Trainer,
