@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sslcli.kernels._distributed import all_gather_rows, distributed_world, gather_with_grad
 from sslcli.kernels._triton import LazyKernel, cdiv, config, dot_precision, triton_available
 from sslcli.kernels.dispatch import use_triton
+from sslcli.kernels.distributed import all_gather_rows, distributed_world, gather_with_grad
 
 tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
 

@@ -34,8 +34,9 @@ class PretrainConfig(BaseModel):
     data: str | None = None  # None: the built-in sample, or a private root (see the run's data_set)
     out: str = "runs/demo"
     epochs: int | None = Field(None, ge=1)  # None: the domain recipe's, else DEFAULT_EPOCHS
-    batch_size: int | None = Field(None, ge=2)  # None: the recipe's, else DEFAULT_BATCH_SIZE; pairs needed
-    lr: float | None = Field(None, gt=0)  # None: 1e-3 * batch/256 for AdamW, 0.3 * batch/256 for SGD
+    # items per step and process (torchrun: the global batch is batch_size x processes); pairs needed
+    batch_size: int | None = Field(None, ge=2)  # None: the recipe's, else DEFAULT_BATCH_SIZE
+    lr: float | None = Field(None, gt=0)  # None: 1e-3 * global batch/256 (AdamW), 0.3 * .../256 (SGD)
     weight_decay: float = Field(1e-6, ge=0)
     optimizer: Literal["adamw", "sgd"] = "adamw"
     warmup_epochs: float = Field(1.0, ge=0)
@@ -43,6 +44,7 @@ class PretrainConfig(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     on_error: Literal["raise", "skip"] = "raise"
+    sync_batchnorm: bool = False  # torchrun: batch-norm statistics over every rank's batch
     check_data: bool = False  # decode every file before step 1 (else bad files are met as training goes)
     num_workers: int = Field(2, ge=0)
     input_size: int | None = Field(None, ge=8)
@@ -66,9 +68,11 @@ class PretrainConfig(BaseModel):
         """A validated copy with ``changes`` applied."""
         return PretrainConfig.parse({**self.model_dump(), **changes})
 
-    def resolved_lr(self) -> float:
+    def resolved_lr(self, processes: int = 1) -> float:
+        """The given lr, else one scaled linearly with the global batch (Goyal et al., 2017)."""
         base = 1e-3 if self.optimizer == "adamw" else 0.3
-        return self.lr if self.lr is not None else base * self.batch_size * self.accumulate / 256
+        global_batch = self.batch_size * self.accumulate * processes
+        return self.lr if self.lr is not None else base * global_batch / 256
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()

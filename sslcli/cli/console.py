@@ -3,8 +3,8 @@
 from rich.console import Console
 
 
-def stderr_console() -> Console:
-    return Console(stderr=True)
+def stderr_console(quiet: bool = False) -> Console:
+    return Console(stderr=True, quiet=quiet)
 
 
 def stdout_console() -> Console:

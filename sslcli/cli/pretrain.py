@@ -23,6 +23,7 @@ OVERRIDES = {
     "check_data": "check_data",
     "backbone": "backbone",
     "optimizer": "optimizer",
+    "sync_batchnorm": "sync_batchnorm",
 }
 
 
@@ -58,6 +59,12 @@ OVERRIDES = {
     type=float,
     default=None,
     help="The method's temperature option (simclr, moco_v2, ...); same as method_options.temperature.",
+)
+@click.option(
+    "--sync-batchnorm",
+    is_flag=True,
+    default=None,
+    help="Under torchrun: batch-norm statistics over every process's batch (SyncBatchNorm).",
 )
 @click.option("--num-workers", type=int, default=None, help="Data-loading processes.  [default: 2]")
 @click.option(
@@ -106,6 +113,7 @@ def pretrain_command(
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import pretrain_summary, skipped_table
     from sslcli.config import RESUMABLE_CHANGES, PretrainConfig, read_config_file
+    from sslcli.distributed import current_world
     from sslcli.engine.trainer import ResumeRequest, pretrain
 
     values = read_config_file(config_file) if config_file else {}
@@ -129,7 +137,10 @@ def pretrain_command(
                 err=True,
             )
         request = ResumeRequest(changes, allow_data_change)
-    result = pretrain(config, request, stderr_console())
+    main_rank = current_world().is_main  # under torchrun only rank 0 reports (the others train quietly)
+    result = pretrain(config, request, stderr_console(quiet=not main_rank))
+    if not main_rank:
+        return
     console = stdout_console()
     console.print(pretrain_summary(result))
     if result.skipped:

@@ -52,6 +52,25 @@ def open_run(config: PretrainConfig, resume: ResumeRequest | None) -> OpenedRun:
     return OpenedRun(plan_run(config, config.data, domain), False, {}, notes)
 
 
+def follow_run(
+    config: PretrainConfig, resume: ResumeRequest | None, resolved: dict[str, Any], from_checkpoint: bool
+) -> OpenedRun:
+    """A torchrun rank other than 0: the run rank 0 opened in ``config.out`` and resolved to
+    ``resolved``, bound to the domain state rank 0 has written there; its data folder is the one
+    given (``config.data``) or the run's own."""
+    saved = PretrainConfig.parse(resolved, source="rank 0's config")
+    run_dir = Path(saved.out)
+    if not (run_dir / CONFIG).is_file():
+        raise UserError(
+            f"{run_dir}: rank 0's run directory is not visible here; under torchrun --out must be on a "
+            "file system every node shares"
+        )
+    domain = bound_domain(saved.domain, run_dir, saved.views, create=False)
+    record = read_run_record(run_dir) if resume is not None else {}
+    data = config.data if config.data is not None else saved.data
+    return OpenedRun(plan_run(saved, data, domain), from_checkpoint, record, [])
+
+
 def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: ResumeRequest) -> OpenedRun:
     """The saved run in ``run_dir`` (never the ``out`` it was created with), with the allowed changes."""
     if state == "new":

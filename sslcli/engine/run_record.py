@@ -36,10 +36,21 @@ def data_set_record(source: str, items: list[Item], root_fingerprint: str | None
 
 
 def write_run_record(
-    run_dir: Path, config: PretrainConfig, data_set: dict[str, Any], resumes: list[dict[str, Any]]
+    run_dir: Path,
+    config: PretrainConfig,
+    data_set: dict[str, Any],
+    resumes: list[dict[str, Any]],
+    processes: int = 1,
 ) -> None:
+    """``processes``: how many ranks train the run (a resume must use as many)."""
     versions = {"sslcli": sslcli.__version__, "torch": torch.__version__, "python": platform.python_version()}
-    payload = {"config": config.to_dict(), "data_set": data_set, "resumes": resumes, "versions": versions}
+    payload = {
+        "config": config.to_dict(),
+        "data_set": data_set,
+        "processes": processes,
+        "resumes": resumes,
+        "versions": versions,
+    }
     write_text_atomic(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 

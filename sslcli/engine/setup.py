@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig
+from sslcli.distributed import current_world
 from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
 from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
@@ -114,7 +115,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
         lr=lr,
     )
-    resolved = resolved.updated(lr=resolved.resolved_lr())
+    resolved = resolved.updated(lr=resolved.resolved_lr(current_world().size))
     items = discover_items(domain, root)
     private = source == "private folder"  # recorded by a keyed fingerprint, never by its path
     fingerprint = domain.keyed_fingerprint(str(root)) if private else None

@@ -1,24 +1,39 @@
-"""One training loop for every method: AMP, accumulation, warmup+cosine LR, checkpoints, resume."""
+"""One training loop for every method: AMP, accumulation, warmup+cosine LR, checkpoints, resume,
+and data-parallel training under torchrun (DDP; only rank 0 writes)."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 import sslcli
 from sslcli.config import PretrainConfig
 from sslcli.data.datasets import ViewDataset, scan_items
 from sslcli.data.loader import Batch, epoch_batches, make_loader
 from sslcli.data.skips import SkipLog
+from sslcli.distributed import (
+    PeerStopped,
+    World,
+    all_gather_json,
+    all_reduce_mean,
+    all_reduce_min,
+    broadcast_json,
+    broadcast_module_state,
+    gather_rows,
+    local_device,
+    process_group,
+)
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.features import feature_batches
 from sslcli.engine.metrics import MetricsLog
-from sslcli.engine.opening import OpenedRun, ResumeRequest, open_run
+from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
 from sslcli.engine.schedule import warmup_cosine
 from sslcli.engine.setup import (
@@ -69,12 +84,13 @@ class PretrainResult:
 class Trainer:
     """Runs a plan to completion, writing everything into the run directory."""
 
-    def __init__(self, opened: OpenedRun, console):
+    def __init__(self, opened: OpenedRun, console, world: World | None = None):
         self.opened, self.plan, self.console = opened, opened.plan, console
+        self.world = world or World()
         self.resume = opened.resume_from_checkpoint
         self.config = self.plan.config
         self.run_dir = Path(self.config.out)
-        self.device = resolve_device(self.config.device)
+        self.device = local_device(resolve_device(self.config.device), self.world)
         self.method: Method = build_method(self.config).to(self.device)
         self.state = TrainState()
         self.last_logs: dict[str, float] = {name: float("nan") for name in self.method.log_names}
@@ -88,15 +104,35 @@ class Trainer:
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
         self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, self.config.seed)
-        micro_per_epoch = len(self.items) // self.config.batch_size
+        micro_per_epoch = len(self.items) // self.global_batch
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
             raise UserError(
                 f"{describe_root(self.plan.domain, self.plan.data_root)}: {len(self.items)} usable items are "
                 f"fewer than one step of batch size {self.config.batch_size} x accumulate "
-                f"{self.config.accumulate}"
+                f"{self.config.accumulate}{self._times_processes()}"
             )
         self.total_steps = self.steps_per_epoch * self.config.epochs
+        if self.config.sync_batchnorm and not self.world.alone and self.device.type != "cuda":
+            raise UserError("--sync-batchnorm: torch's SyncBatchNorm runs on CUDA devices only")
+
+    @property
+    def global_batch(self) -> int:
+        """Items of one micro-batch over all ranks."""
+        return self.config.batch_size * self.world.size
+
+    def _times_processes(self) -> str:
+        return "" if self.world.alone else f" x {self.world.size} processes"
+
+    def _data_parallel(self) -> torch.nn.Module:
+        """What the loop calls: the method, or under torchrun a DDP wrapper that averages gradients
+        over ranks in backward (with ``sync_batchnorm``, batch norm sees every rank's batch)."""
+        if self.world.alone:
+            return self.method
+        if self.config.sync_batchnorm:
+            self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(self.method, device_ids=device_ids)
 
     def _usable_items(self) -> list:
         """The items training draws from.
@@ -104,9 +140,15 @@ class Trainer:
         By default every item found: a bad file is met when a batch decodes it (``raise`` stops with
         it named, ``skip`` drops it from that batch and lists it). With ``check_data`` every file is
         decoded first and only the usable ones are kept (on resume, read back from ``skipped.csv``).
-        Either way the list is fixed for the run, so a resumed epoch replays the same order.
+        Either way the list is fixed for the run, so a resumed epoch replays the same order. Under
+        torchrun the other ranks take rank 0's list (it has written it before they start).
         """
         skipped_csv = self.run_dir / SKIPPED
+        if not self.world.is_main:
+            if not self.config.check_data:
+                return list(self.plan.items)
+            self.skips.read(skipped_csv)
+            return [item for item in self.plan.items if item.item_id not in self.skips.records]
         same_data = self.opened.record.get("data_set") == self.plan.data_set
         if self.resume and same_data and skipped_csv.is_file():
             self.skips.read(skipped_csv)
@@ -122,18 +164,18 @@ class Trainer:
     def _fit_batch_to_data(self) -> None:
         """Lower the batch to what a small folder holds (noted); refuse fewer than ``MIN_BATCH`` per step."""
         config, usable = self.config, len(self.items)
-        fits = usable // config.accumulate
+        fits = usable // (config.accumulate * self.world.size)
         if fits >= config.batch_size:
             return
         if fits < MIN_BATCH:
             raise UserError(
                 f"{describe_root(self.plan.domain, self.plan.data_root)}: {usable} usable item(s); "
-                f"{config.method} needs at least {MIN_BATCH * config.accumulate} "
-                f"({MIN_BATCH} per step x accumulate {config.accumulate})"
+                f"{config.method} needs at least {MIN_BATCH * config.accumulate * self.world.size} "
+                f"({MIN_BATCH} per step x accumulate {config.accumulate}{self._times_processes()})"
             )
         lr = None if self.plan.lr_scales_with_batch else config.lr
         lowered = config.updated(batch_size=fits, lr=lr)
-        self.config = self.plan.config = lowered.updated(lr=lowered.resolved_lr())
+        self.config = self.plan.config = lowered.updated(lr=lowered.resolved_lr(self.world.size))
         self.opened.notes.append(
             f"{usable} usable items are fewer than batch size {config.batch_size} x accumulate "
             f"{config.accumulate}; using batch size {fits}"
@@ -141,7 +183,10 @@ class Trainer:
         )
 
     def start(self) -> None:
-        """Write what the run starts from: its config and data set, the domain's run state, the skip list."""
+        """Write what the run starts from: its config and data set, the domain's run state, the skip
+        list (rank 0 only)."""
+        if not self.world.is_main:
+            return
         for note in self.opened.notes:
             self.console.print(f"note: {note}")
         record = self.opened.record
@@ -150,7 +195,7 @@ class Trainer:
             resumes.append({"at_step": self.state.step, "notes": self.opened.notes})
         # config.json first: once it exists the folder is a run that the same command restarts, so a
         # failure (a full disk) in any write after it still leaves a folder that recovers
-        write_run_record(self.run_dir, self.config, self.plan.data_set, resumes)
+        write_run_record(self.run_dir, self.config, self.plan.data_set, resumes, self.world.size)
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.skips.write(self.run_dir / SKIPPED)
@@ -164,7 +209,16 @@ class Trainer:
         return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
     # --- checkpoints -------------------------------------------------------------------------
+    def _gather_skips(self) -> None:
+        """Every rank's bad files into this rank's skip log (a collective: every rank calls it)."""
+        if not self.world.alone:
+            for records in all_gather_json(self.skips.records):
+                self.skips.records.update(records)
+
     def save(self) -> None:
+        self._gather_skips()
+        if not self.world.is_main:
+            return
         state = {
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -179,6 +233,12 @@ class Trainer:
     def restore(self) -> None:
         """Load the verified checkpoint (see ``restore_training_state``) into the method and optimizer."""
         path = self.run_dir / CHECKPOINT
+        saved_processes = self.opened.record.get("processes", 1)
+        if saved_processes != self.world.size:
+            raise UserError(
+                f"{self.run_dir}: the run was trained by {saved_processes} process(es); resume it with "
+                f"as many (torchrun --nnodes x --nproc_per_node = {saved_processes}), not {self.world.size}"
+            )
         self.state, rng = restore_training_state(path, self.method, self.optimizer, TrainState)
         if self.state.epoch > self.config.epochs:
             raise UserError(
@@ -193,13 +253,20 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def fit(self) -> PretrainResult:
+    def begin(self) -> None:
+        """Restore the checkpoint of a resumed run, then write what the run starts from."""
         if self.resume:
             self.restore()
         self.start()
-        metrics = MetricsLog(
-            self.run_dir / METRICS, self.state.step if self.resume else None, self.method.log_names
-        )
+
+    def fit(self) -> PretrainResult:
+        """The training loop, from where ``begin`` left the run, to the finished run directory."""
+        self.model = self._data_parallel()  # a collective under torchrun: after rank 0's handshake
+        metrics = None
+        if self.world.is_main:
+            metrics = MetricsLog(
+                self.run_dir / METRICS, self.state.step if self.resume else None, self.method.log_names
+            )
         warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
@@ -215,6 +282,7 @@ class Trainer:
             while self.state.epoch < self.config.epochs:
                 if self.state.batch_in_epoch == 0:
                     self.method.on_epoch_start(self._context())
+                    broadcast_module_state(self.method)  # what the hook drew, from rank 0's draw
                 batches = self._epoch_batches()[self.state.batch_in_epoch : micro_per_epoch]
                 loader = make_loader(
                     self.dataset, batches, self.config.num_workers, self.device.type == "cuda"
@@ -223,9 +291,8 @@ class Trainer:
                 for batch in loader:
                     self.skips.add(batch.skipped)
                     self.state.batch_in_epoch += 1
-                    if len(batch) >= 2:
-                        self._forward_backward(batch, accumulate)
-                        items_since += len(batch)
+                    trained = self._forward_backward(batch, accumulate)
+                    items_since += trained * self.world.size
                     if self.state.batch_in_epoch % accumulate:
                         continue
                     lr = warmup_cosine(self.state.step, self.total_steps, warmup, self.config.lr)
@@ -236,7 +303,10 @@ class Trainer:
                     self.state.items_seen += items_since
                     tick, items_since = now, 0
                     progress.update(task, advance=1, loss=self.state.last_loss, lr=lr, rate=rate)
-                    if self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps:
+                    logged = (
+                        self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps
+                    )
+                    if metrics is not None and logged:
                         metrics.append(
                             step=self.state.step,
                             epoch=self.state.epoch,
@@ -254,17 +324,26 @@ class Trainer:
         return self._finish()
 
     def _epoch_batches(self) -> list[list[tuple[int, int]]]:
-        config = self.config
+        """This rank's micro-batches of the epoch: its slice of each global batch, whose order depends
+        on the seed and epoch only, so that N ranks with batch B train on what one process with batch
+        N x B would, and a resumed epoch replays it."""
+        config, rank, size = self.config, self.world.rank, self.config.batch_size
         weights = self.method.sampling_weights()
-        return epoch_batches(len(self.items), config.batch_size, config.seed, self.state.epoch, weights)
+        batches = epoch_batches(len(self.items), self.global_batch, config.seed, self.state.epoch, weights)
+        return [batch[rank * size : (rank + 1) * size] for batch in batches]
 
     def _item_features(self) -> torch.Tensor:
-        """Pooled backbone features (N, F) of every training item (eval transform, eval mode), on CPU."""
-        features = torch.zeros(len(self.items), self.method.feature_dim)
+        """Pooled backbone features (N, F) of every training item (eval transform, eval mode), on CPU.
+
+        Under torchrun each rank embeds every ``size``-th item from its rank on; the rows are gathered
+        so that every rank returns all N."""
+        rank, size, count = self.world.rank, self.world.size, len(self.items)
+        per_rank = -(-count // size)  # ceil: rank r holds items r, r + size, ...
+        local = torch.zeros(per_rank, self.method.feature_dim)
         batches = feature_batches(
             self.method.backbone,
             self.plan.domain,
-            self.items,
+            self.items[rank::size],
             self.config.input_size,
             self.config.batch_size,
             self.device,
@@ -272,25 +351,38 @@ class Trainer:
             self.config.num_workers,
         )
         for positions, batch_features, _ in batches:
-            features[positions] = batch_features
+            local[positions] = batch_features
         self.method.train()
-        return features
+        gathered = gather_rows(local.to(self.device)).cpu()  # (size * per_rank, F), rank-major
+        # row j of rank r is item r + size * j: read the gathered rows column-major
+        by_item = gathered.view(size, per_rank, -1).transpose(0, 1).reshape(size * per_rank, -1)
+        return by_item[:count]
 
-    def _forward_backward(self, batch: Batch, accumulate: int) -> None:
-        views = [t.to(self.device, non_blocking=True) for t in batch.tensors]  # each (B, C, H, W)
-        indices = torch.tensor(batch.positions, device=self.device)  # (B,)
+    def _forward_backward(self, batch: Batch, accumulate: int) -> int:
+        """Forward and backward one micro-batch; returns the items trained on (0: too few to learn
+        from). Under torchrun every rank trains on as many items as the smallest batch holds (a bad
+        file may have shortened one), so gathered tensors line up; the loss and logs recorded are
+        the mean over ranks."""
+        count = all_reduce_min(len(batch))
+        if count < MIN_BATCH:
+            return 0
+        views = [t[:count].to(self.device, non_blocking=True) for t in batch.tensors]  # each (B, C, H, W)
+        indices = torch.tensor(batch.positions[:count], device=self.device)  # (B,)
         with self.autocast():
-            output = self.method(views, self._context(indices))
-        loss = output.loss
-        if not torch.isfinite(loss):
+            output = self.model(views, self._context(indices))
+        logs = [float(output.logs[name]) for name in self.method.log_names]
+        recorded = all_reduce_mean(torch.tensor([output.loss.item(), *logs], dtype=torch.float64))
+        loss = float(recorded[0])
+        if not math.isfinite(loss):  # every rank sees the same mean, so all stop together
             raise NonFiniteLossError(
-                f"step {self.state.step + 1}: loss is {loss.item()}; stopped before the optimizer step. "
+                f"step {self.state.step + 1}: loss is {loss}; stopped before the optimizer step. "
                 f"Continue with a lower learning rate: sslcli pretrain --out {self.run_dir} --resume "
                 f"--lr {self.config.lr / 10:.3g}"
             )
-        (loss / accumulate).backward()
-        self.state.last_loss = loss.item()
-        self.last_logs = {name: float(output.logs[name]) for name in self.method.log_names}
+        (output.loss / accumulate).backward()
+        self.state.last_loss = loss
+        self.last_logs = dict(zip(self.method.log_names, recorded[1:].tolist(), strict=True))
+        return count
 
     def _context(self, indices: torch.Tensor | None = None) -> StepContext:
         return StepContext(
@@ -306,6 +398,20 @@ class Trainer:
         self.method.on_step_end(self._context())
 
     def _finish(self) -> PretrainResult:
+        self._gather_skips()
+        if self.world.is_main:
+            self._write_outputs()
+        return PretrainResult(
+            self.run_dir,
+            self.config,
+            self.state,
+            len(self.plan.items),
+            self.plan.data_source,
+            dict(self.skips.records),
+        )
+
+    def _write_outputs(self) -> None:
+        """The encoder, the method's pictures, the skip list and the loss plot (rank 0)."""
         from sslcli.reporting.plots import plot_loss
 
         metadata = {
@@ -320,21 +426,39 @@ class Trainer:
         self.method.on_train_end(self.run_dir, show_samples=not self.plan.domain.identifying_paths)
         self.skips.write(self.run_dir / SKIPPED)
         plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")
-        return PretrainResult(
-            self.run_dir,
-            self.config,
-            self.state,
-            len(self.plan.items),
-            self.plan.data_source,
-            dict(self.skips.records),
-        )
 
 
 def pretrain(config: PretrainConfig, resume: bool | ResumeRequest, console) -> PretrainResult:
-    """Train ``config`` into ``config.out`` under an exclusive lock on it; ``resume`` continues the run
-    there (``True``: no option changes)."""
+    """Train ``config`` into ``config.out``; ``resume`` continues the run there (``True``: no option
+    changes).
+
+    Alone, or as rank 0 under torchrun, the process holds an exclusive lock on the run directory,
+    opens the run and writes what it starts from. Then rank 0 tells the other ranks the resolved
+    config (or that it stopped), and they follow the run it opened: the run directory must be on a
+    file system every rank sees.
+    """
     request = ResumeRequest() if resume is True else (resume or None)
     run_dir = Path(config.out)
-    with exclusive(run_dir, "run directory"):
-        clean_temp_files(run_dir)
-        return Trainer(open_run(config, request), console).fit()
+    with process_group(resolve_device(config.device)) as world:
+        if not world.is_main:
+            return _follow(config, request, console, world)
+        with exclusive(run_dir, "run directory"):
+            clean_temp_files(run_dir)
+            try:
+                trainer = Trainer(open_run(config, request), console, world)
+                trainer.begin()
+            except BaseException:
+                broadcast_json({"stopped": True})
+                raise
+            broadcast_json({"config": trainer.config.to_dict(), "resume": trainer.resume})
+            return trainer.fit()
+
+
+def _follow(config: PretrainConfig, request: ResumeRequest | None, console, world: World) -> PretrainResult:
+    """A rank other than 0: train the run rank 0 opened, with the config it resolved."""
+    message = broadcast_json()
+    if message.get("stopped"):
+        raise PeerStopped("stopped: rank 0 could not start the run (its message says why)")
+    trainer = Trainer(follow_run(config, request, message["config"], message["resume"]), console, world)
+    trainer.begin()
+    return trainer.fit()

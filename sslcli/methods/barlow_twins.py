@@ -4,6 +4,8 @@ Redundancy Reduction", ICML 2021.
 The cross-correlation matrix of the two views' batch-standardised embeddings is pushed towards the
 identity: sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2, lambda = 5e-3. The paper's projector has
 three 8192-d layers; the default here is 2048-d (pass ``projection_dim``/``hidden_dim`` for more).
+Under torchrun the embeddings of every rank are gathered first, so the batch statistics and the
+correlation are the global batch's, as in the authors' code.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from sslcli.distributed import gather_batch
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.heads import ProjectionHead
 
@@ -53,4 +56,5 @@ class BarlowTwins(Method):
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
-        return StepOutput(barlow_twins_loss(z[:batch], z[batch:], self.off_diagonal_weight))
+        z_a, z_b = gather_batch(z[:batch]), gather_batch(z[batch:])  # (world * B, D) each
+        return StepOutput(barlow_twins_loss(z_a, z_b, self.off_diagonal_weight))

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.distributed import all_reduce_mean
 from sslcli.domains.base import GLOBAL_CROPS
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
@@ -127,8 +128,9 @@ class DINO(Method):
 
     @torch.no_grad()
     def _update_center(self, teacher: torch.Tensor) -> None:
-        """center <- m * center + (1 - m) * batch mean of the teacher logits (2B, K)."""
-        self.center.lerp_(teacher.mean(dim=0, keepdim=True), 1 - self.center_momentum)
+        """center <- m * center + (1 - m) * batch mean of the teacher logits (2B, K), over every rank."""
+        batch_center = all_reduce_mean(teacher.mean(dim=0, keepdim=True))  # (1, K)
+        self.center.lerp_(batch_center, 1 - self.center_momentum)
 
     def on_step_end(self, ctx: StepContext) -> None:
         self.progress.fill_(ctx.step / max(ctx.total_steps, 1))

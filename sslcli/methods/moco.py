@@ -6,9 +6,9 @@ A query encoder (backbone + MLP head) is trained with InfoNCE against the key of
 by a momentum copy of the encoder, and against a queue of past keys as negatives. MoCo v2 defaults:
 temperature 0.2, momentum 0.999, 128-d output, 2048-d hidden layer. The queue defaults to 4096 keys
 (65536 in the paper, sized for ImageNet; a queue larger than the dataset only holds stale copies).
-The queue and the key encoder are buffers/frozen submodules, so checkpoints capture them. On one
-device the queue holds this process's keys only (gathering keys across GPUs comes with DDP support);
-shuffling BN is not emulated.
+The queue and the key encoder are buffers/frozen submodules, so checkpoints capture them. Under
+torchrun every rank enqueues the keys of every rank (as the authors' code does), so the queues stay
+identical; shuffling BN is not emulated (``--sync-batchnorm`` is the other cure for BN leakage).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.distributed import gather_rows
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import ema_update, frozen_copy
 
@@ -66,7 +67,7 @@ class MoCoV2(Method):
         with torch.no_grad():
             key = F.normalize(self.key_projector(self.key_backbone(view_k)), dim=1)  # (B, P)
         loss = moco_loss(query, key, self.queue.clone(), self.temperature)
-        self._enqueue(key)
+        self._enqueue(gather_rows(key))  # (world * B, P)
         return StepOutput(loss)
 
     @torch.no_grad()

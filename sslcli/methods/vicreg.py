@@ -10,7 +10,9 @@ The two views' variance hinges are averaged, as in the authors' released code (f
 main_vicreg.py: ``std_loss = mean(relu(1 - std_x)) / 2 + mean(relu(1 - std_y)) / 2``) and in Lightly's
 ``VICRegLoss``. The loss equation printed in the paper writes the sum v(Z) + v(Z') without the halving
 (a discrepancy raised upstream in facebookresearch/vicreg issues #8 and #26); summing doubles the
-effective variance weight to 50. The covariance terms are summed in code and paper alike.
+effective variance weight to 50. The covariance terms are summed in code and paper alike. Under
+torchrun the embeddings of every rank are gathered first (the authors' ``FullGatherLayer``), so the
+variance and covariance are the global batch's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.distributed import gather_batch
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.models.heads import ProjectionHead
 
@@ -77,4 +80,5 @@ class VICReg(Method):
         view_a, view_b = views  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
-        return StepOutput(vicreg_loss(z[:batch], z[batch:], *self.weights))
+        z_a, z_b = gather_batch(z[:batch]), gather_batch(z[batch:])  # (world * B, D) each
+        return StepOutput(vicreg_loss(z_a, z_b, *self.weights))

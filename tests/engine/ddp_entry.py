@@ -1,0 +1,84 @@
+"""``sslcli`` with a test-only domain registered, for the torchrun tests (test_distributed_training.py).
+
+Usage: python ddp_entry.py [--kill-after-step N] SSLCLI_ARGS...
+
+The domain's views are the input itself (no random augmentation) and its default backbone is a ViT
+(layer norm, no batch norm), so that ranks holding parts of a batch compute what one process holding
+all of it does. ``--kill-after-step N`` SIGKILLs rank 0 right after optimizer step N, as a crash would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from sslcli.domains import BadItemError, Domain, InputSpec, Item
+from sslcli.domains.base import _REGISTRY
+
+SHAPE = (1, 16, 16)
+
+
+class GridDomain(Domain):
+    name = "toy_grid"
+    description = "test-only: one-channel 16 x 16 arrays, views without augmentation"
+    default_input_size = 16
+    default_backbone = "vit_tiny_p8"
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        return {"grid": InputSpec("image2d", SHAPE[0], SHAPE[1:])}
+
+    def discover(self, root: Path) -> list[Item]:
+        return [Item(p.name, p, p.name) for p in sorted(root.glob("*.npy"))]
+
+    def load(self, item: Item) -> torch.Tensor:
+        array = np.load(item.path, allow_pickle=False)
+        if array.shape != SHAPE:
+            raise BadItemError(f"expected shape {SHAPE}, got {array.shape}")
+        return torch.from_numpy(array)
+
+    def augment(self, input_size: int, options: dict):
+        return lambda grid: grid.clone()
+
+    def eval_transform(self, input_size: int):
+        return lambda grid: grid
+
+
+def write_grids(folder: Path, count: int) -> Path:
+    """``count`` arrays of two kinds (horizontal and vertical stripes, random phase, noise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    ramp = np.arange(SHAPE[1])
+    for i in range(count):
+        stripes = np.sin(ramp * (0.5 + i % 2) + rng.uniform(0, 6.3))
+        grid = stripes[None, :, None] if i % 2 else stripes[None, None, :]
+        noisy = np.broadcast_to(grid, SHAPE) + 0.2 * rng.standard_normal(SHAPE)
+        np.save(folder / f"{i:03d}.npy", noisy.astype(np.float32))
+    return folder
+
+
+def kill_rank0_after(step: int) -> None:
+    from sslcli.engine.trainer import Trainer
+
+    take_step = Trainer._optimizer_step
+
+    def step_then_die(self, lr: float) -> None:
+        take_step(self, lr)
+        if self.state.step == step and self.world.is_main:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    Trainer._optimizer_step = step_then_die
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args[:1] == ["--kill-after-step"]:
+        kill_rank0_after(int(args[1]))
+        args = args[2:]
+    _REGISTRY[GridDomain.name] = GridDomain
+    from sslcli.cli import main
+
+    main(args, prog_name="sslcli")
