@@ -78,11 +78,12 @@ class PretrainConfig(BaseModel):
         return self.model_dump()
 
 
-def describe_errors(err: ValidationError) -> str:
-    """``field: message (got VALUE)`` for each error, joined on one line."""
+def describe_errors(err: ValidationError, prefix: str = "") -> str:
+    """``field: message (got VALUE)`` for each error, joined on one line; ``prefix`` names where the
+    fields sit (e.g. ``method_options.``)."""
     parts = []
     for error in err.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "config"
+        field = prefix + ".".join(str(part) for part in error["loc"]) or "config"
         if error["type"] == "extra_forbidden":
             parts.append(f"unknown config key {field}")
             continue

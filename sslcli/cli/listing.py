@@ -4,12 +4,8 @@ one entry's options with their types and defaults."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 import click
-
-# Constructor parameters the engine fills in, not options a user sets.
-ENGINE_ARGUMENTS = ("self", "backbone", "feature_dim", "spec")
 
 
 @click.command("methods")
@@ -35,18 +31,15 @@ def methods_command(show: str | None) -> None:
 
 
 def method_options_table(name: str, methods: dict):
-    """The ``method_options`` of method ``name``: its constructor's keyword arguments."""
-
+    """The ``method_options`` of method ``name``: its typed options, constraints and defaults."""
     from sslcli.errors import UserError
+    from sslcli.methods.options import describe_option, options_model
 
     if name not in methods:
         raise UserError(f"unknown method {name!r}; available: {', '.join(methods)}")
     cls = methods[name]
-    rows = [
-        (parameter.name, str(parameter.annotation), repr(parameter.default))
-        for parameter in inspect.signature(cls.__init__).parameters.values()
-        if parameter.name not in ENGINE_ARGUMENTS and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
-    ]
+    model = options_model(cls)
+    rows = [describe_option(field, model) for field in model.model_fields]
     return options_table(f"{name}: {cls.description} ({cls.paper}); set as method_options in --config", rows)
 
 

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 
-from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig
+from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig, describe_errors
 from sslcli.distributed import current_world
 from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
 from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
 from sslcli.methods import Method, available_methods, get_method
+from sslcli.methods.options import options_model, validate_options
 from sslcli.models import build_backbone
 
 
@@ -67,6 +69,19 @@ def lookup_method(name: str, domain_name: str) -> type[Method]:
     return method
 
 
+def resolve_method_options(method: type[Method], options: dict) -> dict:
+    """``options`` validated against ``method``'s typed options, every default filled in (so that
+    ``config.json`` records what the run used); a bad one is a one-line error naming the field."""
+    try:
+        return validate_options(method, options)
+    except ValidationError as err:
+        valid = ", ".join(options_model(method).model_fields) or "none"
+        raise UserError(
+            f"method options of {method.name}: {describe_errors(err, 'method_options.')} (its options: "
+            f"{valid}; see sslcli methods --show {method.name})"
+        ) from None
+
+
 def describe_root(domain: Domain, root: Path) -> str:
     """How messages name a data folder: its path, or only "--data" where paths may identify patients."""
     return "--data" if domain.identifying_paths else str(root)
@@ -103,6 +118,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     path only for an ordinary folder: never for a private one.
     """
     method_cls = lookup_method(config.method, config.domain)
+    method_options = resolve_method_options(method_cls, config.method_options)
     root, source = resolve_data_root(domain, data)
     recipe = domain.recipe(data_is_builtin=source == "builtin")
     lr = config.lr or recipe.get("lr")
@@ -114,6 +130,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
         epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
         lr=lr,
+        method_options=method_options,
     )
     resolved = resolved.updated(lr=resolved.resolved_lr(current_world().size))
     items = discover_items(domain, root)

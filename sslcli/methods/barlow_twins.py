@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from sslcli.distributed import gather_batch
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count, NonNegative
 from sslcli.models.heads import ProjectionHead
 
 
@@ -44,9 +45,9 @@ class BarlowTwins(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        projection_dim: int = 2048,
-        hidden_dim: int = 2048,
-        off_diagonal_weight: float = 5e-3,
+        projection_dim: Count = 2048,
+        hidden_dim: Count = 2048,
+        off_diagonal_weight: NonNegative = 5e-3,
     ):
         super().__init__(backbone, feature_dim)
         self.off_diagonal_weight = off_diagonal_weight

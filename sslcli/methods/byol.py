@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
+from sslcli.methods.options import Count, Fraction
 from sslcli.models.heads import ProjectionHead
 
 
@@ -35,13 +36,11 @@ class BYOL(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        projection_dim: int = 256,
-        hidden_dim: int = 4096,
-        base_momentum: float = 0.996,
+        projection_dim: Count = 256,
+        hidden_dim: Count = 4096,
+        base_momentum: Fraction = 0.996,
     ):
         super().__init__(backbone, feature_dim)
-        if not 0 <= base_momentum <= 1:
-            raise ValueError(f"byol: base_momentum must be in [0, 1], got {base_momentum}")
         self.base_momentum = base_momentum
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
         self.predictor = ProjectionHead(projection_dim, hidden_dim, projection_dim)

@@ -13,11 +13,15 @@ mid-epoch replays the epoch exactly.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import Field
 
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count
 
 SPLIT_EPS = 1 / 1024
 
@@ -92,13 +96,11 @@ class DeepCluster(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        num_clusters: int = 100,
-        pca_dim: int = 256,
-        kmeans_iterations: int = 20,
+        num_clusters: Annotated[int, Field(ge=2)] = 100,
+        pca_dim: Count = 256,
+        kmeans_iterations: Count = 20,
     ):
         super().__init__(backbone, feature_dim)
-        if num_clusters < 2 or pca_dim < 1 or kmeans_iterations < 1:
-            raise ValueError("deepcluster: need num_clusters >= 2, pca_dim >= 1, kmeans_iterations >= 1")
         self.num_clusters, self.pca_dim, self.iterations = num_clusters, pca_dim, kmeans_iterations
         self.classifier = nn.Linear(feature_dim, num_clusters)
         self.register_buffer("pseudo_labels", torch.zeros(0, dtype=torch.long))  # (N,) once clustered

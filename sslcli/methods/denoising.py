@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Positive
 from sslcli.models.decoders import PixelDecoder
 
 
@@ -30,10 +31,8 @@ class DenoisingAutoencoder(Method):
     sized = True
     accepts = ("image2d",)
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, noise_std: float = 0.5):
+    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, noise_std: Positive = 0.5):
         super().__init__(backbone, feature_dim)
-        if noise_std <= 0:
-            raise ValueError(f"denoising: noise_std must be > 0, got {noise_std}")
         self.noise_std = noise_std
         self.decoder = PixelDecoder(feature_dim, spec.channels, spec.size)
 

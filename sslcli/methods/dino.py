@@ -21,6 +21,7 @@ from sslcli.distributed import all_reduce_mean
 from sslcli.domains.base import GLOBAL_CROPS
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
+from sslcli.methods.options import Count, Fraction, Positive
 
 
 class DINOHead(nn.Module):
@@ -85,17 +86,15 @@ class DINO(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        out_dim: int = 4096,
-        student_temp: float = 0.1,
-        teacher_temp: float = 0.07,
-        warmup_teacher_temp: float = 0.04,
-        teacher_temp_warmup: float = 0.3,
-        center_momentum: float = 0.9,
-        base_momentum: float = 0.996,
+        out_dim: Count = 4096,
+        student_temp: Positive = 0.1,
+        teacher_temp: Positive = 0.07,
+        warmup_teacher_temp: Positive = 0.04,
+        teacher_temp_warmup: Fraction = 0.3,
+        center_momentum: Fraction = 0.9,
+        base_momentum: Fraction = 0.996,
     ):
         super().__init__(backbone, feature_dim)
-        if min(student_temp, teacher_temp, warmup_teacher_temp) <= 0:
-            raise ValueError("dino: temperatures must be > 0")
         self.student_temp, self.center_momentum, self.base_momentum = (
             student_temp,
             center_momentum,

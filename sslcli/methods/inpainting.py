@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import OpenFraction
 from sslcli.models.decoders import PixelDecoder
 
 
@@ -43,10 +44,10 @@ class Inpainting(Method):
     sized = True
     accepts = ("image2d",)
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, hole_fraction: float = 0.5):
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, spec: InputSpec, hole_fraction: OpenFraction = 0.5
+    ):
         super().__init__(backbone, feature_dim)
-        if not 0 < hole_fraction < 1:
-            raise ValueError(f"inpainting: hole_fraction must be in (0, 1), got {hole_fraction}")
         self.hole_fraction = hole_fraction
         hole = tuple(stop - start for start, stop in (hole_bounds(side, hole_fraction) for side in spec.size))
         self.decoder = PixelDecoder(feature_dim, spec.channels, hole)

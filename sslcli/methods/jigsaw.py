@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import itertools
 from functools import lru_cache
+from typing import Annotated
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import Field
 
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
 
 TILES = GRID * GRID
@@ -60,13 +63,11 @@ class Jigsaw(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        num_permutations: int = 100,
-        tile_keep: float = 0.85,
-        hidden_dim: int = 1024,
+        num_permutations: Annotated[int, Field(ge=2, le=1000)] = 100,
+        tile_keep: Annotated[float, Field(gt=0, le=1)] = 0.85,
+        hidden_dim: Count = 1024,
     ):
         super().__init__(backbone, feature_dim)
-        if not 2 <= num_permutations <= 1000 or not 0 < tile_keep <= 1:
-            raise ValueError("jigsaw: need 2 <= num_permutations <= 1000 and 0 < tile_keep <= 1")
         self.tile_keep = tile_keep
         self.register_buffer(
             "permutations", maximal_hamming_permutations(num_permutations), persistent=False

@@ -21,6 +21,7 @@ from torchvision.utils import save_image
 
 from sslcli.kernels import mae_random_masking, mae_unshuffle, num_visible
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count, OpenFraction
 from sslcli.models.vit import (
     VisionTransformer,
     patchify,
@@ -84,10 +85,10 @@ class MAE(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        mask_ratio: float = 0.75,
-        decoder_dim: int = 128,
-        decoder_depth: int = 2,
-        decoder_heads: int = 4,
+        mask_ratio: OpenFraction = 0.75,
+        decoder_dim: Count = 128,
+        decoder_depth: Count = 2,
+        decoder_heads: Count = 4,
         norm_pix_loss: bool = True,
     ):
         super().__init__(backbone, feature_dim)
@@ -95,8 +96,6 @@ class MAE(Method):
             raise ValueError(
                 "mae needs a ViT backbone (vit_tiny, vit_small, vit_base); set backbone in --config"
             )
-        if not 0 < mask_ratio < 1:
-            raise ValueError(f"mae: mask_ratio must be in (0, 1), got {mask_ratio}")
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.decoder = MAEDecoder(backbone, decoder_dim, decoder_depth, decoder_heads)
         self.preview: torch.Tensor | None = None  # last images seen, for the reconstruction picture

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from sslcli.distributed import gather_rows
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
 from sslcli.methods.momentum import ema_update, frozen_copy
+from sslcli.methods.options import Count, Fraction, Positive
 
 
 def moco_loss(
@@ -44,15 +45,13 @@ class MoCoV2(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        projection_dim: int = 128,
-        hidden_dim: int = 2048,
-        temperature: float = 0.2,
-        momentum: float = 0.999,
-        queue_size: int = 4096,
+        projection_dim: Count = 128,
+        hidden_dim: Count = 2048,
+        temperature: Positive = 0.2,
+        momentum: Fraction = 0.999,
+        queue_size: Count = 4096,
     ):
         super().__init__(backbone, feature_dim)
-        if temperature <= 0 or not 0 <= momentum <= 1 or queue_size < 1:
-            raise ValueError("moco_v2: need temperature > 0, 0 <= momentum <= 1 and queue_size >= 1")
         self.temperature, self.momentum = temperature, momentum
         self.projector = nn.Sequential(
             nn.Linear(feature_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, projection_dim)

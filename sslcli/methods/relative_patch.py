@@ -7,11 +7,15 @@ shared backbone; an MLP on the two concatenated features predicts where the neig
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import Field
 
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
 
 CENTRE = GRID * GRID // 2
@@ -34,11 +38,13 @@ class RelativePatchLocation(Method):
     accepts = ("image2d",)
 
     def __init__(
-        self, backbone: nn.Module, feature_dim: int, tile_keep: float = 0.85, hidden_dim: int = 1024
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        tile_keep: Annotated[float, Field(gt=0, le=1)] = 0.85,
+        hidden_dim: Count = 1024,
     ):
         super().__init__(backbone, feature_dim)
-        if not 0 < tile_keep <= 1:
-            raise ValueError(f"relative_patch: tile_keep must be in (0, 1], got {tile_keep}")
         self.tile_keep = tile_keep
         self.classifier = nn.Sequential(
             nn.Linear(2 * feature_dim, hidden_dim),

@@ -8,6 +8,7 @@ import torch.nn as nn
 
 from sslcli.kernels import nt_xent
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count, Positive
 from sslcli.models.heads import ProjectionHead
 
 
@@ -23,13 +24,11 @@ class SimCLR(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        projection_dim: int = 128,
-        hidden_dim: int = 512,
-        temperature: float = 0.1,
+        projection_dim: Count = 128,
+        hidden_dim: Count = 512,
+        temperature: Positive = 0.1,
     ):
         super().__init__(backbone, feature_dim)
-        if temperature <= 0:
-            raise ValueError(f"simclr: temperature must be > 0, got {temperature}")
         self.temperature = temperature
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
 

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count
 from sslcli.models.heads import ProjectionHead
 
 
@@ -30,7 +31,7 @@ class SimSiam(Method):
     accepts = ("image2d",)
 
     def __init__(
-        self, backbone: nn.Module, feature_dim: int, projection_dim: int = 2048, predictor_dim: int = 512
+        self, backbone: nn.Module, feature_dim: int, projection_dim: Count = 2048, predictor_dim: Count = 512
     ):
         super().__init__(backbone, feature_dim)
         self.projector = nn.Sequential(

@@ -8,9 +8,12 @@ the full-resolution view; L2 loss.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import Field
 
 from sslcli.domains import InputSpec
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
@@ -32,10 +35,12 @@ class SuperResolution(Method):
     sized = True
     accepts = ("image2d",)
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, factor: int = 2):
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, spec: InputSpec, factor: Annotated[int, Field(ge=2)] = 2
+    ):
         super().__init__(backbone, feature_dim)
-        if factor < 2 or any(side % factor for side in spec.size):
-            raise ValueError(f"super_resolution: factor must be >= 2 and divide the input size, got {factor}")
+        if any(side % factor for side in spec.size):
+            raise ValueError(f"super_resolution: factor {factor} must divide the input size {spec.size}")
         self.factor = factor
         self.decoder = PixelDecoder(feature_dim, spec.channels, spec.size)
 

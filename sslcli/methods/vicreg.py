@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from sslcli.distributed import gather_batch
 from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count, NonNegative
 from sslcli.models.heads import ProjectionHead
 
 
@@ -66,11 +67,11 @@ class VICReg(Method):
         self,
         backbone: nn.Module,
         feature_dim: int,
-        projection_dim: int = 2048,
-        hidden_dim: int = 2048,
-        invariance: float = 25.0,
-        variance: float = 25.0,
-        covariance: float = 1.0,
+        projection_dim: Count = 2048,
+        hidden_dim: Count = 2048,
+        invariance: NonNegative = 25.0,
+        variance: NonNegative = 25.0,
+        covariance: NonNegative = 1.0,
     ):
         super().__init__(backbone, feature_dim)
         self.weights = (invariance, variance, covariance)

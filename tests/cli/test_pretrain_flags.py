@@ -1,7 +1,9 @@
 """The options people tune most are flags: --backbone, --optimizer, --temperature."""
 
+import inspect
 import json
 
+from sslcli.methods.simclr import SimCLR
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import FAST_PRETRAIN, invoke
 
@@ -13,7 +15,12 @@ def test_flags_reach_the_resolved_config(digit_folder, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())["config"]
     assert (config["backbone"], config["optimizer"]) == ("resnet10", "sgd")
-    assert config["method_options"] == {"temperature": 0.2}
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(SimCLR.__init__).parameters.items()
+        if parameter.default is not parameter.empty
+    }
+    assert config["method_options"] == {**defaults, "temperature": 0.2}  # recorded resolved
     assert config["lr"] == 0.3 * 8 / 256  # SGD's linear scaling rule at batch 8
 
 
