@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sslcli.domains.options import MultiCropOptions, ViewOptions
 
 
 class BadItemError(Exception):
@@ -106,15 +107,6 @@ ViewFn = Callable[[torch.Tensor], list[torch.Tensor]]
 # multi_crop: two global crops at the input size, then ``local_crops`` small crops (DINO, SwAV).
 VIEW_FAMILIES = ("two_views", "one_view", "plain", "multi_crop")
 
-# Multi-crop view options (Caron et al., DINO, ICCV 2021: 2 global crops of scale 0.4-1 at 224 px,
-# local crops of scale 0.05-0.4 at 96 px). ``local_size`` None: 96/224 of the input size. The scales
-# reach the domain's ``augment`` as its ``crop_scale`` option.
-MULTI_CROP_DEFAULTS: dict[str, Any] = {
-    "local_crops": 6,
-    "global_scale": (0.4, 1.0),
-    "local_scale": (0.05, 0.4),
-    "local_size": None,
-}
 GLOBAL_CROPS = 2
 
 
@@ -150,6 +142,7 @@ class Domain(ABC):
 
     def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
         """The views a method family needs from one canonical tensor (see ``VIEW_FAMILIES``)."""
+        self.check_views(options)
         if family == "two_views":
             augment = self.augment(input_size, options)
             return lambda tensor: [augment(tensor), augment(tensor)]
@@ -166,27 +159,37 @@ class Domain(ABC):
         )
 
     def multi_crop_views(self, input_size: int, options: dict[str, Any]) -> ViewFn:
-        """``GLOBAL_CROPS`` crops at ``input_size``, then the local crops (see ``MULTI_CROP_DEFAULTS``)."""
-        crop = {**MULTI_CROP_DEFAULTS, **{k: v for k, v in options.items() if k in MULTI_CROP_DEFAULTS}}
-        rest = {k: v for k, v in options.items() if k not in MULTI_CROP_DEFAULTS}
-        local_crops = crop["local_crops"]
-        if not isinstance(local_crops, int) or local_crops < 0:
-            raise ValueError(f"local_crops must be an integer >= 0, got {local_crops!r}")
-        local_size = crop["local_size"] or max(8, round(input_size * 96 / 224))
-        global_view = self.augment(input_size, {**rest, "crop_scale": tuple(crop["global_scale"])})
-        local_view = self.augment(local_size, {**rest, "crop_scale": tuple(crop["local_scale"])})
+        """``GLOBAL_CROPS`` crops at ``input_size``, then the local crops (see ``MultiCropOptions``)."""
+        crop = MultiCropOptions.parse(options)
+        rest = {k: v for k, v in options.items() if k not in MultiCropOptions.model_fields}
+        local_size = crop.local_size or max(8, round(input_size * 96 / 224))
+        global_view = self.augment(input_size, {**rest, "crop_scale": crop.global_scale})
+        local_view = self.augment(local_size, {**rest, "crop_scale": crop.local_scale})
         return lambda tensor: (
             [global_view(tensor) for _ in range(GLOBAL_CROPS)]
-            + [local_view(tensor) for _ in range(local_crops)]
+            + [local_view(tensor) for _ in range(crop.local_crops)]
         )
 
     @abstractmethod
     def eval_transform(self, input_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """Deterministic resize used by embed and eval."""
 
-    def option_types(self) -> list[type]:
-        """The dataclasses whose fields are this domain's ``views`` options (for ``domains --show``)."""
+    def option_models(self) -> list[type[ViewOptions]]:
+        """The models whose fields are this domain's ``views`` options, besides ``MultiCropOptions``."""
         return []
+
+    def check_views(self, options: dict[str, Any]) -> None:
+        """Every key of ``options`` is a field of one of the domain's option models, and every model
+        validates its fields (``ValidationError`` naming them)."""
+        models = [*self.option_models(), MultiCropOptions]
+        known = {name for model in models for name in model.model_fields}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown view option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
+        for model in models:
+            model.parse(options)
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
         """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt).

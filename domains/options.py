@@ -1,13 +1,52 @@
-"""Validation shared by the domains' augmentation-option dataclasses."""
+"""Typed view options shared by the domains (pydantic).
+
+A domain's ``views`` options are the fields of its option models (``Domain.option_models``). Models
+are strict (``16.5`` is no integer, ``"0.5"`` no number) and read values as JSON, as they come from a
+config file, so lists stand for tuples. A bad value raises pydantic's ``ValidationError`` (a
+``ValueError``) naming the field; the engine reports it on one line before a run directory exists.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
 
-def check_crop_and_probabilities(options: object, probability_fields: tuple[str, ...]) -> None:
-    """``options.crop_scale`` is 0 < min <= max <= 1 and each named field is a probability."""
-    low, high = options.crop_scale
-    if not 0 < low <= high <= 1:
-        raise ValueError(f"crop_scale must satisfy 0 < min <= max <= 1, got {options.crop_scale}")
-    for name in probability_fields:
-        if not 0 <= getattr(options, name) <= 1:
-            raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(options, name)}")
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing_extensions import Self
+
+
+def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"the lower bound {bounds[0]} exceeds the upper bound {bounds[1]}")
+    return bounds
+
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+_Scale = Annotated[float, Field(gt=0, le=1)]
+_PositiveFloat = Annotated[float, Field(gt=0)]
+CropScale = Annotated[tuple[_Scale, _Scale], AfterValidator(_ordered)]  # fraction of the area kept
+PositiveRange = Annotated[tuple[_PositiveFloat, _PositiveFloat], AfterValidator(_ordered)]
+
+
+class ViewOptions(BaseModel):
+    """Base of the option models: strict, unknown names refused, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @classmethod
+    def parse(cls, options: dict[str, Any]) -> Self:
+        """This model's fields out of ``options`` (other keys belong to other models), validated."""
+        own = {name: value for name, value in options.items() if name in cls.model_fields}
+        return cls.model_validate_json(json.dumps(own))
+
+
+class MultiCropOptions(ViewOptions):
+    """Multi-crop views (Caron et al., DINO, ICCV 2021: 2 global crops of scale 0.4-1 at 224 px, local
+    crops of scale 0.05-0.4 at 96 px). ``local_size`` None: 96/224 of the input size. The scales reach
+    the domain's ``augment`` as its ``crop_scale`` option."""
+
+    local_crops: Annotated[int, Field(ge=0)] = 6
+    global_scale: CropScale = (0.4, 1.0)
+    local_scale: CropScale = (0.05, 0.4)
+    local_size: Annotated[int, Field(ge=8)] | None = None

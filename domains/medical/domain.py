@@ -20,16 +20,14 @@ The three channels keep ImageNet-style backbones usable unchanged.
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import model_validator
 from sslcli.domains.base import (
-    MULTI_CROP_DEFAULTS,
     BadItemError,
     Domain,
-    DomainError,
     InputSpec,
     Item,
     register_domain,
@@ -41,47 +39,23 @@ from sslcli.domains.medical.sample import materialise_dicom_sample
 from sslcli.domains.medical.scan import DicomItem, Slice, discover_dicom
 from sslcli.domains.medical.views import MedicalViewOptions, medical_eval_transform, medical_transform
 from sslcli.domains.medical.window import WINDOW_MODES, to_canonical
+from sslcli.domains.options import ViewOptions
+from typing_extensions import Self
 
 SAMPLE_MODES = ("2d", "2.5d")
 
 
-@dataclass(frozen=True)
-class MedicalSettings:
+class MedicalSettings(ViewOptions):
     """How items become tensors, fixed per run (see the module docstring)."""
 
-    window: str = "auto"
-    sample: str = "2d"
+    window: Literal[WINDOW_MODES] = "auto"
+    sample: Literal[SAMPLE_MODES] = "2d"
 
-    def __post_init__(self) -> None:
-        if self.window not in WINDOW_MODES:
-            raise ValueError(f"window must be one of {', '.join(WINDOW_MODES)}, got {self.window!r}")
-        if self.sample not in SAMPLE_MODES:
-            raise ValueError(f"sample must be one of {', '.join(SAMPLE_MODES)}, got {self.sample!r}")
+    @model_validator(mode="after")
+    def _one_use_of_the_channels(self) -> Self:
         if self.window == "multi" and self.sample == "2.5d":
             raise ValueError("window 'multi' and sample '2.5d' both fill the three channels; choose one")
-
-
-SETTING_KEYS = frozenset(MedicalSettings.__dataclass_fields__)
-VIEW_KEYS = frozenset(MedicalViewOptions.__dataclass_fields__)
-
-
-def check_keys(options: dict[str, Any]) -> None:
-    """Settings, view options and the base class's multi-crop options are known; anything else is not."""
-    unknown = sorted(set(options) - SETTING_KEYS - VIEW_KEYS - set(MULTI_CROP_DEFAULTS))
-    if unknown:
-        valid = ", ".join(sorted(SETTING_KEYS | VIEW_KEYS))
-        raise ValueError(f"unknown view option(s) {', '.join(unknown)}; valid: {valid}")
-
-
-def parse_settings(options: dict[str, Any]) -> MedicalSettings:
-    check_keys(options)
-    return MedicalSettings(**{k: v for k, v in options.items() if k in SETTING_KEYS})
-
-
-def parse_view_options(options: dict[str, Any]) -> MedicalViewOptions:
-    check_keys(options)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items() if k in VIEW_KEYS}
-    return MedicalViewOptions(**values)
+        return self
 
 
 # unbound instances (library use) share one random salt per process: ids not mappable back
@@ -113,11 +87,7 @@ class MedicalDomain(Domain):
         self.settings = MedicalSettings()
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        try:
-            settings = parse_settings(options)
-        except (TypeError, ValueError) as err:
-            raise DomainError(f"view options: {err}") from None
-        self.salt, self.settings = run_salt(run_dir, create), settings
+        self.salt, self.settings = run_salt(run_dir, create), MedicalSettings.parse(options)
 
     def save_run_state(self, run_dir: Path) -> None:
         save_salt(run_dir, self.salt)
@@ -125,7 +95,7 @@ class MedicalDomain(Domain):
     def keyed_fingerprint(self, text: str) -> str:
         return item_hash(self.salt, text)
 
-    def option_types(self) -> list[type]:
+    def option_models(self) -> list[type[ViewOptions]]:
         return [MedicalSettings, MedicalViewOptions]
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
@@ -149,7 +119,7 @@ class MedicalDomain(Domain):
         return torch.from_numpy(canonical)
 
     def augment(self, input_size: int, options: dict[str, Any]):
-        return medical_transform(input_size, parse_view_options(options))
+        return medical_transform(input_size, MedicalViewOptions.parse(options))
 
     def eval_transform(self, input_size: int):
         return medical_eval_transform(input_size)
@@ -167,7 +137,7 @@ class MedicalDomain(Domain):
         return materialise_dicom_sample()
 
     def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
-        views = {**asdict(MedicalSettings()), **asdict(MedicalViewOptions())}
+        views = {**MedicalSettings().model_dump(), **MedicalViewOptions().model_dump()}
         if not data_is_builtin:
             return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
         # ~140 images of mixed size: 32 px, the one-block-per-stage ResNet and batch 32 keep 10 CPU

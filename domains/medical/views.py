@@ -16,42 +16,29 @@ Every parameter is overridable through the ``views`` options.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-from sslcli.domains.options import check_crop_and_probabilities
+from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
 from torchvision.transforms import v2
 
 MEAN, STD = 0.5, 0.25  # window units [0, 1] -> about [-2, 2]
 
 
-@dataclass(frozen=True)
-class MedicalViewOptions:
-    crop_scale: tuple[float, float] = (0.35, 1.0)
-    hflip_p: float = 0.5
-    vflip_p: float = 0.0
-    rotate_degrees: float = 10.0
-    window_p: float = 0.8
-    window_shift: float = 0.1  # of the window width
-    window_scale: tuple[float, float] = (0.8, 1.25)
-    gamma_p: float = 0.5
-    gamma: tuple[float, float] = (0.7, 1.5)
-    contrast_p: float = 0.5
-    contrast: tuple[float, float] = (0.75, 1.25)
-    noise_p: float = 0.5
-    noise_sigma: float = 0.05
-    blur_p: float = 0.5
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-
-    def __post_init__(self) -> None:
-        probabilities = ("hflip_p", "vflip_p", "window_p", "gamma_p", "contrast_p", "noise_p", "blur_p")
-        check_crop_and_probabilities(self, probabilities)
-        for name in ("window_scale", "gamma", "contrast", "blur_sigma"):
-            low, high = getattr(self, name)
-            if not 0 < low <= high:
-                raise ValueError(f"{name} must satisfy 0 < min <= max, got {getattr(self, name)}")
-        if self.rotate_degrees < 0 or self.window_shift < 0 or self.noise_sigma < 0:
-            raise ValueError("rotate_degrees, window_shift and noise_sigma must be >= 0")
+class MedicalViewOptions(ViewOptions):
+    crop_scale: CropScale = (0.35, 1.0)
+    hflip_p: Probability = 0.5
+    vflip_p: Probability = 0.0
+    rotate_degrees: NonNegative = 10.0
+    window_p: Probability = 0.8
+    window_shift: NonNegative = 0.1  # of the window width
+    window_scale: PositiveRange = (0.8, 1.25)
+    gamma_p: Probability = 0.5
+    gamma: PositiveRange = (0.7, 1.5)
+    contrast_p: Probability = 0.5
+    contrast: PositiveRange = (0.75, 1.25)
+    noise_p: Probability = 0.5
+    noise_sigma: NonNegative = 0.05
+    blur_p: Probability = 0.5
+    blur_sigma: PositiveRange = (0.1, 2.0)
 
 
 def uniform(low: float, high: float) -> float:

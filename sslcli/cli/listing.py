@@ -3,8 +3,6 @@ one entry's options with their types and defaults."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
 
@@ -65,21 +63,18 @@ def domains_command(show: str | None) -> None:
 
 
 def domain_options_table(name: str, domains: dict):
-    """The ``views`` options of domain ``name``: the fields of its option dataclasses."""
-
-    from sslcli.domains.base import MULTI_CROP_DEFAULTS
+    """The ``views`` options of domain ``name``: the fields of its option models and multi-crop's."""
+    from sslcli.domains.options import MultiCropOptions
     from sslcli.errors import UserError
+    from sslcli.methods.options import describe_option
 
     if name not in domains:
         raise UserError(f"unknown domain {name!r}; available: {', '.join(domains)}")
     domain = domains[name]()
     rows = [
-        (field.name, str(field.type), repr(field.default))
-        for option_type in domain.option_types()
-        for field in dataclasses.fields(option_type)
-    ]
-    rows += [
-        (option, "multi-crop methods (dino)", repr(value)) for option, value in MULTI_CROP_DEFAULTS.items()
+        describe_option(field, model)
+        for model in [*domain.option_models(), MultiCropOptions]
+        for field in model.model_fields
     ]
     return options_table(f"{name}: {domain.description}; set in the views table of --config", rows)
 

@@ -41,7 +41,12 @@ def bound_domain(name: str, run_dir: Path, views: dict, create: bool) -> Domain:
     the medical id salt, lives on the instance); its ``DomainError`` becomes a one-line user error."""
     domain = lookup_domain(name)
     try:
+        domain.check_views(views)
         domain.bind_run(run_dir, views, create)
+    except ValidationError as err:
+        raise UserError(f"view options of {name}: {describe_errors(err, 'views.')}") from None
+    except ValueError as err:  # an unknown option name
+        raise UserError(f"view options of {name}: {err}") from None
     except DomainError as err:
         raise UserError(str(err)) from None
     return domain

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import types
 import typing
 from typing import Annotated, Any
 
@@ -52,14 +53,41 @@ def validate_options(method: type, values: dict[str, Any]) -> dict[str, Any]:
 def describe_option(name: str, model: type[BaseModel]) -> tuple[str, str, str]:
     """(option, type with its constraints, default) of one field, as ``--show`` lists them."""
     field = model.model_fields[name]
-    kind = getattr(field.annotation, "__name__", str(field.annotation))
-    bounds = [
+    return (
+        name,
+        " ".join([type_name(field.annotation), bounds_text(field.metadata)]).strip(),
+        repr(field.default),
+    )
+
+
+def bounds_text(metadata: list) -> str:
+    """``>= 0, <= 1`` from a field's ``annotated_types`` bounds."""
+    return ", ".join(
         f"{symbol} {getattr(rule, bound)}"
-        for rule in field.metadata
+        for rule in metadata
         for bound, symbol in BOUND_SYMBOLS.items()
         if getattr(rule, bound, None) is not None
-    ]
-    return name, " ".join([kind, ", ".join(bounds)]).strip(), repr(field.default)
+    )
+
+
+def type_name(annotation: Any) -> str:
+    """A short name for a field's type: ``float``, ``auto | file``, ``(float, float) each > 0``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        inner = [rule for rule in args[1:] if not hasattr(rule, "metadata")]
+        inner += [rule for info in args[1:] for rule in getattr(info, "metadata", [])]
+        return " ".join([type_name(args[0]), bounds_text(inner)]).strip()
+    if origin is typing.Literal:
+        return " | ".join(str(arg) for arg in args)
+    if origin is tuple:
+        items = [type_name(arg) for arg in args]
+        kinds = [item.split(" ", 1) for item in items]
+        if len(set(items)) == 1 and len(kinds[0]) == 2:
+            return f"({', '.join(kind[0] for kind in kinds)}) each {kinds[0][1]}"
+        return f"({', '.join(items)})"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if arg is type(None) else type_name(arg) for arg in args)
+    return getattr(annotation, "__name__", str(annotation))
 
 
 __all__ = [

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sslcli.domains import DomainError, get_domain
+from sslcli.domains import get_domain
 from sslcli.domains.medical.views import MEAN, STD
+
+from sslcli.engine.setup import bound_domain
+from sslcli.errors import UserError
 
 ALL_OFF = {
     "crop_scale": (1.0, 1.0),
@@ -69,18 +72,19 @@ def test_horizontal_flip_is_on_and_vertical_off_by_default(medical):
 
 
 def test_unknown_option_is_named(medical):
-    with pytest.raises(ValueError, match="colour_jitter"):
-        medical.augment(16, {"colour_jitter": 0.8})
+    with pytest.raises(ValueError, match="unknown view option.*colour_jitter"):
+        medical.views("two_views", 16, {"colour_jitter": 0.8})
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"window": "soft"}, "window must be one of"),
-        ({"sample": "3d"}, "sample must be one of"),
+        ({"window": "soft"}, "views.window: input should be 'auto', 'file'"),
+        ({"sample": "3d"}, "views.sample: input should be '2d' or '2.5d'"),
         ({"window": "multi", "sample": "2.5d"}, "choose one"),
     ],
 )
-def test_bad_run_settings_are_one_line_domain_errors(medical, tmp_path, options, message):
-    with pytest.raises(DomainError, match=message):
-        medical.bind_run(tmp_path, options, create=True)
+def test_bad_run_settings_are_one_line_errors_naming_the_field(tmp_path, options, message):
+    with pytest.raises(UserError, match=message) as raised:
+        bound_domain("medical", tmp_path, options, create=True)
+    assert "\n" not in str(raised.value) and not list(tmp_path.iterdir())  # nothing written
