@@ -68,7 +68,7 @@ def throughput(domain, folder: Path, repeats: int) -> tuple[int, float, float]:
     items, pixels = [], 0
     for item in domain.discover(folder):  # warm-up pass, keeping the items that decode
         try:
-            pixels += int(np.prod(domain.load(item).shape[1:]))
+            pixels += int(np.prod(domain.load(item)["image"].shape[1:]))
             items.append(item)
         except BadItemError:
             continue

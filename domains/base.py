@@ -100,7 +100,21 @@ class Item:
     label: str | None = None
 
 
-ViewFn = Callable[[torch.Tensor], list[torch.Tensor]]
+Sample = dict[str, torch.Tensor]  # one item's inputs by name, e.g. {"image": (C, H, W)}
+ViewFn = Callable[[Sample], list[Sample]]  # the views a method trains on, made from one sample
+
+
+def only_input(sample: Sample) -> torch.Tensor:
+    """The tensor of a sample with one input (what single-input encoders and methods take)."""
+    if len(sample) != 1:
+        raise ValueError(f"expected a sample with one input, got inputs {', '.join(sample)}")
+    return next(iter(sample.values()))
+
+
+def each_input(transform: Callable[[torch.Tensor], torch.Tensor], sample: Sample) -> Sample:
+    """``transform`` applied to every input of ``sample`` (for single-input domains: to the input)."""
+    return {name: transform(tensor) for name, tensor in sample.items()}
+
 
 # two_views: two independent augmentations (SimCLR, BYOL, ...); one_view: one augmentation (pretext tasks
 # that then apply their own transform); plain: the deterministic eval resize, no augmentation;
@@ -130,28 +144,31 @@ class Domain(ABC):
         """Every candidate file under ``root`` (recursively), sorted by ``rel_path``."""
 
     @abstractmethod
-    def load(self, item: Item) -> torch.Tensor:
-        """Decode ``item`` into the canonical tensor; raise ``BadItemError`` with a reason."""
+    def load(self, item: Item) -> Sample:
+        """Decode ``item`` into its sample (canonical tensors keyed like ``inputs``); raise
+        ``BadItemError`` with a reason."""
 
     @abstractmethod
     def augment(self, input_size: int, options: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
         """The modality's random augmentation: canonical tensor -> one normalised view of ``input_size``.
 
-        ``options`` override the documented defaults; an unknown key is a ``ValueError`` naming it.
+        ``options`` are the run's validated ``views`` options (``check_views``).
         """
 
     def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
-        """The views a method family needs from one canonical tensor (see ``VIEW_FAMILIES``)."""
+        """The views a method family needs from one sample (see ``VIEW_FAMILIES``): ``augment``, or
+        the eval transform, applied to its input. A domain whose samples hold several inputs (a clip
+        and its sound) overrides this and ``eval_views``."""
         self.check_views(options)
         if family == "two_views":
             augment = self.augment(input_size, options)
-            return lambda tensor: [augment(tensor), augment(tensor)]
+            return lambda sample: [each_input(augment, sample), each_input(augment, sample)]
         if family == "one_view":
             augment = self.augment(input_size, options)
-            return lambda tensor: [augment(tensor)]
+            return lambda sample: [each_input(augment, sample)]
         if family == "plain":
-            plain = self.eval_transform(input_size)
-            return lambda tensor: [plain(tensor)]
+            plain = self.eval_views(input_size)
+            return lambda sample: [plain(sample)]
         if family == "multi_crop":
             return self.multi_crop_views(input_size, options)
         raise ValueError(
@@ -165,14 +182,25 @@ class Domain(ABC):
         local_size = crop.local_size or max(8, round(input_size * 96 / 224))
         global_view = self.augment(input_size, {**rest, "crop_scale": crop.global_scale})
         local_view = self.augment(local_size, {**rest, "crop_scale": crop.local_scale})
-        return lambda tensor: (
-            [global_view(tensor) for _ in range(GLOBAL_CROPS)]
-            + [local_view(tensor) for _ in range(crop.local_crops)]
+        return lambda sample: (
+            [each_input(global_view, sample) for _ in range(GLOBAL_CROPS)]
+            + [each_input(local_view, sample) for _ in range(crop.local_crops)]
         )
+
+    def batch_augment(self, views: list[Sample]) -> list[Sample]:
+        """Optional: augmentation of whole batches on the training device (e.g. a GPU), after the
+        per-item ``views``; each view's inputs are batched, ``{"image": (B, C, H, W)}``. Draws from
+        torch's global generator on that device, which checkpoints restore. Default: none."""
+        return views
 
     @abstractmethod
     def eval_transform(self, input_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Deterministic resize used by embed and eval."""
+        """Deterministic resize of the canonical tensor, used by embed and eval."""
+
+    def eval_views(self, input_size: int) -> Callable[[Sample], Sample]:
+        """The deterministic sample embed and eval feed the encoder: ``eval_transform`` on the input."""
+        transform = self.eval_transform(input_size)
+        return lambda sample: each_input(transform, sample)
 
     def option_models(self) -> list[type[ViewOptions]]:
         """The models whose fields are this domain's ``views`` options, besides ``MultiCropOptions``."""

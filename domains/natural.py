@@ -18,6 +18,7 @@ from sslcli.domains.base import (
     Domain,
     InputSpec,
     Item,
+    Sample,
     register_domain,
     regular_file_problem,
     walk_entries,
@@ -149,8 +150,8 @@ class NaturalDomain(Domain):
             items.append(Item(item_id=rel, path=path, rel_path=rel))
         return items
 
-    def load(self, item: Item) -> torch.Tensor:
-        return read_image(item.path)
+    def load(self, item: Item) -> Sample:
+        return {"image": read_image(item.path)}  # (C, H, W)
 
     def augment(self, input_size: int, options: dict[str, Any]) -> v2.Compose:
         return simclr_transform(input_size, SimCLRViewOptions.parse(options))

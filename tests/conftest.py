@@ -84,3 +84,8 @@ def one_error_line(result) -> str:
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     return errors[0]
+
+
+def as_views(tensors: list) -> list[dict]:
+    """Batched views as methods take them: one single-input sample per (B, C, H, W) tensor."""
+    return [{"image": tensor} for tensor in tensors]

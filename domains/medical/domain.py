@@ -30,6 +30,7 @@ from sslcli.domains.base import (
     Domain,
     InputSpec,
     Item,
+    Sample,
     register_domain,
     regular_file_problem,
 )
@@ -105,7 +106,7 @@ class MedicalDomain(Domain):
     def discover(self, root: Path) -> list[Item]:
         return discover_dicom(root, self.salt)
 
-    def load(self, item: Item) -> torch.Tensor:
+    def load(self, item: Item) -> Sample:
         if not isinstance(item, DicomItem):
             raise BadItemError("not a DICOM item")
         problem = item.problem or regular_file_problem(item.path)  # replaced since discovery?
@@ -116,7 +117,7 @@ class MedicalDomain(Domain):
         if self.settings.sample == "2.5d" and not centre.colour:
             neighbours = [neighbour_frame(slice_, centre) for slice_ in item.neighbours]
         canonical = to_canonical(centre, neighbours, self.settings.window)  # (3, H, W) window units
-        return torch.from_numpy(canonical)
+        return {"image": torch.from_numpy(canonical)}
 
     def augment(self, input_size: int, options: dict[str, Any]):
         return medical_transform(input_size, MedicalViewOptions.parse(options))

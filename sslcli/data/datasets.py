@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from sslcli.data.skips import SkipLog, Skipped, skip_reason
-from sslcli.domains.base import Domain, Item, ViewFn
+from sslcli.domains.base import Domain, Item, Sample, ViewFn
 
 SEED_MODULUS = 2**63
 
@@ -35,10 +35,10 @@ class ViewDataset(Dataset):
         epoch, position = key
         item = self.items[position]
         try:  # any failure of one file's decode or views is that file's problem, never a crash
-            tensor = self.domain.load(item)
+            sample = self.domain.load(item)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(item_seed(self.seed, epoch, position))
-                return position, self.view_fn(tensor)
+                return position, self.view_fn(sample)
         except Exception as err:
             return position, Skipped(
                 item.item_id, skip_reason(err, self.domain), self.domain.describe_item(item)
@@ -46,9 +46,9 @@ class ViewDataset(Dataset):
 
 
 class EvalDataset(Dataset):
-    """Indexed by position; returns the deterministically resized tensor or a ``Skipped`` record."""
+    """Indexed by position; returns the deterministically resized sample or a ``Skipped`` record."""
 
-    def __init__(self, domain: Domain, items: list[Item], transform: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(self, domain: Domain, items: list[Item], transform: Callable[[Sample], Sample]):
         self.domain, self.items, self.transform = domain, items, transform
 
     def __len__(self) -> int:

@@ -10,11 +10,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from sslcli.data.datasets import SEED_MODULUS
 from sslcli.data.skips import Skipped
+from sslcli.domains import Sample
 
 
 @dataclass
 class Batch:
-    tensors: list[torch.Tensor]  # one (B, ...) tensor per view (pretraining) or a single one (embed)
+    views: list[Sample]  # each view's inputs stacked, e.g. {"image": (B, C, H, W)}; one view in embed
     positions: list[int]  # positions of the kept items in the item list
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -22,13 +23,18 @@ class Batch:
         return len(self.positions)
 
 
-def collate(samples: list[tuple[int, list[torch.Tensor] | Skipped]]) -> Batch:
-    kept = [(pos, views) for pos, views in samples if not isinstance(views, Skipped)]
-    skipped = [views for _, views in samples if isinstance(views, Skipped)]
+def stack_samples(samples: list[Sample]) -> Sample:
+    """Samples with the same inputs -> one sample of batched inputs: each (B, ...)."""
+    return {name: torch.stack([sample[name] for sample in samples]) for name in samples[0]}
+
+
+def collate(items: list[tuple[int, list[Sample] | Skipped]]) -> Batch:
+    kept = [(pos, views) for pos, views in items if not isinstance(views, Skipped)]
+    skipped = [views for _, views in items if isinstance(views, Skipped)]
     if not kept:
         return Batch([], [], skipped)
-    tensors = [torch.stack(view_group) for view_group in zip(*(views for _, views in kept), strict=True)]
-    return Batch(tensors, [pos for pos, _ in kept], skipped)
+    views = [stack_samples(list(group)) for group in zip(*(views for _, views in kept), strict=True)]
+    return Batch(views, [pos for pos, _ in kept], skipped)
 
 
 def epoch_batches(

@@ -10,6 +10,7 @@ from sslcli.data.datasets import EvalDataset
 from sslcli.data.loader import make_loader
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
+from sslcli.domains.base import only_input
 
 
 @torch.inference_mode()
@@ -28,7 +29,7 @@ def feature_batches(
 
     Bad files go to ``skips`` (which raises in ``raise`` mode); ``positions`` index into ``items``.
     """
-    dataset = EvalDataset(domain, items, domain.eval_transform(input_size))
+    dataset = EvalDataset(domain, items, domain.eval_views(input_size))
     order = list(range(start, len(items)))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     loader = make_loader(dataset, batches, num_workers, device.type == "cuda")
@@ -40,5 +41,5 @@ def feature_batches(
             yield [], torch.empty(0), len(keys)
             continue
         with autocast:
-            features = encoder(batch.tensors[0].to(device, non_blocking=True))  # (b, F)
+            features = encoder(only_input(batch.views[0]).to(device, non_blocking=True))  # (b, F)
         yield batch.positions, features.float().cpu(), len(keys)

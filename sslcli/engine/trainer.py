@@ -366,7 +366,12 @@ class Trainer:
         count = all_reduce_min(len(batch))
         if count < MIN_BATCH:
             return 0
-        views = [t[:count].to(self.device, non_blocking=True) for t in batch.tensors]  # each (B, C, H, W)
+        views = [  # each {"image": (B, C, H, W)} or the domain's inputs
+            {name: t[:count].to(self.device, non_blocking=True) for name, t in view.items()}
+            for view in batch.views
+        ]
+        with torch.no_grad():
+            views = self.plan.domain.batch_augment(views)
         indices = torch.tensor(batch.positions[:count], device=self.device)  # (B,)
         with self.autocast():
             output = self.model(views, self._context(indices))

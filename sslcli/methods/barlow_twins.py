@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from sslcli.distributed import gather_batch
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Count, NonNegative
 from sslcli.models.heads import ProjectionHead
 
@@ -53,8 +53,8 @@ class BarlowTwins(Method):
         self.off_diagonal_weight = off_diagonal_weight
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim, num_layers=3)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        view_a, view_b = views  # (B, C, H, W) each
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        view_a, view_b = view_tensors(views)  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
         z_a, z_b = gather_batch(z[:batch]), gather_batch(z[batch:])  # (world * B, D) each

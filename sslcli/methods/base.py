@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
-from sslcli.domains.base import InputSpec
+from sslcli.domains.base import InputSpec, Sample, only_input
 
 
 @dataclass
@@ -68,7 +68,9 @@ class Method(nn.Module):
         """Whether this method can train on inputs described by ``spec``."""
         return spec.kind in cls.accepts and (spec.colour or not cls.needs_colour)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        """One step's loss from the batch's views: one sample of batched inputs per view, e.g.
+        ``[{"image": (B, C, H, W)}, {"image": (B, C, H, W)}]`` for two views."""
         raise NotImplementedError
 
     def on_step_end(self, ctx: StepContext) -> None:
@@ -88,6 +90,11 @@ class Method(nn.Module):
 
         ``show_samples`` False: the data may identify people (a patient's face, burned-in names), so
         no picture may show an input's pixels."""
+
+
+def view_tensors(views: list[Sample]) -> list[torch.Tensor]:
+    """The input tensor of each view, for methods that train on one input (an image, a spectrogram)."""
+    return [only_input(view) for view in views]
 
 
 _REGISTRY: dict[str, type[Method]] = {}

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction
 from sslcli.models.heads import ProjectionHead
@@ -46,8 +46,8 @@ class BYOL(Method):
         self.predictor = ProjectionHead(projection_dim, hidden_dim, projection_dim)
         self.target_backbone, self.target_projector = frozen_copy(backbone), frozen_copy(self.projector)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        view_a, view_b = views  # (B, C, H, W) each
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        view_a, view_b = view_tensors(views)  # (B, C, H, W) each
         batch = view_a.shape[0]
         both = torch.cat([view_a, view_b])  # (2B, C, H, W)
         prediction = self.predictor(self.projector(self.backbone(both)))  # (2B, P)

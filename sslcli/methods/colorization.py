@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.models.decoders import PixelDecoder
 
 AB_SCALE = 110.0
@@ -79,7 +79,8 @@ class Colorization(Method):
         super().__init__(backbone, feature_dim)
         self.decoder = PixelDecoder(feature_dim, 2, spec.size)  # the a and b channels
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        grey, ab = split_lightness(views[0])  # (B, 3, H, W), (B, 2, H, W)
-        predicted = self.decoder(self.backbone(grey.to(views[0].dtype)))  # (B, 2, H, W)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        (images,) = view_tensors(views)  # (B, 3, H, W)
+        grey, ab = split_lightness(images)  # (B, 3, H, W), (B, 2, H, W)
+        predicted = self.decoder(self.backbone(grey.to(images.dtype)))  # (B, 2, H, W)
         return StepOutput(F.mse_loss(predicted.float(), ab))

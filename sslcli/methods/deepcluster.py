@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field
 
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Count
 
 SPLIT_EPS = 1 / 1024
@@ -115,10 +115,10 @@ class DeepCluster(Method):
     def sampling_weights(self) -> torch.Tensor | None:
         return uniform_cluster_weights(self.pseudo_labels) if len(self.pseudo_labels) else None
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
         if not len(self.pseudo_labels):
             raise RuntimeError("deepcluster: no pseudo-labels yet (on_epoch_start was not called)")
-        logits = self.classifier(self.backbone(views[0]))  # (B, K)
+        logits = self.classifier(self.backbone(view_tensors(views)[0]))  # (B, K)
         return StepOutput(F.cross_entropy(logits, self.pseudo_labels[ctx.indices]))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

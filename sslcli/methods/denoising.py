@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Positive
 from sslcli.models.decoders import PixelDecoder
 
@@ -36,7 +36,7 @@ class DenoisingAutoencoder(Method):
         self.noise_std = noise_std
         self.decoder = PixelDecoder(feature_dim, spec.channels, spec.size)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        clean = views[0]  # (B, C, H, W)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        (clean,) = view_tensors(views)  # (B, C, H, W)
         restored = self.decoder(self.backbone(corrupt(clean, self.noise_std)))  # (B, C, H, W)
         return StepOutput(F.mse_loss(restored.float(), clean.float()))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from sslcli.distributed import all_reduce_mean
 from sslcli.domains.base import GLOBAL_CROPS
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction, Positive
 
@@ -106,9 +106,10 @@ class DINO(Method):
         self.register_buffer("center", torch.zeros(1, out_dim))  # (1, K)
         self.register_buffer("progress", torch.zeros(()))  # fraction of training done
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        batch = views[0].shape[0]
-        global_views, local_views = views[:GLOBAL_CROPS], views[GLOBAL_CROPS:]  # (B, C, H, W) each
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        crops = view_tensors(views)  # (B, C, H, W) each: the global crops, then the local ones
+        batch = crops[0].shape[0]
+        global_views, local_views = crops[:GLOBAL_CROPS], crops[GLOBAL_CROPS:]
         student = self.head(self.backbone(torch.cat(global_views))).chunk(GLOBAL_CROPS)  # (B, K) each
         if local_views:
             student += self.head(self.backbone(torch.cat(local_views))).chunk(len(local_views))

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import OpenFraction
 from sslcli.models.decoders import PixelDecoder
 
@@ -52,7 +52,7 @@ class Inpainting(Method):
         hole = tuple(stop - start for start, stop in (hole_bounds(side, hole_fraction) for side in spec.size))
         self.decoder = PixelDecoder(feature_dim, spec.channels, hole)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        context, hole = cut_centre(views[0], self.hole_fraction)  # (B, C, H, W), (B, C, h, w)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        context, hole = cut_centre(view_tensors(views)[0], self.hole_fraction)  # (B, C, H, W), (B, C, h, w)
         painted = self.decoder(self.backbone(context))  # (B, C, h, w)
         return StepOutput(F.mse_loss(painted.float(), hole.float()))

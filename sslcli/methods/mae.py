@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from sslcli.kernels import mae_random_masking, mae_unshuffle, num_visible
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Count, OpenFraction
 from sslcli.models.vit import (
     VisionTransformer,
@@ -118,8 +118,8 @@ class MAE(Method):
             target = normalised_patches(target)
         return self.decoder(latent, ids_restore), target, mask
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        images = views[0]  # (B, C, H, W)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        (images,) = view_tensors(views)  # (B, C, H, W)
         self.preview = images[:PREVIEW_IMAGES].detach()
         prediction, target, mask = self.predict(images)
         return StepOutput(masked_patch_loss(prediction.float(), target.float(), mask))

@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.distributed import gather_rows
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.momentum import ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction, Positive
 
@@ -60,8 +60,8 @@ class MoCoV2(Method):
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))  # (K, P)
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        view_q, view_k = views  # (B, C, H, W) each
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        view_q, view_k = view_tensors(views)  # (B, C, H, W) each
         query = F.normalize(self.projector(self.backbone(view_q)), dim=1)  # (B, P)
         with torch.no_grad():
             key = F.normalize(self.key_projector(self.key_backbone(view_k)), dim=1)  # (B, P)

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field
 
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Count
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
 
@@ -52,8 +52,8 @@ class RelativePatchLocation(Method):
             nn.Linear(hidden_dim, len(NEIGHBOURS)),
         )
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        images = views[0]  # (B, C, H, W)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        (images,) = view_tensors(views)  # (B, C, H, W)
         tiles = cut_tiles(images)  # (B, 9, C, s, s)
         tiles = normalise_tiles(jitter_crop(tiles, jittered_size(tiles.shape[-1], self.tile_keep)))
         labels = torch.randint(len(NEIGHBOURS), (len(images),), device=images.device)  # (B,)

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 
 ROTATIONS = 4
 
@@ -38,6 +38,6 @@ class RotNet(Method):
         super().__init__(backbone, feature_dim)
         self.classifier = nn.Linear(feature_dim, ROTATIONS)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        rotated, labels = rotate_all(views[0])  # (4B, C, H, W), (4B,)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        rotated, labels = rotate_all(view_tensors(views)[0])  # (4B, C, H, W), (4B,)
         return StepOutput(F.cross_entropy(self.classifier(self.backbone(rotated)), labels))

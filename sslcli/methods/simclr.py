@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from sslcli.kernels import nt_xent
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Count, Positive
 from sslcli.models.heads import ProjectionHead
 
@@ -32,8 +32,8 @@ class SimCLR(Method):
         self.temperature = temperature
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        view_a, view_b = views  # (B, C, H, W) each
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        view_a, view_b = view_tensors(views)  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b])))  # (2B, P): one BN pass over both
         return StepOutput(nt_xent(z[:batch], z[batch:], self.temperature))

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.options import Count
 from sslcli.models.heads import ProjectionHead
 
@@ -40,8 +40,8 @@ class SimSiam(Method):
         )
         self.predictor = ProjectionHead(projection_dim, predictor_dim, projection_dim)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        view_a, view_b = views  # (B, C, H, W) each
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        view_a, view_b = view_tensors(views)  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b])))  # (2B, P)
         p = self.predictor(z)  # (2B, P)

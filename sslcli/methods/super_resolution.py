@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.models.decoders import PixelDecoder
 
 
@@ -44,7 +44,7 @@ class SuperResolution(Method):
         self.factor = factor
         self.decoder = PixelDecoder(feature_dim, spec.channels, spec.size)
 
-    def forward(self, views: list[torch.Tensor], ctx: StepContext) -> StepOutput:
-        sharp = views[0]  # (B, C, H, W)
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        (sharp,) = view_tensors(views)  # (B, C, H, W)
         _, blurred = degrade(sharp, self.factor)  # (B, C, H, W)
         return StepOutput(F.mse_loss(self.decoder(self.backbone(blurred)).float(), sharp.float()))

@@ -11,19 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import torch
 import torch.nn as nn
 from torchvision import models
-from torchvision.models.resnet import BasicBlock
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from sslcli.models.vit import VIT_SIZES, build_vit, parse_vit_name
 
 SMALL_INPUT_MAX = 64
 
-_RESNETS: dict[str, Callable[[], models.ResNet]] = {
-    "resnet10": partial(models.ResNet, BasicBlock, [1, 1, 1, 1]),
-    "resnet18": partial(models.resnet18, weights=None),
-    "resnet34": partial(models.resnet34, weights=None),
-    "resnet50": partial(models.resnet50, weights=None),
+
+class ResNetEncoder(models.ResNet):
+    """torchvision's ResNet (same parameters and names), with ``tokens``: the last stage's feature
+    map as a sequence, whose mean is the pooled ``forward`` output."""
+
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, h * w, D): one feature per cell of the final feature map, row-major."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, D, h, w)
+        return x.flatten(2).transpose(1, 2)
+
+
+_RESNETS: dict[str, Callable[[], ResNetEncoder]] = {
+    "resnet10": partial(ResNetEncoder, BasicBlock, [1, 1, 1, 1]),
+    "resnet18": partial(ResNetEncoder, BasicBlock, [2, 2, 2, 2]),
+    "resnet34": partial(ResNetEncoder, BasicBlock, [3, 4, 6, 3]),
+    "resnet50": partial(ResNetEncoder, Bottleneck, [3, 4, 6, 3]),
 }
 
 
@@ -34,7 +47,8 @@ def available_backbones() -> list[str]:
 def build_backbone(
     name: str, input_size: int | tuple[int, int], in_channels: int = 3
 ) -> tuple[nn.Module, int]:
-    """Randomly initialised backbone mapping (B, C, H, W) -> (B, F), and its feature size F.
+    """Randomly initialised encoder mapping (B, C, H, W) -> (B, F), and its feature size F. Every
+    encoder also has ``tokens``: (B, C, H, W) -> (B, L, F), whose mean over L is the forward output.
 
     ``input_size``: the side of a square input or (H, W); ``in_channels``: C (any number)."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)

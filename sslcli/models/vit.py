@@ -58,7 +58,8 @@ def transformer_blocks(dim: int, depth: int, heads: int) -> nn.ModuleList:
 
 
 class VisionTransformer(nn.Module):
-    """(B, C, H, W) -> (B, D) mean-pooled token features; ``encode`` runs any subset of tokens."""
+    """(B, C, H, W) -> (B, D) mean-pooled token features; ``tokens`` gives the per-patch features
+    (B, L, D) and ``encode`` runs any subset of embedded tokens (MAE's visible patches)."""
 
     def __init__(
         self, size: tuple[int, int], patch_size: int, in_channels: int, dim: int, depth: int, heads: int
@@ -84,9 +85,13 @@ class VisionTransformer(nn.Module):
             tokens = block(tokens)
         return self.norm(tokens)
 
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, L, D): one feature per patch, in row-major patch order."""
+        embedded = self.patch_embed(patchify(images, self.patch_size)) + self.pos_embed  # (B, L, D)
+        return self.encode(embedded)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        tokens = self.patch_embed(patchify(images, self.patch_size)) + self.pos_embed  # (B, L, D)
-        return self.encode(tokens).mean(dim=1)  # (B, D)
+        return self.tokens(images).mean(dim=1)  # (B, D)
 
 
 def parse_vit_name(name: str) -> tuple[str, int | None] | None:

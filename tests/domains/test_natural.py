@@ -18,7 +18,7 @@ def natural():
 
 def load(natural, path):
     (item,) = [i for i in natural.discover(path.parent) if i.path == path]
-    return natural.load(item)
+    return natural.load(item)["image"]
 
 
 def test_8bit_grayscale_becomes_three_equal_channels(natural, tmp_path):
@@ -93,7 +93,7 @@ def test_bad_files_raise_with_a_reason(natural, tmp_path):
     reasons = {}
     for item in natural.discover(tmp_path):
         try:
-            natural.load(item)
+            natural.load(item)["image"]
         except BadItemError as err:
             reasons[item.rel_path] = str(err)
     assert set(reasons) == {"truncated.png", "cut.jpg", "empty.jpg", "text.png"}
@@ -104,7 +104,7 @@ def test_bad_files_raise_with_a_reason(natural, tmp_path):
 def test_views_without_augmentation_are_the_normalised_resize(natural):
     image = torch.rand(3, 10, 10)
     plain = dict(crop_scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
-    view_a, view_b = natural.views("two_views", 20, plain)(image)
+    view_a, view_b = (view["image"] for view in natural.views("two_views", 20, plain)({"image": image}))
     resized = F.interpolate(image[None], size=(20, 20), mode="bilinear", align_corners=False, antialias=True)[
         0
     ]
@@ -117,9 +117,9 @@ def test_views_without_augmentation_are_the_normalised_resize(natural):
 def test_default_views_differ_and_grayscale_option_applies(natural):
     torch.manual_seed(0)
     image = torch.rand(3, 32, 32)
-    view_a, view_b = natural.views("two_views", 24, {})(image)
+    view_a, view_b = (view["image"] for view in natural.views("two_views", 24, {})({"image": image}))
     assert view_a.shape == view_b.shape == (3, 24, 24) and not torch.equal(view_a, view_b)
-    gray = natural.views("two_views", 24, {"grayscale_p": 1.0})(image)[0]
+    gray = natural.views("two_views", 24, {"grayscale_p": 1.0})({"image": image})[0]["image"]
     unnormalised = (
         gray * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
     )

@@ -93,7 +93,7 @@ def test_any_decoder_exception_is_a_bad_item_with_a_one_line_reason(natural, tmp
     monkeypatch.setattr(Image.Image, "load", broken_decoder)
     (item,) = natural.discover(tmp_path)
     with pytest.raises(BadItemError) as caught:
-        natural.load(item)
+        natural.load(item)["image"]
     assert str(caught.value) == "cannot decode image (RuntimeError: decoder state lost)"
 
 
@@ -115,7 +115,7 @@ def test_photos_are_turned_upright_by_their_exif_orientation(natural, tmp_path, 
     Image.fromarray(source).save(path, quality=95, exif=exif)
     with Image.open(path) as raw:  # the stored pixels, as the camera wrote them
         stored = np.asarray(raw.convert("RGB"))
-    tensor = natural.load(natural.discover(tmp_path)[0])
+    tensor = natural.load(natural.discover(tmp_path)[0])["image"]
     expected = np.rot90(stored, ORIENTATIONS[orientation]).copy()
     assert tensor.shape == (3, *expected.shape[:2])
     assert torch.equal(tensor, torch.from_numpy(expected).permute(2, 0, 1).float() / 255)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sslcli.domains import BadItemError, Domain, InputSpec, Item
+from sslcli.domains import BadItemError, Domain, InputSpec, Item, Sample
 from sslcli.domains.base import _REGISTRY
 
 SHAPE = (1, 16, 16)
@@ -34,11 +34,11 @@ class GridDomain(Domain):
     def discover(self, root: Path) -> list[Item]:
         return [Item(p.name, p, p.name) for p in sorted(root.glob("*.npy"))]
 
-    def load(self, item: Item) -> torch.Tensor:
+    def load(self, item: Item) -> Sample:
         array = np.load(item.path, allow_pickle=False)
         if array.shape != SHAPE:
             raise BadItemError(f"expected shape {SHAPE}, got {array.shape}")
-        return torch.from_numpy(array)
+        return {"grid": torch.from_numpy(array)}
 
     def augment(self, input_size: int, options: dict):
         return lambda grid: grid.clone()

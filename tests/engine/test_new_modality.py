@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from sslcli.domains import BadItemError, Domain, InputSpec, Item
+from sslcli.domains import BadItemError, Domain, InputSpec, Item, Sample
 from sslcli.domains.base import _REGISTRY
 
 from sslcli.config import PretrainConfig
 from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder
+from sslcli.methods.simclr import SimCLR
 
 SHAPE = (1, 40, 96)  # (channels, rows, columns)
 
@@ -38,11 +39,11 @@ class StripDomain(Domain):
             for p in sorted(root.rglob("*.npy"))
         ]
 
-    def load(self, item: Item) -> torch.Tensor:
+    def load(self, item: Item) -> Sample:
         array = np.load(item.path, allow_pickle=False)
         if array.shape != SHAPE:
             raise BadItemError(f"expected shape {SHAPE}, got {array.shape}")
-        return torch.from_numpy(array.astype(np.float32))
+        return {"strip": torch.from_numpy(array.astype(np.float32))}
 
     def augment(self, input_size: int, options: dict[str, Any]):
         def view(strip: torch.Tensor) -> torch.Tensor:  # (1, 40, 96) -> (1, 40, 96)
@@ -102,3 +103,33 @@ def test_a_one_channel_non_square_domain_trains_every_kind_of_method(strips, tmp
     encoder, _, feature_dim = load_encoder(run)
     features = encoder(torch.randn(2, *SHAPE))  # (2, F): the encoder takes the domain's own shape
     assert features.shape == (2, feature_dim) and torch.isfinite(features).all()
+
+
+class BandMaskedStrips(StripDomain):
+    """The strips domain plus a batch-level augmentation on the training device: rows 10-19 zeroed."""
+
+    name = "toy_strip_masked"
+    seen: list[list[tuple[int, ...]]] = []
+
+    def batch_augment(self, views):
+        BandMaskedStrips.seen.append([tuple(view["strip"].shape) for view in views])
+        return [{"strip": view["strip"].index_fill(2, torch.arange(10, 20), 0.0)} for view in views]
+
+
+def test_the_domains_batch_augmentation_runs_on_every_batch_before_the_method(strips, tmp_path, monkeypatch):
+    monkeypatch.setitem(_REGISTRY, BandMaskedStrips.name, BandMaskedStrips)
+    given = []
+    forward = SimCLR.forward
+
+    def recording_forward(self, views, ctx):
+        given.append([view["strip"][:, :, 10:20].abs().max().item() for view in views])
+        return forward(self, views, ctx)
+
+    monkeypatch.setattr(SimCLR, "forward", recording_forward)
+    config = PretrainConfig(
+        domain=BandMaskedStrips.name, method="simclr", data=str(strips), out=str(tmp_path / "run"),
+        backbone="resnet10", epochs=1, batch_size=8, num_workers=0, device="cpu",
+    )  # fmt: skip
+    pretrain(config, None, Console(quiet=True))
+    assert BandMaskedStrips.seen == [[(8, *SHAPE)] * 2] * 3  # 3 steps of two views
+    assert given == [[0.0, 0.0]] * 3  # the method trained on the masked batches

@@ -16,7 +16,7 @@ from sslcli.jobs.encoder import load_encoder
 from sslcli.methods import StepContext, available_methods
 from sslcli.methods.deepcluster import DeepCluster
 from sslcli.run_dir import CHECKPOINT
-from tests.conftest import write_digit_folder
+from tests.conftest import as_views, write_digit_folder
 
 
 def tiny_config(data, out, method, **extra) -> PretrainConfig:
@@ -124,7 +124,7 @@ def test_mae_draws_no_sample_pixels_where_the_data_may_identify_people(tmp_path)
         tmp_path, tmp_path / "run", "mae", backbone="vit_tiny", method_options={"decoder_depth": 1}
     )
     mae = build_method(config)
-    mae([torch.randn(4, 3, 16, 16)], StepContext())  # keeps a preview of the batch
+    mae(as_views([torch.randn(4, 3, 16, 16)]), StepContext())  # keeps a preview of the batch
     mae.on_train_end(tmp_path / "private", show_samples=False)
     assert not (tmp_path / "private" / "plots").exists()
     mae.on_train_end(tmp_path / "public", show_samples=True)

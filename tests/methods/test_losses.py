@@ -16,6 +16,7 @@ from sslcli.methods.momentum import cosine_momentum, ema_update
 from sslcli.methods.simsiam import negative_cosine
 from sslcli.methods.vicreg import vicreg_loss
 from sslcli.models import build_backbone
+from tests.conftest import as_views
 
 
 def naive_cross_entropy(logits_row: list[float], target: int) -> float:
@@ -76,8 +77,8 @@ def test_byol_loss_is_symmetric_in_its_two_views():
     byol = BYOL(backbone, dim, hidden_dim=64, projection_dim=16)
     a, b = torch.randn(6, 3, 16, 16), torch.randn(6, 3, 16, 16)
     with torch.no_grad():
-        assert byol([a, b], StepContext()).loss.item() == pytest.approx(
-            byol([b, a], StepContext()).loss.item(), rel=1e-4
+        assert byol(as_views([a, b]), StepContext()).loss.item() == pytest.approx(
+            byol(as_views([b, a]), StepContext()).loss.item(), rel=1e-4
         )
     assert not any(p.requires_grad for p in byol.target_backbone.parameters())
 
@@ -175,7 +176,7 @@ def test_dino_centre_is_an_ema_of_the_teacher_mean_and_temperature_warms_up():
     views = [torch.randn(4, 3, 16, 16) for _ in range(2)] + [torch.randn(4, 3, 8, 8)]
     with torch.no_grad():
         teacher = dino.teacher_head(dino.teacher_backbone(torch.cat(views[:2])))
-        dino(views, StepContext())
+        dino(as_views(views), StepContext())
     assert torch.allclose(dino.center, 0.1 * teacher.mean(0, keepdim=True), atol=1e-6)
     assert teacher_temperature(0.0, 0.04, 0.07, 0.3) == pytest.approx(0.04)
     assert teacher_temperature(0.15, 0.04, 0.07, 0.3) == pytest.approx(0.055)
@@ -204,7 +205,7 @@ def test_mae_encoder_sees_only_the_visible_patches():
     mae = MAE(backbone, dim, decoder_depth=1)
     seen = []
     mae.backbone.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
-    mae([torch.randn(3, 3, 16, 16)], StepContext())
+    mae(as_views([torch.randn(3, 3, 16, 16)]), StepContext())
     assert seen == [torch.Size([3, 16, 192])]  # 25% of 64 patches
     seen.clear()
     assert mae.backbone(torch.randn(3, 3, 16, 16)).shape == (3, 192)  # embed: every patch, pooled

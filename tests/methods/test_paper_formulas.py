@@ -42,6 +42,7 @@ from sslcli.methods.simsiam import SimSiam, negative_cosine
 from sslcli.methods.super_resolution import SuperResolution
 from sslcli.methods.vicreg import VICReg, vicreg_loss
 from sslcli.models import build_backbone
+from tests.conftest import as_views
 
 FP64 = dict(rtol=1e-10, atol=1e-12)
 FP32 = dict(rtol=1e-5, atol=1e-6)
@@ -131,7 +132,7 @@ def test_simclr_nt_xent_is_algorithm_1():
 
     simclr = SimCLR(*tiny(), projection_dim=5, hidden_dim=16, temperature=0.1)
     with record(simclr.projector) as z:
-        loss = simclr(views(), StepContext()).loss
+        loss = simclr(as_views(views()), StepContext()).loss
     (z,) = z  # (2B, P), one projector pass over both views, view a first
     assert_same(loss, simclr_algorithm_1(z[:B].double(), z[B:].double(), 0.1), FP32)
 
@@ -160,7 +161,7 @@ def test_moco_loss_and_fifo_queue_follow_algorithm_1():
     fifo = moco.queue.clone()  # oldest first: the queue is filled from slot 0
     for _ in range(3):  # the third step dequeues keys the first step enqueued
         with record(moco.projector) as q, record(moco.key_projector) as k:
-            loss = moco(views(), StepContext()).loss
+            loss = moco(as_views(views()), StepContext()).loss
         (q,), (k,) = q, k
         assert not k.requires_grad  # keys come from the momentum encoder, no gradient
         assert_same(loss, moco_algorithm_1(q.double(), k.double(), fifo.double(), 0.2), FP32)
@@ -190,7 +191,7 @@ def test_byol_regression_is_the_papers_normalised_l2():
 
     byol = BYOL(*tiny(), projection_dim=5, hidden_dim=16)
     with record(byol.predictor) as p, record(byol.target_projector) as z:
-        loss = byol(views(), StepContext()).loss
+        loss = byol(as_views(views()), StepContext()).loss
     (p,), (z,) = p, z  # (2B, P) each, view a first
     assert not z.requires_grad
     assert_same(loss, byol_symmetrised(p[:B].double(), p[B:].double(), z[:B].double(), z[B:].double()), FP32)
@@ -214,7 +215,7 @@ def test_simsiam_is_algorithm_1_with_the_stop_gradient():
 
     simsiam = SimSiam(*tiny(), projection_dim=6, predictor_dim=4)
     with record(simsiam.projector) as z, record(simsiam.predictor) as p:
-        loss = simsiam(views(), StepContext()).loss
+        loss = simsiam(as_views(views()), StepContext()).loss
     (z,), (p,) = z, p  # (2B, P) each
     z1, z2, p1, p2 = z[:B], z[B:], p[:B], p[B:]
     assert_same(loss, simsiam_d(p1.double(), z2.double()) / 2 + simsiam_d(p2.double(), z1.double()) / 2, FP32)
@@ -261,7 +262,7 @@ def test_dino_loss_is_algorithm_1_and_its_multi_crop_form():
     dino.center.copy_(torch.randn(1, 7))  # a non-trivial centre
     center = dino.center.clone()
     with record(dino.head) as student, record(dino.teacher_head) as teacher:
-        loss = dino(views() + views(2, side=8), StepContext()).loss  # 2 global + 2 local crops
+        loss = dino(as_views(views() + views(2, side=8)), StepContext()).loss  # 2 global + 2 local crops
     student = [s.double() for out in student for s in out.chunk(len(out) // B)]  # crops in view order
     teacher = [t.double() for t in teacher[0].chunk(2)]  # the teacher sees the global crops only
     assert len(student) == 4 and len(teacher) == 2
@@ -302,7 +303,7 @@ def test_barlow_twins_is_algorithm_1():
     barlow = BarlowTwins(*tiny(), projection_dim=5, hidden_dim=16)
     assert barlow.off_diagonal_weight == 5e-3
     with record(barlow.projector) as z:
-        loss = barlow(views(), StepContext()).loss
+        loss = barlow(as_views(views()), StepContext()).loss
     (z,) = z
     assert_same(loss, barlow_algorithm_1(z[:B].double(), z[B:].double()), FP32)
 
@@ -341,7 +342,7 @@ def test_vicreg_is_algorithm_1_with_the_variance_hinges_averaged():
 
     vicreg = VICReg(*tiny(), projection_dim=5, hidden_dim=16)
     with record(vicreg.projector) as z:
-        loss = vicreg(views(), StepContext()).loss
+        loss = vicreg(as_views(views()), StepContext()).loss
     (z,) = z
     assert_same(loss, vicreg_algorithm_1(z[:B].double(), z[B:].double()), FP32)
 
@@ -364,7 +365,7 @@ def test_rotnet_classifies_all_four_rotations_with_cross_entropy():
     rotnet = RotNet(*tiny())
     (images,) = views(1)
     with record(rotnet.backbone, inputs=True) as seen, record(rotnet.classifier) as logits:
-        loss = rotnet([images], StepContext()).loss
+        loss = rotnet(as_views([images]), StepContext()).loss
     shown, logits = seen[0][0], logits[0]
     labels, pairs = [], set()
     for row in shown:  # which image, rotated by how many quarter turns (counter-clockwise)?
@@ -401,7 +402,7 @@ def test_jigsaw_predicts_the_index_of_the_applied_permutation():
     jigsaw = Jigsaw(*tiny(), num_permutations=10, tile_keep=1.0, hidden_dim=16)  # no jitter: exact tiles
     (images,) = views(1)
     with record(jigsaw.backbone, inputs=True) as seen, record(jigsaw.classifier) as logits:
-        loss = jigsaw([images], StepContext()).loss
+        loss = jigsaw(as_views([images]), StepContext()).loss
     tiles, cells = seen[0][0].view(B, 9, *seen[0][0].shape[1:]), grid_cells(images)
     labels = []
     for b in range(B):
@@ -418,7 +419,7 @@ def test_relative_patch_predicts_the_neighbours_position_with_cross_entropy():
     model = RelativePatchLocation(*tiny(), tile_keep=1.0, hidden_dim=16)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.classifier) as logits:
-        loss = model([images], StepContext()).loss
+        loss = model(as_views([images]), StepContext()).loss
     shown, cells = seen[0][0], grid_cells(images)  # (2B, C, s, s): centres, then neighbours
     position = {0: 0, 1: 1, 2: 2, 3: 3, 5: 4, 6: 5, 7: 6, 8: 7}
     assert all(which_cell(shown[b], cells[b]) == 4 for b in range(B))
@@ -433,7 +434,7 @@ def test_deepcluster_is_cross_entropy_on_the_items_pseudo_labels():
     deepcluster.pseudo_labels = torch.tensor([3, 0, 2, 1, 1, 0, 2, 3, 0, 1])  # (N,) for 10 items
     positions = torch.tensor([9, 0, 4, 2, 7, 5])  # the batch's item indices
     with record(deepcluster.classifier) as logits:
-        loss = deepcluster(views(1), StepContext(indices=positions)).loss
+        loss = deepcluster(as_views(views(1)), StepContext(indices=positions)).loss
     assert_same(loss, cross_entropy(logits[0], torch.tensor([1, 3, 1, 2, 3, 0])), FP32)
 
 
@@ -471,7 +472,7 @@ def test_mae_loss_is_the_normalised_pixel_mse_on_masked_patches():
     mae = MAE(backbone, dim, decoder_depth=1)
     (images,) = views(1)
     with record(mae.decoder, inputs=True) as decoder_in, record(mae.decoder) as prediction:
-        loss = mae([images], StepContext()).loss
+        loss = mae(as_views([images]), StepContext()).loss
     ids_restore = decoder_in[0][1]  # (B, L): argsort of the shuffle, as in the authors' random_masking
     len_keep = int(64 * (1 - 0.75))
     mask = (ids_restore >= len_keep).double()  # 1 = removed: the patches past len_keep in shuffled order
@@ -492,7 +493,7 @@ def test_inpainting_is_l2_on_the_central_hole():
     model = Inpainting(*tiny(), spec=SQUARE_RGB)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.decoder) as painted:
-        loss = model([images], StepContext()).loss
+        loss = model(as_views([images]), StepContext()).loss
     hole = (slice(None), slice(None), slice(4, 12), slice(4, 12))
     context = images.clone()
     context[hole] = 0
@@ -506,7 +507,7 @@ def test_denoising_reconstructs_the_clean_input():
     model = DenoisingAutoencoder(*tiny(), spec=SQUARE_RGB, noise_std=0.5)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.decoder) as restored:
-        loss = model([images], StepContext()).loss
+        loss = model(as_views([images]), StepContext()).loss
     assert not torch.equal(seen[0][0], images)  # the network sees the corrupted copy
     assert_same(loss, (restored[0].double() - images.double()).pow(2).mean(), FP32)
 
@@ -517,7 +518,7 @@ def test_super_resolution_regresses_the_sharp_image_from_its_bicubic_upsampling(
     model = SuperResolution(*tiny(), spec=SQUARE_RGB, factor=2)
     (images,) = views(1)
     with record(model.backbone, inputs=True) as seen, record(model.decoder) as sharp:
-        loss = model([images], StepContext()).loss
+        loss = model(as_views([images]), StepContext()).loss
     low = F.avg_pool2d(images, 2)  # block means
     assert_same(seen[0][0], F.interpolate(low, size=(SIDE, SIDE), mode="bicubic", align_corners=False), FP32)
     assert_same(loss, (sharp[0].double() - images.double()).pow(2).mean(), FP32)
@@ -549,6 +550,6 @@ def test_colorization_regresses_the_ab_channels():
     mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]  # the natural domain's normalisation
     std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
     with record(model.decoder) as ab:
-        loss = model([(rgb - mean) / std], StepContext()).loss
+        loss = model(as_views([(rgb - mean) / std]), StepContext()).loss
     target = srgb_to_ab(rgb.double()) / 110
     assert_same(loss, (ab[0].double() - target).pow(2).mean(), dict(rtol=1e-4, atol=1e-6))  # fp32 Lab

@@ -32,16 +32,16 @@ def digit_images():
     natural = get_domain("natural")
     items = natural.discover(natural.builtin_sample()[0])
     step = len(items) // BATCH
-    return [natural.load(items[i * step]) for i in range(BATCH)]
+    return [natural.load(items[i * step])["image"] for i in range(BATCH)]
 
 
-def make_views(family: str, images: list[torch.Tensor]) -> list[torch.Tensor]:
+def make_views(family: str, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
     natural = get_domain("natural")
     options = {**natural.recipe(data_is_builtin=True)["views"], **VIEW_OPTIONS.get(family, {})}
     view_fn = natural.views(family, INPUT_SIZE, options)
     torch.manual_seed(0)
-    per_item = [view_fn(image) for image in images]
-    return [torch.stack(group) for group in zip(*per_item, strict=True)]  # one (B, C, H, W) per view
+    per_item = [[view["image"] for view in view_fn({"image": image})] for image in images]
+    return [{"image": torch.stack(group)} for group in zip(*per_item, strict=True)]  # (B, C, H, W) each
 
 
 def build(name: str):
@@ -52,9 +52,9 @@ def build(name: str):
     return cls(backbone, dim, **SMALL.get(name, {}), **sized)
 
 
-def train_on_one_batch(method, views: list[torch.Tensor]) -> list[float]:
+def train_on_one_batch(method, views: list[dict[str, torch.Tensor]]) -> list[float]:
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-3)
-    features = lambda: method.backbone.eval()(views[0]).detach()  # noqa: E731  (every item's features)
+    features = lambda: method.backbone.eval()(views[0]["image"]).detach()  # noqa: E731  (every item's)
     method.on_epoch_start(StepContext(total_steps=STEPS, features=features))
     method.train()
     losses = []

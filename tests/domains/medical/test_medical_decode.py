@@ -41,7 +41,7 @@ def load_only(medical, tmp_path, source, window="auto"):
     shutil.copy(source, folder / "image")
     medical.settings = MedicalSettings(window=window)
     (item,) = items_of(medical, folder)
-    return medical.load(item).numpy()
+    return medical.load(item)["image"].numpy()
 
 
 # (file, transfer syntax family): all MR_small variants hold the same 64x64 image.
@@ -121,10 +121,10 @@ def test_ct_hounsfield_units_and_presets_in_closed_form(medical, tmp_path, dicom
     dicom_writer(tmp_path / "ct" / "a", stored, RescaleSlope=1, RescaleIntercept=-1024)
     medical.settings = MedicalSettings(window="lung")
     (item,) = items_of(medical, tmp_path / "ct")
-    tensor = medical.load(item).numpy()
+    tensor = medical.load(item)["image"].numpy()
     np.testing.assert_allclose(tensor[0], window_units(hu, -600, 1500), atol=1e-5)
     medical.settings = MedicalSettings(window="multi")
-    tensor = medical.load(item).numpy()
+    tensor = medical.load(item)["image"].numpy()
     for channel, (centre, width) in zip(tensor, [(-600, 1500), (40, 400), (400, 1800)], strict=True):
         np.testing.assert_allclose(channel, window_units(hu, centre, width), atol=1e-5)
 
@@ -134,7 +134,9 @@ def test_the_files_own_window_is_used_in_file_mode(medical, tmp_path, dicom_writ
     dicom_writer(tmp_path / "f" / "a", stored, Modality="MR", WindowCenter=[100, 7], WindowWidth=[201, 9])
     medical.settings = MedicalSettings(window="file")
     (item,) = items_of(medical, tmp_path / "f")
-    np.testing.assert_allclose(medical.load(item).numpy()[0], window_units(stored, 100, 201), atol=1e-6)
+    np.testing.assert_allclose(
+        medical.load(item)["image"].numpy()[0], window_units(stored, 100, 201), atol=1e-6
+    )
 
 
 def test_enhanced_multiframe_rescale_comes_from_per_frame_groups(medical, tmp_path, dicom_writer):
@@ -150,7 +152,7 @@ def test_enhanced_multiframe_rescale_comes_from_per_frame_groups(medical, tmp_pa
     frames = sorted(items_of(medical, tmp_path / "e"), key=lambda item: item.frame)
     assert [item.frame for item in frames] == [0, 1]
     for item, hu in zip(frames, [0.0, 1500.0], strict=True):
-        np.testing.assert_allclose(medical.load(item).numpy(), window_units(hu, 0, 2000), atol=1e-6)
+        np.testing.assert_allclose(medical.load(item)["image"].numpy(), window_units(hu, 0, 2000), atol=1e-6)
 
 
 def test_monochrome1_is_inverted_after_windowing(medical, tmp_path, dicom_test_files, dicom_writer):
@@ -167,9 +169,11 @@ def test_monochrome1_is_inverted_after_windowing(medical, tmp_path, dicom_test_f
     (inverted,) = items_of(medical, tmp_path / "m1")
     (plain,) = items_of(medical, tmp_path / "m2")
     np.testing.assert_allclose(
-        medical.load(inverted).numpy()[0], 1 - window_units(pixels, 2048, 4096), atol=1e-6
+        medical.load(inverted)["image"].numpy()[0], 1 - window_units(pixels, 2048, 4096), atol=1e-6
     )
-    np.testing.assert_allclose(medical.load(plain).numpy()[0], window_units(pixels, 2048, 4096), atol=1e-6)
+    np.testing.assert_allclose(
+        medical.load(plain)["image"].numpy()[0], window_units(pixels, 2048, 4096), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,7 +191,9 @@ def test_bit_depths_and_signedness(medical, tmp_path, dicom_writer, dtype, bits,
     )
     medical.settings = MedicalSettings(window="file")
     (item,) = items_of(medical, tmp_path / "d")
-    np.testing.assert_allclose(medical.load(item).numpy()[2], window_units(values, 0, 8000), atol=1e-6)
+    np.testing.assert_allclose(
+        medical.load(item)["image"].numpy()[2], window_units(values, 0, 8000), atol=1e-6
+    )
 
 
 def test_multiframe_files_give_one_item_per_frame(medical, tmp_path, dicom_test_files):
@@ -198,7 +204,7 @@ def test_multiframe_files_give_one_item_per_frame(medical, tmp_path, dicom_test_
     cine = pydicom.dcmread(dicom_test_files / "examples_ybr_color.dcm").pixel_array / 255.0  # (30, H, W, 3)
     assert sorted(dict(item.attributes)["Modality"] for item in items) == ["RTDOSE"] * 15 + ["US"] * 30
     for item in items:
-        tensor = medical.load(item).numpy()
+        tensor = medical.load(item)["image"].numpy()
         if dict(item.attributes)["Modality"] == "RTDOSE":
             np.testing.assert_allclose(tensor[0], percentile_units(dose[item.frame]), atol=1e-5)
         else:
@@ -218,10 +224,10 @@ def test_two_and_a_half_d_stacks_neighbouring_slices_in_position_order(medical, 
         )
     medical.settings = MedicalSettings(window="wide", sample="2.5d")
     items = items_of(medical, tmp_path / "s")
-    centres = [float(medical.load(item)[1, 0, 0]) for item in items]
+    centres = [float(medical.load(item)["image"][1, 0, 0]) for item in items]
     expected = window_units(np.array([100, 200, 300], dtype=np.float64), 0, 2000)
     np.testing.assert_allclose(centres, expected, atol=1e-6)  # discovery order follows the normal
-    first, middle, last = (medical.load(item).numpy()[:, 0, 0] for item in items)
+    first, middle, last = (medical.load(item)["image"].numpy()[:, 0, 0] for item in items)
     np.testing.assert_allclose(middle, expected, atol=1e-6)
     np.testing.assert_allclose(first, expected[[0, 0, 1]], atol=1e-6)  # the end slice repeats itself
     np.testing.assert_allclose(last, expected[[1, 2, 2]], atol=1e-6)

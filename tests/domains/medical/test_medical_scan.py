@@ -25,7 +25,7 @@ def reasons_by_name(medical, folder) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for item in medical.discover(folder):
         try:
-            medical.load(item)
+            medical.load(item)["image"]
             found.setdefault(item.path.name, None)
         except BadItemError as err:
             found[item.path.name] = str(err)

@@ -36,7 +36,8 @@ def grey(size: int = 16) -> torch.Tensor:
 def test_views_have_the_input_size_and_keep_grey_images_grey(medical):
     torch.manual_seed(0)
     view_fn = medical.views("two_views", 12, {})
-    for view in view_fn(grey()):
+    for sample in view_fn({"image": grey()}):
+        view = sample["image"]
         assert view.shape == (3, 12, 12) and torch.isfinite(view).all()
         assert torch.equal(view[0], view[1]) and torch.equal(view[1], view[2])  # no colour jitter
 
