@@ -80,15 +80,18 @@ def test_visible_patches_follow_mae_patchify_layout(device):
             assert torch.equal(out.visible[b, r], patch.reshape(-1))
 
 
-@pytest.mark.parametrize(("length", "ratio", "expected"), [(1568, 0.9, 157), (196, 0.75, 49), (37, 0.3, 26)])
-def test_num_visible_rounds(length, ratio, expected):
-    assert num_visible(length, ratio) == expected == round(length * (1 - ratio))
+@pytest.mark.parametrize(
+    ("length", "ratio", "expected"), [(196, 0.9, 19), (1568, 0.9, 156), (196, 0.75, 49), (37, 0.3, 25)]
+)
+def test_num_visible_truncates_as_the_mae_code_does(length, ratio, expected):
+    # facebookresearch/mae, models_mae.py: len_keep = int(L * (1 - mask_ratio))
+    assert num_visible(length, ratio) == expected
 
 
 @pytest.mark.parametrize(
-    ("length", "ratio", "expected"), [(196, 0.75, 49), (24, 0.0, 24), (37, 0.3, 26), (5, 0.9, 0)]
+    ("length", "ratio", "expected"), [(196, 0.75, 49), (24, 0.0, 24), (37, 0.3, 25), (5, 0.9, 0)]
 )
-def test_keeps_round_of_l_times_one_minus_ratio(length, ratio, expected, device):
+def test_keeps_int_of_l_times_one_minus_ratio(length, ratio, expected, device):
     x = make_input((3, length, 4), device)
     out = mae_random_masking(x, ratio, seed=5)
     assert out.visible.shape == (3, expected, 4)
@@ -177,6 +180,9 @@ def test_rejects_bad_arguments(device):
         mae_random_masking(image, 0.5, 12)
     with pytest.raises(ValueError, match="noise"):
         mae_random_masking(image, 0.5, 16, noise=torch.rand(2, 5, device=device))
+    nan_noise = torch.rand(2, 4, device=device).index_fill(1, torch.tensor([1], device=device), float("nan"))
+    with pytest.raises(ValueError, match="finite"):
+        mae_random_masking(image, 0.5, 16, noise=nan_noise)
     with pytest.raises(ValueError, match="mask_token"):
         mae_unshuffle(
             torch.zeros(2, 1, 4, device=device),
@@ -191,3 +197,13 @@ def test_reference_env_skips_the_kernel(monkeypatch, device):
     monkeypatch.setattr(mae_masking._Unshuffle, "apply", lambda *args: pytest.fail("kernel ran"))
     out = mae_random_masking(make_input((2, 10, 3), device), 0.5, seed=1)
     mae_unshuffle(out.visible, torch.zeros(3, device=device), out.ids_restore)
+
+
+def test_float64_noise_ranks_like_the_reference(device):
+    """Noise values apart only beyond float32's resolution tie in both paths (ordered by index)."""
+    x = make_input((1, 6, 2), device)
+    noise = torch.tensor([[0.5 + 1e-12, 0.5, 0.25, 0.5 - 1e-12, 0.75, 0.1]], dtype=torch.float64)
+    kernel = mae_random_masking(x, 0.5, noise=noise.to(device))
+    reference = mae_random_masking_reference(x, 0.5, noise=noise)
+    assert torch.equal(kernel.ids_restore.cpu(), reference.ids_restore)
+    assert kernel.ids_restore.tolist() == [[2, 3, 1, 4, 5, 0]]  # ties 0.5 in index order 0, 1, 3
