@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.distributed import gather_rows
+from sslcli.kernels import info_nce
 from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
 from sslcli.methods.momentum import ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction, Positive
@@ -26,11 +27,12 @@ from sslcli.methods.options import Count, Fraction, Positive
 def moco_loss(
     query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """InfoNCE with the positive key first: queries/keys (B, P) and queue (K, P), all L2-normalised."""
-    positive = (query * key).sum(dim=1, keepdim=True)  # (B, 1)
-    negative = query @ queue.T  # (B, K)
-    logits = torch.cat([positive, negative], dim=1) / temperature  # (B, 1 + K)
-    return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.long, device=query.device))
+    """InfoNCE of each query against its own key and the queue (Algorithm 1: logits [q . k, q . queue]
+    / t, the key first), through the fused kernel: queries/keys (B, P), queue (K, P), L2-normalised."""
+    positives = torch.arange(len(query), device=query.device)  # (B,) query i's key is key i
+    return info_nce(
+        query, key.detach(), positives, temperature, negatives=queue, batch_negatives=False, normalize=False
+    )
 
 
 @register_method

@@ -1,0 +1,356 @@
+"""InfoNCE of queries against keys and extra negatives, as fused Triton kernels.
+
+van den Oord et al., "Representation Learning with Contrastive Predictive Coding", arXiv 2018: for
+queries q (M, D), keys k (K, D), optional extra negatives n (Q, D) (MoCo's queue: He et al., CVPR
+2020), a positive key index pos(i) per query and a temperature t,
+
+    loss_i = log sum_{j in keys + negatives, j != excl(i)} exp(q_i . k_j / t) - q_i . k_pos(i) / t
+
+with rows L2-normalised first (``normalize``). ``excl(i)`` drops one key from query i's sum (the
+query itself when queries and keys are one set: NT-Xent is ``info_nce(z, z, p, exclude=arange)``).
+Without ``batch_negatives`` a query's only key is its positive and its negatives are the extra ones
+(MoCo's Algorithm 1: logits [q . k_+, q . queue]).
+The gradient reaches queries and keys (pass ``keys.detach()`` to stop it, as MoCo's momentum keys
+do); negatives never get one.
+
+The Triton path never materialises the M x (K + Q) logits: the forward streams key tiles through an
+online log-sum-exp (as FlashAttention does; Dao et al., NeurIPS 2022) and keeps one fp32 statistic
+per query. The backward recomputes the tiles. With upstream weights g_i and P_ij = softmax_j(s_ij),
+the loss's gradient in the logits is W_ij = g_i (P_ij - [j = pos(i)]), and
+
+    dL/dq_i = (1/t) sum_j W_ij k_j,   dL/dk_j = (1/t) sum_i W_ij q_i,   dL/dt = -(1/t) sum_i q_i . dL/dq_i
+
+one row-stationary pass over key tiles for the queries and one column-stationary pass over query
+tiles for the keys, each deterministic (no atomics). The positive's -1 is folded into W in fp32
+before W is rounded to the inputs' precision for the tensor cores, so the gradient keeps its
+accuracy as P_pos -> 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from sslcli.kernels._triton import LazyKernel, cdiv, config, dot_precision, triton_available
+from sslcli.kernels.dispatch import use_triton
+
+tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
+
+_TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+_REDUCTIONS = ("mean", "none")
+
+
+def info_nce_reference(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    positives: torch.Tensor,
+    temperature: float | torch.Tensor = 0.1,
+    *,
+    negatives: torch.Tensor | None = None,
+    exclude: torch.Tensor | None = None,
+    batch_negatives: bool = True,
+    normalize: bool = True,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Plain-torch InfoNCE over the M x (K + Q) logits; the CPU path and the test oracle."""
+    _check(queries, keys, positives, negatives, exclude, reduction)
+    exact = torch.promote_types(torch.promote_types(queries.dtype, keys.dtype), torch.float32)  # fp32+
+
+    def prepare(x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x.to(exact), dim=1) if normalize else x.to(exact)
+
+    q, k = prepare(queries), prepare(keys)  # (M, D), (K, D)
+    candidates = k if negatives is None else torch.cat([k, prepare(negatives.detach())])  # (K + Q, D)
+    logits = q @ candidates.T / temperature  # (M, K + Q)
+    index = torch.arange(len(candidates), device=q.device)[None, :]  # (1, K + Q)
+    if exclude is not None:
+        logits = logits.masked_fill(index == exclude[:, None], float("-inf"))
+    if not batch_negatives:  # of the keys only the positive: the other queries' keys are no negatives
+        logits = logits.masked_fill((index < len(k)) & (index != positives[:, None]), float("-inf"))
+    return F.cross_entropy(logits, positives, reduction=reduction)
+
+
+def info_nce(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    positives: torch.Tensor,
+    temperature: float | torch.Tensor = 0.1,
+    *,
+    negatives: torch.Tensor | None = None,
+    exclude: torch.Tensor | None = None,
+    batch_negatives: bool = True,
+    normalize: bool = True,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """InfoNCE of ``queries`` (M, D) against ``keys`` (K, D) plus ``negatives`` (Q, D).
+
+    ``positives`` (M,) int64: each query's key in [0, K). ``exclude`` (M,) int64: a key (or
+    negative, K + index) left out of each query's sum, -1 for none. ``reduction``: ``"mean"`` (a
+    scalar) or ``"none"`` (the M per-query losses), fp32 either way. ``batch_negatives`` False:
+    the keys other than a query's positive are not its negatives (MoCo). ``temperature`` may be a
+    learnable one-element tensor. Runs the fused Triton kernels on CUDA (``sslcli.kernels.dispatch``),
+    the reference elsewhere.
+    """
+    _check(queries, keys, positives, negatives, exclude, reduction)
+    dtype = torch.promote_types(queries.dtype, keys.dtype)
+    if not (use_triton(queries) and triton_available() and dtype in _TRITON_DTYPES):
+        return info_nce_reference(
+            queries, keys, positives, temperature,
+            negatives=negatives, exclude=exclude, batch_negatives=batch_negatives, normalize=normalize,
+            reduction=reduction,
+        )  # fmt: skip
+    if not isinstance(temperature, torch.Tensor):
+        temperature = torch.full((1,), float(temperature), dtype=torch.float32, device=queries.device)
+    # normalised in fp32 (forward and, through autograd, backward), then stored in the inputs' dtype
+    prepare = (lambda x: F.normalize(x.float(), dim=1)) if normalize else (lambda x: x)
+    q, k = prepare(queries).to(dtype), prepare(keys).to(dtype)  # (M, D), (K, D)
+    n = prepare(negatives.detach()).to(dtype) if negatives is not None else k[:0]  # (Q, D)
+    exclude = exclude if exclude is not None else torch.full_like(positives, -1)
+    losses = _InfoNCE.apply(q, k, n, positives, exclude, temperature, batch_negatives)  # (M,)
+    return losses.mean() if reduction == "mean" else losses
+
+
+def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None:
+    if queries.ndim != 2 or keys.ndim != 2 or queries.shape[1] != keys.shape[1] or len(queries) < 1:
+        raise ValueError(
+            f"info_nce expects queries (M, D) and keys (K, D) with the same D and M >= 1, got "
+            f"{tuple(queries.shape)} and {tuple(keys.shape)}"
+        )
+    if negatives is not None and (negatives.ndim != 2 or negatives.shape[1] != keys.shape[1]):
+        raise ValueError(f"negatives must be (Q, {keys.shape[1]}), got {tuple(negatives.shape)}")
+    for name, index in (("positives", positives), ("exclude", exclude)):
+        if index is not None and (index.shape != (len(queries),) or index.dtype != torch.int64):
+            raise ValueError(f"{name} must be an int64 tensor of shape ({len(queries)},)")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(_REDUCTIONS)}, got {reduction!r}")
+
+
+class _InfoNCE(torch.autograd.Function):
+    """Per-query losses (M,) of normalised q, k, n; saves them and the per-query log2-sum-exp."""
+
+    @staticmethod
+    def forward(ctx, q, k, n, positives, exclude, temperature, batch_negatives):
+        tau = temperature.detach().to(device=q.device, dtype=torch.float32).reshape(1)  # (1,)
+        q, k, n = q.contiguous(), k.contiguous(), n.contiguous()
+        positives, exclude = positives.contiguous(), exclude.contiguous()
+        ctx.batch_negatives = batch_negatives
+        lse, losses = _forward(q, k, n, positives, exclude, tau, batch_negatives)  # (M,), (M,)
+        ctx.save_for_backward(q, k, n, positives, exclude, tau, lse)
+        ctx.tau_meta = (temperature.shape, temperature.dtype, temperature.device)
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, n, positives, exclude, tau, lse = ctx.saved_tensors
+        g = grad.detach().float().contiguous()  # (M,) upstream weight of each query's loss
+        g_scale = g.abs().max().clamp_min(torch.finfo(torch.float32).tiny).reshape(1)  # keeps W <= 1
+        g = (g / g_scale).contiguous()
+        both = (positives, exclude, tau, lse, g, g_scale, ctx.batch_negatives)
+        dq, rowdot = _backward_queries(q, k, n, *both)  # (M, D), (M,)
+        dk = _backward_keys(q, k, *both) if ctx.needs_input_grad[1] else None  # (K, D)
+        dtau = None
+        if ctx.needs_input_grad[5]:
+            shape, dtype, device = ctx.tau_meta
+            dtau = (-rowdot.sum() / tau).reshape(shape).to(device=device, dtype=dtype)
+        return dq, dk, None, None, None, dtau, None
+
+
+def _block_d(d: int) -> int:
+    """Columns of D handled per tile: a power of two, at least tl.dot's minimum of 16."""
+    return max(16, 1 << (d - 1).bit_length())
+
+
+def _consts(x: torch.Tensor, batch_negatives: bool) -> dict:
+    return {
+        "BLOCK_D": _block_d(x.shape[1]),
+        "BATCH_NEG": batch_negatives,
+        "DOT_FP32": not x.is_cuda,
+        "PRECISION": dot_precision(x.dtype),
+    }
+
+
+def _forward(q, k, n, positives, exclude, tau, batch_negatives):
+    m, d = q.shape
+    lse = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) log2 units
+    losses = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,)
+    args = (q, k, n, positives, exclude, tau, lse, losses, m, len(k), len(n), d)
+    consts = _consts(q, batch_negatives)
+    _FORWARD.launch(
+        lambda meta: (cdiv(m, meta["BLOCK_M"]),), *args, **consts, on_cuda=q.is_cuda,
+        variant=(consts["BLOCK_D"],),
+    )  # fmt: skip
+    return lse, losses
+
+
+def _backward_queries(q, k, n, positives, exclude, tau, lse, g, g_scale, batch_negatives):
+    m, d = q.shape
+    dq = torch.empty_like(q)  # (M, D)
+    rowdot = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) q_i . dq_i
+    args = (q, k, n, positives, exclude, tau, lse, g, g_scale, dq, rowdot, m, len(k), len(n), d)
+    consts = _consts(q, batch_negatives)
+    _BACKWARD_Q.launch(
+        lambda meta: (cdiv(m, meta["BLOCK_M"]),), *args, **consts, on_cuda=q.is_cuda,
+        variant=(consts["BLOCK_D"],),
+    )  # fmt: skip
+    return dq, rowdot
+
+
+def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negatives):
+    m, d = q.shape
+    dk = torch.empty_like(k)  # (K, D)
+    args = (q, k, positives, exclude, tau, lse, g, g_scale, dk, m, len(k), d)
+    consts = _consts(q, batch_negatives)
+    _BACKWARD_K.launch(
+        lambda meta: (cdiv(len(k), meta["BLOCK_M"]),), *args, **consts, on_cuda=q.is_cuda,
+        variant=(consts["BLOCK_D"],),
+    )  # fmt: skip
+    return dk
+
+
+# ---------------------------------------------------------------------------------------------------
+# Triton kernels. Logits are kept in log2 units (s * log2(e)) so the exponentials are exp2. Candidate
+# keys are the K keys then the Q negatives, candidate c < K reading k, c >= K reading n.
+# DOT_FP32 upcasts tiles before tl.dot: the interpreter's low-precision dot is not trustworthy.
+# ---------------------------------------------------------------------------------------------------
+
+
+def _forward_kernel(
+    q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, loss_ptr, M, K, Q, D,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
+    DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) queries i
+    row_ok = rows < M
+    dims = tl.arange(0, BLOCK_D)  # (BD,)
+    dim_ok = dims[None, :] < D
+    q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
+    if DOT_FP32:
+        q_i = q_i.to(tl.float32)
+    excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1)  # (BM,)
+    pos = tl.load(pos_ptr + rows, mask=row_ok, other=0)  # (BM,)
+    scale = 1.4426950408889634 / tl.load(tau_ptr)  # log2(e) / t
+    m_i = tl.full([BLOCK_M], -1.0e30, dtype=tl.float32)  # running max (log2 units)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of exp2(s - m_i)
+    for start in range(0, K + Q, BLOCK_N):
+        cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates c
+        in_k, in_n = cols < K, (cols >= K) & (cols < K + Q)
+        c_j = tl.load(k_ptr + cols[:, None] * D + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
+        c_j += tl.load(
+            n_ptr + (cols - K)[:, None] * D + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0
+        )
+        if DOT_FP32:
+            c_j = c_j.to(tl.float32)
+        s = tl.dot(q_i, tl.trans(c_j), input_precision=PRECISION) * scale  # (BM, BN)
+        key_kept = in_k[None, :] & (BATCH_NEG | (cols[None, :] == pos[:, None]))  # (BM, BN)
+        kept = (key_kept | in_n[None, :]) & (cols[None, :] != excl[:, None])
+        s = tl.where(kept, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        l_i = l_i * tl.exp2(m_i - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), 1)
+        m_i = m_new
+    lse = m_i + tl.log2(l_i)  # (BM,)
+    k_p = tl.load(k_ptr + pos[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
+    positive = tl.sum(q_i.to(tl.float32) * k_p.to(tl.float32), 1) * scale  # (BM,)
+    tl.store(lse_ptr + rows, lse, mask=row_ok)
+    tl.store(loss_ptr + rows, (lse - positive) * 0.6931471805599453, mask=row_ok)  # natural log
+
+
+def _backward_queries_kernel(
+    q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, dq_ptr, rowdot_ptr,
+    M, K, Q, D,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
+    DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) queries i
+    row_ok = rows < M
+    dims = tl.arange(0, BLOCK_D)  # (BD,)
+    dim_ok = dims[None, :] < D
+    q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
+    if DOT_FP32:
+        q_i = q_i.to(tl.float32)
+    excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1)  # (BM,)
+    pos = tl.load(pos_ptr + rows, mask=row_ok, other=-1)  # (BM,)
+    lse_i = tl.load(lse_ptr + rows, mask=row_ok, other=0.0)  # (BM,)
+    g_i = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,) g / max |g|
+    inv_tau = 1.0 / tl.load(tau_ptr)
+    scale = 1.4426950408889634 * inv_tau
+    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_j W_ij c_j
+    for start in range(0, K + Q, BLOCK_N):
+        cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates
+        in_k, in_n = cols < K, (cols >= K) & (cols < K + Q)
+        c_j = tl.load(k_ptr + cols[:, None] * D + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
+        c_j += tl.load(
+            n_ptr + (cols - K)[:, None] * D + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0
+        )
+        if DOT_FP32:
+            c_j = c_j.to(tl.float32)
+        s = tl.dot(q_i, tl.trans(c_j), input_precision=PRECISION) * scale  # (BM, BN)
+        key_kept = in_k[None, :] & (BATCH_NEG | (cols[None, :] == pos[:, None]))  # (BM, BN)
+        kept = (key_kept | in_n[None, :]) & (cols[None, :] != excl[:, None])
+        p = tl.where(kept, tl.exp2(s - lse_i[:, None]), 0.0)  # (BM, BN) P_ij
+        w = g_i[:, None] * (p - tl.where(cols[None, :] == pos[:, None], 1.0, 0.0))  # W_ij, fp32
+        w = w.to(q_ptr.dtype.element_ty).to(c_j.dtype)  # rounded like the GPU's tensor-core operand
+        acc = tl.dot(w, c_j, acc, input_precision=PRECISION)
+    dq = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) dL/dq_i
+    rowdot = tl.sum(q_i.to(tl.float32) * dq, 1)  # (BM,)
+    tl.store(
+        dq_ptr + rows[:, None] * D + dims[None, :],
+        dq.to(dq_ptr.dtype.element_ty),
+        mask=row_ok[:, None] & dim_ok,
+    )
+    tl.store(rowdot_ptr + rows, rowdot, mask=row_ok)
+
+
+def _backward_keys_kernel(
+    q_ptr, k_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, dk_ptr, M, K, D,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
+    DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    keys = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) keys j
+    key_ok = keys < K
+    dims = tl.arange(0, BLOCK_D)  # (BD,)
+    dim_ok = dims[None, :] < D
+    k_j = tl.load(k_ptr + keys[:, None] * D + dims[None, :], mask=key_ok[:, None] & dim_ok, other=0.0)
+    if DOT_FP32:
+        k_j = k_j.to(tl.float32)
+    inv_tau = 1.0 / tl.load(tau_ptr)
+    scale = 1.4426950408889634 * inv_tau
+    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_i W_ij q_i
+    for start in range(0, M, BLOCK_N):
+        rows = start + tl.arange(0, BLOCK_N)  # (BN,) queries i
+        row_ok = rows < M
+        q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
+        if DOT_FP32:
+            q_i = q_i.to(tl.float32)
+        lse_i = tl.load(lse_ptr + rows, mask=row_ok, other=0.0)  # (BN,)
+        g_i = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BN,)
+        pos = tl.load(pos_ptr + rows, mask=row_ok, other=-1)  # (BN,)
+        excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1)  # (BN,)
+        s = tl.dot(k_j, tl.trans(q_i), input_precision=PRECISION) * scale  # (BM, BN) s_ij transposed
+        kept = row_ok[None, :] & (keys[:, None] != excl[None, :])  # (BM, BN)
+        kept = kept & (BATCH_NEG | (keys[:, None] == pos[None, :]))
+        p = tl.where(kept, tl.exp2(s - lse_i[None, :]), 0.0)  # (BM, BN) P_ij for key j, query i
+        w = g_i[None, :] * (p - tl.where(keys[:, None] == pos[None, :], 1.0, 0.0))  # W_ij transposed
+        w = w.to(q_ptr.dtype.element_ty).to(q_i.dtype)
+        acc = tl.dot(w, q_i, acc, input_precision=PRECISION)
+    dk = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) dL/dk_j
+    tl.store(
+        dk_ptr + keys[:, None] * D + dims[None, :],
+        dk.to(dk_ptr.dtype.element_ty),
+        mask=key_ok[:, None] & dim_ok,
+    )
+
+
+def _tile_configs(block_d: int) -> list:
+    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for the similarity tiles."""
+    if block_d <= 128:
+        shapes = [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
+    elif block_d <= 256:
+        shapes = [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]
+    else:
+        shapes = [(32, 32, 4, 1), (64, 32, 8, 1)]
+    return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in shapes]
+
+
+_TILES = {"BLOCK_M": 16, "BLOCK_N": 16}
+_FORWARD = LazyKernel(_forward_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D"])
+_BACKWARD_Q = LazyKernel(_backward_queries_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D"])
+_BACKWARD_K = LazyKernel(_backward_keys_kernel, _TILES, _tile_configs, key=["M", "K", "D"])
