@@ -102,7 +102,8 @@ def info_nce(
         temperature = torch.full((1,), float(temperature), dtype=torch.float32, device=queries.device)
     # normalised in fp32 (forward and, through autograd, backward), then stored in the inputs' dtype
     prepare = (lambda x: F.normalize(x.float(), dim=1)) if normalize else (lambda x: x)
-    q, k = prepare(queries).to(dtype), prepare(keys).to(dtype)  # (M, D), (K, D)
+    q = prepare(queries).to(dtype)  # (M, D)
+    k = q if keys is queries else prepare(keys).to(dtype)  # (K, D); one set of rows (NT-Xent) once
     n = prepare(negatives.detach()).to(dtype) if negatives is not None else k[:0]  # (Q, D)
     exclude = exclude if exclude is not None else torch.full_like(positives, -1)
     losses = _InfoNCE.apply(q, k, n, positives, exclude, temperature, batch_negatives)  # (M,)
@@ -350,7 +351,7 @@ def _tile_configs(block_d: int) -> list:
     return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in shapes]
 
 
-_TILES = {"BLOCK_M": 16, "BLOCK_N": 16}
+_TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
 _FORWARD = LazyKernel(_forward_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D"])
 _BACKWARD_Q = LazyKernel(_backward_queries_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D"])
 _BACKWARD_K = LazyKernel(_backward_keys_kernel, _TILES, _tile_configs, key=["M", "K", "D"])

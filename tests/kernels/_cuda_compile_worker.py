@@ -4,13 +4,17 @@ Runs in its own process so that Triton is imported in compiled mode (no TRITON_I
 Prints one line "ok NAME SHARED_BYTES" per kernel.
 """
 
+import importlib
+
 import triton
-from sslcli.kernels import mae_masking, ntxent
+from sslcli.kernels import mae_masking
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 I32 = "i32"
-NTXENT_TILE = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_D": 128, "DOT_FP32": False, "PRECISION": "tf32"}
+info_nce = importlib.import_module("sslcli.kernels.info_nce")  # the package's info_nce is the function
+INFO_NCE_TILE = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_D": 128, "BATCH_NEG": True}
+INFO_NCE_TILE |= {"DOT_FP32": False, "PRECISION": "tf32"}
 MASK_SCALARS = [
     "stride_b",
     "stride_t",
@@ -27,25 +31,27 @@ MASK_SCALARS = [
     "t",
 ]
 CASES = {
-    "normalize": (
-        ntxent._NORMALIZE,
-        {"a_ptr": "*bf16", "b_ptr": "*bf16", "z_ptr": "*bf16", "rnorm_ptr": "*fp32", "n": I32, "D": I32}
-        | {"stride_a": I32, "stride_b": I32},
-        {"BLOCK_M": 16, "BLOCK_D": 128},
+    "info_nce_forward": (
+        info_nce._FORWARD,
+        {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
+        | {"tau_ptr": "*fp32", "lse_ptr": "*fp32", "loss_ptr": "*fp32"}
+        | dict.fromkeys(["M", "K", "Q", "D"], I32),
+        INFO_NCE_TILE,
     ),
-    "ntxent_forward": (
-        ntxent._FORWARD,
-        {"z_ptr": "*bf16", "tau_ptr": "*fp32", "lse_ptr": "*fp32", "loss_ptr": "*fp32"}
-        | dict.fromkeys(["row0", "m_local", "M", "half", "D"], I32),
-        NTXENT_TILE,
+    "info_nce_backward_queries": (
+        info_nce._BACKWARD_Q,
+        {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
+        | {"tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32"}
+        | {"dq_ptr": "*bf16", "rowdot_ptr": "*fp32"}
+        | dict.fromkeys(["M", "K", "Q", "D"], I32),
+        INFO_NCE_TILE,
     ),
-    "ntxent_backward": (
-        ntxent._BACKWARD,
-        {"z_ptr": "*bf16", "tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32"}
-        | {"rnorm_ptr": "*fp32"}
-        | {"dx_ptr": "*bf16", "rowdot_ptr": "*fp32"}
-        | dict.fromkeys(["row0", "m_local", "M", "half", "D"], I32),
-        NTXENT_TILE,
+    "info_nce_backward_keys": (
+        info_nce._BACKWARD_K,
+        {"q_ptr": "*bf16", "k_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64", "tau_ptr": "*fp32"}
+        | {"lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32", "dk_ptr": "*bf16"}
+        | dict.fromkeys(["M", "K", "D"], I32),
+        INFO_NCE_TILE,
     ),
     "mae_mask_seeded": (
         mae_masking._MASK,

@@ -10,6 +10,18 @@ import torch.distributed as dist
 from sslcli.kernels import nt_xent
 
 
+def graph_names(node, seen=None) -> set[str]:
+    """The type names of every node of the autograd graph below ``node``."""
+    seen = set() if seen is None else seen
+    if node is None or node in seen:
+        return set()
+    seen.add(node)
+    names = {type(node).__name__}
+    for child, _ in node.next_functions:
+        names |= graph_names(child, seen)
+    return names
+
+
 def main(rank: int, world: int, store: str, inputs: str, output: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     data = torch.load(inputs)
@@ -21,7 +33,7 @@ def main(rank: int, world: int, store: str, inputs: str, output: str) -> None:
     loss.backward()
     local = nt_xent(z_a, z_b, data["temperature"], gather_distributed=False)
     result = {"loss": loss.detach(), "z_a": z_a.grad, "z_b": z_b.grad, "tau": tau.grad, "local": local}
-    torch.save({**result, "grad_fn": type(loss.grad_fn).__name__}, output)
+    torch.save({**result, "graph": sorted(graph_names(loss.grad_fn))}, output)
     dist.destroy_process_group()
 
 

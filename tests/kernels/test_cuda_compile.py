@@ -16,9 +16,9 @@ pytest.importorskip("triton")
 
 WORKER = Path(__file__).with_name("_cuda_compile_worker.py")
 KERNELS = [
-    "normalize",
-    "ntxent_forward",
-    "ntxent_backward",
+    "info_nce_forward",
+    "info_nce_backward_queries",
+    "info_nce_backward_keys",
     "mae_mask_seeded",
     "mae_unshuffle",
     "mae_unshuffle_backward",

@@ -40,7 +40,7 @@ def test_two_ranks_match_one_process_on_the_concatenated_batch(mode, tmp_path):
     inputs = tmp_path / "inputs.pt"
     torch.save({"z_a": z_a.detach(), "z_b": z_b.detach(), "temperature": temperature}, inputs)
     ranks = run_ranks(world, mode, inputs, tmp_path)
-    assert all((r["grad_fn"] == "_NTXentBackward") == (mode == "triton") for r in ranks)
+    assert all(("_InfoNCEBackward" in r["graph"]) == (mode == "triton") for r in ranks)
 
     tau = torch.tensor(temperature, requires_grad=True)
     loss = nt_xent_reference(z_a, z_b, tau)  # no process group here: the whole batch at once
