@@ -24,5 +24,5 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks print tables; kernel benchmarks need CUDA for figures."""
     session.install("-e", ".[dev,peers]")
-    for script in ("bench_simclr_throughput.py", "bench_ntxent.py", "bench_mae_masking.py"):
+    for script in ("bench_simclr_throughput.py", "bench_ntxent.py", "bench_mae_masking.py", "gpu_check.py"):
         session.run("python", f"benchmarks/{script}")
