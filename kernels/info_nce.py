@@ -21,7 +21,9 @@ the loss's gradient in the logits is W_ij = g_i (P_ij - [j = pos(i)]), and
     dL/dq_i = (1/t) sum_j W_ij k_j,   dL/dk_j = (1/t) sum_i W_ij q_i,   dL/dt = -(1/t) sum_i q_i . dL/dq_i
 
 one row-stationary pass over key tiles for the queries and one column-stationary pass over query
-tiles for the keys, each deterministic (no atomics). The positive's -1 is folded into W in fp32
+tiles for the keys, each deterministic (no atomics). Where the rows alone give too few programs to
+fill the GPU (M of 512 to 4096), each row block's loop is split over several programs whose partial
+log-sum-exps and gradients are combined in torch (``_splits``). The positive's -1 is folded into W in fp32
 before W is rounded to the inputs' precision for the tensor cores, so the gradient keeps its
 accuracy as P_pos -> 1.
 """
@@ -169,42 +171,67 @@ def _consts(x: torch.Tensor, batch_negatives: bool) -> dict:
     }
 
 
+def _splits(rows: int, loop_len: int, device: torch.device) -> int:
+    """Programs per block of rows along the loop dimension (keys, or queries for the keys' gradient):
+    enough to give every SM two programs when the rows alone are too few (M of 512 ... 4096 on a
+    132-SM GPU), each looping over at least 128 entries; their partial results are combined in
+    torch. The interpreter splits too (up to 4), so that the tests run the split path."""
+    most = max(1, cdiv(loop_len, 128))
+    if device.type != "cuda":
+        return min(most, 4)
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    return max(1, min(most, cdiv(2 * sms, cdiv(rows, 64))))
+
+
 def _forward(q, k, n, positives, exclude, tau, batch_negatives):
+    """Per-query log2-sum-exp (M,) and loss (M,), from each split's running max and sum."""
     m, d = q.shape
-    lse = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) log2 units
-    losses = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,)
-    args = (q, k, n, positives, exclude, tau, lse, losses, m, len(k), len(n), d)
+    candidates = len(k) + len(n)
+    splits = _splits(m, candidates, q.device)
+    part_max = torch.empty((splits, m), dtype=torch.float32, device=q.device)  # (S, M) log2 units
+    part_sum = torch.empty((splits, m), dtype=torch.float32, device=q.device)  # (S, M)
+    positive = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) s_i,pos(i), log2 units
+    split_len = cdiv(candidates, splits)
+    args = (q, k, n, positives, exclude, tau, part_max, part_sum, positive, m, len(k), len(n), d, split_len)
     consts = _consts(q, batch_negatives)
     _FORWARD.launch(
-        lambda meta: (cdiv(m, meta["BLOCK_M"]),), *args, **consts, on_cuda=q.is_cuda,
+        lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
         variant=(consts["BLOCK_D"],),
     )  # fmt: skip
-    return lse, losses
+    top = part_max.max(dim=0).values  # (M,)
+    lse = top + torch.log2((part_sum * torch.exp2(part_max - top)).sum(dim=0))  # (M,)
+    return lse, (lse - positive) * 0.6931471805599453  # losses in natural log
 
 
 def _backward_queries(q, k, n, positives, exclude, tau, lse, g, g_scale, batch_negatives):
+    """dL/dq (M, D) in q's dtype and the row dots q_i . dq_i (M,)."""
     m, d = q.shape
-    dq = torch.empty_like(q)  # (M, D)
-    rowdot = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) q_i . dq_i
-    args = (q, k, n, positives, exclude, tau, lse, g, g_scale, dq, rowdot, m, len(k), len(n), d)
+    candidates = len(k) + len(n)
+    splits = _splits(m, candidates, q.device)
+    partial = torch.empty((splits, m, d), dtype=torch.float32, device=q.device)  # (S, M, D)
+    split_len = cdiv(candidates, splits)
+    args = (q, k, n, positives, exclude, tau, lse, g, g_scale, partial, m, len(k), len(n), d, split_len)
     consts = _consts(q, batch_negatives)
     _BACKWARD_Q.launch(
-        lambda meta: (cdiv(m, meta["BLOCK_M"]),), *args, **consts, on_cuda=q.is_cuda,
+        lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
         variant=(consts["BLOCK_D"],),
     )  # fmt: skip
-    return dq, rowdot
+    dq = partial.sum(dim=0)  # (M, D)
+    return dq.to(q.dtype), (q.float() * dq).sum(dim=1)
 
 
 def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negatives):
+    """dL/dk (K, D) in k's dtype."""
     m, d = q.shape
-    dk = torch.empty_like(k)  # (K, D)
-    args = (q, k, positives, exclude, tau, lse, g, g_scale, dk, m, len(k), d)
+    splits = _splits(len(k), m, q.device)
+    partial = torch.empty((splits, len(k), d), dtype=torch.float32, device=q.device)  # (S, K, D)
+    args = (q, k, positives, exclude, tau, lse, g, g_scale, partial, m, len(k), d, cdiv(m, splits))
     consts = _consts(q, batch_negatives)
     _BACKWARD_K.launch(
-        lambda meta: (cdiv(len(k), meta["BLOCK_M"]),), *args, **consts, on_cuda=q.is_cuda,
+        lambda meta: (cdiv(len(k), meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
         variant=(consts["BLOCK_D"],),
     )  # fmt: skip
-    return dk
+    return partial.sum(dim=0).to(k.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -215,7 +242,7 @@ def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negativ
 
 
 def _forward_kernel(
-    q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, loss_ptr, M, K, Q, D,
+    q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, max_ptr, sum_ptr, positive_ptr, M, K, Q, D, SPLIT_LEN,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -231,9 +258,11 @@ def _forward_kernel(
     scale = 1.4426950408889634 / tl.load(tau_ptr)  # log2(e) / t
     m_i = tl.full([BLOCK_M], -1.0e30, dtype=tl.float32)  # running max (log2 units)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of exp2(s - m_i)
-    for start in range(0, K + Q, BLOCK_N):
+    split = tl.program_id(1)
+    end = tl.minimum((split + 1) * SPLIT_LEN, K + Q)  # this program's candidates: [split * SPLIT_LEN, end)
+    for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates c
-        in_k, in_n = cols < K, (cols >= K) & (cols < K + Q)
+        in_k, in_n = cols < tl.minimum(K, end), (cols >= K) & (cols < end)
         c_j = tl.load(k_ptr + cols[:, None] * D + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
         c_j += tl.load(
             n_ptr + (cols - K)[:, None] * D + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0
@@ -247,16 +276,16 @@ def _forward_kernel(
         m_new = tl.maximum(m_i, tl.max(s, 1))
         l_i = l_i * tl.exp2(m_i - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), 1)
         m_i = m_new
-    lse = m_i + tl.log2(l_i)  # (BM,)
+    tl.store(max_ptr + split * M + rows, m_i, mask=row_ok)
+    tl.store(sum_ptr + split * M + rows, l_i, mask=row_ok)
     k_p = tl.load(k_ptr + pos[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
     positive = tl.sum(q_i.to(tl.float32) * k_p.to(tl.float32), 1) * scale  # (BM,)
-    tl.store(lse_ptr + rows, lse, mask=row_ok)
-    tl.store(loss_ptr + rows, (lse - positive) * 0.6931471805599453, mask=row_ok)  # natural log
+    tl.store(positive_ptr + rows, positive, mask=row_ok & (split == 0))
 
 
 def _backward_queries_kernel(
-    q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, dq_ptr, rowdot_ptr,
-    M, K, Q, D,
+    q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, partial_ptr,
+    M, K, Q, D, SPLIT_LEN,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -273,10 +302,12 @@ def _backward_queries_kernel(
     g_i = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,) g / max |g|
     inv_tau = 1.0 / tl.load(tau_ptr)
     scale = 1.4426950408889634 * inv_tau
-    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_j W_ij c_j
-    for start in range(0, K + Q, BLOCK_N):
+    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_j W_ij c_j over this split's candidates
+    split = tl.program_id(1)
+    end = tl.minimum((split + 1) * SPLIT_LEN, K + Q)
+    for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates
-        in_k, in_n = cols < K, (cols >= K) & (cols < K + Q)
+        in_k, in_n = cols < tl.minimum(K, end), (cols >= K) & (cols < end)
         c_j = tl.load(k_ptr + cols[:, None] * D + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
         c_j += tl.load(
             n_ptr + (cols - K)[:, None] * D + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0
@@ -290,18 +321,12 @@ def _backward_queries_kernel(
         w = g_i[:, None] * (p - tl.where(cols[None, :] == pos[:, None], 1.0, 0.0))  # W_ij, fp32
         w = w.to(q_ptr.dtype.element_ty).to(c_j.dtype)  # rounded like the GPU's tensor-core operand
         acc = tl.dot(w, c_j, acc, input_precision=PRECISION)
-    dq = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) dL/dq_i
-    rowdot = tl.sum(q_i.to(tl.float32) * dq, 1)  # (BM,)
-    tl.store(
-        dq_ptr + rows[:, None] * D + dims[None, :],
-        dq.to(dq_ptr.dtype.element_ty),
-        mask=row_ok[:, None] & dim_ok,
-    )
-    tl.store(rowdot_ptr + rows, rowdot, mask=row_ok)
+    dq = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) this split's part of dL/dq_i
+    tl.store(partial_ptr + (split * M + rows[:, None]) * D + dims[None, :], dq, mask=row_ok[:, None] & dim_ok)
 
 
 def _backward_keys_kernel(
-    q_ptr, k_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, dk_ptr, M, K, D,
+    q_ptr, k_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, partial_ptr, M, K, D, SPLIT_LEN,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -314,10 +339,12 @@ def _backward_keys_kernel(
         k_j = k_j.to(tl.float32)
     inv_tau = 1.0 / tl.load(tau_ptr)
     scale = 1.4426950408889634 * inv_tau
-    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_i W_ij q_i
-    for start in range(0, M, BLOCK_N):
+    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_i W_ij q_i over this split's queries
+    split = tl.program_id(1)
+    end = tl.minimum((split + 1) * SPLIT_LEN, M)
+    for start in range(split * SPLIT_LEN, end, BLOCK_N):
         rows = start + tl.arange(0, BLOCK_N)  # (BN,) queries i
-        row_ok = rows < M
+        row_ok = rows < end
         q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
         if DOT_FP32:
             q_i = q_i.to(tl.float32)
@@ -332,12 +359,8 @@ def _backward_keys_kernel(
         w = g_i[None, :] * (p - tl.where(keys[:, None] == pos[None, :], 1.0, 0.0))  # W_ij transposed
         w = w.to(q_ptr.dtype.element_ty).to(q_i.dtype)
         acc = tl.dot(w, q_i, acc, input_precision=PRECISION)
-    dk = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) dL/dk_j
-    tl.store(
-        dk_ptr + keys[:, None] * D + dims[None, :],
-        dk.to(dk_ptr.dtype.element_ty),
-        mask=key_ok[:, None] & dim_ok,
-    )
+    dk = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) this split's part of dL/dk_j
+    tl.store(partial_ptr + (split * K + keys[:, None]) * D + dims[None, :], dk, mask=key_ok[:, None] & dim_ok)
 
 
 def _tile_configs(block_d: int) -> list:
@@ -352,6 +375,8 @@ def _tile_configs(block_d: int) -> list:
 
 
 _TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
-_FORWARD = LazyKernel(_forward_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D"])
-_BACKWARD_Q = LazyKernel(_backward_queries_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D"])
-_BACKWARD_K = LazyKernel(_backward_keys_kernel, _TILES, _tile_configs, key=["M", "K", "D"])
+_FORWARD = LazyKernel(_forward_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D", "SPLIT_LEN"])
+_BACKWARD_Q = LazyKernel(
+    _backward_queries_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D", "SPLIT_LEN"]
+)
+_BACKWARD_K = LazyKernel(_backward_keys_kernel, _TILES, _tile_configs, key=["M", "K", "D", "SPLIT_LEN"])

@@ -34,23 +34,23 @@ CASES = {
     "info_nce_forward": (
         info_nce._FORWARD,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
-        | {"tau_ptr": "*fp32", "lse_ptr": "*fp32", "loss_ptr": "*fp32"}
-        | dict.fromkeys(["M", "K", "Q", "D"], I32),
+        | {"tau_ptr": "*fp32", "max_ptr": "*fp32", "sum_ptr": "*fp32", "positive_ptr": "*fp32"}
+        | dict.fromkeys(["M", "K", "Q", "D", "SPLIT_LEN"], I32),
         INFO_NCE_TILE,
     ),
     "info_nce_backward_queries": (
         info_nce._BACKWARD_Q,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
         | {"tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32"}
-        | {"dq_ptr": "*bf16", "rowdot_ptr": "*fp32"}
-        | dict.fromkeys(["M", "K", "Q", "D"], I32),
+        | {"partial_ptr": "*fp32"}
+        | dict.fromkeys(["M", "K", "Q", "D", "SPLIT_LEN"], I32),
         INFO_NCE_TILE,
     ),
     "info_nce_backward_keys": (
         info_nce._BACKWARD_K,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64", "tau_ptr": "*fp32"}
-        | {"lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32", "dk_ptr": "*bf16"}
-        | dict.fromkeys(["M", "K", "D"], I32),
+        | {"lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32", "partial_ptr": "*fp32"}
+        | dict.fromkeys(["M", "K", "D", "SPLIT_LEN"], I32),
         INFO_NCE_TILE,
     ),
     "mae_mask_seeded": (

@@ -23,8 +23,11 @@ def grads(loss: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
     return list(torch.autograd.grad(loss, tensors, retain_graph=True))
 
 
+# (300, 90, 210, 24): 3 programs per row block split the 300 candidates (one split straddles the
+# keys and the negatives) and the 300 queries of the keys' gradient
 @pytest.mark.parametrize(
-    ("m", "k", "q", "d"), [(1, 1, 0, 3), (5, 7, 0, 16), (33, 20, 19, 40), (17, 17, 50, 130)]
+    ("m", "k", "q", "d"),
+    [(1, 1, 0, 3), (5, 7, 0, 16), (33, 20, 19, 40), (17, 17, 50, 130), (300, 90, 210, 24)],
 )
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_fp32_matches_the_float64_reference(m, k, q, d, reduction, device):
