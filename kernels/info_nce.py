@@ -196,7 +196,7 @@ def _forward(q, k, n, positives, exclude, tau, batch_negatives):
     consts = _consts(q, batch_negatives)
     _FORWARD.launch(
         lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"],),
+        variant=(consts["BLOCK_D"], q.element_size()),
     )  # fmt: skip
     top = part_max.max(dim=0).values  # (M,)
     lse = top + torch.log2((part_sum * torch.exp2(part_max - top)).sum(dim=0))  # (M,)
@@ -214,7 +214,7 @@ def _backward_queries(q, k, n, positives, exclude, tau, lse, g, g_scale, batch_n
     consts = _consts(q, batch_negatives)
     _BACKWARD_Q.launch(
         lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"],),
+        variant=(consts["BLOCK_D"], q.element_size()),
     )  # fmt: skip
     dq = partial.sum(dim=0)  # (M, D)
     return dq.to(q.dtype), (q.float() * dq).sum(dim=1)
@@ -229,7 +229,7 @@ def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negativ
     consts = _consts(q, batch_negatives)
     _BACKWARD_K.launch(
         lambda meta: (cdiv(len(k), meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"],),
+        variant=(consts["BLOCK_D"], q.element_size()),
     )  # fmt: skip
     return partial.sum(dim=0).to(k.dtype)
 
@@ -363,9 +363,19 @@ def _backward_keys_kernel(
     tl.store(partial_ptr + (split * K + keys[:, None]) * D + dims[None, :], dk, mask=key_ok[:, None] & dim_ok)
 
 
-def _tile_configs(block_d: int) -> list:
-    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for the similarity tiles."""
-    if block_d <= 128:
+def _tile_configs(block_d: int, element_size: int) -> list:
+    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for the similarity tiles.
+
+    fp32 tiles take twice the shared memory and, in IEEE precision, many more registers: they get
+    two pipeline stages and smaller tiles, which fit an H100 SM (at most 147 KB, D <= 128) and compile
+    in 2-6 s each for sm_90 (measured with the compile test's worker; 3 stages needed up to 327 KB
+    and 23 s)."""
+    if element_size >= 4:
+        if block_d <= 128:
+            shapes = [(64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 2), (128, 32, 8, 2)]
+        else:
+            shapes = [(32, 32, 4, 2), (64, 32, 4, 1)]
+    elif block_d <= 128:
         shapes = [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
     elif block_d <= 256:
         shapes = [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]

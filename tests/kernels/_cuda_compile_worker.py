@@ -30,7 +30,7 @@ MASK_SCALARS = [
     "p",
     "t",
 ]
-CASES = {
+INFO_NCE_CASES = {
     "info_nce_forward": (
         info_nce._FORWARD,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
@@ -53,6 +53,18 @@ CASES = {
         | dict.fromkeys(["M", "K", "D", "SPLIT_LEN"], I32),
         INFO_NCE_TILE,
     ),
+}
+CASES = {
+    **INFO_NCE_CASES,
+    **{
+        f"{name}_fp32": (
+            kernel,
+            {arg: "*fp32" if kind == "*bf16" else kind for arg, kind in signature.items()},
+            {**tile, "PRECISION": "ieee", "BLOCK_M": 128, "BLOCK_N": 32},
+            2,  # the fp32 autotune configs' stages (kernels/info_nce.py: _tile_configs)
+        )
+        for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())
+    },
     "mae_mask_seeded": (
         mae_masking._MASK,
         {
@@ -83,14 +95,15 @@ CASES = {
 
 def compile_for_sm90(name: str) -> int:
     """Shared memory (bytes) of the kernel ``name`` compiled to a cubin for sm_90."""
-    kernel, signature, constexprs = CASES[name]
+    kernel, signature, constexprs, *stages = CASES[name]
     fn = kernel._jit()  # a JITFunction here: this process never set TRITON_INTERPRET
     source = ASTSource(
         fn=fn,
         signature=signature | dict.fromkeys(constexprs, "constexpr"),
         constexprs={(fn.arg_names.index(key),): value for key, value in constexprs.items()},
     )
-    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+    options = {"num_warps": 4} | ({"num_stages": stages[0]} if stages else {})
+    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
     assert compiled.asm["cubin"]
     return compiled.metadata.shared
 

@@ -19,6 +19,9 @@ KERNELS = [
     "info_nce_forward",
     "info_nce_backward_queries",
     "info_nce_backward_keys",
+    "info_nce_forward_fp32",  # IEEE fp32 at the largest fp32 autotune tile (128 x 32, 2 stages)
+    "info_nce_backward_queries_fp32",
+    "info_nce_backward_keys_fp32",
     "mae_mask_seeded",
     "mae_unshuffle",
     "mae_unshuffle_backward",
