@@ -108,7 +108,9 @@ def holds_only_locks(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def exclusive(folder: Path, what: str, shared: bool = False) -> Iterator[None]:
+def exclusive(
+    folder: Path, what: str, shared: bool = False, advice: str = "wait for it or choose another --out"
+) -> Iterator[None]:
     """Hold a lock on ``folder`` (created if absent) for the duration of the block: exclusive, or with
     ``shared`` one of several holders (the processes of one sharded job) that together exclude an
     exclusive holder.
@@ -131,9 +133,7 @@ def exclusive(folder: Path, what: str, shared: bool = False) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise UserError(
-                f"{folder}: {what} is in use by {holder}; wait for it or choose another --out"
-            ) from None
+            raise UserError(f"{folder}: {what} is in use by {holder}; {advice}") from None
         if not shared:  # the holder's name, for the refusal above
             handle.seek(0)
             handle.truncate()

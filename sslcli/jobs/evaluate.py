@@ -22,7 +22,7 @@ from sslcli.evaluate.linear import linear_probe_predict
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.reporting.progress import item_progress
-from sslcli.run_dir import write_text_atomic
+from sslcli.run_dir import exclusive, write_text_atomic
 
 
 @dataclass
@@ -131,8 +131,17 @@ def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptio
 
 
 def evaluate_run(options: EvalOptions, console) -> dict:
+    """Score the run's encoder beside its random init; holds the run directory's lock, since it writes
+    ``eval.json`` and plots there (a pretrain or another eval on it is refused with one line)."""
     if options.protocol not in ("knn", "linear", "all"):
         raise UserError(f"--protocol must be knn, linear or all, got {options.protocol!r}")
+    if not options.run_dir.is_dir():
+        raise UserError(f"{options.run_dir}: run directory not found")
+    with exclusive(options.run_dir, "run directory", advice="wait for it"):
+        return evaluate_locked(options, console)
+
+
+def evaluate_locked(options: EvalOptions, console) -> dict:
     trained, config, feature_dim = load_encoder(options.run_dir)
     domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
     device = resolve_device(options.device)

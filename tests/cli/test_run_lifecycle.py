@@ -210,6 +210,14 @@ def test_a_second_process_on_the_same_embed_folder_is_refused(trained_run, tmp_p
     assert_one_line_error(result, "in use by sslcli pid")
 
 
+def test_eval_waits_for_a_process_holding_the_run_directory(trained_run):
+    with exclusive(trained_run, "run directory"):  # e.g. a pretrain --resume still writing it
+        result = invoke(
+            "eval", "--run", trained_run, "--data", trained_run.parent / "data", "--folder-labels"
+        )
+    assert_one_line_error(result, "in use by sslcli pid", "wait for it")
+
+
 def test_embed_raising_on_its_first_batch_continues_when_run_again(trained_run, tmp_path):
     data = write_digit_folder(tmp_path / "data", per_class=3)
     bad = data / "0" / "aaa.png"
