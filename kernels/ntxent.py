@@ -31,13 +31,14 @@ def nt_xent_reference(
     *,
     gather_distributed: bool = True,
 ) -> torch.Tensor:
-    """Plain-torch NT-Xent over the 2N x 2N similarity matrix; the CPU path and the test oracle."""
+    """Plain-torch NT-Xent over the 2N x 2N similarity matrix, in fp32 or (for float64 inputs)
+    float64: the tests' oracle, written from the definition independently of ``info_nce``."""
     _check_pair(z_a, z_b)
     rank, world = distributed_world(gather_distributed)
     x = torch.cat([z_a, z_b])  # (2n, D) this rank's rows
     if world > 1:
         x = gather_with_grad(x)  # (M, D) rank-major
-    z = F.normalize(x.float(), dim=1)  # (M, D)
+    z = F.normalize(x.to(torch.promote_types(x.dtype, torch.float32)), dim=1)  # (M, D)
     m_local = 2 * z_a.shape[0]
     rows = rank * m_local + torch.arange(m_local, device=z.device)  # (2n,) global row ids
     logits = z[rows] @ z.T / temperature  # (2n, M)
