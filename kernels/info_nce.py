@@ -23,9 +23,10 @@ the loss's gradient in the logits is W_ij = g_i (P_ij - [j = pos(i)]), and
 one row-stationary pass over key tiles for the queries and one column-stationary pass over query
 tiles for the keys, each deterministic (no atomics). Where the rows alone give too few programs to
 fill the GPU (M of 512 to 4096), each row block's loop is split over several programs whose partial
-log-sum-exps and gradients are combined in torch (``_splits``). The positive's -1 is folded into W in fp32
-before W is rounded to the inputs' precision for the tensor cores, so the gradient keeps its
-accuracy as P_pos -> 1.
+log-sum-exps and gradients are combined in torch (``_splits``). A tile spans D in one or two
+power-of-two chunks rounded to the tensor cores' 16 columns (``_d_chunks``: 130 -> 128 + 16, not
+256). The positive's -1 is folded into W in fp32 before W is rounded to the inputs' precision for
+the tensor cores, so the gradient keeps its accuracy as P_pos -> 1.
 """
 
 from __future__ import annotations
@@ -157,14 +158,23 @@ class _InfoNCE(torch.autograd.Function):
         return dq, dk, None, None, None, dtau, None
 
 
-def _block_d(d: int) -> int:
-    """Columns of D handled per tile: a power of two, at least tl.dot's minimum of 16."""
-    return max(16, 1 << (d - 1).bit_length())
+def _d_chunks(d: int) -> tuple[int, int]:
+    """(head, tail) columns of D per tile: powers of two (``tl.arange`` needs them) covering D rounded
+    up to the tensor cores' granularity of 16: 96 -> 64 + 32, 130 -> 128 + 16, 768 -> 512 + 256. The
+    tail is 0 when one power of two covers D as tightly (24 -> 32, 200 -> 256)."""
+    padded = -(-d // 16) * 16
+    whole = 1 << (padded - 1).bit_length()  # one power of two
+    head = max(16, 1 << (padded.bit_length() - 1))
+    tail = 0 if padded == head else max(16, 1 << (padded - head - 1).bit_length())
+    return (whole, 0) if head + tail >= whole else (head, tail)
 
 
 def _consts(x: torch.Tensor, batch_negatives: bool) -> dict:
+    head, tail = _d_chunks(x.shape[1])
     return {
-        "BLOCK_D": _block_d(x.shape[1]),
+        "BLOCK_D": head,
+        "BLOCK_T": tail or 16,  # unused without TAIL
+        "TAIL": tail > 0,
         "BATCH_NEG": batch_negatives,
         "DOT_FP32": not x.is_cuda,
         "PRECISION": dot_precision(x.dtype),
@@ -196,7 +206,7 @@ def _forward(q, k, n, positives, exclude, tau, batch_negatives):
     consts = _consts(q, batch_negatives)
     _FORWARD.launch(
         lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"], q.element_size()),
+        variant=(consts["BLOCK_D"] + consts["BLOCK_T"] * consts["TAIL"], q.element_size()),
     )  # fmt: skip
     top = part_max.max(dim=0).values  # (M,)
     lse = top + torch.log2((part_sum * torch.exp2(part_max - top)).sum(dim=0))  # (M,)
@@ -214,7 +224,7 @@ def _backward_queries(q, k, n, positives, exclude, tau, lse, g, g_scale, batch_n
     consts = _consts(q, batch_negatives)
     _BACKWARD_Q.launch(
         lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"], q.element_size()),
+        variant=(consts["BLOCK_D"] + consts["BLOCK_T"] * consts["TAIL"], q.element_size()),
     )  # fmt: skip
     dq = partial.sum(dim=0)  # (M, D)
     return dq.to(q.dtype), (q.float() * dq).sum(dim=1)
@@ -229,7 +239,7 @@ def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negativ
     consts = _consts(q, batch_negatives)
     _BACKWARD_K.launch(
         lambda meta: (cdiv(len(k), meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"], q.element_size()),
+        variant=(consts["BLOCK_D"] + consts["BLOCK_T"] * consts["TAIL"], q.element_size()),
     )  # fmt: skip
     return partial.sum(dim=0).to(k.dtype)
 
@@ -243,16 +253,22 @@ def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negativ
 
 def _forward_kernel(
     q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, max_ptr, sum_ptr, positive_ptr, M, K, Q, D, SPLIT_LEN,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
-    DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
+    TAIL: tl.constexpr, BATCH_NEG: tl.constexpr, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) queries i
     row_ok = rows < M
-    dims = tl.arange(0, BLOCK_D)  # (BD,)
+    dims = tl.arange(0, BLOCK_D)  # (BD,) the head chunk of D
     dim_ok = dims[None, :] < D
     q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
     if DOT_FP32:
         q_i = q_i.to(tl.float32)
+    if TAIL:
+        tail = BLOCK_D + tl.arange(0, BLOCK_T)  # (BT,) the tail chunk of D
+        tail_ok = tail[None, :] < D
+        q_t = tl.load(q_ptr + rows[:, None] * D + tail[None, :], mask=row_ok[:, None] & tail_ok, other=0.0)
+        if DOT_FP32:
+            q_t = q_t.to(tl.float32)
     excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1)  # (BM,)
     pos = tl.load(pos_ptr + rows, mask=row_ok, other=0)  # (BM,)
     scale = 1.4426950408889634 / tl.load(tau_ptr)  # log2(e) / t
@@ -263,13 +279,19 @@ def _forward_kernel(
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates c
         in_k, in_n = cols < tl.minimum(K, end), (cols >= K) & (cols < end)
-        c_j = tl.load(k_ptr + cols[:, None] * D + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
-        c_j += tl.load(
-            n_ptr + (cols - K)[:, None] * D + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0
-        )
+        k_rows, n_rows = (cols * D)[:, None], ((cols - K) * D)[:, None]
+        c_j = tl.load(k_ptr + k_rows + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
+        c_j += tl.load(n_ptr + n_rows + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0)
         if DOT_FP32:
             c_j = c_j.to(tl.float32)
-        s = tl.dot(q_i, tl.trans(c_j), input_precision=PRECISION) * scale  # (BM, BN)
+        s = tl.dot(q_i, tl.trans(c_j), input_precision=PRECISION)  # (BM, BN)
+        if TAIL:
+            c_t = tl.load(k_ptr + k_rows + tail[None, :], mask=in_k[:, None] & tail_ok, other=0.0)
+            c_t += tl.load(n_ptr + n_rows + tail[None, :], mask=in_n[:, None] & tail_ok, other=0.0)
+            if DOT_FP32:
+                c_t = c_t.to(tl.float32)
+            s = tl.dot(q_t, tl.trans(c_t), s, input_precision=PRECISION)
+        s = s * scale
         key_kept = in_k[None, :] & (BATCH_NEG | (cols[None, :] == pos[:, None]))  # (BM, BN)
         kept = (key_kept | in_n[None, :]) & (cols[None, :] != excl[:, None])
         s = tl.where(kept, s, float("-inf"))
@@ -279,23 +301,33 @@ def _forward_kernel(
     tl.store(max_ptr + split * M + rows, m_i, mask=row_ok)
     tl.store(sum_ptr + split * M + rows, l_i, mask=row_ok)
     k_p = tl.load(k_ptr + pos[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
-    positive = tl.sum(q_i.to(tl.float32) * k_p.to(tl.float32), 1) * scale  # (BM,)
-    tl.store(positive_ptr + rows, positive, mask=row_ok & (split == 0))
+    positive = tl.sum(q_i.to(tl.float32) * k_p.to(tl.float32), 1)  # (BM,)
+    if TAIL:
+        k_pt = tl.load(k_ptr + pos[:, None] * D + tail[None, :], mask=row_ok[:, None] & tail_ok, other=0.0)
+        positive += tl.sum(q_t.to(tl.float32) * k_pt.to(tl.float32), 1)
+    tl.store(positive_ptr + rows, positive * scale, mask=row_ok & (split == 0))
 
 
 def _backward_queries_kernel(
     q_ptr, k_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, partial_ptr,
     M, K, Q, D, SPLIT_LEN,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
-    DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
+    TAIL: tl.constexpr, BATCH_NEG: tl.constexpr, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) queries i
     row_ok = rows < M
-    dims = tl.arange(0, BLOCK_D)  # (BD,)
+    dims = tl.arange(0, BLOCK_D)  # (BD,) the head chunk of D
     dim_ok = dims[None, :] < D
     q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
     if DOT_FP32:
         q_i = q_i.to(tl.float32)
+    if TAIL:
+        tail = BLOCK_D + tl.arange(0, BLOCK_T)  # (BT,) the tail chunk of D
+        tail_ok = tail[None, :] < D
+        q_t = tl.load(q_ptr + rows[:, None] * D + tail[None, :], mask=row_ok[:, None] & tail_ok, other=0.0)
+        if DOT_FP32:
+            q_t = q_t.to(tl.float32)
+        acc_t = tl.zeros([BLOCK_M, BLOCK_T], dtype=tl.float32)  # the tail of sum_j W_ij c_j
     excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1)  # (BM,)
     pos = tl.load(pos_ptr + rows, mask=row_ok, other=-1)  # (BM,)
     lse_i = tl.load(lse_ptr + rows, mask=row_ok, other=0.0)  # (BM,)
@@ -308,35 +340,53 @@ def _backward_queries_kernel(
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates
         in_k, in_n = cols < tl.minimum(K, end), (cols >= K) & (cols < end)
-        c_j = tl.load(k_ptr + cols[:, None] * D + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
-        c_j += tl.load(
-            n_ptr + (cols - K)[:, None] * D + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0
-        )
+        k_rows, n_rows = (cols * D)[:, None], ((cols - K) * D)[:, None]
+        c_j = tl.load(k_ptr + k_rows + dims[None, :], mask=in_k[:, None] & dim_ok, other=0.0)
+        c_j += tl.load(n_ptr + n_rows + dims[None, :], mask=in_n[:, None] & dim_ok, other=0.0)
         if DOT_FP32:
             c_j = c_j.to(tl.float32)
-        s = tl.dot(q_i, tl.trans(c_j), input_precision=PRECISION) * scale  # (BM, BN)
+        s = tl.dot(q_i, tl.trans(c_j), input_precision=PRECISION)  # (BM, BN)
+        if TAIL:
+            c_t = tl.load(k_ptr + k_rows + tail[None, :], mask=in_k[:, None] & tail_ok, other=0.0)
+            c_t += tl.load(n_ptr + n_rows + tail[None, :], mask=in_n[:, None] & tail_ok, other=0.0)
+            if DOT_FP32:
+                c_t = c_t.to(tl.float32)
+            s = tl.dot(q_t, tl.trans(c_t), s, input_precision=PRECISION)
+        s = s * scale
         key_kept = in_k[None, :] & (BATCH_NEG | (cols[None, :] == pos[:, None]))  # (BM, BN)
         kept = (key_kept | in_n[None, :]) & (cols[None, :] != excl[:, None])
         p = tl.where(kept, tl.exp2(s - lse_i[:, None]), 0.0)  # (BM, BN) P_ij
         w = g_i[:, None] * (p - tl.where(cols[None, :] == pos[:, None], 1.0, 0.0))  # W_ij, fp32
         w = w.to(q_ptr.dtype.element_ty).to(c_j.dtype)  # rounded like the GPU's tensor-core operand
         acc = tl.dot(w, c_j, acc, input_precision=PRECISION)
-    dq = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) this split's part of dL/dq_i
-    tl.store(partial_ptr + (split * M + rows[:, None]) * D + dims[None, :], dq, mask=row_ok[:, None] & dim_ok)
+        if TAIL:
+            acc_t = tl.dot(w, c_t, acc_t, input_precision=PRECISION)
+    g_scale = tl.load(g_scale_ptr) * inv_tau  # this split's part of dL/dq_i = acc * g_scale
+    out = partial_ptr + (split * M + rows[:, None]) * D
+    tl.store(out + dims[None, :], acc * g_scale, mask=row_ok[:, None] & dim_ok)
+    if TAIL:
+        tl.store(out + tail[None, :], acc_t * g_scale, mask=row_ok[:, None] & tail_ok)
 
 
 def _backward_keys_kernel(
     q_ptr, k_ptr, pos_ptr, excl_ptr, tau_ptr, lse_ptr, g_ptr, g_scale_ptr, partial_ptr, M, K, D, SPLIT_LEN,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BATCH_NEG: tl.constexpr,
-    DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
+    TAIL: tl.constexpr, BATCH_NEG: tl.constexpr, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     keys = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) keys j
     key_ok = keys < K
-    dims = tl.arange(0, BLOCK_D)  # (BD,)
+    dims = tl.arange(0, BLOCK_D)  # (BD,) the head chunk of D
     dim_ok = dims[None, :] < D
     k_j = tl.load(k_ptr + keys[:, None] * D + dims[None, :], mask=key_ok[:, None] & dim_ok, other=0.0)
     if DOT_FP32:
         k_j = k_j.to(tl.float32)
+    if TAIL:
+        tail = BLOCK_D + tl.arange(0, BLOCK_T)  # (BT,) the tail chunk of D
+        tail_ok = tail[None, :] < D
+        k_t = tl.load(k_ptr + keys[:, None] * D + tail[None, :], mask=key_ok[:, None] & tail_ok, other=0.0)
+        if DOT_FP32:
+            k_t = k_t.to(tl.float32)
+        acc_t = tl.zeros([BLOCK_M, BLOCK_T], dtype=tl.float32)  # the tail of sum_i W_ij q_i
     inv_tau = 1.0 / tl.load(tau_ptr)
     scale = 1.4426950408889634 * inv_tau
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_i W_ij q_i over this split's queries
@@ -348,19 +398,32 @@ def _backward_keys_kernel(
         q_i = tl.load(q_ptr + rows[:, None] * D + dims[None, :], mask=row_ok[:, None] & dim_ok, other=0.0)
         if DOT_FP32:
             q_i = q_i.to(tl.float32)
+        s = tl.dot(k_j, tl.trans(q_i), input_precision=PRECISION)  # (BM, BN) s_ij transposed
+        if TAIL:
+            q_t = tl.load(
+                q_ptr + rows[:, None] * D + tail[None, :], mask=row_ok[:, None] & tail_ok, other=0.0
+            )
+            if DOT_FP32:
+                q_t = q_t.to(tl.float32)
+            s = tl.dot(k_t, tl.trans(q_t), s, input_precision=PRECISION)
+        s = s * scale
         lse_i = tl.load(lse_ptr + rows, mask=row_ok, other=0.0)  # (BN,)
         g_i = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BN,)
         pos = tl.load(pos_ptr + rows, mask=row_ok, other=-1)  # (BN,)
         excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1)  # (BN,)
-        s = tl.dot(k_j, tl.trans(q_i), input_precision=PRECISION) * scale  # (BM, BN) s_ij transposed
         kept = row_ok[None, :] & (keys[:, None] != excl[None, :])  # (BM, BN)
         kept = kept & (BATCH_NEG | (keys[:, None] == pos[None, :]))
         p = tl.where(kept, tl.exp2(s - lse_i[None, :]), 0.0)  # (BM, BN) P_ij for key j, query i
         w = g_i[None, :] * (p - tl.where(keys[:, None] == pos[None, :], 1.0, 0.0))  # W_ij transposed
         w = w.to(q_ptr.dtype.element_ty).to(q_i.dtype)
         acc = tl.dot(w, q_i, acc, input_precision=PRECISION)
-    dk = acc * (tl.load(g_scale_ptr) * inv_tau)  # (BM, BD) this split's part of dL/dk_j
-    tl.store(partial_ptr + (split * K + keys[:, None]) * D + dims[None, :], dk, mask=key_ok[:, None] & dim_ok)
+        if TAIL:
+            acc_t = tl.dot(w, q_t, acc_t, input_precision=PRECISION)
+    g_scale = tl.load(g_scale_ptr) * inv_tau  # this split's part of dL/dk_j = acc * g_scale
+    out = partial_ptr + (split * K + keys[:, None]) * D
+    tl.store(out + dims[None, :], acc * g_scale, mask=key_ok[:, None] & dim_ok)
+    if TAIL:
+        tl.store(out + tail[None, :], acc_t * g_scale, mask=key_ok[:, None] & tail_ok)
 
 
 def _tile_configs(block_d: int, element_size: int) -> list:

@@ -13,7 +13,14 @@ from triton.compiler import ASTSource
 
 I32 = "i32"
 info_nce = importlib.import_module("sslcli.kernels.info_nce")  # the package's info_nce is the function
-INFO_NCE_TILE = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_D": 128, "BATCH_NEG": True}
+INFO_NCE_TILE = {
+    "BLOCK_M": 64,
+    "BLOCK_N": 64,
+    "BLOCK_D": 128,
+    "BLOCK_T": 16,
+    "TAIL": False,
+    "BATCH_NEG": True,
+}
 INFO_NCE_TILE |= {"DOT_FP32": False, "PRECISION": "tf32"}
 MASK_SCALARS = [
     "stride_b",
@@ -63,6 +70,10 @@ CASES = {
             {**tile, "PRECISION": "ieee", "BLOCK_M": 128, "BLOCK_N": 32},
             2,  # the fp32 autotune configs' stages (kernels/info_nce.py: _tile_configs)
         )
+        for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())
+    },
+    **{
+        f"{name}_d96": (kernel, signature, {**tile, "BLOCK_D": 64, "BLOCK_T": 32, "TAIL": True})
         for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())
     },
     "mae_mask_seeded": (

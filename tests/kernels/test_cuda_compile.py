@@ -22,6 +22,9 @@ KERNELS = [
     "info_nce_forward_fp32",  # IEEE fp32 at the largest fp32 autotune tile (128 x 32, 2 stages)
     "info_nce_backward_queries_fp32",
     "info_nce_backward_keys_fp32",
+    "info_nce_forward_d96",  # D = 96 as a 64-column head and a 32-column tail, not padded to 128
+    "info_nce_backward_queries_d96",
+    "info_nce_backward_keys_d96",
     "mae_mask_seeded",
     "mae_unshuffle",
     "mae_unshuffle_backward",

@@ -153,3 +153,19 @@ def test_moco_trains_through_the_fused_kernel_with_the_eager_queue_loss(device, 
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
     loss.backward()
     assert all(p.grad is not None for p in moco.projector.parameters())
+
+
+def test_d_is_covered_by_at_most_two_power_of_two_chunks_without_padding_past_sixteen():
+    """Tensor cores work in multiples of 16 columns: a tile covers D rounded up to 16 plus less than
+    half its tail chunk (D = 130: 144 columns, not the next power of two, 256), or one power of two
+    where that is as tight."""
+    d_chunks = importlib.import_module("sslcli.kernels.info_nce")._d_chunks
+    for d in range(1, 1100):
+        head, tail = d_chunks(d)
+        padded, whole = -(-d // 16) * 16, max(16, 1 << (d - 1).bit_length())
+        assert (
+            head >= 16 and head & (head - 1) == 0 and (tail == 0 or (tail >= 16 and tail & (tail - 1) == 0))
+        )
+        assert padded <= head + tail <= whole
+        assert tail == 0 or head + tail - padded < tail // 2  # padding only inside the tail chunk
+    assert d_chunks(130) == (128, 16) and d_chunks(96) == (64, 32) and d_chunks(768) == (512, 256)
