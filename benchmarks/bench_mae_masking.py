@@ -4,14 +4,17 @@
     python benchmarks/bench_mae_masking.py --batch 64 --embed 768
 
 Times (``triton.testing.do_bench``, median) the masking of images into visible patches and the
-decoder-side un-shuffle, and reports the effective bandwidth of the bytes each op must move. Prints;
-never asserts.
+decoder-side un-shuffle, forward alone and forward+backward (a fixed upstream gradient into the
+images or tokens), with the peak memory of forward+backward and the effective bandwidth of the bytes
+the forward must move. Contenders: the kernels, ``torch.compile`` of the reference and the eager
+reference (MAE's argsort + gather). Prints; never asserts.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import sys
 from collections.abc import Callable
 
@@ -28,67 +31,91 @@ from sslcli.kernels.mae_masking import (
 
 
 def bench(fn: Callable[[], object]) -> float:
-    """Median microseconds of ``fn`` after one warm-up call (autotuning happens there)."""
+    """Median microseconds of ``fn`` after one warm-up call (autotuning and compiling happen there)."""
     from triton.testing import do_bench
 
     fn()
     return 1e3 * do_bench(fn, return_mode="median")
 
 
-def masking_rows(args: argparse.Namespace) -> list[tuple[str, float, float]]:
-    """(name, µs, bytes moved) for the masking of one batch of images."""
-    images = torch.randn(args.batch, 3, args.size, args.size, device="cuda").to(
-        torch.bfloat16
-    )  # (B, C, H, W)
+def peak_mib(fn: Callable[[], object]) -> float:
+    """Memory ``fn`` allocates at its peak above what was allocated before it (MiB)."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def measure(contenders: dict[str, Callable[[], torch.Tensor]], leaf: torch.Tensor) -> list[tuple]:
+    """(name, forward µs, forward+backward µs, peak MiB of both) per contender; the backward takes a
+    fixed upstream gradient of the output's shape into ``leaf``."""
+    rows = []
+    for name, forward in contenders.items():
+        upstream = torch.randn_like(forward())
+
+        def both(forward=forward, upstream=upstream) -> None:
+            forward().backward(upstream)
+            leaf.grad = None
+
+        with torch.no_grad():
+            forward_us = bench(forward)
+        rows.append((name, forward_us, bench(both), peak_mib(both)))
+    return rows
+
+
+def masking_rows(args: argparse.Namespace) -> tuple[list[tuple], float]:
+    """Rows for the masking of one batch of images, and the bytes the forward must move."""
+    images = torch.randn(args.batch, 3, args.size, args.size, device="cuda", dtype=torch.bfloat16)
+    images.requires_grad_()  # (B, C, H, W)
     length = (args.size // args.patch) ** 2
     noise = torch.rand(args.batch, length, device="cuda")  # (B, L)
     keep = num_visible(length, args.ratio)
     moved = 2 * args.batch * keep * args.patch**2 * 3 * images.element_size()  # read + write the kept pixels
     ratio, patch = args.ratio, args.patch
-    return [
-        (
-            "sslcli triton, in-kernel noise",
-            bench(lambda: mae_random_masking(images, ratio, patch, seed=1)),
-            moved,
-        ),
-        (
-            "sslcli triton, given noise",
-            bench(lambda: mae_random_masking(images, ratio, patch, noise=noise)),
-            moved,
-        ),
-        (
-            "reference: rand -> argsort -> gather",
-            bench(lambda: mae_random_masking_reference(images, ratio, patch)),
-            moved,
-        ),
-    ]
+    reference = functools.partial(
+        mae_random_masking_reference, mask_ratio=ratio, patch_size=patch, noise=noise
+    )
+    torch._dynamo.reset()
+    compiled = torch.compile(reference, dynamic=False)
+    contenders = {
+        "sslcli triton, in-kernel noise": lambda: mae_random_masking(images, ratio, patch, seed=1).visible,
+        "sslcli triton, given noise": lambda: mae_random_masking(images, ratio, patch, noise=noise).visible,
+        "torch.compile(reference)": lambda: compiled(images).visible,
+        "reference: argsort -> gather": lambda: reference(images).visible,
+    }
+    return measure(contenders, images), moved
 
 
-def unshuffle_rows(args: argparse.Namespace) -> list[tuple[str, float, float]]:
-    """(name, µs, bytes moved) for the decoder-side un-shuffle of one batch of tokens."""
+def unshuffle_rows(args: argparse.Namespace) -> tuple[list[tuple], float]:
+    """Rows for the decoder-side un-shuffle of one batch of tokens, and the bytes it must move."""
     length = (args.size // args.patch) ** 2
     keep = num_visible(length, args.ratio)
-    visible = torch.randn(args.batch, keep, args.embed, device="cuda").to(torch.bfloat16)  # (B, L_keep, E)
-    token = torch.randn(args.embed, device="cuda").to(torch.bfloat16)  # (E,)
+    visible = torch.randn(args.batch, keep, args.embed, device="cuda", dtype=torch.bfloat16)
+    visible.requires_grad_()  # (B, L_keep, E)
+    token = torch.randn(args.embed, device="cuda", dtype=torch.bfloat16)  # (E,)
     ids_restore = torch.argsort(torch.rand(args.batch, length, device="cuda"), dim=1)  # (B, L)
     moved = (args.batch * (keep + length) * args.embed) * visible.element_size()  # read visible, write all
-    return [
-        ("sslcli triton", bench(lambda: mae_unshuffle(visible, token, ids_restore)), moved),
-        (
-            "reference: cat -> gather",
-            bench(lambda: mae_unshuffle_reference(visible, token, ids_restore)),
-            moved,
-        ),
-    ]
+    torch._dynamo.reset()
+    compiled = torch.compile(mae_unshuffle_reference, dynamic=False)
+    contenders = {
+        "sslcli triton": lambda: mae_unshuffle(visible, token, ids_restore),
+        "torch.compile(reference)": lambda: compiled(visible, token, ids_restore),
+        "reference: cat -> gather": lambda: mae_unshuffle_reference(visible, token, ids_restore),
+    }
+    return measure(contenders, visible), moved
 
 
-def print_table(console: Console, title: str, rows: list[tuple[str, float, float]]) -> None:
+def print_table(console: Console, title: str, rows: list[tuple], moved: float) -> None:
     table = Table(title=title)
-    for column in ("implementation", "µs", "GB/s", "speed-up vs reference"):
+    columns = ("implementation", "fwd µs", "fwd GB/s", "fwd+bwd µs", "peak MiB", "fwd+bwd vs reference")
+    for column in columns:
         table.add_column(column, justify="left" if column == "implementation" else "right")
-    reference_us = rows[-1][1]
-    for name, micros, moved in rows:
-        table.add_row(name, f"{micros:.1f}", f"{moved / micros / 1e3:.0f}", f"{reference_us / micros:.2f}x")
+    reference_us = rows[-1][2]
+    for name, forward_us, both_us, mib in rows:
+        cells = (f"{forward_us:.1f}", f"{moved / forward_us / 1e3:.0f}", f"{both_us:.1f}", f"{mib:.0f}")
+        table.add_row(name, *cells, f"{reference_us / both_us:.2f}x")
     console.print(table)
 
 
@@ -109,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         f"command: python {' '.join(sys.argv)}"
     )
     shape = f"B={args.batch} 3x{args.size}x{args.size} patch {args.patch} ratio {args.ratio} bf16"
-    print_table(console, f"MAE masking {shape}", masking_rows(args))
-    print_table(console, f"MAE un-shuffle {shape} E={args.embed}", unshuffle_rows(args))
+    print_table(console, f"MAE masking {shape}", *masking_rows(args))
+    print_table(console, f"MAE un-shuffle {shape} E={args.embed}", *unshuffle_rows(args))
     return 0
 
 
