@@ -67,7 +67,7 @@ CASES = {
         f"{name}_fp32": (
             kernel,
             {arg: "*fp32" if kind == "*bf16" else kind for arg, kind in signature.items()},
-            {**tile, "PRECISION": "ieee", "BLOCK_M": 128, "BLOCK_N": 32},
+            {**tile, "PRECISION": "tf32x3", "BLOCK_M": 128, "BLOCK_N": 32},
             2,  # the fp32 autotune configs' stages (kernels/info_nce.py: _tile_configs)
         )
         for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())

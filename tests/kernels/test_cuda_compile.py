@@ -19,7 +19,7 @@ KERNELS = [
     "info_nce_forward",
     "info_nce_backward_queries",
     "info_nce_backward_keys",
-    "info_nce_forward_fp32",  # IEEE fp32 at the largest fp32 autotune tile (128 x 32, 2 stages)
+    "info_nce_forward_fp32",  # fp32 (tf32x3 dots) at the largest fp32 autotune tile (128 x 32, 2 stages)
     "info_nce_backward_queries_fp32",
     "info_nce_backward_keys_fp32",
     "info_nce_forward_d96",  # D = 96 as a 64-column head and a 32-column tail, not padded to 128
