@@ -63,14 +63,15 @@ INFO_NCE_CASES = {
 }
 CASES = {
     **INFO_NCE_CASES,
-    **{
-        f"{name}_fp32": (
+    **{  # every fp32 autotune config at D = 128 (tf32x3 dots)
+        f"{name}_fp32_{tuned.kwargs['BLOCK_M']}x{tuned.kwargs['BLOCK_N']}": (
             kernel,
             {arg: "*fp32" if kind == "*bf16" else kind for arg, kind in signature.items()},
-            {**tile, "PRECISION": "tf32x3", "BLOCK_M": 128, "BLOCK_N": 32},
-            2,  # the fp32 autotune configs' stages (kernels/info_nce.py: _tile_configs)
+            {**tile, **tuned.kwargs, "PRECISION": "tf32x3"},
+            {"num_warps": tuned.num_warps, "num_stages": tuned.num_stages},
         )
         for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())
+        for tuned in info_nce._tile_configs(128, 4)
     },
     **{
         f"{name}_d96": (kernel, signature, {**tile, "BLOCK_D": 64, "BLOCK_T": 32, "TAIL": True})
@@ -106,14 +107,14 @@ CASES = {
 
 def compile_for_sm90(name: str) -> int:
     """Shared memory (bytes) of the kernel ``name`` compiled to a cubin for sm_90."""
-    kernel, signature, constexprs, *stages = CASES[name]
+    kernel, signature, constexprs, *launch = CASES[name]
     fn = kernel._jit()  # a JITFunction here: this process never set TRITON_INTERPRET
     source = ASTSource(
         fn=fn,
         signature=signature | dict.fromkeys(constexprs, "constexpr"),
         constexprs={(fn.arg_names.index(key),): value for key, value in constexprs.items()},
     )
-    options = {"num_warps": 4} | ({"num_stages": stages[0]} if stages else {})
+    options = launch[0] if launch else {"num_warps": 4}
     compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
     assert compiled.asm["cubin"]
     return compiled.metadata.shared

@@ -19,9 +19,11 @@ KERNELS = [
     "info_nce_forward",
     "info_nce_backward_queries",
     "info_nce_backward_keys",
-    "info_nce_forward_fp32",  # fp32 (tf32x3 dots) at the largest fp32 autotune tile (128 x 32, 2 stages)
-    "info_nce_backward_queries_fp32",
-    "info_nce_backward_keys_fp32",
+    *(  # every fp32 autotune config (tf32x3 dots, D = 128): 3 pipeline stages overflowed an SM
+        f"info_nce_{kernel}_fp32_{tile}"
+        for kernel in ("forward", "backward_queries", "backward_keys")
+        for tile in ("64x64", "64x32", "32x64", "128x32")
+    ),
     "info_nce_forward_d96",  # D = 96 as a 64-column head and a 32-column tail, not padded to 128
     "info_nce_backward_queries_d96",
     "info_nce_backward_keys_d96",
