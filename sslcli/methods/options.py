@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 Positive = Annotated[float, Field(gt=0)]  # temperatures, loss weights, noise levels
 NonNegative = Annotated[float, Field(ge=0)]  # loss weights that may switch a term off
@@ -45,7 +45,7 @@ def validate_options(method: type, values: dict[str, Any]) -> dict[str, Any]:
     """``values`` checked against ``method``'s options, every option filled in (defaults included).
 
     Read as JSON, as they come from a config file: lists stand for tuples, whole numbers for floats.
-    Raises ``ValidationError``.
+    Raises pydantic's ``ValidationError``.
     """
     return options_model(method).model_validate_json(json.dumps(values)).model_dump()
 
@@ -96,6 +96,5 @@ __all__ = [
     "NonNegative",
     "OpenFraction",
     "Positive",
-    "ValidationError",
     "describe_option",
 ]
