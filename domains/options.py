@@ -26,6 +26,7 @@ NonNegative = Annotated[float, Field(ge=0)]
 _Scale = Annotated[float, Field(gt=0, le=1)]
 _PositiveFloat = Annotated[float, Field(gt=0)]
 CropScale = Annotated[tuple[_Scale, _Scale], AfterValidator(_ordered)]  # fraction of the area kept
+Range = Annotated[tuple[float, float], AfterValidator(_ordered)]  # (low, high), e.g. a gain in dB
 PositiveRange = Annotated[tuple[_PositiveFloat, _PositiveFloat], AfterValidator(_ordered)]
 
 

@@ -39,7 +39,7 @@ class BarlowTwins(Method):
     description = "redundancy reduction: cross-correlation of two views' embeddings -> identity"
     paper = "Zbontar et al., ICML 2021"
     family = "two_views"
-    accepts = ("image2d",)
+    accepts = ("image2d", "spectrogram")
 
     def __init__(
         self,

@@ -78,7 +78,7 @@ class MAE(Method):
     description = "masked: ViT encoder on visible patches, light decoder reconstructs hidden pixels"
     paper = "He et al., CVPR 2022"
     family = "one_view"
-    accepts = ("image2d",)
+    accepts = ("image2d", "spectrogram")
     default_backbone = "vit_tiny"
 
     def __init__(

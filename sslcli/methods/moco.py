@@ -41,7 +41,7 @@ class MoCoV2(Method):
     description = "contrastive: momentum key encoder, queue of negatives, MLP head"
     paper = "Chen et al., arXiv 2020 (MoCo: He et al., CVPR 2020)"
     family = "two_views"
-    accepts = ("image2d",)
+    accepts = ("image2d", "spectrogram")
 
     def __init__(
         self,

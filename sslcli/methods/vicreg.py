@@ -61,7 +61,7 @@ class VICReg(Method):
     description = "regularised siamese: invariance + variance hinge + covariance decorrelation"
     paper = "Bardes et al., ICLR 2022"
     family = "two_views"
-    accepts = ("image2d",)
+    accepts = ("image2d", "spectrogram")
 
     def __init__(
         self,

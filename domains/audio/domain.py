@@ -1,0 +1,143 @@
+"""The audio domain: recordings found by extension, decoded to 16 kHz mono and turned into
+normalised log-mel spectrograms; one input of kind ``spectrogram``, (1, n_mels, frames).
+
+``input_size`` is the segment length in frames (96 frames of 10 ms: about 1 s). Training takes a
+random segment of each clip per view; embed and eval take the middle one. The front end's settings
+(``AudioSettings``) are fixed for a run, like the normalisation statistics, which are measured on up
+to ``STATS_CLIPS`` clips spread over the data set when the run starts and saved with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+from pydantic import Field, model_validator
+from sslcli.domains.audio.frontend import LogMel, Normalisation, fit_frames, measure
+from sslcli.domains.audio.reading import AUDIO_SUFFIXES, read_waveform
+from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
+from sslcli.domains.base import (
+    BadItemError,
+    Domain,
+    DomainError,
+    InputSpec,
+    Item,
+    Sample,
+    register_domain,
+    regular_file_problem,
+    walk_entries,
+)
+from sslcli.domains.options import ViewOptions
+from typing_extensions import Self
+
+STATS_FILE = "audio_normalisation.json"
+STATS_CLIPS = 64
+
+
+class AudioSettings(ViewOptions):
+    """The front end, fixed for a run (see ``frontend``)."""
+
+    sample_rate: Annotated[int, Field(ge=8000)] = 16_000
+    n_mels: Annotated[int, Field(ge=8, le=256)] = 64
+    f_min: Annotated[float, Field(ge=0)] = 60.0
+    f_max: Annotated[float, Field(gt=0)] = 7800.0
+    window_ms: Annotated[float, Field(gt=0)] = 25.0
+    hop_ms: Annotated[float, Field(gt=0)] = 10.0
+
+    @model_validator(mode="after")
+    def _band_fits(self) -> Self:
+        if not self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"need f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz)")
+        return self
+
+
+@register_domain
+class AudioDomain(Domain):
+    name = "audio"
+    description = "recordings (wav, flac, ogg, mp3) as log-mel spectrograms, 16 kHz mono"
+    default_input_size = 96
+    default_backbone = "resnet18"
+
+    def __init__(self) -> None:
+        self.settings = AudioSettings()
+        self.normalisation: Normalisation | None = None  # measured on discovery, or the run's
+
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        self.settings = AudioSettings.parse(options)
+        path = run_dir / STATS_FILE
+        if path.is_file():
+            try:
+                self.normalisation = Normalisation(**json.loads(path.read_text()))
+            except (ValueError, TypeError) as err:
+                raise DomainError(f"{path}: unreadable normalisation statistics ({err})") from None
+        elif not create:
+            raise DomainError(
+                f"{run_dir}: no {STATS_FILE} (the audio run's statistics); was it pretrained here?"
+            )
+
+    def save_run_state(self, run_dir: Path) -> None:
+        path = run_dir / STATS_FILE
+        if not path.is_file() and self.normalisation is not None:
+            path.write_text(json.dumps(vars(self.normalisation)) + "\n")
+
+    def option_models(self) -> list[type[ViewOptions]]:
+        return [AudioSettings, AudioViewOptions]
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        return {"spectrogram": InputSpec("spectrogram", 1, (self.settings.n_mels, input_size))}
+
+    def discover(self, root: Path) -> list[Item]:
+        paths = [p for p in walk_entries(root) if p.suffix.lower() in AUDIO_SUFFIXES]
+        items = [Item(p.relative_to(root).as_posix(), p, p.relative_to(root).as_posix()) for p in paths]
+        if self.normalisation is None and items:
+            self.normalisation = self.measure(items)
+        return items
+
+    def measure(self, items: list[Item]) -> Normalisation:
+        """Statistics of the log-mels of up to ``STATS_CLIPS`` clips spread evenly over ``items``
+        (files that do not decode are passed over here; training reports them)."""
+        step = max(1, len(items) // STATS_CLIPS)
+        log_mels = []
+        for item in items[::step][:STATS_CLIPS]:
+            try:
+                log_mels.append(self.log_mel(item))
+            except BadItemError:
+                continue
+        return measure(log_mels) if log_mels else Normalisation()
+
+    def log_mel(self, item: Item) -> torch.Tensor:
+        """The clip's log-mel power in dB (1, n_mels, frames), not normalised."""
+        problem = regular_file_problem(item.path)
+        if problem:
+            raise BadItemError(problem)
+        settings = self.settings
+        front = LogMel(
+            settings.sample_rate,
+            settings.n_mels,
+            settings.f_min,
+            settings.f_max,
+            settings.window_ms,
+            settings.hop_ms,
+        )
+        return front(read_waveform(item.path, settings.sample_rate))
+
+    def load(self, item: Item) -> Sample:
+        normalisation = self.normalisation or Normalisation()
+        return {"spectrogram": normalisation.apply(self.log_mel(item))}  # (1, n_mels, frames)
+
+    def augment(self, input_size: int, options: dict[str, Any]) -> AudioAugment:
+        return AudioAugment(
+            input_size, AudioViewOptions.parse(options), self.normalisation or Normalisation()
+        )
+
+    def eval_transform(self, input_size: int):
+        def middle(log_mel: torch.Tensor) -> torch.Tensor:  # (1, M, T) -> (1, M, input_size)
+            return fit_frames(log_mel, input_size, max(log_mel.shape[-1] - input_size, 0) // 2)
+
+        return middle
+
+    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+        views = {**AudioSettings().model_dump(), **AudioViewOptions().model_dump()}
+        return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}

@@ -1,0 +1,85 @@
+"""Augmentations of a normalised log-mel spectrogram (1, M, T) into a view (1, M, frames).
+
+In order: a random segment of the clip (where it starts is the time shift), a random resized crop
+of that segment in frequency and time (BYOL-A; Niizumi et al., IJCNN 2021, whose crop may also zoom
+out: here it only zooms in), a random gain, additive noise at a random signal-to-noise ratio in the
+linear power domain, a circular time shift, and SpecAugment's frequency and time masks (Park et al.,
+Interspeech 2019; masked cells take the view's mean). Mixing with another clip (BYOL-A's mixup)
+needs a second clip and belongs in a batch augmentation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from sslcli.domains.audio.frontend import Normalisation, fit_frames
+from sslcli.domains.options import CropScale, Probability, Range, ViewOptions
+
+Count = Annotated[int, Field(ge=0)]
+
+
+class AudioViewOptions(ViewOptions):
+    freq_scale: CropScale = (0.6, 1.0)  # share of the mel bands a resized crop keeps
+    time_scale: CropScale = (0.6, 1.0)  # share of the segment's frames it keeps
+    gain_db: Range = (-6.0, 6.0)
+    noise_p: Probability = 0.5
+    noise_snr_db: Range = (10.0, 40.0)
+    shift_frames: Count = 8  # circular shift by up to this many frames either way
+    freq_masks: Count = 2
+    freq_mask_bins: Count = 8  # SpecAugment's F, scaled to 64 bands
+    time_masks: Count = 2
+    time_mask_frames: Count = 16  # SpecAugment's T, scaled to a 1 s segment
+
+
+def uniform(bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return low + (high - low) * torch.rand(()).item()
+
+
+class AudioAugment:
+    """Normalised log-mel (1, M, T) -> one augmented view (1, M, frames)."""
+
+    def __init__(self, frames: int, options: AudioViewOptions, normalisation: Normalisation):
+        self.frames, self.opts, self.norm = frames, options, normalisation
+
+    def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
+        opts = self.opts
+        start = int(torch.randint(0, max(log_mel.shape[-1] - self.frames, 0) + 1, ()))
+        view = self.resized_crop(fit_frames(log_mel, self.frames, start))  # (1, M, frames)
+        view = view + uniform(opts.gain_db) / self.norm.std
+        if torch.rand(()) < opts.noise_p:
+            view = self.add_noise(view, uniform(opts.noise_snr_db))
+        if opts.shift_frames:
+            view = view.roll(int(torch.randint(-opts.shift_frames, opts.shift_frames + 1, ())), dims=-1)
+        return self.mask(view)
+
+    def resized_crop(self, view: torch.Tensor) -> torch.Tensor:
+        _, bands, frames = view.shape
+        height = max(1, round(bands * uniform(self.opts.freq_scale)))
+        width = max(1, round(frames * uniform(self.opts.time_scale)))
+        top = int(torch.randint(0, bands - height + 1, ()))
+        left = int(torch.randint(0, frames - width + 1, ()))
+        crop = view[:, top : top + height, left : left + width]  # (1, h, w)
+        return F.interpolate(crop[None], size=(bands, frames), mode="bilinear", align_corners=False)[0]
+
+    def add_noise(self, view: torch.Tensor, snr_db: float) -> torch.Tensor:
+        """Noise whose mean power is the view's divided by 10^(SNR/10), with a random texture."""
+        power = 10 ** ((view * self.norm.std + self.norm.mean) / 10)  # (1, M, frames) linear
+        noise = power.mean() / 10 ** (snr_db / 10) * torch.rand_like(power) * 2
+        return (10 * torch.log10(power + noise) - self.norm.mean) / self.norm.std
+
+    def mask(self, view: torch.Tensor) -> torch.Tensor:
+        view, fill = view.clone(), view.mean()
+        for count, width, axis in (
+            (self.opts.freq_masks, self.opts.freq_mask_bins, 1),
+            (self.opts.time_masks, self.opts.time_mask_frames, 2),
+        ):
+            size = view.shape[axis]
+            for _ in range(count):
+                span = int(torch.randint(0, min(width, size) + 1, ()))
+                first = int(torch.randint(0, size - span + 1, ()))
+                view.narrow(axis, first, span).fill_(fill)
+        return view

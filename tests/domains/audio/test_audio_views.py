@@ -1,0 +1,47 @@
+"""Audio views: the segment, gain and SpecAugment masks in closed form, shapes of short and long clips."""
+
+from __future__ import annotations
+
+import torch
+from sslcli.domains.audio.frontend import Normalisation
+from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
+
+OFF = dict(
+    freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0), gain_db=(0.0, 0.0), noise_p=0.0, shift_frames=0,
+    freq_masks=0, time_masks=0,
+)  # fmt: skip
+NORM = Normalisation(mean=-30.0, std=12.0)
+
+
+def augment(frames: int = 20, **options) -> AudioAugment:
+    return AudioAugment(frames, AudioViewOptions(**{**OFF, **options}), NORM)
+
+
+def test_without_augmentation_a_view_is_a_segment_of_the_clip():
+    torch.manual_seed(0)
+    clip = torch.randn(1, 64, 50)
+    view = augment()(clip)
+    starts = [s for s in range(31) if torch.equal(view, clip[..., s : s + 20])]
+    assert view.shape == (1, 64, 20) and len(starts) == 1
+
+
+def test_short_clips_give_full_size_views():
+    assert augment()(torch.randn(1, 64, 7)).shape == (1, 64, 20)
+    assert AudioAugment(20, AudioViewOptions(), NORM)(torch.randn(1, 64, 7)).shape == (1, 64, 20)
+
+
+def test_gain_adds_decibels_in_normalised_units():
+    clip = torch.randn(1, 64, 20)
+    torch.testing.assert_close(augment(gain_db=(6.0, 6.0))(clip), clip + 6.0 / NORM.std)
+
+
+def test_spec_augment_masks_whole_bands_and_frames_with_the_mean():
+    torch.manual_seed(3)
+    clip = torch.randn(1, 64, 20)
+    view = augment(freq_masks=2, freq_mask_bins=8, time_masks=2, time_mask_frames=5)(clip)
+    changed = view != clip  # (1, 64, 20)
+    bands = changed.all(dim=2)[0]  # bands masked over every frame
+    frames = changed.all(dim=1)[0]
+    assert bands.sum() <= 16 and frames.sum() <= 10 and (bands.any() or frames.any())
+    assert (changed[0] == (bands[:, None] | frames[None, :])).all()  # nothing else changed
+    assert view[changed].unique().numel() <= 2  # one fill value per pass (the view's mean then)
