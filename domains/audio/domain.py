@@ -58,6 +58,7 @@ class AudioDomain(Domain):
     name = "audio"
     description = "recordings (wav, flac, ogg, mp3) as log-mel spectrograms, 16 kHz mono"
     default_input_size = 96
+    input_size_unit = " frames"
     default_backbone = "resnet18"
 
     def __init__(self) -> None:

@@ -58,7 +58,8 @@ def domains_command(show: str | None) -> None:
     for column in ("name", "input", "backbone", "description"):
         table.add_column(column)
     for name, cls in domains.items():
-        table.add_row(name, f"{cls.default_input_size}px", cls.default_backbone, cls.description)
+        size = f"{cls.default_input_size}{cls.input_size_unit}"
+        table.add_row(name, size, cls.default_backbone, cls.description)
     stdout_console().print(table)
 
 

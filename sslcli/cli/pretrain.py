@@ -46,7 +46,10 @@ OVERRIDES = {
 )
 @click.option("--lr", type=float, default=None, help="Peak learning rate.  [default: 1e-3*B/256 (AdamW)]")
 @click.option(
-    "--input-size", type=int, default=None, help="Side of the square input.  [default: the domain's]"
+    "--input-size",
+    type=int,
+    default=None,
+    help="An image's side in pixels; audio: segment length in 10 ms frames.  [default: the domain's]",
 )
 @click.option(
     "--backbone",

@@ -102,8 +102,13 @@ def test_mae_trains_a_vit_writes_its_reconstruction_and_reloads(tmp_path):
 
 def test_unsupported_domain_is_one_line_listing_what_works():
     with pytest.raises(UserError) as err:
-        lookup_method("colorization", "audio")
-    assert "unknown domain 'audio'" in str(err.value) and "natural" in str(err.value)
+        lookup_method("colorization", "sonar")
+    assert "unknown domain 'sonar'" in str(err.value) and "natural" in str(err.value)
+    with pytest.raises(UserError) as err:
+        lookup_method("colorization", "audio")  # spectrograms: the methods that accept them are listed
+    assert "(spectrogram inputs)" in str(err.value) and "methods for 'audio': barlow_twins, byol" in str(
+        err.value
+    )
     with pytest.raises(UserError) as err:
         lookup_method("colorization", "medical")  # needs colour; medical channels are windows
     message = str(err.value)
