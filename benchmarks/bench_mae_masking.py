@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 
 import torch
+from cuda_memory import peak_mib
 from rich.console import Console
 from rich.table import Table
 from sslcli.kernels.mae_masking import (
@@ -36,16 +37,6 @@ def bench(fn: Callable[[], object]) -> float:
 
     fn()
     return 1e3 * do_bench(fn, return_mode="median")
-
-
-def peak_mib(fn: Callable[[], object]) -> float:
-    """Memory ``fn`` allocates at its peak above what was allocated before it (MiB)."""
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
 def measure(contenders: dict[str, Callable[[], torch.Tensor]], leaf: torch.Tensor) -> list[tuple]:

@@ -28,6 +28,7 @@ if DRY:
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from cuda_memory import peak_mib  # noqa: E402
 from sslcli.kernels import (  # noqa: E402
     info_nce,
     info_nce_reference,
@@ -120,17 +121,6 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) / 3 * 1e3
 
 
-def peak_mib(fn: Callable[[], object]) -> float:
-    if DRY:
-        return float("nan")
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
-
-
 def contenders() -> dict[str, Callable | None]:
     """Forward+backward implementations of NT-Xent on (z_a, z_b), all under the trainer's autocast."""
     reference = functools.partial(nt_xent_reference, temperature=TEMPERATURE, gather_distributed=False)
@@ -171,7 +161,7 @@ def sweep_rows() -> list[tuple]:
                 z_a.grad = z_b.grad = None
 
             try:
-                results[label] = (timed(step), peak_mib(step))
+                results[label] = (timed(step), peak_mib(step, DEVICE))
             except torch.OutOfMemoryError:
                 results[label] = None
         lightly = results.get("Lightly NTXentLoss")

@@ -9,6 +9,7 @@ to ``STATS_CLIPS`` clips spread over the data set when the run starts and saved 
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,6 +52,19 @@ class AudioSettings(ViewOptions):
         if not self.f_min < self.f_max <= self.sample_rate / 2:
             raise ValueError(f"need f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz)")
         return self
+
+
+@functools.cache
+def front_end(settings: AudioSettings) -> LogMel:
+    """The run's log-mel transform, built once per setting (its mel filter bank is reused)."""
+    return LogMel(
+        settings.sample_rate,
+        settings.n_mels,
+        settings.f_min,
+        settings.f_max,
+        settings.window_ms,
+        settings.hop_ms,
+    )
 
 
 @register_domain
@@ -113,16 +127,7 @@ class AudioDomain(Domain):
         problem = regular_file_problem(item.path)
         if problem:
             raise BadItemError(problem)
-        settings = self.settings
-        front = LogMel(
-            settings.sample_rate,
-            settings.n_mels,
-            settings.f_min,
-            settings.f_max,
-            settings.window_ms,
-            settings.hop_ms,
-        )
-        return front(read_waveform(item.path, settings.sample_rate))
+        return front_end(self.settings)(read_waveform(item.path, self.settings.sample_rate))
 
     def load(self, item: Item) -> Sample:
         normalisation = self.normalisation or Normalisation()
