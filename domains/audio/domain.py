@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,9 +94,13 @@ class AudioDomain(Domain):
             )
 
     def save_run_state(self, run_dir: Path) -> None:
+        """Write the statistics once, atomically (a half-written file would refuse every restart)."""
         path = run_dir / STATS_FILE
-        if not path.is_file() and self.normalisation is not None:
-            path.write_text(json.dumps(vars(self.normalisation)) + "\n")
+        if path.is_file() or self.normalisation is None:
+            return
+        partial = path.with_name(f".{STATS_FILE}.partial")  # a killed write's leftover is cleaned up
+        partial.write_text(json.dumps(vars(self.normalisation)) + "\n")
+        os.replace(partial, path)
 
     def option_models(self) -> list[type[ViewOptions]]:
         return [AudioSettings, AudioViewOptions]
