@@ -19,7 +19,7 @@ import torch
 from pydantic import Field, model_validator
 from sslcli.domains.audio.frontend import LogMel, Normalisation, fit_frames, measure
 from sslcli.domains.audio.reading import AUDIO_SUFFIXES, read_waveform
-from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
+from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 from sslcli.domains.base import (
     BadItemError,
     Domain,
@@ -78,10 +78,11 @@ class AudioDomain(Domain):
 
     def __init__(self) -> None:
         self.settings = AudioSettings()
+        self.view_options = AudioViewOptions()
         self.normalisation: Normalisation | None = None  # measured on discovery, or the run's
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        self.settings = AudioSettings.parse(options)
+        self.settings, self.view_options = AudioSettings.parse(options), AudioViewOptions.parse(options)
         path = run_dir / STATS_FILE
         if path.is_file():
             try:
@@ -142,6 +143,11 @@ class AudioDomain(Domain):
         return AudioAugment(
             input_size, AudioViewOptions.parse(options), self.normalisation or Normalisation()
         )
+
+    def batch_augment(self, views: list[Sample]) -> list[Sample]:
+        """BYOL-A's mixup of each view with another item's (``mix_batch``), on the training device."""
+        ratio, norm = self.view_options.mixup_ratio, self.normalisation or Normalisation()
+        return [{"spectrogram": mix_batch(view["spectrogram"], ratio, norm)} for view in views]
 
     def eval_transform(self, input_size: int):
         def middle(log_mel: torch.Tensor) -> torch.Tensor:  # (1, M, T) -> (1, M, input_size)

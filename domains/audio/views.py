@@ -5,7 +5,8 @@ of that segment in frequency and time (BYOL-A; Niizumi et al., IJCNN 2021, whose
 out: here it only zooms in), a random gain, additive noise at a random signal-to-noise ratio in the
 linear power domain, a circular time shift, and SpecAugment's frequency and time masks (Park et al.,
 Interspeech 2019; masked cells take the view's mean). Mixing with another clip (BYOL-A's mixup)
-needs a second clip and belongs in a batch augmentation.
+needs a second clip: ``mix_batch`` does it on whole batches on the training device, each view with
+another item's view of the batch, in the linear power domain.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class AudioViewOptions(ViewOptions):
     freq_mask_bins: Count = 8  # SpecAugment's F, scaled to 64 bands
     time_masks: Count = 2
     time_mask_frames: Count = 16  # SpecAugment's T, scaled to a 1 s segment
+    mixup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.4  # BYOL-A: the other clip's share is U(0, 0.4)
 
 
 def uniform(bounds: tuple[float, float]) -> float:
@@ -83,3 +85,15 @@ class AudioAugment:
                 first = int(torch.randint(0, size - span + 1, ()))
                 view.narrow(axis, first, span).fill_(fill)
         return view
+
+
+def mix_batch(views: torch.Tensor, ratio: float, norm: Normalisation) -> torch.Tensor:
+    """BYOL-A's mixup on a batch of normalised log-mels (B, 1, M, T): each item's power spectrum mixed
+    with another item's, (1 - l) P + l P_other with l ~ U(0, ratio) per item, back in dB."""
+    if ratio == 0 or len(views) < 2:
+        return views
+    share = ratio * torch.rand(len(views), 1, 1, 1, device=views.device)  # (B, 1, 1, 1)
+    others = views[torch.randperm(len(views), device=views.device)]  # (B, 1, M, T)
+    power, other_power = (10 ** ((x * norm.std + norm.mean) / 10) for x in (views, others))
+    mixed = (1 - share) * power + share * other_power
+    return (10 * torch.log10(mixed) - norm.mean) / norm.std

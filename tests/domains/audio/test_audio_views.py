@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from sslcli.domains.audio.frontend import Normalisation
-from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
+from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 
 OFF = dict(
     freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0), gain_db=(0.0, 0.0), noise_p=0.0, shift_frames=0,
@@ -45,3 +47,18 @@ def test_spec_augment_masks_whole_bands_and_frames_with_the_mean():
     assert bands.sum() <= 16 and frames.sum() <= 10 and (bands.any() or frames.any())
     assert (changed[0] == (bands[:, None] | frames[None, :])).all()  # nothing else changed
     assert view[changed].unique().numel() <= 2  # one fill value per pass (the view's mean then)
+
+
+def test_mixup_mixes_power_spectra_of_two_items_of_the_batch():
+    """BYOL-A: log((1 - l) P + l P_other) lies between the two clips' levels, moves each item no more
+    than its share allows, and leaves a batch of equal clips unchanged."""
+    torch.manual_seed(5)
+    same = torch.randn(1, 1, 64, 20).expand(4, -1, -1, -1)
+    torch.testing.assert_close(mix_batch(same, 0.4, NORM), same, rtol=1e-5, atol=1e-5)
+    quiet, loud = torch.full((1, 1, 64, 20), -1.0), torch.full((1, 1, 64, 20), 1.0)
+    batch = torch.cat([quiet, loud])  # (2, 1, 64, 20): each item's other is the other one
+    mixed = mix_batch(batch, 0.4, NORM)
+    assert (mixed[0] >= -1).all() and (mixed[1] <= 1).all()
+    at_most = 10 * math.log10(0.6 + 0.4 * 10 ** (2 * NORM.std / 10)) / NORM.std  # share 0.4 at most
+    assert (mixed[0] + 1 <= at_most + 1e-5).all()
+    torch.testing.assert_close(mix_batch(batch, 0.0, NORM), batch)
