@@ -34,8 +34,8 @@ def cdiv(a: int, b: int) -> int:
 def dot_precision(dtype: torch.dtype) -> str:
     """``tl.dot`` input precision for fp32 tiles: TF32 where torch allows TF32 matmuls, else
     ``tf32x3`` (three TF32 products, about fp32's accuracy on the tensor cores). IEEE fp32 dots run
-    on the CUDA cores and spilled 3-11 KB of registers per thread in the InfoNCE kernels (``ptxas -v``,
-    sm_90); tf32x3 spills under 1 KB, like bf16. Half-precision tiles ignore it."""
+    on the CUDA cores and spill registers heavily in the InfoNCE kernels; tf32x3 spills about as little
+    as bf16 (``benchmarks/kernel_registers.py``). Half-precision tiles ignore it."""
     if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
         return "tf32x3"
     return "tf32"
