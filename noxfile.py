@@ -24,6 +24,12 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks print tables; kernel benchmarks need CUDA for figures."""
     session.install("-e", ".[dev,peers]")
-    scripts = ("bench_simclr_throughput.py", "bench_ntxent.py", "bench_mae_masking.py", "gpu_check.py")
-    for script in (*scripts, "bench_audio.py"):
+    scripts = (
+        "bench_simclr_throughput.py",
+        "bench_ntxent.py",
+        "bench_mae_masking.py",
+        "gpu_check.py",
+        "bench_audio.py",
+    )
+    for script in scripts:
         session.run("python", f"benchmarks/{script}")
