@@ -85,8 +85,9 @@ def test_shard_boundaries_off_the_batch_grid_agree_up_to_rounding(
     np.testing.assert_allclose(joined.vectors, unsharded.vectors, rtol=0, atol=1e-5)
 
 
-def test_killed_shard_resumes_to_the_same_part(trained_run, digits_data, unsharded, tmp_path, monkeypatch):
-    out = tmp_path / "out"
+def kill_after_two_batches(run, data, out, shard: str, monkeypatch):
+    """Embed ``shard`` and stop it, as a kill would, after its second batch; returns the real
+    ``feature_batches`` to put back."""
     original = embed_module.feature_batches
 
     def killed_after_two_batches(*args, **kwargs):
@@ -97,7 +98,13 @@ def test_killed_shard_resumes_to_the_same_part(trained_run, digits_data, unshard
 
     monkeypatch.setattr(embed_module, "feature_batches", killed_after_two_batches)
     with pytest.raises(KeyboardInterrupt):
-        run_embed(trained_run, digits_data, out, shard="1/3")
+        run_embed(run, data, out, shard=shard)
+    return original
+
+
+def test_killed_shard_resumes_to_the_same_part(trained_run, digits_data, unsharded, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    original = kill_after_two_batches(trained_run, digits_data, out, "1/3", monkeypatch)
     part = part_dirs(out, 3)[1]
     assert np.load(part / "embeddings.npy").shape == (6, 512)  # two batches of 3, loadable
     assert not (out / "manifest.json").exists()
@@ -114,17 +121,7 @@ def test_a_killed_shard_whose_embeddings_were_removed_starts_over(
     trained_run, digits_data, unsharded, tmp_path, monkeypatch
 ):
     out = tmp_path / "out"
-    original = embed_module.feature_batches
-
-    def killed_after_two_batches(*args, **kwargs):
-        for count, batch in enumerate(original(*args, **kwargs)):
-            if count == 2:
-                raise KeyboardInterrupt
-            yield batch
-
-    monkeypatch.setattr(embed_module, "feature_batches", killed_after_two_batches)
-    with pytest.raises(KeyboardInterrupt):
-        run_embed(trained_run, digits_data, out, shard="0/3")
+    original = kill_after_two_batches(trained_run, digits_data, out, "0/3", monkeypatch)
     part = part_dirs(out, 3)[0]
     (part / "embeddings.npy").unlink()
     monkeypatch.setattr(embed_module, "feature_batches", original)
