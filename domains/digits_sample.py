@@ -7,44 +7,30 @@ part and ``sslcli eval`` reports accuracy on digits the encoder never saw.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sslcli.domains.sample_cache import materialise
 
 SAMPLE_VERSION = "digits-v1"
 
 
-def cache_root() -> Path:
-    """``$SSLCLI_CACHE``, else ``$XDG_CACHE_HOME/sslcli``, else ``~/.cache/sslcli``."""
-    if os.environ.get("SSLCLI_CACHE"):
-        return Path(os.environ["SSLCLI_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sslcli"
+def write_digits(staging: Path) -> None:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8), 0..16 -> 0..255
+    index = np.arange(len(pixels))
+    train, test = train_test_split(index, test_size=0.2, stratify=digits.target, random_state=0)
+    for split, members in (("train", train), ("test", test)):
+        for i in sorted(members):
+            folder = staging / split / str(digits.target[i])
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels[i], mode="L").save(folder / f"digit_{i:04d}.png")
 
 
 def materialise_digits() -> tuple[Path, Path]:
     """(train, test) folders of the digits sample, written on first use."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    target = cache_root() / SAMPLE_VERSION
-    if not (target / "train").is_dir():
-        digits = load_digits()
-        pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8), 0..16 -> 0..255
-        index = np.arange(len(pixels))
-        train, test = train_test_split(index, test_size=0.2, stratify=digits.target, random_state=0)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".digits-", dir=target.parent))
-        for split, members in (("train", train), ("test", test)):
-            for i in sorted(members):
-                folder = staging / split / str(digits.target[i])
-                folder.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels[i], mode="L").save(folder / f"digit_{i:04d}.png")
-        try:
-            staging.rename(target)
-        except OSError:  # another process materialised it first
-            shutil.rmtree(staging, ignore_errors=True)
-    return target / "train", target / "test"
+    return materialise(SAMPLE_VERSION, write_digits)

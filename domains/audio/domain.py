@@ -19,6 +19,7 @@ import torch
 from pydantic import Field, model_validator
 from sslcli.domains.audio.frontend import LogMel, Normalisation, fit_frames, measure
 from sslcli.domains.audio.reading import AUDIO_SUFFIXES, read_waveform
+from sslcli.domains.audio.spoken_digits import materialise_spoken_digits
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 from sslcli.domains.base import (
     BadItemError,
@@ -74,7 +75,7 @@ class AudioDomain(Domain):
     description = "recordings (wav, flac, ogg, mp3) as log-mel spectrograms, 16 kHz mono"
     default_input_size = 96
     input_size_unit = " frames"
-    default_backbone = "resnet18"
+    default_backbone = "spec_cnn"
 
     def __init__(self) -> None:
         self.settings = AudioSettings()
@@ -154,6 +155,9 @@ class AudioDomain(Domain):
             return fit_frames(log_mel, input_size, max(log_mel.shape[-1] - input_size, 0) // 2)
 
         return middle
+
+    def builtin_sample(self) -> tuple[Path, Path]:
+        return materialise_spoken_digits()
 
     def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
         views = {**AudioSettings().model_dump(), **AudioViewOptions().model_dump()}

@@ -14,15 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import pydicom
 from sslcli.domains.base import BadItemError
-from sslcli.domains.digits_sample import cache_root
 from sslcli.domains.medical.decode import read_frame
 from sslcli.domains.medical.scan import discover_dicom
+from sslcli.domains.sample_cache import materialise
 
 SAMPLE_VERSION = f"dicom-v1-pydicom{pydicom.__version__}"
 HOLD_OUT_EVERY = 4
@@ -61,22 +60,17 @@ def link(source: Path, target: Path) -> None:
 
 def materialise_dicom_sample() -> tuple[Path, Path]:
     """(train, test) folders of the sample, written on first use."""
-    target = cache_root() / SAMPLE_VERSION
-    if not (target / "train").is_dir():
-        root = pydicom_test_files()
-        by_modality: dict[str, list[tuple[str, Path]]] = defaultdict(list)
-        for path, modality in decodable_files(root).items():
-            name = hashlib.sha256(path.relative_to(root).as_posix().encode()).hexdigest()[:16]
-            by_modality[modality].append((name, path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".dicom-", dir=target.parent))
-        for modality, files in by_modality.items():
-            for i, (name, path) in enumerate(sorted(files)):
-                held_out = len(files) >= 2 and i % HOLD_OUT_EVERY == 1
-                link(path, staging / ("test" if held_out else "train") / modality / f"{name}.dcm")
-        (staging / "test").mkdir(exist_ok=True)
-        try:
-            staging.rename(target)
-        except OSError:  # another process materialised it first
-            shutil.rmtree(staging, ignore_errors=True)
-    return target / "train", target / "test"
+    return materialise(SAMPLE_VERSION, write_dicom_sample)
+
+
+def write_dicom_sample(staging: Path) -> None:
+    root = pydicom_test_files()
+    by_modality: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    for path, modality in decodable_files(root).items():
+        name = hashlib.sha256(path.relative_to(root).as_posix().encode()).hexdigest()[:16]
+        by_modality[modality].append((name, path))
+    for modality, files in by_modality.items():
+        for i, (name, path) in enumerate(sorted(files)):
+            held_out = len(files) >= 2 and i % HOLD_OUT_EVERY == 1
+            link(path, staging / ("test" if held_out else "train") / modality / f"{name}.dcm")
+    (staging / "test").mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ from sslcli.methods import (  # noqa: F401
     barlow_twins,
     byol,
     colorization,
+    cpc,
     deepcluster,
     denoising,
     dino,

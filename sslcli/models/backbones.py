@@ -2,7 +2,8 @@
 
 He et al., "Deep Residual Learning for Image Recognition", CVPR 2016. For inputs <= 64 px the
 7x7/2 stem and max-pool are replaced by a 3x3/1 convolution, as SimCLR does for CIFAR-10.
-``resnet10`` (one basic block per stage) is a cheap CPU variant. ViTs (``vit_tiny``, ``vit_small``,
+``resnet10`` (one basic block per stage) is a cheap CPU variant. ``spec_cnn`` is the spectrogram
+encoder of ``sslcli.models.audio`` (time steps as tokens). ViTs (``vit_tiny``, ``vit_small``,
 ``vit_base``, optionally ``_p<patch>``) are built by ``sslcli.models.vit``.
 """
 
@@ -16,6 +17,7 @@ import torch.nn as nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from sslcli.models.audio import SpectrogramCNN
 from sslcli.models.vit import VIT_SIZES, build_vit, parse_vit_name
 
 SMALL_INPUT_MAX = 64
@@ -23,13 +25,20 @@ SMALL_INPUT_MAX = 64
 
 class ResNetEncoder(models.ResNet):
     """torchvision's ResNet (same parameters and names), with ``tokens``: the last stage's feature
-    map as a sequence, whose mean is the pooled ``forward`` output."""
+    map as a sequence, whose mean is the pooled ``forward`` output, and ``time_steps``."""
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, D, h, w)
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, h * w, D): one feature per cell of the final feature map, row-major."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, D, h, w)
-        return x.flatten(2).transpose(1, 2)
+        return self.feature_map(images).flatten(2).transpose(1, 2)
+
+    def time_steps(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, w, D): the feature map's columns (a spectrogram's frames), each the
+        mean over its rows (frequencies)."""
+        return self.feature_map(images).mean(dim=2).transpose(1, 2)
 
 
 _RESNETS: dict[str, Callable[[], ResNetEncoder]] = {
@@ -40,20 +49,28 @@ _RESNETS: dict[str, Callable[[], ResNetEncoder]] = {
 }
 
 
+SPECTROGRAM_CNN = "spec_cnn"
+
+
 def available_backbones() -> list[str]:
-    return sorted([*_RESNETS, *VIT_SIZES])
+    return sorted([*_RESNETS, *VIT_SIZES, SPECTROGRAM_CNN])
 
 
 def build_backbone(
     name: str, input_size: int | tuple[int, int], in_channels: int = 3
 ) -> tuple[nn.Module, int]:
     """Randomly initialised encoder mapping (B, C, H, W) -> (B, F), and its feature size F. Every
-    encoder also has ``tokens``: (B, C, H, W) -> (B, L, F), whose mean over L is the forward output.
+    encoder also has ``tokens``: (B, C, H, W) -> (B, L, F), whose mean over L is the forward output,
+    and ``time_steps``: (B, C, H, W) -> (B, T, F) along W (a spectrogram's time axis), also
+    averaging to the forward output.
 
     ``input_size``: the side of a square input or (H, W); ``in_channels``: C (any number)."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if parse_vit_name(name) is not None:
         return build_vit(name, size, in_channels, SMALL_INPUT_MAX)
+    if name == SPECTROGRAM_CNN:
+        cnn = SpectrogramCNN(size, in_channels)
+        return cnn, cnn.feature_dim
     if name not in _RESNETS:
         raise KeyError(
             f"unknown backbone {name!r}; available: {', '.join(available_backbones())} "

@@ -90,6 +90,12 @@ class VisionTransformer(nn.Module):
         embedded = self.patch_embed(patchify(images, self.patch_size)) + self.pos_embed  # (B, L, D)
         return self.encode(embedded)
 
+    def time_steps(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, Wp, D): the patch columns (a spectrogram's time steps), each the mean
+        of its patches."""
+        tokens = self.tokens(images)  # (B, Hp * Wp, D)
+        return tokens.reshape(len(tokens), *self.grid, self.dim).mean(dim=1)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.tokens(images).mean(dim=1)  # (B, D)
 

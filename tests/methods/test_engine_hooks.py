@@ -106,7 +106,7 @@ def test_unsupported_domain_is_one_line_listing_what_works():
     assert "unknown domain 'sonar'" in str(err.value) and "natural" in str(err.value)
     with pytest.raises(UserError) as err:
         lookup_method("colorization", "audio")  # spectrograms: the methods that accept them are listed
-    assert "(spectrogram inputs)" in str(err.value) and "methods for 'audio': barlow_twins, byol" in str(
+    assert "(spectrogram inputs)" in str(err.value) and "methods for 'audio': barlow_twins, byol, cpc" in str(
         err.value
     )
     with pytest.raises(UserError) as err:
@@ -121,7 +121,7 @@ def test_methods_command_lists_every_method_with_family_paper_and_input_kinds():
     assert result.exit_code == 0
     for name, cls in available_methods().items():
         line = next(line for line in result.output.splitlines() if f" {name} " in line)
-        assert cls.family in line and cls.paper.split()[0] in line and "image2d" in line
+        assert cls.family in line and cls.paper.split()[0] in line and cls.accepts[0] in line
 
 
 def test_mae_draws_no_sample_pixels_where_the_data_may_identify_people(tmp_path):

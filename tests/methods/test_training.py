@@ -1,4 +1,4 @@
-"""Every registered method pretrains on a fixed batch of the built-in digits with a falling loss;
+"""Every registered method for images pretrains on a fixed batch of the built-in digits with a falling loss;
 the engine's method hooks (epoch start, sampling weights, item indices, train end) work end to end."""
 
 import pytest
@@ -70,7 +70,10 @@ def train_on_one_batch(method, views: list[dict[str, torch.Tensor]]) -> list[flo
     return losses
 
 
-@pytest.mark.parametrize("name", sorted(available_methods()))
+IMAGE_METHODS = sorted(name for name, cls in available_methods().items() if "image2d" in cls.accepts)
+
+
+@pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_method_loss_falls_on_a_fixed_batch_of_digits(name, digit_images):
     method = build(name)
     natural = get_domain("natural")

@@ -18,6 +18,7 @@ from sslcli.models.backbones import ResNetEncoder
         ("resnet18", (96, 96), 3, 9),  # ImageNet stem: stride 32 -> 3 x 3 cells
         ("resnet10", (40, 96), 1, 2 * 3),  # one channel, not square, ImageNet stem: 2 x 3 cells
         ("vit_tiny_p8", (16, 32), 3, 2 * 4),  # patches of 8 x 8
+        ("spec_cnn", (64, 96), 1, 12),  # one token per 8 frames
     ],
 )
 def test_tokens_are_what_forward_pools(name, size, channels, length):
@@ -28,6 +29,28 @@ def test_tokens_are_what_forward_pools(name, size, channels, length):
     tokens = encoder.tokens(images)
     assert tokens.shape == (2, length, feature_dim)
     torch.testing.assert_close(tokens.mean(dim=1), encoder(images), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "steps"),
+    [("resnet10", (40, 96), 3), ("vit_tiny_p8", (16, 32), 4), ("spec_cnn", (64, 96), 12)],
+)
+def test_time_steps_run_along_the_width_and_pool_to_forward(name, size, steps):
+    """A time step sees only its own columns: changing the input's last columns changes only the last
+    time steps (the ViT's attention mixes everything, so it is checked for the pooling alone)."""
+    torch.manual_seed(0)
+    encoder, feature_dim = build_backbone(name, size, 1)
+    encoder.eval()
+    spectrograms = torch.randn(2, 1, *size)
+    steps_out = encoder.time_steps(spectrograms)
+    assert steps_out.shape == (2, steps, feature_dim)
+    torch.testing.assert_close(steps_out.mean(dim=1), encoder(spectrograms), rtol=1e-5, atol=1e-5)
+    if name != "spec_cnn":
+        return
+    changed = spectrograms.clone()
+    changed[..., -8:] = torch.randn(2, 1, size[0], 8)  # the last 8 frames: the last time step's pool
+    moved = (encoder.time_steps(changed) - steps_out).abs().amax(dim=(0, 2))  # (T,)
+    assert moved[-1] > 0 and torch.all(moved[:-3] == 0)  # 3x3 convs reach two steps back at most
 
 
 def test_the_resnet_encoder_is_torchvisions_resnet():

@@ -17,7 +17,7 @@ from sslcli.jobs.encoder import load_encoder
 from tests.conftest import invoke
 from tests.domains.audio.audio_files import tone, write_tones
 
-SEGMENT = 32  # frames: (1, 64, 32) inputs
+SEGMENT = 48  # frames: (1, 64, 48) inputs, 6 time steps of spec_cnn
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,8 @@ def tones(tmp_path_factory):
         ("barlow_twins", "resnet10"),
         ("vicreg", "resnet10"),
         ("mae", "vit_tiny_p8"),
+        ("cpc", "spec_cnn"),
+        ("simclr", "spec_cnn"),
     ],
 )
 def test_methods_for_spectrograms_train_on_recordings(tones, tmp_path, method, backbone):
