@@ -105,13 +105,22 @@ def discover_items(domain: Domain, root: Path) -> list[Item]:
     return items
 
 
+def builtin_sample(domain: Domain) -> tuple[Path, Path]:
+    """(train, test) folders of ``domain``'s built-in sample; a one-line user error if it has none
+    or it cannot be made (e.g. its generator is not installed)."""
+    try:
+        sample = domain.builtin_sample()
+    except DomainError as err:
+        raise UserError(str(err)) from None
+    if sample is None:
+        raise UserError(f"domain {domain.name!r} has no built-in sample; pass --data")
+    return sample
+
+
 def resolve_data_root(domain: Domain, data: str | None) -> tuple[Path, str]:
     """(root, source): ``--data`` or the domain's built-in sample (see ``RunPlan.data_source``)."""
     if data is None:
-        sample = domain.builtin_sample()
-        if sample is None:
-            raise UserError(f"domain {domain.name!r} has no built-in sample; pass --data")
-        return sample[0], "builtin"
+        return builtin_sample(domain)[0], "builtin"
     root = Path(data).expanduser().resolve()
     return root, "private folder" if domain.identifying_paths else "folder"
 

@@ -14,7 +14,7 @@ from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import feature_batches
-from sslcli.engine.setup import bound_domain, describe_root, discover_items, resolve_device
+from sslcli.engine.setup import bound_domain, builtin_sample, describe_root, discover_items, resolve_device
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
@@ -69,10 +69,7 @@ def how_to_label(domain: Domain, label_attr: str | None, use_folders: bool) -> s
 def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[Item], list[Path]]:
     """(train, test) labelled items and the data roots they came from."""
     if options.data is None:
-        sample = domain.builtin_sample()
-        if sample is None:
-            raise UserError(f"domain {domain.name!r} has no built-in sample; pass --data")
-        train_root, test_root = sample
+        train_root, test_root = builtin_sample(domain)
     else:
         train_root, test_root = options.data, options.test_data
     train = labelled_items(domain, train_root, options.label_attr, options.folder_labels)

@@ -1,0 +1,50 @@
+"""The audio domain's built-in sample: ten spoken digits from espeak-ng, split by voice, and a
+one-line error naming the package when espeak-ng is missing."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+
+import pytest
+import soundfile
+
+from sslcli.domains import get_domain
+from sslcli.domains.audio import spoken_digits
+from sslcli.domains.base import DomainError
+from tests.conftest import invoke
+
+
+def voice(path) -> str:
+    return path.name.split("_")[0]  # "<accent>+<variant>"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (.ci/run installs it)")
+def test_the_sample_is_ten_balanced_digits_and_no_test_voice_is_heard_in_training():
+    audio = get_domain("audio")
+    train, test = audio.builtin_sample()
+    per_split = {}
+    for root in (train, test):
+        paths = sorted(root.rglob("*.wav"))
+        labels = Counter(path.parent.name for path in paths)
+        assert sorted(labels) == [str(d) for d in range(10)] and len(set(labels.values())) == 1
+        per_split[root.name] = {voice(path) for path in paths}
+        assert len(per_split[root.name]) >= 10  # several accents times several variants
+    assert not per_split["train"] & per_split["test"]
+    assert not {v.split("+")[1] for v in per_split["train"]} & {v.split("+")[1] for v in per_split["test"]}
+    clip = next(test.rglob("*.wav"))
+    info = soundfile.info(clip)
+    assert 0.3 < info.duration < 1.5 and info.channels == 1  # one spoken word
+    assert audio.load(audio.discover(test)[0])["spectrogram"].shape[:2] == (1, 64)
+
+
+def test_a_missing_espeak_ng_is_one_line_saying_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSLCLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(spoken_digits.shutil, "which", lambda name: None)
+    with pytest.raises(DomainError) as err:
+        get_domain("audio").builtin_sample()
+    assert "\n" not in str(err.value) and "apt-get install espeak-ng" in str(err.value)
+    result = invoke("pretrain", "--domain", "audio", "--out", tmp_path / "run")
+    assert result.exit_code == 1 and "apt-get install espeak-ng" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not list((tmp_path / "cache").rglob("*.*")) and not (tmp_path / "run").exists()
