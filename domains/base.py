@@ -99,6 +99,10 @@ class Item:
     rel_path: str
     label: str | None = None
 
+    def span(self) -> tuple[float, float] | None:
+        """(start, end) in seconds where the item is a stretch of a longer recording, else None."""
+        return None
+
 
 Sample = dict[str, torch.Tensor]  # one item's inputs by name, e.g. {"image": (C, H, W)}
 ViewFn = Callable[[Sample], list[Sample]]  # the views a method trains on, made from one sample

@@ -1,24 +1,30 @@
 """The audio domain: recordings found by extension, decoded to 16 kHz mono and turned into
 normalised log-mel spectrograms; one input of kind ``spectrogram``, (1, n_mels, frames).
 
-``input_size`` is the segment length in frames (96 frames of 10 ms: about 1 s). Training takes a
-random segment of each clip per view; embed and eval take the middle one. The front end's settings
-(``AudioSettings``) are fixed for a run, like the normalisation statistics, which are measured on up
-to ``STATS_CLIPS`` clips spread over the data set when the run starts and saved with it.
+Recordings of at least two ``segment_s`` are cut into consecutive segments of ``segment_s`` (the last
+one runs to the end), one item each: an epoch draws a view from every segment of a long recording,
+and embed writes a row per segment with its start and end seconds (and a pooled row per file).
+Shorter recordings are one item. ``input_size`` is what the encoder sees, in frames (96 frames of
+10 ms: about 1 s). Training takes a random stretch of the item per view; embed and eval the middle.
+The front end's settings (``AudioSettings``) are fixed for a run, like the normalisation statistics,
+which are measured on up to ``STATS_CLIPS`` items spread over the data set when the run starts and
+saved with it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import torch
 from pydantic import Field, model_validator
 from sslcli.domains.audio.frontend import LogMel, Normalisation, fit_frames, measure
-from sslcli.domains.audio.reading import AUDIO_SUFFIXES, read_waveform
+from sslcli.domains.audio.reading import AUDIO_SUFFIXES, duration_s, read_waveform
 from sslcli.domains.audio.spoken_digits import materialise_spoken_digits
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 from sslcli.domains.base import (
@@ -48,12 +54,35 @@ class AudioSettings(ViewOptions):
     f_max: Annotated[float, Field(gt=0)] = 7800.0
     window_ms: Annotated[float, Field(gt=0)] = 25.0
     hop_ms: Annotated[float, Field(gt=0)] = 10.0
+    segment_s: Annotated[float, Field(gt=0)] = 1.0  # recordings of 2+ segments are cut into these
 
     @model_validator(mode="after")
     def _band_fits(self) -> Self:
         if not self.f_min < self.f_max <= self.sample_rate / 2:
             raise ValueError(f"need f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz)")
         return self
+
+
+@dataclass(frozen=True)
+class AudioSegment(Item):
+    """``[start_s, end_s)`` of a recording; the whole of a short one."""
+
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+    def span(self) -> tuple[float, float]:
+        return self.start_s, self.end_s
+
+
+def segments(path: Path, rel: str, segment_s: float) -> list[Item]:
+    """The items of one recording: whole if shorter than two segments (or its header is unreadable:
+    loading it says why), else consecutive ``segment_s`` stretches, the last running to the end."""
+    duration = duration_s(path)
+    if duration is None or duration < 2 * segment_s:
+        return [Item(rel, path, rel)]
+    count = math.floor(duration / segment_s)
+    bounds = [(i * segment_s, (i + 1) * segment_s if i < count - 1 else duration) for i in range(count)]
+    return [AudioSegment(f"{rel}@{start:.3f}s", path, rel, None, start, end) for start, end in bounds]
 
 
 @functools.cache
@@ -112,7 +141,8 @@ class AudioDomain(Domain):
 
     def discover(self, root: Path) -> list[Item]:
         paths = [p for p in walk_entries(root) if p.suffix.lower() in AUDIO_SUFFIXES]
-        items = [Item(p.relative_to(root).as_posix(), p, p.relative_to(root).as_posix()) for p in paths]
+        segment_s = self.settings.segment_s
+        items = [item for p in paths for item in segments(p, p.relative_to(root).as_posix(), segment_s)]
         if self.normalisation is None and items:
             self.normalisation = self.measure(items)
         return items
@@ -134,7 +164,8 @@ class AudioDomain(Domain):
         problem = regular_file_problem(item.path)
         if problem:
             raise BadItemError(problem)
-        return front_end(self.settings)(read_waveform(item.path, self.settings.sample_rate))
+        waveform = read_waveform(item.path, self.settings.sample_rate, item.span())
+        return front_end(self.settings)(waveform)
 
     def load(self, item: Item) -> Sample:
         normalisation = self.normalisation or Normalisation()

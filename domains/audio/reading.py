@@ -1,5 +1,6 @@
 """Decoding recordings with soundfile (its wheel bundles libsndfile: WAV, FLAC, OGG, MP3), down-mixed
-to mono and resampled with torchaudio's band-limited resampler."""
+to mono and resampled with torchaudio's band-limited resampler. Only the stretch asked for is decoded
+(libsndfile seeks), so one segment of a long recording costs one segment's decoding."""
 
 from __future__ import annotations
 
@@ -15,10 +16,26 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SILENCE_PEAK = 1e-4  # a recording whose every sample stays below this is silent
 
 
-def read_waveform(path: Path, sample_rate: int) -> torch.Tensor:
-    """``path`` -> mono float32 waveform (T,) at ``sample_rate``; a ``BadItemError`` says why not."""
+def duration_s(path: Path) -> float | None:
+    """The recording's length in seconds from its header, or None when the header is unreadable."""
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (T, channels)
+        info = soundfile.info(str(path))
+    except Exception:  # load reports why, with the file's name
+        return None
+    return info.frames / info.samplerate if info.samplerate > 0 else None
+
+
+def read_waveform(path: Path, sample_rate: int, span: tuple[float, float] | None = None) -> torch.Tensor:
+    """``path`` (or its ``span`` in seconds) -> mono float32 waveform (T,) at ``sample_rate``; a
+    ``BadItemError`` says why not. A whole recording that is silent is bad; a silent stretch of a
+    longer one is data (a pause)."""
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            rate = handle.samplerate
+            if span is not None:
+                handle.seek(min(round(span[0] * rate), handle.frames))
+            frames = -1 if span is None else round((span[1] - span[0]) * rate)
+            data = handle.read(frames, dtype="float32", always_2d=True)  # (T, channels)
     except Exception as err:  # libsndfile rejects corrupt, truncated and unsupported files its own way
         lines = str(err).strip().splitlines()
         raise BadItemError(f"cannot decode audio ({lines[-1] if lines else type(err).__name__})") from None
@@ -29,6 +46,6 @@ def read_waveform(path: Path, sample_rate: int) -> torch.Tensor:
     mono = torch.from_numpy(data.mean(axis=1))  # (T,)
     if rate != sample_rate:
         mono = AF.resample(mono, rate, sample_rate)
-    if mono.abs().max() < SILENCE_PEAK:
+    if span is None and mono.abs().max() < SILENCE_PEAK:
         raise BadItemError(f"all-silent audio (peak below {SILENCE_PEAK:g})")
     return mono

@@ -94,6 +94,9 @@ def embed_command(
     shape = f"{result.rows} x {result.dim} float32"
     index = result.embeddings.parent / "index.csv"
     table.add_row("output", f"{result.embeddings} ({shape}), {index}")
+    if result.pooled_files:
+        pooled = result.out / "pooled.npy"
+        table.add_row("per file", f"{pooled} ({result.pooled_files} files: mean of their segments)")
     counts = f"{result.rows} embedded, {len(result.skipped)} skipped"
     if result.shard.whole:
         table.add_row("items", f"{result.items_found} found, {counts}")

@@ -31,6 +31,7 @@ from sslcli.jobs import embed_layout as layout
 from sslcli.jobs.encoder import load_encoder
 from sslcli.jobs.npy_stream import MissingRows, NpyRowWriter
 from sslcli.jobs.parquet_stream import ParquetRowWriter, Record, ResumeMismatch
+from sslcli.jobs.pooled import POOLED_INDEX, has_segments, write_pooled
 from sslcli.jobs.shards import Shard, resolve_shard
 from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import (
@@ -43,7 +44,7 @@ from sslcli.run_dir import (
     folder_state,
 )
 
-INDEX_COLUMNS = ("row", "item_id", "path", "label")
+INDEX_COLUMNS = ("row", "item_id", "path", "label", "start_s", "end_s")
 
 
 @dataclass
@@ -119,6 +120,7 @@ class EmbedResult:
     shard_items: int = 0  # items in this shard's slice
     manifest: Path | None = None  # OUT/manifest.json once every part of a sharded job is complete
     waiting: list[int] = field(default_factory=list)  # shards not complete yet
+    pooled_files: int = 0  # per-file rows written to pooled.npy (recordings cut into segments)
 
     @property
     def embeddings(self) -> Path:
@@ -163,6 +165,8 @@ def embed_corpus(
             layout.refuse_sharded_job(out)
             clean_temp_files(out)
             result = run.into(out)
+            if not (out / POOLED_INDEX).is_file() and has_segments(out):
+                result.pooled_files = write_pooled(out, fmt, dim)
         return _with(result, out, len(items), shard)
     record = layout.job_record(shard.count, fmt, dim, encoder_sha256, len(items), ids_fingerprint(items))
     with exclusive(out, "embed output folder", shared=True):
@@ -281,14 +285,12 @@ def write_embeddings(
         for positions, features, consumed in batches:
             position += consumed
             if positions:
-                records = [
-                    (rows + i, items[p].item_id, items[p].rel_path, job.labels[p])
-                    for i, p in enumerate(positions)
-                ]
+                records = [record(rows + i, items[p], job.labels[p]) for i, p in enumerate(positions)]
                 rows_out.append(features.numpy(), records)
                 with disk_full_guard(index_path):
                     index.writerows(
-                        (row, item_id, path, label or "") for row, item_id, path, label in records
+                        [row, item_id, path, label or "", *("" if t is None else t for t in span)]
+                        for row, item_id, path, label, *span in records
                     )
                     index_handle.flush()
                 rows += len(records)
@@ -299,6 +301,12 @@ def write_embeddings(
     job.skips.write(out / SKIPPED)  # before the state says done: a done part has all its files
     state.done = True
     _advance(out, state, job, position, rows, rows_out.files)
+
+
+def record(row: int, item: Item, label: str | None) -> Record:
+    """One row's index entry; ``start_s``/``end_s`` where the item is a stretch of a recording."""
+    start, end = item.span() or (None, None)
+    return row, item.item_id, item.rel_path, label, start, end
 
 
 def _advance(out: Path, state: EmbedState, job: EmbedJob, position: int, rows: int, files: int) -> None:

@@ -1,7 +1,8 @@
 """Stream embedding rows into a folder of Parquet files without holding them in memory.
 
 ``FOLDER/embeddings.parquet/`` holds ``000000.parquet``, ``000001.parquet``, ... in row order, each with
-the columns ``row`` (int64), ``item_id``, ``path``, ``label`` (strings, label null when unknown) and
+the columns ``row`` (int64), ``item_id``, ``path``, ``label`` (strings, label null when unknown),
+``start_s``, ``end_s`` (float64: the stretch of a recording a row embeds, null for whole files) and
 ``embedding`` (``fixed_size_list<float32>[dim]``). Rows are buffered into row groups of about
 ``ROW_GROUP_BYTES`` of vectors; a file is written under a hidden temp name (``.<name>.*.partial``) and
 renamed into place once it holds about ``FILE_BYTES`` of vectors and is closed (footer written,
@@ -29,7 +30,8 @@ ROW_GROUP_BYTES = 8 << 20
 FILE_BYTES = 32 << 20
 _FILE_NAME = re.compile(r"(\d{6})\.parquet")
 
-Record = tuple[int, str, str, "str | None"]  # row, item_id, path, label
+# row, item_id, path, label, start_s, end_s
+Record = tuple[int, str, str, "str | None", "float | None", "float | None"]
 
 
 def file_name(number: int) -> str:
@@ -43,6 +45,8 @@ def schema(dim: int) -> pa.Schema:
             pa.field("item_id", pa.string(), nullable=False),
             pa.field("path", pa.string(), nullable=False),
             pa.field("label", pa.string()),
+            pa.field("start_s", pa.float64()),
+            pa.field("end_s", pa.float64()),
             pa.field("embedding", pa.list_(pa.float32(), dim), nullable=False),
         ]
     )
@@ -50,13 +54,11 @@ def schema(dim: int) -> pa.Schema:
 
 def to_table(vectors: np.ndarray, records: list[Record], dim: int) -> pa.Table:
     flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    columns = list(zip(*records, strict=True)) if records else [(), (), (), ()]
+    columns = list(zip(*records, strict=True)) if records else [()] * 6
+    types = (pa.int64(), pa.string(), pa.string(), pa.string(), pa.float64(), pa.float64())
     return pa.table(
         [
-            pa.array(columns[0], pa.int64()),
-            pa.array(columns[1], pa.string()),
-            pa.array(columns[2], pa.string()),
-            pa.array(columns[3], pa.string()),
+            *(pa.array(column, kind) for column, kind in zip(columns, types, strict=True)),
             pa.FixedSizeListArray.from_arrays(flat, dim),
         ],
         schema=schema(dim),

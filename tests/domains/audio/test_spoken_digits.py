@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 import soundfile
-
 from sslcli.domains import get_domain
 from sslcli.domains.audio import spoken_digits
 from sslcli.domains.base import DomainError
+
 from tests.conftest import invoke
 
 
