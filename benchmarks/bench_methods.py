@@ -1,4 +1,4 @@
-"""Every registered method on the built-in digits: pretrain for a fixed budget, then kNN accuracy.
+"""Every registered method for images on the built-in digits: pretrain for a fixed budget, then kNN accuracy.
 
 Each method pretrains with the natural domain's digits recipe (16 px, its view options) for the same
 number of epochs and batch size, through sslcli's own engine, on the train split or a class-balanced
@@ -127,7 +127,8 @@ def main() -> None:
     parser.add_argument("--bank-items", type=int, default=None, help="kNN bank size (default: train split)")
     parser.add_argument("--train-items", type=int, default=None, help="digits to pretrain on (default: all)")
     args = parser.parse_args()
-    names = args.methods.split(",") if args.methods else list(available_methods())
+    image_methods = [name for name, cls in available_methods().items() if "image2d" in cls.accepts]
+    names = args.methods.split(",") if args.methods else image_methods
     table = Table(
         title=f"digits: {args.epochs} epoch(s), {args.train_items or 'all'} items, batch {args.batch_size}"
     )

@@ -192,4 +192,7 @@ class AudioDomain(Domain):
 
     def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
         views = {**AudioSettings().model_dump(), **AudioViewOptions().model_dump()}
-        return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
+        recipe = {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
+        if data_is_builtin:  # 1800 clips: batches of 64 give 28 steps an epoch, 6 epochs ~5 CPU minutes
+            recipe.update(epochs=6, batch_size=64, lr=2e-3)
+        return recipe

@@ -23,17 +23,22 @@ Count = Annotated[int, Field(ge=0)]
 
 
 class AudioViewOptions(ViewOptions):
+    """Defaults: the segment, resized crop, gain and shift are on. Noise, SpecAugment's masks and
+    mixup are off: on the built-in spoken digits each of them, at the values BYOL-A and SpecAugment
+    use, kept SimCLR's loss near chance for the first epochs and the pretrained kNN below random init
+    (README, "Audio"); mixing with another item of the batch also blurs contrastive negatives."""
+
     freq_scale: CropScale = (0.6, 1.0)  # share of the mel bands a resized crop keeps
     time_scale: CropScale = (0.6, 1.0)  # share of the segment's frames it keeps
     gain_db: Range = (-6.0, 6.0)
-    noise_p: Probability = 0.5
+    noise_p: Probability = 0.0
     noise_snr_db: Range = (10.0, 40.0)
     shift_frames: Count = 8  # circular shift by up to this many frames either way
-    freq_masks: Count = 2
+    freq_masks: Count = 0  # SpecAugment (LibriSpeech policies): 2 masks
     freq_mask_bins: Count = 8  # SpecAugment's F, scaled to 64 bands
-    time_masks: Count = 2
+    time_masks: Count = 0  # SpecAugment: 2 masks
     time_mask_frames: Count = 16  # SpecAugment's T, scaled to a 1 s segment
-    mixup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.4  # BYOL-A: the other clip's share is U(0, 0.4)
+    mixup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.0  # BYOL-A: 0.4, the other clip's share U(0, 0.4)
 
 
 def uniform(bounds: tuple[float, float]) -> float:

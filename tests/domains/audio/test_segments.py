@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile
 import torch
-
 from sslcli.domains import get_domain
 from sslcli.domains.audio.domain import front_end
 from sslcli.domains.audio.reading import read_waveform
+
 from tests.conftest import invoke
 
 RATE = 16_000
