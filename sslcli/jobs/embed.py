@@ -285,7 +285,7 @@ def write_embeddings(
         for positions, features, consumed in batches:
             position += consumed
             if positions:
-                records = [record(rows + i, items[p], job.labels[p]) for i, p in enumerate(positions)]
+                records = [index_record(rows + i, items[p], job.labels[p]) for i, p in enumerate(positions)]
                 rows_out.append(features.numpy(), records)
                 with disk_full_guard(index_path):
                     index.writerows(
@@ -303,7 +303,7 @@ def write_embeddings(
     _advance(out, state, job, position, rows, rows_out.files)
 
 
-def record(row: int, item: Item, label: str | None) -> Record:
+def index_record(row: int, item: Item, label: str | None) -> Record:
     """One row's index entry; ``start_s``/``end_s`` where the item is a stretch of a recording."""
     start, end = item.span() or (None, None)
     return row, item.item_id, item.rel_path, label, start, end

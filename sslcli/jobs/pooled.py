@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from sslcli.jobs import embed_layout as layout
 from sslcli.jobs.npy_stream import NpyRowWriter
@@ -38,10 +38,10 @@ def vector_chunks(folder: Path, fmt: str) -> Iterator[np.ndarray]:
         for start in range(0, len(vectors), CHUNK_ROWS):
             yield np.asarray(vectors[start : start + CHUNK_ROWS])
         return
-    files = sorted((folder / layout.PARQUET).glob("*.parquet"))
-    for batch in ds.dataset(files, format="parquet").to_batches(columns=["embedding"], batch_size=CHUNK_ROWS):
-        column = batch.column(0)
-        yield column.values.to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
+    for path in sorted((folder / layout.PARQUET).glob("*.parquet")):  # files are numbered in row order
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS, columns=["embedding"]):
+            column = batch.column(0)  # fixed_size_list<float32>[D]
+            yield column.values.to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
 
 
 def file_means(folder: Path, fmt: str) -> Iterator[tuple[list, np.ndarray]]:
