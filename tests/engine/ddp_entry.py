@@ -47,6 +47,15 @@ class GridDomain(Domain):
         return lambda grid: grid
 
 
+class SpectrogramGridDomain(GridDomain):
+    """The same arrays as spectrograms (16 bands x 16 frames), for methods over time steps (CPC)."""
+
+    name = "toy_spectrogram"
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        return {"grid": InputSpec("spectrogram", SHAPE[0], SHAPE[1:])}
+
+
 def write_grids(folder: Path, count: int) -> Path:
     """``count`` arrays of two kinds (horizontal and vertical stripes, random phase, noise)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +88,7 @@ if __name__ == "__main__":
         kill_rank0_after(int(args[1]))
         args = args[2:]
     _REGISTRY[GridDomain.name] = GridDomain
+    _REGISTRY[SpectrogramGridDomain.name] = SpectrogramGridDomain
     from sslcli.cli import main
 
     main(args, prog_name="sslcli")

@@ -2,9 +2,10 @@
 
 Two ranks with batch B must train to the parameters one process with batch 2B reaches (the engine
 shards each global batch over the ranks, DDP averages the gradients, MoCo enqueues every rank's keys,
-DINO's centre is the mean over ranks), and a two-rank run killed mid-epoch must resume to the
-parameters of one that was never interrupted. The domain (``ddp_entry.py``) has no random
-augmentation and the backbone no batch norm, whose statistics are per rank by design.
+DINO's centre is the mean over ranks, CPC scores every rank's targets), and a two-rank run killed
+mid-epoch must resume to the parameters of one that was never interrupted. The domain
+(``ddp_entry.py``) has no random augmentation and the backbone no batch norm, whose statistics are
+per rank by design.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ METHOD_OPTIONS = {
     "dino": "",
     # few components: whitening 48 items' low-variance directions would amplify float noise
     "deepcluster": "[method_options]\nnum_clusters = 4\npca_dim = 8\n",
+    "cpc": "[method_options]\nprediction_steps = 1\n",  # the ViT's 2 time steps: predict 1 ahead
 }
+DOMAINS = {"cpc": "toy_spectrogram"}  # the other methods train on the grids as images
 
 
 def launch(args: list[str], processes: int, kill_after: int | None = None) -> subprocess.CompletedProcess:
@@ -55,8 +58,9 @@ def pretrain_args(data: Path, out: Path, method: str, batch_size: int) -> list[s
     config = out.parent / "config.toml"
     config.write_text(CONFIG + METHOD_OPTIONS[method])
     return [
-        "pretrain", "--domain", "toy_grid", "--method", method, "--backbone", "vit_tiny_p8",
-        "--data", str(data), "--out", str(out), "--config", str(config), "--epochs", "2",
+        "pretrain", "--domain", DOMAINS.get(method, "toy_grid"), "--method", method,
+        "--backbone", "vit_tiny_p8", "--data", str(data), "--out", str(out), "--config", str(config),
+        "--epochs", "2",
         "--batch-size", str(batch_size), "--optimizer", "sgd", "--lr", "0.05", "--seed", "3",
         "--num-workers", "0", "--device", "cpu",
     ]  # fmt: skip
@@ -104,7 +108,7 @@ def trained(grids, tmp_path_factory):
 
 
 # deepcluster: each rank embeds a shard of the items for k-means, and the rows are gathered
-@pytest.mark.parametrize("method", ["moco_v2", "dino", "deepcluster"])
+@pytest.mark.parametrize("method", ["moco_v2", "dino", "deepcluster", "cpc"])
 def test_two_ranks_with_batch_b_train_like_one_process_with_batch_2b(trained, method):
     one, two = trained(method, 1), trained(method, 2)
     assert_same_parameters(method_state(one), method_state(two))
