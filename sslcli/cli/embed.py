@@ -62,7 +62,8 @@ def embed_command(
     device: str,
     on_error: str,
 ) -> None:
-    """Write OUT/embeddings.npy (one float32 row per item) and OUT/index.csv (row, item_id, path, label).
+    """Write OUT/embeddings.npy (one float32 row per item) and OUT/index.csv (row, item_id, path,
+    label, start_s, end_s); for recordings cut into segments, also OUT/pooled.npy (one row per file).
 
     Re-running the same command continues an interrupted job; a finished one is not recomputed.
     """
@@ -95,8 +96,7 @@ def embed_command(
     index = result.embeddings.parent / "index.csv"
     table.add_row("output", f"{result.embeddings} ({shape}), {index}")
     if result.pooled_files:
-        pooled = result.out / "pooled.npy"
-        table.add_row("per file", f"{pooled} ({result.pooled_files} files: mean of their segments)")
+        table.add_row("per file", f"{result.pooled} ({result.pooled_files} files: mean of their segments)")
     counts = f"{result.rows} embedded, {len(result.skipped)} skipped"
     if result.shard.whole:
         table.add_row("items", f"{result.items_found} found, {counts}")

@@ -31,7 +31,7 @@ from sslcli.jobs import embed_layout as layout
 from sslcli.jobs.encoder import load_encoder
 from sslcli.jobs.npy_stream import MissingRows, NpyRowWriter
 from sslcli.jobs.parquet_stream import ParquetRowWriter, Record, ResumeMismatch
-from sslcli.jobs.pooled import POOLED_INDEX, has_segments, write_pooled
+from sslcli.jobs.pooled import POOLED, POOLED_INDEX, write_pooled
 from sslcli.jobs.shards import Shard, resolve_shard
 from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import (
@@ -123,6 +123,10 @@ class EmbedResult:
     pooled_files: int = 0  # per-file rows written to pooled.npy (recordings cut into segments)
 
     @property
+    def pooled(self) -> Path:
+        return self.out / POOLED
+
+    @property
     def embeddings(self) -> Path:
         return (self.folder or self.out) / layout.FORMATS[self.fmt]
 
@@ -165,7 +169,8 @@ def embed_corpus(
             layout.refuse_sharded_job(out)
             clean_temp_files(out)
             result = run.into(out)
-            if not (out / POOLED_INDEX).is_file() and has_segments(out):
+            segmented = any(item.span() is not None for item in job.items)
+            if segmented and not (out / POOLED_INDEX).is_file():
                 result.pooled_files = write_pooled(out, fmt, dim)
         return _with(result, out, len(items), shard)
     record = layout.job_record(shard.count, fmt, dim, encoder_sha256, len(items), ids_fingerprint(items))

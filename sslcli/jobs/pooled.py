@@ -1,8 +1,8 @@
 """Per-file embeddings of a corpus of long recordings: the mean of each file's segment rows.
 
-Run once an unsharded embed is complete, when its rows are stretches of recordings (``start_s`` set
-in ``index.csv``). A file's segments are consecutive rows (items are sorted by path, then start), so
-one streaming pass over the rows writes ``OUT/pooled.npy`` (files x D float32) and
+Run once an unsharded embed is complete, when its items are stretches of recordings (``Item.span``;
+``start_s`` set in ``index.csv``). A file's segments are consecutive rows (items are sorted by path,
+then start), so one streaming pass over the rows writes ``OUT/pooled.npy`` (files x D float32) and
 ``OUT/pooled_index.csv`` (``row,path,label,segments,start_s,end_s``), each atomically.
 """
 
@@ -24,11 +24,6 @@ POOLED = "pooled.npy"
 POOLED_INDEX = "pooled_index.csv"
 POOLED_COLUMNS = ("row", "path", "label", "segments", "start_s", "end_s")
 CHUNK_ROWS = 4096
-
-
-def has_segments(folder: Path) -> bool:
-    with (folder / layout.INDEX).open(newline="") as handle:
-        return any(row.get("start_s") for row in csv.DictReader(handle))
 
 
 def vector_chunks(folder: Path, fmt: str) -> Iterator[np.ndarray]:

@@ -82,6 +82,7 @@ def test_pretrain_embed_eval_from_the_cli_with_a_bad_file_skipped(tones, tmp_pat
     result = invoke("embed", "--run", run, "--data", data, "--out", out, "--on-error", "skip")
     assert result.exit_code == 0, result.output
     assert len((out / "index.csv").read_text().splitlines()) == 1 + 12  # header + the 12 good clips
+    assert not (out / "pooled.npy").exists()  # short clips are whole items: no per-file pooling
     result = invoke("eval", "--run", run, "--data", data, "--folder-labels", "--on-error", "skip", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
