@@ -54,7 +54,8 @@ OVERRIDES = {
 @click.option(
     "--backbone",
     default=None,
-    help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>].  [default: the method's or domain's]",
+    help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>], spec_cnn (audio).  "
+    "[default: the method's or domain's]",
 )
 @click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default=None, help="[default: adamw]")
 @click.option(
@@ -111,7 +112,8 @@ def pretrain_command(
 ) -> None:
     """Pretrain an encoder with a self-supervised method.
 
-    Without --data the domain's built-in real sample is used (natural: scikit-learn's digits).
+    Without --data the domain's built-in real sample is used (natural: scikit-learn's digits;
+    medical: pydicom's test scans; audio: spoken digits from espeak-ng).
     """
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import pretrain_summary, skipped_table
