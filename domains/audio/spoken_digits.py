@@ -4,7 +4,13 @@ Debian's ``espeak-ng`` (a formant synthesiser: no model weights, nothing downloa
 in several English accents, voice variants, speeds and pitches. A voice is an accent with a variant;
 ``train/<digit>/`` and ``test/<digit>/`` hold different variants, so no test voice (no accent with
 that variant) is heard in pretraining, and ``sslcli eval`` measures digit accuracy on new voices.
-Written once into the cache folder (22.05 kHz 16-bit WAV, espeak-ng's output).
+
+espeak-ng says a word the same way every time, so its clean output is nearly a template: the kNN
+of the raw log-mels solves it. Each clip is therefore recorded the way keyword data sets are (Warden,
+"Speech Commands", 2018): the word at a random place in a one-second window, over background noise
+of a random colour (white to brown) at a random signal-to-noise ratio, at a random level. The
+draws are seeded by the file's name, so the sample is the same on every machine. Written once into
+the cache folder (22.05 kHz 16-bit WAV, espeak-ng's rate).
 """
 
 from __future__ import annotations
@@ -12,19 +18,26 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import soundfile
 from sslcli.domains.base import DomainError
 from sslcli.domains.sample_cache import materialise
 
-SAMPLE_VERSION = "spoken-digits-v1"
+SAMPLE_VERSION = "spoken-digits-v2"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029")
 TRAIN_VARIANTS = ("m1", "m2", "m3", "f1", "f2", "klatt")
 TEST_VARIANTS = ("m5", "f3")
 SPEEDS_WPM = (130, 165, 200)
 PITCHES = (35, 65)  # espeak-ng's 0..99 scale, 50 its default
+WINDOW_S = 1.0  # Speech Commands' clip length; a longer word keeps its length
+SNR_DB = (5.0, 25.0)
+NOISE_SLOPE = (0.0, 2.0)  # noise power ~ 1 / f^slope: 0 white, 1 pink, 2 brown
+PEAK_DBFS = (-20.0, -1.0)
 INSTALL_HINT = (
     "the audio domain's built-in sample is synthesised with espeak-ng, which is not installed "
     "(Debian/Ubuntu: sudo apt-get install espeak-ng; macOS: brew install espeak-ng); or pass --data"
@@ -55,9 +68,35 @@ def write_spoken_digits(staging: Path) -> None:
 
 
 def synthesise(command: list[str]) -> str | None:
-    """Run one espeak-ng command; None on success, else its one-line error."""
+    """Run one espeak-ng command, then record its output in a noisy window; None on success, else
+    its one-line error."""
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = (done.stderr or "").strip().splitlines()
     if done.returncode != 0:
         return lines[-1] if lines else f"exit status {done.returncode}"
+    path = Path(command[command.index("-w") + 1])
+    speech, rate = soundfile.read(path, dtype="float64")
+    rng = np.random.default_rng(
+        zlib.crc32(f"{path.parent.parent.name}/{path.parent.name}/{path.name}".encode())
+    )
+    soundfile.write(path, record(speech, rate, rng), rate, subtype="PCM_16")
     return None
+
+
+def record(speech: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """(S,) clean speech -> (max(S, WINDOW_S * rate),) the speech at a random offset over noise."""
+    length = max(len(speech), round(WINDOW_S * rate))
+    start = int(rng.integers(0, length - len(speech) + 1))
+    clip = np.zeros(length)
+    clip[start : start + len(speech)] = speech
+    noise = coloured_noise(length, rng.uniform(*NOISE_SLOPE), rng)
+    snr_db = rng.uniform(*SNR_DB)
+    clip += noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2) / 10 ** (snr_db / 10))
+    return clip * 10 ** (rng.uniform(*PEAK_DBFS) / 20) / np.abs(clip).max()
+
+
+def coloured_noise(length: int, slope: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise whose power spectrum falls as 1 / f^slope (shaped in the frequency domain)."""
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.arange(1, len(spectrum) + 1)  # bin 0 scaled like bin 1: no DC blow-up
+    return np.fft.irfft(spectrum / frequencies ** (slope / 2), n=length)

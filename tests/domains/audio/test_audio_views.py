@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from sslcli.domains.audio.frontend import Normalisation
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 
 OFF = dict(
-    freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0), gain_db=(0.0, 0.0), noise_p=0.0, shift_frames=0,
-    freq_masks=0, time_masks=0,
+    freq_scale=(1.0, 1.0), time_scale=(1.0, 1.0), gain_db=(0.0, 0.0), tilt_db=(0.0, 0.0), noise_p=0.0,
+    shift_frames=0, freq_masks=0, time_masks=0,
 )  # fmt: skip
 NORM = Normalisation(mean=-30.0, std=12.0)
 
@@ -35,6 +36,19 @@ def test_short_clips_give_full_size_views():
 def test_gain_adds_decibels_in_normalised_units():
     clip = torch.randn(1, 64, 20)
     torch.testing.assert_close(augment(gain_db=(6.0, 6.0))(clip), clip + 6.0 / NORM.std)
+
+
+def test_tilt_is_a_line_through_the_middle_band_reaching_the_drawn_decibels_at_the_edges():
+    clip = torch.randn(1, 63, 20)
+    offset = augment(tilt_db=(9.0, 9.0))(clip) - clip  # (1, 63, 20)
+    torch.testing.assert_close(offset, offset[:, :, :1].expand_as(offset))  # the same in every frame
+    in_db = offset[0, :, 0] * NORM.std  # (63,)
+    assert in_db[0].item() == pytest.approx(-9.0, abs=1e-4) and in_db[-1].item() == pytest.approx(
+        9.0, abs=1e-4
+    )
+    assert in_db[31].item() == pytest.approx(0.0, abs=1e-4)
+    steps = in_db.diff()
+    torch.testing.assert_close(steps, torch.full_like(steps, 18.0 / 62), rtol=0, atol=1e-4)
 
 
 def test_spec_augment_masks_whole_bands_and_frames_with_the_mean():

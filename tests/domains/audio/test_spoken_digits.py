@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
+import numpy as np
 import pytest
 import soundfile
 from sslcli.domains import get_domain
@@ -48,3 +49,36 @@ def test_a_missing_espeak_ng_is_one_line_saying_how_to_install_it(monkeypatch, t
     assert result.exit_code == 1 and "apt-get install espeak-ng" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert not list((tmp_path / "cache").rglob("*.*")) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("slope", [0.0, 1.0, 2.0])
+def test_background_noise_power_falls_as_one_over_f_to_the_slope(slope):
+    rng = np.random.default_rng(0)
+    power = np.mean(
+        [np.abs(np.fft.rfft(spoken_digits.coloured_noise(4096, slope, rng))) ** 2 for _ in range(64)], 0
+    )
+    frequencies = np.arange(len(power))
+    band = slice(8, 1024)  # away from DC and the top bins
+    fitted = np.polyfit(np.log(frequencies[band]), np.log(power[band]), 1)[0]
+    assert fitted == pytest.approx(-slope, abs=0.1)
+
+
+def test_a_recorded_word_is_whole_in_its_window_at_a_drawn_snr_and_level():
+    rate = 22050
+    t = np.arange(round(0.4 * rate)) / rate
+    speech = np.sin(2 * np.pi * 440 * t) * np.hanning(len(t))  # (S,) a 0.4 s tone burst
+    for seed in range(5):
+        clip = spoken_digits.record(speech, rate, np.random.default_rng(seed))
+        assert len(clip) == round(spoken_digits.WINDOW_S * rate)
+        scores = np.correlate(clip, speech, mode="valid")  # where the word sits
+        start = int(np.argmax(scores))
+        scale = scores[start] / np.sum(speech**2)  # least-squares level of the word
+        noise = clip.copy()
+        noise[start : start + len(speech)] -= scale * speech
+        snr_db = 10 * np.log10(np.mean((scale * speech) ** 2) / np.mean(noise**2))
+        low, high = spoken_digits.SNR_DB
+        assert low - 0.5 < snr_db < high + 0.5
+        peak_dbfs = 20 * np.log10(np.abs(clip).max())
+        assert spoken_digits.PEAK_DBFS[0] - 1e-9 <= peak_dbfs <= spoken_digits.PEAK_DBFS[1] + 1e-9
+    longer = np.ones(round(1.5 * rate))
+    assert len(spoken_digits.record(longer, rate, np.random.default_rng(0))) == len(longer)
