@@ -9,7 +9,7 @@ espeak-ng says a word the same way every time, so its clean output is nearly a t
 of the raw log-mels solves it. Each clip is therefore recorded the way keyword data sets are (Warden,
 "Speech Commands", 2018): the word at a random place in a one-second window, over background noise
 of a random colour (white to brown) at a random signal-to-noise ratio, at a random level. The
-draws are seeded by the file's name, so the sample is the same on every machine. Written once into
+draws are seeded by the file's name, so they are the same on every machine. Written once into
 the cache folder (22.05 kHz 16-bit WAV, espeak-ng's rate).
 """
 

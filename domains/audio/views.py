@@ -5,7 +5,7 @@ that segment in frequency and time (BYOL-A; Niizumi et al., IJCNN 2021, whose cr
 out: here it only zooms in), a random gain, a random spectral tilt (a linear equaliser across the
 bands, like a microphone's or a room's colouring; CLMR's random filters, Spijkervet & Burgoyne,
 ISMIR 2021, colour views the same way with low- and high-pass filters), additive noise at a random
-signal-to- noise ratio in the linear power domain, a circular time shift, and SpecAugment's
+signal-to-noise ratio in the linear power domain, a circular time shift, and SpecAugment's
 frequency and time masks (Park et al., Interspeech 2019; masked cells take the view's mean). Mixing
 with another clip (BYOL-A's mixup) needs a second clip: ``mix_batch`` does it on whole batches on
 the training device, each view with another item's view of the batch, in the linear power domain.

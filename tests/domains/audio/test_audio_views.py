@@ -43,9 +43,8 @@ def test_tilt_is_a_line_through_the_middle_band_reaching_the_drawn_decibels_at_t
     offset = augment(tilt_db=(9.0, 9.0))(clip) - clip  # (1, 63, 20)
     torch.testing.assert_close(offset, offset[:, :, :1].expand_as(offset))  # the same in every frame
     in_db = offset[0, :, 0] * NORM.std  # (63,)
-    assert in_db[0].item() == pytest.approx(-9.0, abs=1e-4) and in_db[-1].item() == pytest.approx(
-        9.0, abs=1e-4
-    )
+    assert in_db[0].item() == pytest.approx(-9.0, abs=1e-4)
+    assert in_db[-1].item() == pytest.approx(9.0, abs=1e-4)
     assert in_db[31].item() == pytest.approx(0.0, abs=1e-4)
     steps = in_db.diff()
     torch.testing.assert_close(steps, torch.full_like(steps, 18.0 / 62), rtol=0, atol=1e-4)
