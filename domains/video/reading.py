@@ -1,0 +1,93 @@
+"""Decoding video with PyAV (its wheels bundle FFmpeg: mp4, webm, mkv, avi, mov).
+
+Frames are addressed by time, never by the container's frame count (often missing or wrong): a
+stretch ``[start_s, end_s)`` is read by one seek to the keyframe before ``start_s`` and decoding
+forward until every sampling time before ``end_s`` has its frame: the first at or after it. A stretch of a
+two-hour file costs the decoding of that stretch (and at most one group of pictures before it).
+Frames are scaled by FFmpeg (swscale) so their short side is ``short_side``, bounding memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from sslcli.domains.base import BadItemError
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
+FALLBACK_FPS = 25.0  # when a stream states no rate
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration_s: float | None  # None: the container does not say
+    fps: float
+    has_audio: bool
+
+
+def probe(path: Path) -> VideoInfo | None:
+    """What the container's header says, or None when it cannot be opened (loading says why)."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            else:
+                duration = None
+            fps = float(stream.average_rate) if stream.average_rate else FALLBACK_FPS
+            return VideoInfo(duration, fps, bool(container.streams.audio))
+    except Exception:  # corrupt or unsupported: load reports it with the reason
+        return None
+
+
+def read_frames(
+    path: Path, start_s: float, end_s: float | None, step_s: float, short_side: int
+) -> torch.Tensor:
+    """Frames sampled every ``step_s`` seconds from ``start_s`` up to ``end_s`` (None: the end of the
+    video) -> uint8 (N, 3, H, W) with min(H, W) = ``short_side``; a ``BadItemError`` says why not."""
+    try:
+        frames = decode_stretch(path, start_s, end_s, step_s, short_side)
+    except BadItemError:
+        raise
+    except Exception as err:  # FFmpeg rejects corrupt, truncated and unsupported files its own way
+        lines = str(err).strip().splitlines()
+        raise BadItemError(f"cannot decode video ({lines[-1] if lines else type(err).__name__})") from None
+    if not frames:
+        raise BadItemError("no decodable video frames" + (f" after {start_s:.2f} s" if start_s > 0 else ""))
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # (N, 3, H, W)
+
+
+def decode_stretch(path: Path, start_s: float, end_s: float | None, step_s: float, short_side: int) -> list:
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise BadItemError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if start_s > 0:
+            container.seek(round(start_s / stream.time_base), stream=stream, backward=True)
+        count = None if end_s is None else math.ceil((end_s - start_s) / step_s - 1e-9)  # sampling times
+        frames: list[np.ndarray] = []
+        for frame in container.decode(stream):
+            if frame.time is None or frame.time + 1e-6 < start_s + len(frames) * step_s:
+                continue
+            picture = scaled(frame, short_side)
+            while frame.time + 1e-6 >= start_s + len(frames) * step_s and len(frames) != count:
+                frames.append(picture)  # a slow source repeats a frame for several sampling times
+            if len(frames) == count:
+                break
+        return frames
+
+
+def scaled(frame: av.VideoFrame, short_side: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with the short side ``short_side`` (FFmpeg's swscale, area filter)."""
+    scale = short_side / min(frame.width, frame.height)
+    width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+    return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()

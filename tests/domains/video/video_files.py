@@ -1,0 +1,33 @@
+"""Small videos written with PyAV whose frames say their own index (frame k is filled with grey
+level k * LEVEL_STEP), so a test can tell exactly which frames a read returned."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+LEVEL_STEP = 6
+
+
+def write_counting_video(
+    path: Path, frames: int = 40, fps: int = 25, size: tuple[int, int] = (64, 48), gop: int = 10
+) -> Path:
+    """H.264 (lossless, a keyframe every ``gop`` frames) at ``fps``, ``size`` = (width, height)."""
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+        stream.options = {"crf": "0", "g": str(gop), "bf": "0"}
+        for k in range(frames):
+            picture = np.full((height, width, 3), k * LEVEL_STEP % 256, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def frame_indices(frames) -> list[int]:
+    """(N, 3, H, W) uint8 frames of a counting video -> the index each one shows."""
+    return [round(float(frame.float().mean()) / LEVEL_STEP) for frame in frames]
