@@ -30,7 +30,7 @@ class BYOL(Method):
     description = "siamese: EMA target network (cosine decay schedule), predictor, no negatives"
     paper = "Grill et al., NeurIPS 2020"
     family = "two_views"
-    accepts = ("image2d", "spectrogram")
+    accepts = ("image2d", "spectrogram", "clip")
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ class SimCLR(Method):
     description = "contrastive: two views, projection head, NT-Xent over the batch"
     paper = "Chen et al., ICML 2020"
     family = "two_views"
-    accepts = ("image2d", "spectrogram")
+    accepts = ("image2d", "spectrogram", "clip")
 
     def __init__(
         self,

@@ -3,7 +3,9 @@
 He et al., "Deep Residual Learning for Image Recognition", CVPR 2016. For inputs <= 64 px the
 7x7/2 stem and max-pool are replaced by a 3x3/1 convolution, as SimCLR does for CIFAR-10.
 ``resnet10`` (one basic block per stage) is a cheap CPU variant. ``spec_cnn`` is the spectrogram
-encoder of ``sslcli.models.audio`` (time steps as tokens). ViTs (``vit_tiny``, ``vit_small``,
+encoder of ``sslcli.models.audio`` (time steps as tokens). Clips (an input size (T, H, W)) get
+``sslcli.models.video``'s encoders: ``r3d_18``, ``r2plus1d_18``, or any 2-D backbone run on every frame
+and averaged over them. ViTs (``vit_tiny``, ``vit_small``,
 ``vit_base``, optionally ``_p<patch>``) are built by ``sslcli.models.vit``.
 """
 
@@ -18,6 +20,7 @@ from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from sslcli.models.audio import SpectrogramCNN
+from sslcli.models.video import VIDEO_RESNETS, FramePooledEncoder, VideoResNet
 from sslcli.models.vit import VIT_SIZES, build_vit, parse_vit_name
 
 SMALL_INPUT_MAX = 64
@@ -53,7 +56,7 @@ SPECTROGRAM_CNN = "spec_cnn"
 
 
 def available_backbones() -> list[str]:
-    return sorted([*_RESNETS, *VIT_SIZES, SPECTROGRAM_CNN])
+    return sorted([*_RESNETS, *VIT_SIZES, SPECTROGRAM_CNN, *VIDEO_RESNETS])
 
 
 def build_backbone(
@@ -64,8 +67,13 @@ def build_backbone(
     and ``time_steps``: (B, C, H, W) -> (B, T, F) along W (a spectrogram's time axis), also
     averaging to the forward output.
 
-    ``input_size``: the side of a square input or (H, W); ``in_channels``: C (any number)."""
+    ``input_size``: the side of a square input, (H, W), or (T, H, W) for clips (B, T, C, H, W);
+    ``in_channels``: C (any number)."""
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if len(size) == 3:
+        return build_clip_backbone(name, size, in_channels)
+    if name in VIDEO_RESNETS:
+        raise ValueError(f"{name} encodes clips (T, C, H, W), not single images")
     if parse_vit_name(name) is not None:
         return build_vit(name, size, in_channels, SMALL_INPUT_MAX)
     if name == SPECTROGRAM_CNN:
@@ -86,3 +94,12 @@ def build_backbone(
     feature_dim = net.fc.in_features
     net.fc = nn.Identity()
     return net, feature_dim
+
+
+def build_clip_backbone(name: str, size: tuple[int, int, int], in_channels: int) -> tuple[nn.Module, int]:
+    """A clip encoder: a 3-D ResNet, or the 2-D backbone ``name`` on every frame, averaged."""
+    if name in VIDEO_RESNETS:
+        net = VideoResNet(name, in_channels)
+        return net, net.feature_dim
+    frame_encoder, feature_dim = build_backbone(name, size[1:], in_channels)
+    return FramePooledEncoder(frame_encoder, feature_dim), feature_dim

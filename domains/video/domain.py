@@ -1,0 +1,112 @@
+"""The video domain: files found by extension, read by time with PyAV; one input of kind ``clip``,
+(T, 3, H, W) frames.
+
+Videos of at least two ``segment_s`` are cut into consecutive segments (the last one runs to the end),
+one item each, as the audio domain cuts recordings: an epoch draws clips from every stretch of a long
+video, and embed writes a row per segment with its start and end seconds and a pooled row per video.
+Loading an item decodes its stretch once, every ``stride`` source frames, scaled to a short side of
+``short_side`` (``reading``); each view is then a clip of ``frames`` consecutive samples of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+from sslcli.domains.base import (
+    BadItemError,
+    Domain,
+    InputSpec,
+    Item,
+    Sample,
+    register_domain,
+    regular_file_problem,
+    walk_entries,
+)
+from sslcli.domains.options import ViewOptions
+from sslcli.domains.video.reading import FALLBACK_FPS, VIDEO_SUFFIXES, probe, read_frames
+from sslcli.domains.video.views import ClipAugment, ClipViewOptions, middle_clip
+
+
+class VideoSettings(ViewOptions):
+    """How clips are sampled from a video, fixed for a run."""
+
+    frames: Annotated[int, Field(ge=1, le=128)] = 8  # T: frames per clip (rho-BYOL: 8)
+    stride: Annotated[int, Field(ge=1)] = 4  # source frames between a clip's frames (rho-BYOL: 8)
+    short_side: Annotated[int, Field(ge=8)] = 128  # decoded frames' short side, before the views
+    segment_s: Annotated[float, Field(gt=0)] = 8.0  # videos of 2+ segments are cut into these
+
+
+@dataclass(frozen=True)
+class VideoStretch(Item):
+    """``[start_s, end_s)`` of a video at ``fps``; ``end_s`` None: a whole (short) video."""
+
+    start_s: float = 0.0
+    end_s: float | None = None
+    fps: float = FALLBACK_FPS
+
+    def span(self) -> tuple[float, float] | None:
+        return None if self.end_s is None else (self.start_s, self.end_s)
+
+
+def stretches(path: Path, rel: str, segment_s: float) -> list[Item]:
+    """The items of one video: whole if shorter than two segments (or its header says nothing;
+    loading it says why it is bad, if it is), else consecutive ``segment_s`` stretches."""
+    info = probe(path)
+    fps = info.fps if info else FALLBACK_FPS
+    if info is None or info.duration_s is None or info.duration_s < 2 * segment_s:
+        return [VideoStretch(rel, path, rel, None, 0.0, None, fps)]
+    count = math.floor(info.duration_s / segment_s)
+    bounds = [
+        (i * segment_s, (i + 1) * segment_s if i < count - 1 else info.duration_s) for i in range(count)
+    ]
+    return [VideoStretch(f"{rel}@{start:.3f}s", path, rel, None, start, end, fps) for start, end in bounds]
+
+
+@register_domain
+class VideoDomain(Domain):
+    name = "video"
+    description = "videos (mp4, webm, mkv, avi, mov) as clips of frames, decoded by time with PyAV"
+    default_input_size = 112
+    default_backbone = "resnet18"  # on every frame, averaged: the cheap clip encoder
+
+    def __init__(self) -> None:
+        self.settings = VideoSettings()
+
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        self.settings = VideoSettings.parse(options)
+
+    def option_models(self) -> list[type[ViewOptions]]:
+        return [VideoSettings, ClipViewOptions]
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        size = (self.settings.frames, input_size, input_size)
+        return {"video": InputSpec("clip", 3, size, colour=True)}
+
+    def discover(self, root: Path) -> list[Item]:
+        paths = [p for p in walk_entries(root) if p.suffix.lower() in VIDEO_SUFFIXES]
+        segment_s = self.settings.segment_s
+        return [item for p in paths for item in stretches(p, p.relative_to(root).as_posix(), segment_s)]
+
+    def load(self, item: Item) -> Sample:
+        problem = regular_file_problem(item.path)
+        if problem:
+            raise BadItemError(problem)
+        start, end = (item.start_s, item.end_s) if isinstance(item, VideoStretch) else (0.0, None)
+        fps = item.fps if isinstance(item, VideoStretch) else FALLBACK_FPS
+        step_s = self.settings.stride / fps
+        return {"video": read_frames(item.path, start, end, step_s, self.settings.short_side)}  # (N, 3, H, W)
+
+    def augment(self, input_size: int, options: dict[str, Any]) -> ClipAugment:
+        return ClipAugment(self.settings.frames, input_size, ClipViewOptions.parse(options))
+
+    def eval_transform(self, input_size: int):
+        frames = self.settings.frames
+        return lambda stretch: middle_clip(stretch, frames, input_size)  # (N, 3, H, W) -> (T, 3, S, S)
+
+    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+        views = {**VideoSettings().model_dump(), **ClipViewOptions().model_dump()}
+        return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}

@@ -1,0 +1,58 @@
+"""Clip views: where a clip starts in the decoded stretch, then SimCLR's spatial augmentations drawn
+once per clip and applied to every frame alike (torchvision's v2 transforms on a ``Video``).
+
+Two views of an item are two clips of the same video at independent uniform starts, so the gap
+between them follows a decreasing (triangular) distribution: near clips are positives more often
+than far ones, as CVRL samples them (Qian et al., "Spatiotemporal Contrastive Video Representation
+Learning", CVPR 2021), with ρBYOL's two clips per video (Feichtenhofer et al., CVPR 2021).
+"""
+
+from __future__ import annotations
+
+import torch
+from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD, SimCLRViewOptions, simclr_transform
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+
+class ClipViewOptions(SimCLRViewOptions):
+    """SimCLR's spatial augmentations (crop, flip, colour jitter, grayscale, blur), once per clip."""
+
+
+def clip_at(stretch: torch.Tensor, frames: int, start: int) -> torch.Tensor:
+    """``frames`` consecutive frames of ``stretch`` (N, 3, H, W) from ``start``; a stretch shorter
+    than that repeats its last frame."""
+    short = frames - stretch.shape[0]
+    if short > 0:
+        stretch = torch.cat([stretch, stretch[-1:].expand(short, -1, -1, -1)])
+    return stretch[start : start + frames]  # (T, 3, H, W)
+
+
+def as_video(clip: torch.Tensor) -> tv_tensors.Video:
+    return tv_tensors.Video(clip.float() / 255)  # uint8 (T, 3, H, W) -> [0, 1]
+
+
+class ClipAugment:
+    """Decoded stretch uint8 (N, 3, H, W) -> one normalised clip view (T, 3, S, S)."""
+
+    def __init__(self, frames: int, input_size: int, options: ClipViewOptions):
+        self.frames, self.spatial = frames, simclr_transform(input_size, options)
+
+    def __call__(self, stretch: torch.Tensor) -> torch.Tensor:
+        start = int(torch.randint(0, max(stretch.shape[0] - self.frames, 0) + 1, ()))
+        clip = self.spatial(as_video(clip_at(stretch, self.frames, start)))  # same draw for every frame
+        return clip.as_subclass(torch.Tensor)
+
+
+def middle_clip(stretch: torch.Tensor, frames: int, input_size: int) -> torch.Tensor:
+    """The deterministic clip embed and eval use: the middle ``frames`` frames, short side resized to
+    ``input_size``, centre-cropped, normalised -> (T, 3, S, S)."""
+    start = max(stretch.shape[0] - frames, 0) // 2
+    resize = v2.Compose(
+        [
+            v2.Resize(input_size, antialias=True),
+            v2.CenterCrop(input_size),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    return resize(as_video(clip_at(stretch, frames, start))).as_subclass(torch.Tensor)
