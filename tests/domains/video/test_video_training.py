@@ -1,0 +1,76 @@
+"""The video domain end to end: the methods that accept clips train on generated videos with each
+clip encoder, and pretrain -> embed -> eval works from the CLI, with per-segment rows (start and end
+seconds) and one pooled row per video."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+
+from sslcli.config import PretrainConfig
+from sslcli.engine.trainer import pretrain
+from sslcli.jobs.encoder import load_encoder
+from tests.conftest import invoke
+from tests.domains.video.video_files import write_counting_video
+
+FRAMES, SIDE = 4, 16
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    for label, size in (("wide", (48, 32)), ("tall", (32, 48))):
+        (root / label).mkdir()
+        for i in range(4):
+            write_counting_video(root / label / f"{i}.mp4", frames=20 + 5 * i, size=size)
+    return root  # 8 videos of 0.8 to 1.4 s, 2 classes
+
+
+@pytest.mark.parametrize(
+    ("method", "backbone"), [("simclr", "resnet10"), ("byol", "resnet10"), ("simclr", "r2plus1d_18")]
+)
+def test_methods_for_clips_train_on_videos(videos, tmp_path, method, backbone):
+    run = tmp_path / "run"
+    config = PretrainConfig(
+        domain="video", method=method, data=str(videos), out=str(run), backbone=backbone, epochs=1,
+        batch_size=4, input_size=SIDE, num_workers=0, device="cpu", views={"frames": FRAMES},
+    )  # fmt: skip
+    result = pretrain(config, None, Console(quiet=True))
+    assert result.state.step == 2 and torch.isfinite(torch.tensor(result.state.last_loss))
+    encoder, _, feature_dim = load_encoder(run)
+    assert encoder(torch.randn(2, FRAMES, 3, SIDE, SIDE)).shape == (2, feature_dim)
+
+
+def test_pretrain_embed_eval_from_the_cli_with_segments_pooled_per_video(videos, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in videos.rglob("*.mp4"):
+        (data / path.parent.name).mkdir(exist_ok=True)
+        (data / path.parent.name / path.name).write_bytes(path.read_bytes())
+    write_counting_video(data / "wide" / "long.mp4", frames=40, size=(48, 32))  # 1.6 s: 2 segments
+    config = tmp_path / "video.toml"
+    config.write_text(f"[views]\nsegment_s = 0.75\nframes = {FRAMES}\n")
+    run, out = tmp_path / "run", tmp_path / "emb"
+    fast = ["--epochs", "1", "--batch-size", "4", "--input-size", str(SIDE), "--backbone", "resnet10"]
+    result = invoke("pretrain", "--domain", "video", "--data", data, "--out", run, "--config", config, *fast)
+    assert result.exit_code == 0, result.output
+    result = invoke("embed", "--run", run, "--data", data, "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "index.csv").open()))
+    segments = [row for row in rows if row["path"] == "wide/long.mp4"]
+    assert len(rows) == 8 + 2  # the others are shorter than two segments: whole items
+    assert [(r["start_s"], r["end_s"]) for r in segments] == [("0.0", "0.75"), ("0.75", "1.6")]
+    embeddings, pooled = np.load(out / "embeddings.npy"), np.load(out / "pooled.npy")
+    at = [i for i, row in enumerate(rows) if row["path"] == "wide/long.mp4"]
+    pooled_rows = list(csv.DictReader((out / "pooled_index.csv").open()))
+    (long_row,) = [int(r["row"]) for r in pooled_rows if r["path"] == "wide/long.mp4"]
+    np.testing.assert_allclose(pooled[long_row], embeddings[at].mean(axis=0), rtol=1e-5, atol=1e-6)
+    result = invoke("eval", "--run", run, "--data", data, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert 0 <= report["pretrained"]["knn"] <= 1 and report["classes"] == 2
