@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import torch
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD, SimCLRViewOptions, simclr_transform
+from sslcli.domains.options import CropScale
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 
 class ClipViewOptions(SimCLRViewOptions):
-    """SimCLR's spatial augmentations (crop, flip, colour jitter, grayscale, blur), once per clip."""
+    """SimCLR's spatial augmentations (crop, flip, colour jitter, grayscale, blur), once per clip;
+    crops keep 30-100% of the frame, as CVRL's do."""
+
+    crop_scale: CropScale = (0.3, 1.0)
 
 
 def clip_at(stretch: torch.Tensor, frames: int, start: int) -> torch.Tensor:

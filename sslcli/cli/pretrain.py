@@ -49,12 +49,14 @@ OVERRIDES = {
     "--input-size",
     type=int,
     default=None,
-    help="An image's side in pixels; audio: segment length in 10 ms frames.  [default: the domain's]",
+    help="An image's side in pixels; video: a frame's side; audio: segment length in 10 ms frames.  "
+    "[default: the domain's]",
 )
 @click.option(
     "--backbone",
     default=None,
-    help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>], spec_cnn (audio).  "
+    help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>], spec_cnn (audio), "
+    "r3d_18/r2plus1d_18 (video; 2-D encoders run on every frame).  "
     "[default: the method's or domain's]",
 )
 @click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default=None, help="[default: adamw]")
