@@ -224,6 +224,11 @@ class Domain(ABC):
         for model in models:
             model.parse(options)
 
+    def configure(self, options: dict[str, Any]) -> None:
+        """Optional: apply the run's view options that shape ``inputs`` (mel bands, frames per clip),
+        so encoders and methods are built for the inputs the run will produce."""
+        return None
+
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
         """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt).
 

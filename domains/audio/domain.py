@@ -111,8 +111,11 @@ class AudioDomain(Domain):
         self.view_options = AudioViewOptions()
         self.normalisation: Normalisation | None = None  # measured on discovery, or the run's
 
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+    def configure(self, options: dict[str, Any]) -> None:
         self.settings, self.view_options = AudioSettings.parse(options), AudioViewOptions.parse(options)
+
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        self.configure(options)
         path = run_dir / STATS_FILE
         if path.is_file():
             try:

@@ -77,8 +77,11 @@ class VideoDomain(Domain):
     def __init__(self) -> None:
         self.settings = VideoSettings()
 
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+    def configure(self, options: dict[str, Any]) -> None:
         self.settings = VideoSettings.parse(options)
+
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        self.configure(options)
 
     def option_models(self) -> list[type[ViewOptions]]:
         return [VideoSettings, ClipViewOptions]

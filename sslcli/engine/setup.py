@@ -164,7 +164,9 @@ def resolve_device(name: str) -> torch.device:
 
 def input_spec(config: PretrainConfig) -> InputSpec:
     """The one input of the run's domain at its input size (multi-input domains come with their methods)."""
-    specs = lookup_domain(config.domain).inputs(config.input_size)
+    domain = lookup_domain(config.domain)
+    domain.configure(config.views)  # e.g. the frames per clip or mel bands the run's views ask for
+    specs = domain.inputs(config.input_size)
     if len(specs) != 1:
         raise UserError(f"domain {config.domain!r} has inputs {', '.join(specs)}; this run needs one")
     return next(iter(specs.values()))

@@ -87,3 +87,14 @@ def test_pretrain_embed_eval_from_the_cli_with_a_bad_file_skipped(tones, tmp_pat
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
     assert 0 <= report["pretrained"]["knn"] <= 1 and report["classes"] == 2
+
+
+def test_the_encoder_is_built_for_the_mel_bands_the_views_ask_for(tones, tmp_path):
+    config = PretrainConfig(
+        domain="audio", method="simclr", data=str(tones), out=str(tmp_path / "run"), backbone="spec_cnn",
+        epochs=1, batch_size=4, input_size=SEGMENT, num_workers=0, device="cpu", views={"n_mels": 32},
+    )  # fmt: skip
+    result = pretrain(config, None, Console(quiet=True))
+    assert result.state.step == 3
+    encoder, _, feature_dim = load_encoder(tmp_path / "run")
+    assert encoder(torch.randn(2, 1, 32, SEGMENT)).shape == (2, feature_dim)

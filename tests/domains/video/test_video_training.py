@@ -75,3 +75,15 @@ def test_pretrain_embed_eval_from_the_cli_with_segments_pooled_per_video(videos,
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{") :])
     assert 0 <= report["pretrained"]["knn"] <= 1 and report["classes"] == 2
+
+
+def test_clip_order_refuses_clips_with_fewer_frames_than_sub_clips_in_one_line(videos, tmp_path):
+    config = tmp_path / "two.toml"
+    config.write_text("[views]\nframes = 2\n")
+    run = tmp_path / "run"
+    result = invoke(
+        "pretrain", "--domain", "video", "--method", "clip_order", "--data", videos, "--out", run,
+        "--config", config, "--input-size", str(SIDE), "--backbone", "resnet10",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "needs at least clips=3 frames per clip, got 2" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not run.exists()
