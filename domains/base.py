@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -102,6 +103,13 @@ class Item:
     def span(self) -> tuple[float, float] | None:
         """(start, end) in seconds where the item is a stretch of a longer recording, else None."""
         return None
+
+
+def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
+    """Consecutive ``[start, end)`` stretches of ``segment_s`` covering a recording or video of
+    ``duration_s``, the last one running to the end (so none is shorter than ``segment_s``)."""
+    count = max(1, math.floor(duration_s / segment_s))
+    return [(i * segment_s, (i + 1) * segment_s if i < count - 1 else duration_s) for i in range(count)]
 
 
 Sample = dict[str, torch.Tensor]  # one item's inputs by name, e.g. {"image": (C, H, W)}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from sslcli.domains.base import (
     Sample,
     register_domain,
     regular_file_problem,
+    segment_bounds,
     walk_entries,
 )
 from sslcli.domains.options import ViewOptions
@@ -80,8 +80,7 @@ def segments(path: Path, rel: str, segment_s: float) -> list[Item]:
     duration = duration_s(path)
     if duration is None or duration < 2 * segment_s:
         return [Item(rel, path, rel)]
-    count = math.floor(duration / segment_s)
-    bounds = [(i * segment_s, (i + 1) * segment_s if i < count - 1 else duration) for i in range(count)]
+    bounds = segment_bounds(duration, segment_s)
     return [AudioSegment(f"{rel}@{start:.3f}s", path, rel, None, start, end) for start, end in bounds]
 
 

@@ -10,7 +10,6 @@ Loading an item decodes its stretch once, every ``stride`` source frames, scaled
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from sslcli.domains.base import (
     Sample,
     register_domain,
     regular_file_problem,
+    segment_bounds,
     walk_entries,
 )
 from sslcli.domains.options import ViewOptions
@@ -60,10 +60,7 @@ def stretches(path: Path, rel: str, segment_s: float) -> list[Item]:
     fps = info.fps if info else FALLBACK_FPS
     if info is None or info.duration_s is None or info.duration_s < 2 * segment_s:
         return [VideoStretch(rel, path, rel, None, 0.0, None, fps)]
-    count = math.floor(info.duration_s / segment_s)
-    bounds = [
-        (i * segment_s, (i + 1) * segment_s if i < count - 1 else info.duration_s) for i in range(count)
-    ]
+    bounds = segment_bounds(info.duration_s, segment_s)
     return [VideoStretch(f"{rel}@{start:.3f}s", path, rel, None, start, end, fps) for start, end in bounds]
 
 
