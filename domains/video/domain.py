@@ -1,5 +1,5 @@
-"""The video domain: files found by extension, read by time with PyAV; one input of kind ``clip``,
-(T, 3, H, W) frames.
+"""The video domain: files found by extension, read by time with PyAV, and folders of frame images
+(one video each, at ``frame_rate``); one input of kind ``clip``, (T, 3, H, W) frames.
 
 Videos of at least two ``segment_s`` are cut into consecutive segments (the last one runs to the end),
 one item each, as the audio domain cuts recordings: an epoch draws clips from every stretch of a long
@@ -28,7 +28,14 @@ from sslcli.domains.base import (
 )
 from sslcli.domains.options import ViewOptions
 from sslcli.domains.video.clips_sample import materialise_video_clips
-from sslcli.domains.video.reading import FALLBACK_FPS, VIDEO_SUFFIXES, probe, read_frames
+from sslcli.domains.video.reading import (
+    FALLBACK_FPS,
+    VIDEO_SUFFIXES,
+    frame_files,
+    probe,
+    read_frame_folder,
+    read_frames,
+)
 from sslcli.domains.video.views import ClipAugment, ClipViewOptions, middle_clip
 
 
@@ -39,6 +46,7 @@ class VideoSettings(ViewOptions):
     stride: Annotated[int, Field(ge=1)] = 4  # source frames between a clip's frames (rho-BYOL: 8)
     short_side: Annotated[int, Field(ge=8)] = 128  # decoded frames' short side, before the views
     segment_s: Annotated[float, Field(gt=0)] = 8.0  # videos of 2+ segments are cut into these
+    frame_rate: Annotated[float, Field(gt=0)] = 25.0  # of folders of frame images (one video each)
 
 
 @dataclass(frozen=True)
@@ -53,14 +61,12 @@ class VideoStretch(Item):
         return None if self.end_s is None else (self.start_s, self.end_s)
 
 
-def stretches(path: Path, rel: str, segment_s: float) -> list[Item]:
-    """The items of one video: whole if shorter than two segments (or its header says nothing;
-    loading it says why it is bad, if it is), else consecutive ``segment_s`` stretches."""
-    info = probe(path)
-    fps = info.fps if info else FALLBACK_FPS
-    if info is None or info.duration_s is None or info.duration_s < 2 * segment_s:
+def stretches(path: Path, rel: str, duration_s: float | None, fps: float, segment_s: float) -> list[Item]:
+    """The items of one video: whole if shorter than two segments (or its length is unknown; loading
+    it says why it is bad, if it is), else consecutive ``segment_s`` stretches."""
+    if duration_s is None or duration_s < 2 * segment_s:
         return [VideoStretch(rel, path, rel, None, 0.0, None, fps)]
-    bounds = segment_bounds(info.duration_s, segment_s)
+    bounds = segment_bounds(duration_s, segment_s)
     return [VideoStretch(f"{rel}@{start:.3f}s", path, rel, None, start, end, fps) for start, end in bounds]
 
 
@@ -88,18 +94,32 @@ class VideoDomain(Domain):
         return {"video": InputSpec("clip", 3, size, colour=True)}
 
     def discover(self, root: Path) -> list[Item]:
-        paths = [p for p in walk_entries(root) if p.suffix.lower() in VIDEO_SUFFIXES]
-        segment_s = self.settings.segment_s
-        return [item for p in paths for item in stretches(p, p.relative_to(root).as_posix(), segment_s)]
+        """Video files by extension, and folders holding frame images (one video per folder)."""
+        settings, items = self.settings, []
+        for path in walk_entries(root):
+            rel = path.relative_to(root).as_posix()
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                info = probe(path)
+                duration, fps = (info.duration_s, info.fps) if info else (None, FALLBACK_FPS)
+                items += stretches(path, rel, duration, fps, settings.segment_s)
+            elif path.is_dir() and not path.is_symlink() and (frames := len(frame_files(path))):
+                items += stretches(
+                    path, rel, frames / settings.frame_rate, settings.frame_rate, settings.segment_s
+                )
+        return items
 
     def load(self, item: Item) -> Sample:
+        start, end = (item.start_s, item.end_s) if isinstance(item, VideoStretch) else (0.0, None)
+        fps = item.fps if isinstance(item, VideoStretch) else FALLBACK_FPS
+        step_s, short_side = self.settings.stride / fps, self.settings.short_side
+        if item.path.is_dir():
+            return {
+                "video": read_frame_folder(item.path, fps, start, end, step_s, short_side)
+            }  # (N, 3, H, W)
         problem = regular_file_problem(item.path)
         if problem:
             raise BadItemError(problem)
-        start, end = (item.start_s, item.end_s) if isinstance(item, VideoStretch) else (0.0, None)
-        fps = item.fps if isinstance(item, VideoStretch) else FALLBACK_FPS
-        step_s = self.settings.stride / fps
-        return {"video": read_frames(item.path, start, end, step_s, self.settings.short_side)}  # (N, 3, H, W)
+        return {"video": read_frames(item.path, start, end, step_s, short_side)}  # (N, 3, H, W)
 
     def augment(self, input_size: int, options: dict[str, Any]) -> ClipAugment:
         return ClipAugment(self.settings.frames, input_size, ClipViewOptions.parse(options))

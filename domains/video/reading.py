@@ -5,6 +5,9 @@ stretch ``[start_s, end_s)`` is read by one seek to the keyframe before ``start_
 forward until every sampling time before ``end_s`` has its frame: the first at or after it. A stretch of a
 two-hour file costs the decoding of that stretch (and at most one group of pictures before it).
 Frames are scaled by FFmpeg (swscale) so their short side is ``short_side``, bounding memory.
+
+A folder of frame images (one video per folder, frames in name order at a stated rate) is read the
+same way by ``read_frame_folder``: the same sampling times, Pillow's decoder and box filter.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from PIL import Image
 from sslcli.domains.base import BadItemError
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FALLBACK_FPS = 25.0  # when a stream states no rate
 
 
@@ -91,3 +96,37 @@ def scaled(frame: av.VideoFrame, short_side: int) -> np.ndarray:
     scale = short_side / min(frame.width, frame.height)
     width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
     return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The frame images directly inside ``folder``, in name order."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and p.is_file())
+
+
+def read_frame_folder(
+    folder: Path, fps: float, start_s: float, end_s: float | None, step_s: float, short_side: int
+) -> torch.Tensor:
+    """``read_frames`` for a folder of frame images shown at ``fps``: frame k is on screen from k / fps.
+    An unreadable frame makes the whole video a bad item naming that frame."""
+    files = frame_files(folder)
+    times = []  # the sampling times inside the stretch that a frame covers
+    while start_s + len(times) * step_s < (len(files) / fps if end_s is None else end_s):
+        times.append(start_s + len(times) * step_s)
+    indices = [math.ceil(t * fps - 1e-6) for t in times]
+    frames = []
+    for index in (i for i in indices if i < len(files)):
+        try:
+            with Image.open(files[index]) as image:
+                frames.append(scaled_image(image.convert("RGB"), short_side))
+        except Exception as err:  # Pillow raises several types on corrupt or truncated images
+            raise BadItemError(f"cannot decode frame {files[index].name} ({type(err).__name__})") from None
+    if not frames:
+        raise BadItemError("no frame images" + (f" after {start_s:.2f} s" if start_s > 0 else ""))
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # (N, 3, H, W)
+
+
+def scaled_image(image: Image.Image, short_side: int) -> np.ndarray:
+    """(H, W, 3) uint8 with the short side ``short_side`` (Pillow's box filter, like swscale's area)."""
+    scale = short_side / min(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return np.asarray(image.resize(size, Image.Resampling.BOX))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
 
 LEVEL_STEP = 6
 
@@ -31,3 +32,13 @@ def write_counting_video(
 def frame_indices(frames) -> list[int]:
     """(N, 3, H, W) uint8 frames of a counting video -> the index each one shows."""
     return [round(float(frame.float().mean()) / LEVEL_STEP) for frame in frames]
+
+
+def write_counting_frames(folder: Path, frames: int = 30, size: tuple[int, int] = (48, 32)) -> Path:
+    """PNG frames ``frame_000.png``, ... whose frame k is filled with grey level k * LEVEL_STEP."""
+    folder.mkdir(parents=True)
+    width, height = size
+    for k in range(frames):
+        picture = np.full((height, width, 3), k * LEVEL_STEP % 256, dtype=np.uint8)
+        Image.fromarray(picture).save(folder / f"frame_{k:03d}.png")
+    return folder
