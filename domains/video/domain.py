@@ -75,6 +75,7 @@ class VideoDomain(Domain):
     name = "video"
     description = "videos (mp4, webm, mkv, avi, mov) as clips of frames, decoded by time with PyAV"
     default_input_size = 112
+    input_size_unit = "px, 8 frames"  # the default clip: VideoSettings.frames
     default_backbone = "resnet18"  # on every frame, averaged: the cheap clip encoder
 
     def __init__(self) -> None:
