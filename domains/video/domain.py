@@ -73,7 +73,7 @@ def stretches(path: Path, rel: str, duration_s: float | None, fps: float, segmen
 @register_domain
 class VideoDomain(Domain):
     name = "video"
-    description = "videos (mp4, webm, mkv, avi, mov) as clips of frames, decoded by time with PyAV"
+    description = "videos (mp4, webm, mkv, avi, mov; folders of frame images) as clips, read by time"
     default_input_size = 112
     input_size_unit = "px, 8 frames"  # the default clip: VideoSettings.frames
     default_backbone = "resnet18"  # on every frame, averaged: the cheap clip encoder
@@ -110,17 +110,17 @@ class VideoDomain(Domain):
         return items
 
     def load(self, item: Item) -> Sample:
-        start, end = (item.start_s, item.end_s) if isinstance(item, VideoStretch) else (0.0, None)
-        fps = item.fps if isinstance(item, VideoStretch) else FALLBACK_FPS
+        whole = (0.0, None, FALLBACK_FPS)
+        start, end, fps = (item.start_s, item.end_s, item.fps) if isinstance(item, VideoStretch) else whole
         step_s, short_side = self.settings.stride / fps, self.settings.short_side
         if item.path.is_dir():
-            return {
-                "video": read_frame_folder(item.path, fps, start, end, step_s, short_side)
-            }  # (N, 3, H, W)
-        problem = regular_file_problem(item.path)
-        if problem:
-            raise BadItemError(problem)
-        return {"video": read_frames(item.path, start, end, step_s, short_side)}  # (N, 3, H, W)
+            frames = read_frame_folder(item.path, fps, start, end, step_s, short_side)
+        else:
+            problem = regular_file_problem(item.path)
+            if problem:
+                raise BadItemError(problem)
+            frames = read_frames(item.path, start, end, step_s, short_side)
+        return {"video": frames}  # (N, 3, H, W)
 
     def augment(self, input_size: int, options: dict[str, Any]) -> ClipAugment:
         return ClipAugment(self.settings.frames, input_size, ClipViewOptions.parse(options))
