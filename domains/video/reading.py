@@ -108,7 +108,10 @@ def read_frame_folder(
 ) -> torch.Tensor:
     """``read_frames`` for a folder of frame images shown at ``fps``: frame k is on screen from k / fps.
     An unreadable frame makes the whole video a bad item naming that frame."""
-    files = frame_files(folder)
+    try:
+        files = frame_files(folder)
+    except OSError as err:
+        raise BadItemError(f"cannot list the frame folder ({err.strerror})") from None
     times = []  # the sampling times inside the stretch that a frame covers
     while start_s + len(times) * step_s < (len(files) / fps if end_s is None else end_s):
         times.append(start_s + len(times) * step_s)
@@ -122,6 +125,8 @@ def read_frame_folder(
             raise BadItemError(f"cannot decode frame {files[index].name} ({type(err).__name__})") from None
     if not frames:
         raise BadItemError("no frame images" + (f" after {start_s:.2f} s" if start_s > 0 else ""))
+    if len({frame.shape for frame in frames}) > 1:
+        raise BadItemError("frame images of different sizes (or aspect ratios) in one video")
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # (N, 3, H, W)
 
 

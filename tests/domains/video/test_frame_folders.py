@@ -54,3 +54,13 @@ def test_a_corrupt_frame_makes_its_video_a_bad_item_naming_the_frame(tmp_path):
     with pytest.raises(BadItemError, match="cannot decode frame frame_004.png") as err:
         domain.load(item)
     assert "\n" not in str(err.value)
+
+
+def test_frames_of_different_shapes_make_a_bad_item(tmp_path):
+    folder = write_counting_frames(tmp_path / "clip", frames=6)
+    write_counting_frames(tmp_path / "other", frames=1, size=(32, 48))  # portrait
+    (tmp_path / "other" / "frame_000.png").rename(folder / "frame_003.png")
+    domain = video_domain(stride=1)
+    item = next(item for item in domain.discover(tmp_path) if item.rel_path == "clip")
+    with pytest.raises(BadItemError, match="frame images of different sizes"):
+        domain.load(item)
