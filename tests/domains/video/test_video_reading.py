@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 
+import av
 import pytest
 from sslcli.domains.base import BadItemError
 from sslcli.domains.video.reading import probe, read_frames
 
-from tests.domains.video.video_files import frame_indices, write_counting_video
+from tests.domains.video.video_files import LEVEL_STEP, frame_indices, write_counting_video
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,34 @@ def test_bad_files_are_bad_items_with_a_one_line_reason(tmp_path, counting):
 def test_a_stretch_past_the_end_has_no_frames(counting):
     with pytest.raises(BadItemError, match="no decodable video frames after 5.00 s"):
         read_frames(counting, 5.0, 6.0, 0.04, 16)
+
+
+def test_a_late_stretch_decodes_at_most_one_group_of_pictures_before_it(tmp_path, monkeypatch):
+    path = write_counting_video(tmp_path / "long.mp4", frames=250, gop=25)  # 10 s, a keyframe a second
+    decoded = []
+    real_open = av.open
+
+    class CountingContainer:
+        def __init__(self, container):
+            self.container = container
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.container.close()
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+        def decode(self, *args, **kwargs):
+            for frame in self.container.decode(*args, **kwargs):
+                decoded.append(round(frame.time * 25))
+                yield frame
+
+    monkeypatch.setattr(av, "open", lambda *args, **kwargs: CountingContainer(real_open(*args, **kwargs)))
+    frames = read_frames(path, 8.1, 8.5, 0.04, 16)
+    painted = [round(k * LEVEL_STEP % 256 / LEVEL_STEP) for k in range(203, 213)]  # grey levels wrap at 256
+    assert frame_indices(frames) == painted
+    gop = 25  # frames from the keyframe before the stretch at most, never from the start of the file
+    assert min(decoded) >= 203 - gop and len(decoded) <= gop + 10
