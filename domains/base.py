@@ -233,8 +233,9 @@ class Domain(ABC):
             model.parse(options)
 
     def configure(self, options: dict[str, Any]) -> None:
-        """Optional: apply the run's view options that shape ``inputs`` (mel bands, frames per clip),
-        so encoders and methods are built for the inputs the run will produce."""
+        """Optional: apply the run's view options that shape ``inputs`` and loading (mel bands, frames
+        per clip), so encoders and methods are built for the inputs the run will produce; called
+        before ``bind_run``."""
         return None
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:

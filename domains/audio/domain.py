@@ -114,7 +114,6 @@ class AudioDomain(Domain):
         self.settings, self.view_options = AudioSettings.parse(options), AudioViewOptions.parse(options)
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        self.configure(options)
         path = run_dir / STATS_FILE
         if path.is_file():
             try:

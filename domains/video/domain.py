@@ -36,7 +36,7 @@ from sslcli.domains.video.reading import (
     read_frame_folder,
     read_frames,
 )
-from sslcli.domains.video.views import ClipAugment, ClipViewOptions, middle_clip
+from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip
 
 
 class VideoSettings(ViewOptions):
@@ -75,7 +75,7 @@ class VideoDomain(Domain):
     name = "video"
     description = "videos (mp4, webm, mkv, avi, mov; folders of frame images) as clips, read by time"
     default_input_size = 112
-    input_size_unit = "px, 8 frames"  # the default clip: VideoSettings.frames
+    input_size_unit = f"px, {VideoSettings().frames} frames"  # the default clip
     default_backbone = "resnet18"  # on every frame, averaged: the cheap clip encoder
 
     def __init__(self) -> None:
@@ -83,9 +83,6 @@ class VideoDomain(Domain):
 
     def configure(self, options: dict[str, Any]) -> None:
         self.settings = VideoSettings.parse(options)
-
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        self.configure(options)
 
     def option_models(self) -> list[type[ViewOptions]]:
         return [VideoSettings, ClipViewOptions]
@@ -125,9 +122,8 @@ class VideoDomain(Domain):
     def augment(self, input_size: int, options: dict[str, Any]) -> ClipAugment:
         return ClipAugment(self.settings.frames, input_size, ClipViewOptions.parse(options))
 
-    def eval_transform(self, input_size: int):
-        frames = self.settings.frames
-        return lambda stretch: middle_clip(stretch, frames, input_size)  # (N, 3, H, W) -> (T, 3, S, S)
+    def eval_transform(self, input_size: int) -> MiddleClip:
+        return MiddleClip(self.settings.frames, input_size)  # (N, 3, H, W) -> (T, 3, S, S)
 
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_video_clips()

@@ -48,15 +48,20 @@ class ClipAugment:
         return clip.as_subclass(torch.Tensor)
 
 
-def middle_clip(stretch: torch.Tensor, frames: int, input_size: int) -> torch.Tensor:
-    """The deterministic clip embed and eval use: the middle ``frames`` frames, short side resized to
-    ``input_size``, centre-cropped, normalised -> (T, 3, S, S)."""
-    start = max(stretch.shape[0] - frames, 0) // 2
-    resize = v2.Compose(
-        [
-            v2.Resize(input_size, antialias=True),
-            v2.CenterCrop(input_size),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
-    return resize(as_video(clip_at(stretch, frames, start))).as_subclass(torch.Tensor)
+class MiddleClip:
+    """The deterministic clip embed and eval use: the middle ``frames`` frames of a stretch, short side
+    resized to ``input_size``, centre-cropped, normalised; (N, 3, H, W) uint8 -> (T, 3, S, S)."""
+
+    def __init__(self, frames: int, input_size: int):
+        self.frames = frames
+        self.resize = v2.Compose(
+            [
+                v2.Resize(input_size, antialias=True),
+                v2.CenterCrop(input_size),
+                v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
+
+    def __call__(self, stretch: torch.Tensor) -> torch.Tensor:
+        start = max(stretch.shape[0] - self.frames, 0) // 2
+        return self.resize(as_video(clip_at(stretch, self.frames, start))).as_subclass(torch.Tensor)

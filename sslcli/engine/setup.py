@@ -42,6 +42,7 @@ def bound_domain(name: str, run_dir: Path, views: dict, create: bool) -> Domain:
     domain = lookup_domain(name)
     try:
         domain.check_views(views)
+        domain.configure(views)
         domain.bind_run(run_dir, views, create)
     except ValidationError as err:
         raise UserError(f"view options of {name}: {describe_errors(err, 'views.')}") from None

@@ -34,8 +34,9 @@ def shuffle_sub_clips(views: torch.Tensor, clips: int) -> tuple[torch.Tensor, to
     batch, frames = views.shape[:2]
     length = frames // clips
     sub_clips = views[:, : clips * length].unflatten(1, (clips, length))  # (B, n, t, C, H, W)
-    labels = torch.randint(0, len(orders(clips)), (batch,), device=views.device)  # (B,)
-    order = orders(clips).to(views.device)[labels]  # (B, n)
+    table = orders(clips).to(views.device)  # (n!, n)
+    labels = torch.randint(0, len(table), (batch,), device=views.device)  # (B,)
+    order = table[labels]  # (B, n)
     return sub_clips[torch.arange(batch, device=views.device)[:, None], order], labels
 
 

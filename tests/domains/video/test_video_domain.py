@@ -11,7 +11,7 @@ from sslcli.domains import get_domain
 from sslcli.domains.base import BadItemError
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 from sslcli.domains.video.domain import VideoSettings
-from sslcli.domains.video.views import ClipAugment, ClipViewOptions, middle_clip
+from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip
 
 from tests.conftest import invoke
 from tests.domains.video.video_files import frame_indices, write_counting_video
@@ -65,7 +65,7 @@ def test_a_view_is_consecutive_samples_of_the_stretch_and_short_stretches_repeat
         starts.add(indices[0])
     assert len(starts) > 3 and max(starts) <= 8  # clips start anywhere a whole clip fits
     assert frame_indices(unnormalised(augment(stretch[:2]))) == [0, 1, 1, 1]
-    assert frame_indices(unnormalised(middle_clip(stretch, 4, 16))) == [4, 5, 6, 7]
+    assert frame_indices(unnormalised(MiddleClip(4, 16)(stretch))) == [4, 5, 6, 7]
 
 
 def test_spatial_augmentations_are_drawn_once_per_clip():
