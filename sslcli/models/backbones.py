@@ -5,8 +5,8 @@ He et al., "Deep Residual Learning for Image Recognition", CVPR 2016. For inputs
 ``resnet10`` (one basic block per stage) is a cheap CPU variant. ``spec_cnn`` is the spectrogram
 encoder of ``sslcli.models.audio`` (time steps as tokens). Clips (an input size (T, H, W)) get
 ``sslcli.models.video``'s encoders: ``r3d_18``, ``r2plus1d_18``, or any 2-D backbone run on every frame
-and averaged over them. ViTs (``vit_tiny``, ``vit_small``,
-``vit_base``, optionally ``_p<patch>``) are built by ``sslcli.models.vit``.
+and averaged over them. ViTs (``vit_tiny``, ``vit_small``, ``vit_base``, optionally ``_p<patch>``) are
+built by ``sslcli.models.vit``, for clips as a ViT over 2-frame tubelets (VideoMAE's).
 """
 
 from __future__ import annotations
@@ -97,9 +97,12 @@ def build_backbone(
 
 
 def build_clip_backbone(name: str, size: tuple[int, int, int], in_channels: int) -> tuple[nn.Module, int]:
-    """A clip encoder: a 3-D ResNet, or the 2-D backbone ``name`` on every frame, averaged."""
+    """A clip encoder: a 3-D ResNet, a ViT over tubelets, or the 2-D backbone ``name`` on every frame,
+    averaged."""
     if name in VIDEO_RESNETS:
         net = VideoResNet(name, in_channels)
         return net, net.feature_dim
+    if parse_vit_name(name) is not None:
+        return build_vit(name, size, in_channels, SMALL_INPUT_MAX)
     frame_encoder, feature_dim = build_backbone(name, size[1:], in_channels)
     return FramePooledEncoder(frame_encoder, feature_dim), feature_dim

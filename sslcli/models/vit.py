@@ -1,10 +1,14 @@
-"""Vision Transformer for small and large inputs, with pooled features for embedding.
+"""Vision Transformer for images and clips, small and large inputs, with pooled features for embedding.
 
 Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
-ICLR 2021. Pre-norm blocks, fixed 2-D sine-cosine position embeddings and mean pooling of the final
+ICLR 2021. Pre-norm blocks, fixed sine-cosine position embeddings and mean pooling of the final
 tokens, as MAE (He et al., CVPR 2022) uses for its encoder. The patch embedding is a linear map of
 each patch flattened in MAE's (p, q, c) layout (equal to a stride-p convolution), so that the
 patches cut by ``sslcli.kernels.mae_random_masking`` can be embedded directly.
+
+Clips (B, T, C, H, W) are cut into tubelets of ``TUBELET`` frames x p x p pixels, embedded the same way
+from their (t, p, q, c) layout (Tong et al., "VideoMAE", NeurIPS 2022: 2x16x16 cubes), tokens ordered
+time-group-major as the masking kernel's tube-masked patches, with a 3-axis sin-cos position embedding.
 """
 
 from __future__ import annotations
@@ -17,33 +21,48 @@ import torch.nn as nn
 # name -> (width, depth, heads)
 VIT_SIZES = {"vit_tiny": (192, 12, 3), "vit_small": (384, 12, 6), "vit_base": (768, 12, 12)}
 _VIT_NAME = re.compile(r"^(vit_(?:tiny|small|base))(?:_p(\d+))?$")
+TUBELET = 2  # frames per clip token (VideoMAE's)
 
 
-def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, L, p*p*C), patches in row-major order, each laid out (p, q, c)."""
-    b, c, h, w = images.shape
+def patchify(x: torch.Tensor, patch_size: int, tubelet: int = 1) -> torch.Tensor:
+    """(B, C, H, W) -> (B, L, p*p*C), patches in row-major order, each laid out (p, q, c); a clip
+    (B, T, C, H, W) -> (B, G*L, t*p*p*C), the G = T / t time groups first, each tubelet (t, p, q, c)."""
+    t = tubelet if x.ndim == 5 else 1
+    clips = x if x.ndim == 5 else x[:, None]  # (B, T, C, H, W)
+    b, frames, c, h, w = clips.shape
     p = patch_size
-    x = images.reshape(b, c, h // p, p, w // p, p)  # (B, C, Hp, p, Wp, q)
-    return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // p) * (w // p), p * p * c)
+    v = clips.reshape(b, frames // t, t, c, h // p, p, w // p, p)  # (B, G, t, C, Hp, p, Wp, q)
+    v = v.permute(0, 1, 4, 6, 2, 5, 7, 3)  # (B, G, Hp, Wp, t, p, q, C)
+    return v.reshape(b, (frames // t) * (h // p) * (w // p), t * p * p * c)
 
 
-def unpatchify(patches: torch.Tensor, patch_size: int, channels: int, size: tuple[int, int]) -> torch.Tensor:
-    """Inverse of ``patchify``: (B, L, p*p*C) -> (B, C, H, W) for ``size`` (H, W)."""
-    (b, p), (height, width) = (patches.shape[0], patch_size), size
-    x = patches.reshape(b, height // p, width // p, p, p, channels)  # (B, Hp, Wp, p, q, C)
-    return x.permute(0, 5, 1, 3, 2, 4).reshape(b, channels, height, width)
+def unpatchify(
+    patches: torch.Tensor, patch_size: int, channels: int, size: tuple[int, ...], tubelet: int = 1
+) -> torch.Tensor:
+    """Inverse of ``patchify``: (B, L, P) -> (B, C, H, W) for ``size`` (H, W), or (B, T, C, H, W) for
+    ``size`` (T, H, W)."""
+    frames, t = (size[0], tubelet) if len(size) == 3 else (1, 1)
+    (height, width), b, p = size[-2:], patches.shape[0], patch_size
+    grid = (frames // t, height // p, width // p)
+    x = patches.reshape(b, *grid, t, p, p, channels)  # (B, G, Hp, Wp, t, p, q, C)
+    x = x.permute(0, 1, 4, 7, 2, 5, 3, 6).reshape(b, frames, channels, height, width)  # (B, T, C, H, W)
+    return x if len(size) == 3 else x[:, 0]
 
 
-def sincos_position_embedding(grid: tuple[int, int], dim: int) -> torch.Tensor:
-    """Fixed 2-D sine-cosine embedding (Hp*Wp, dim) of a (Hp, Wp) patch grid: half the channels encode
-    rows, half columns."""
-    if dim % 4:
-        raise ValueError(f"ViT width must be divisible by 4, got {dim}")
-    freqs = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))  # (D/4,)
-    rows, cols = torch.meshgrid(torch.arange(grid[0]), torch.arange(grid[1]), indexing="ij")
+def sincos_position_embedding(grid: tuple[int, ...], dim: int) -> torch.Tensor:
+    """Fixed sine-cosine embedding (L, dim) of a patch grid such as (Hp, Wp) or (G, Hp, Wp), positions
+    in row-major order: each axis encodes its coordinate in dim / axes channels, half sines, half
+    cosines (for two axes: rows, then columns)."""
+    axes = len(grid)
+    if dim % (2 * axes):
+        raise ValueError(
+            f"a {axes}-axis sin-cos position embedding needs a width divisible by {2 * axes}, got {dim}"
+        )
+    band = dim // (2 * axes)
+    freqs = 1.0 / 10000 ** (torch.arange(band, dtype=torch.float64) / band)  # (D / 2A,)
     parts = []
-    for coord in (rows.reshape(-1), cols.reshape(-1)):
-        angles = coord[:, None].double() * freqs[None]  # (L, D/4)
+    for coord in torch.meshgrid(*(torch.arange(n) for n in grid), indexing="ij"):
+        angles = coord.reshape(-1, 1).double() * freqs[None]  # (L, D / 2A)
         parts += [angles.sin(), angles.cos()]
     return torch.cat(parts, dim=1).float()  # (L, D)
 
@@ -58,26 +77,53 @@ def transformer_blocks(dim: int, depth: int, heads: int) -> nn.ModuleList:
 
 
 class VisionTransformer(nn.Module):
-    """(B, C, H, W) -> (B, D) mean-pooled token features; ``tokens`` gives the per-patch features
-    (B, L, D) and ``encode`` runs any subset of embedded tokens (MAE's visible patches)."""
+    """(B, C, H, W), or a clip (B, T, C, H, W), -> (B, D) mean-pooled token features; ``tokens`` gives
+    the per-patch features (B, L, D) and ``encode`` runs any subset of embedded tokens (MAE's visible
+    patches). ``size`` is (H, W), or (T, H, W) for clips, whose tokens are tubelets of ``tubelet``
+    frames: L = G * Hp * Wp tokens, time group by time group."""
 
     def __init__(
-        self, size: tuple[int, int], patch_size: int, in_channels: int, dim: int, depth: int, heads: int
+        self,
+        size: tuple[int, ...],
+        patch_size: int,
+        in_channels: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        tubelet: int = 1,
     ):
         super().__init__()
-        if size[0] % patch_size or size[1] % patch_size:
-            raise ValueError(f"input size {size} is not divisible by the patch size {patch_size}")
+        *frames, height, width = size
+        if height % patch_size or width % patch_size:
+            raise ValueError(f"input size {(height, width)} is not divisible by the patch size {patch_size}")
+        if frames and frames[0] % tubelet:
+            raise ValueError(
+                f"a clip ViT embeds tubelets of {tubelet} frames: clips of {frames[0]} frames do not "
+                f"divide into them (use a multiple of {tubelet} frames)"
+            )
+        self.tubelet = tubelet if frames else 1
         self.patch_size, self.in_channels, self.dim = patch_size, in_channels, dim
-        self.grid = (size[0] // patch_size, size[1] // patch_size)  # (Hp, Wp)
-        self.patch_embed = nn.Linear(patch_size * patch_size * in_channels, dim)
+        # (Hp, Wp), or (G, Hp, Wp) for clips
+        self.grid = (*(f // tubelet for f in frames), height // patch_size, width // patch_size)
+        self.patch_embed = nn.Linear(self.tubelet * patch_size * patch_size * in_channels, dim)
         pos = sincos_position_embedding(self.grid, dim)[None]  # (1, L, D)
         self.register_buffer("pos_embed", pos, persistent=False)
         self.blocks = transformer_blocks(dim, depth, heads)
         self.norm = nn.LayerNorm(dim)
 
     @property
+    def time_groups(self) -> int:
+        """G: a clip's tubelets along time (1 for images)."""
+        return self.grid[0] if len(self.grid) == 3 else 1
+
+    @property
+    def spatial_patches(self) -> int:
+        """Hp * Wp: the patches of one image, or of one time group of a clip."""
+        return self.grid[-2] * self.grid[-1]
+
+    @property
     def num_patches(self) -> int:
-        return self.grid[0] * self.grid[1]
+        return self.time_groups * self.spatial_patches
 
     def encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Embedded tokens with positions added (B, n, D) -> normalised encoder output (B, n, D)."""
@@ -85,19 +131,22 @@ class VisionTransformer(nn.Module):
             tokens = block(tokens)
         return self.norm(tokens)
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, L, D): one feature per patch, in row-major patch order."""
-        embedded = self.patch_embed(patchify(images, self.patch_size)) + self.pos_embed  # (B, L, D)
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) or (B, T, C, H, W) -> (B, L, D): one feature per patch (tubelet), in ``patchify``
+        order."""
+        embedded = self.patch_embed(patchify(x, self.patch_size, self.tubelet)) + self.pos_embed  # (B, L, D)
         return self.encode(embedded)
 
-    def time_steps(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, Wp, D): the patch columns (a spectrogram's time steps), each the mean
-        of its patches."""
-        tokens = self.tokens(images)  # (B, Hp * Wp, D)
-        return tokens.reshape(len(tokens), *self.grid, self.dim).mean(dim=1)
+    def time_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) -> (B, Wp, D): the patch columns (a spectrogram's time steps), each the
+        mean of its patches; clips (B, T, C, H, W) -> (B, G, D): each time group's mean."""
+        tokens = self.tokens(x).reshape(len(x), *self.grid, self.dim)  # (B, [G,] Hp, Wp, D)
+        if len(self.grid) == 3:
+            return tokens.mean(dim=(2, 3))  # (B, G, D)
+        return tokens.mean(dim=1)  # (B, Wp, D)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.tokens(images).mean(dim=1)  # (B, D)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens(x).mean(dim=1)  # (B, D)
 
 
 def parse_vit_name(name: str) -> tuple[str, int | None] | None:
@@ -117,9 +166,12 @@ def default_patch_size(size: tuple[int, int], small_input_max: int) -> int:
 
 
 def build_vit(
-    name: str, size: tuple[int, int], in_channels: int, small_input_max: int
+    name: str, size: tuple[int, ...], in_channels: int, small_input_max: int
 ) -> tuple[nn.Module, int]:
+    """The ViT ``name`` for images (H, W), or for clips (T, H, W) with tubelets of ``TUBELET`` frames;
+    the patch side from the name's ``_p`` suffix, else ``default_patch_size`` of (H, W)."""
     vit_size, patch = parse_vit_name(name)
     dim, depth, heads = VIT_SIZES[vit_size]
-    patch = patch or default_patch_size(size, small_input_max)
-    return VisionTransformer(size, patch, in_channels, dim, depth, heads), dim
+    patch = patch or default_patch_size(size[-2:], small_input_max)
+    tubelet = TUBELET if len(size) == 3 else 1
+    return VisionTransformer(size, patch, in_channels, dim, depth, heads, tubelet), dim
