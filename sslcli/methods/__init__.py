@@ -20,6 +20,7 @@ from sslcli.methods import (  # noqa: F401
     simsiam,
     super_resolution,
     vicreg,
+    video_mae,
 )
 from sslcli.methods.base import (
     Method,

@@ -6,8 +6,11 @@ reference on CPU); the ViT encoder sees only the visible patches, a light transf
 them back in place with mask tokens in the gaps (``mae_unshuffle``) and predicts every patch's
 pixels; the loss is the MSE on the hidden patches against per-patch normalised pixels. ``embed``
 runs the encoder on all patches, without masking, and mean-pools them. The backbone defaults to
-``vit_tiny`` whatever the domain's; writes ``plots/mae_reconstruction.png`` at the end, except for
+``vit_tiny`` whatever the domain's; writes ``plots/<name>_reconstruction.png`` at the end, except for
 data that may identify people (the medical domain), whose pixels no picture shows.
+
+The same code trains a clip ViT (tubelets, ``sslcli.models.vit``) on clips (B, T, C, H, W) with tube
+masking: ``sslcli.methods.video_mae`` is VideoMAE's name and defaults around it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sslcli.models.vit import (
 from sslcli.run_dir import atomic_write
 
 PREVIEW_IMAGES = 8
+PREVIEW_CLIPS = 3
 PREVIEW_MIN_SIDE = 64
 
 
@@ -49,11 +53,24 @@ def masked_patch_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torc
     return (per_patch * mask).sum() / mask.sum()
 
 
+def picture_tiles(originals: torch.Tensor, masked: torch.Tensor, restored: torch.Tensor):
+    """The reconstruction picture's tiles (N, C, H, W) and tiles per row: images (B, C, H, W) in three
+    rows (originals, masked inputs, reconstructions); clips (B, T, C, H, W) as three rows of frames each."""
+    if originals.ndim == 4:
+        return torch.cat([originals, masked, restored]), len(originals)
+    rows = torch.stack([originals, masked, restored], dim=1)  # (B, 3, T, C, H, W)
+    return rows.flatten(0, 2), originals.shape[1]
+
+
 class MAEDecoder(nn.Module):
-    """Encoded visible tokens (B, K, D) and ids_restore (B, L) -> pixels of every patch (B, L, P)."""
+    """Encoded visible tokens (B, G*K, D) and ids_restore (B, L) -> pixels of every patch (B, G*L, P),
+    G the encoder's time groups (1 for images)."""
 
     def __init__(self, encoder: VisionTransformer, dim: int, depth: int, heads: int):
         super().__init__()
+        if dim % heads:
+            raise ValueError(f"decoder_dim {dim} is not divisible by decoder_heads {heads}")
+        self.time_groups = encoder.time_groups
         self.embed = nn.Linear(encoder.dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.normal_(self.mask_token, std=0.02)
@@ -62,14 +79,15 @@ class MAEDecoder(nn.Module):
         )
         self.blocks = transformer_blocks(dim, depth, heads)
         self.norm = nn.LayerNorm(dim)
-        self.predict = nn.Linear(dim, encoder.patch_size**2 * encoder.in_channels)
+        self.predict = nn.Linear(dim, encoder.tubelet * encoder.patch_size**2 * encoder.in_channels)
 
     def forward(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
-        tokens = mae_unshuffle(self.embed(latent), self.mask_token, ids_restore)  # (B, L, E)
-        tokens = tokens + self.pos_embed
+        embedded = self.embed(latent)  # (B, G*K, E)
+        tokens = mae_unshuffle(embedded, self.mask_token, ids_restore, time_steps=self.time_groups)
+        tokens = tokens + self.pos_embed  # (B, G*L, E)
         for block in self.blocks:
             tokens = block(tokens)
-        return self.predict(self.norm(tokens))  # (B, L, P)
+        return self.predict(self.norm(tokens))  # (B, G*L, P)
 
 
 @register_method
@@ -94,50 +112,58 @@ class MAE(Method):
         super().__init__(backbone, feature_dim)
         if not isinstance(backbone, VisionTransformer):
             raise ValueError(
-                "mae needs a ViT backbone (vit_tiny, vit_small, vit_base); set backbone in --config"
+                f"{self.name} needs a ViT backbone (vit_tiny, vit_small, vit_base); set backbone in --config"
             )
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.decoder = MAEDecoder(backbone, decoder_dim, decoder_depth, decoder_heads)
-        self.preview: torch.Tensor | None = None  # last images seen, for the reconstruction picture
+        self.preview: torch.Tensor | None = None  # last inputs seen, for the reconstruction picture
 
-    def encode_visible(self, images: torch.Tensor):
-        """Mask ``images`` (B, C, H, W); encode the visible patches -> latent (B, K, D), mask, ids_restore."""
+    def encode_visible(self, x: torch.Tensor):
+        """Mask images (B, C, H, W), or clips (B, T, C, H, W) with the same patches hidden in each of
+        their G time groups; encode the visible patches -> latent (B, G*K, D), mask and ids_restore (B, L)
+        over the (spatial) patches."""
         vit = self.backbone
-        visible, mask, ids_restore = mae_random_masking(images, self.mask_ratio, vit.patch_size)  # (B, K, P)
-        keep = num_visible(vit.num_patches, self.mask_ratio)
+        groups, length = vit.time_groups, vit.spatial_patches
+        visible, mask, ids_restore = mae_random_masking(
+            x, self.mask_ratio, vit.patch_size, tubelet=vit.tubelet
+        )  # (B, G*K, P)
+        keep = num_visible(length, self.mask_ratio)
         ids_keep = ids_restore.argsort(dim=1)[:, :keep]  # (B, K) patch index of each visible token
-        positions = vit.pos_embed.expand(len(images), -1, -1)  # (B, L, D)
-        positions = positions.gather(1, ids_keep[..., None].expand(-1, -1, vit.dim))  # (B, K, D)
+        table = vit.pos_embed.reshape(1, groups, length, vit.dim)  # (1, G, L, D)
+        index = ids_keep[:, None, :, None].expand(-1, groups, -1, vit.dim)  # (B, G, K, D)
+        positions = table.expand(len(x), -1, -1, -1).gather(2, index).flatten(1, 2)  # (B, G*K, D)
         return vit.encode(vit.patch_embed(visible) + positions), mask, ids_restore
 
-    def predict(self, images: torch.Tensor):
-        """Predicted patches (B, L, P), the target patches (B, L, P) and the mask (B, L)."""
-        latent, mask, ids_restore = self.encode_visible(images)
-        target = patchify(images, self.backbone.patch_size)  # (B, L, P)
+    def predict(self, x: torch.Tensor):
+        """Predicted patches (B, G*L, P), the target patches (B, G*L, P) and the mask (B, G*L)."""
+        vit = self.backbone
+        latent, mask, ids_restore = self.encode_visible(x)
+        target = patchify(x, vit.patch_size, vit.tubelet)  # (B, G*L, P)
         if self.norm_pix_loss:
             target = normalised_patches(target)
-        return self.decoder(latent, ids_restore), target, mask
+        return self.decoder(latent, ids_restore), target, mask.repeat(1, vit.time_groups)
 
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
-        (images,) = view_tensors(views)  # (B, C, H, W)
-        self.preview = images[:PREVIEW_IMAGES].detach()
-        prediction, target, mask = self.predict(images)
+        (x,) = view_tensors(views)  # (B, C, H, W) or (B, T, C, H, W)
+        self.preview = x[: PREVIEW_IMAGES if x.ndim == 4 else PREVIEW_CLIPS].detach()
+        prediction, target, mask = self.predict(x)
         return StepOutput(masked_patch_loss(prediction.float(), target.float(), mask))
 
     @torch.no_grad()
-    def reconstruct(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(masked input, reconstruction with the visible patches pasted back), both (B, C, H, W)."""
-        p, channels, size = self.backbone.patch_size, images.shape[1], tuple(images.shape[-2:])
-        prediction, _, mask = self.predict(images)
-        patches = patchify(images, p)  # (B, L, P)
+    def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(masked input, reconstruction with the visible patches pasted back), both shaped like ``x``."""
+        p, t, channels = self.backbone.patch_size, self.backbone.tubelet, x.shape[-3]
+        size = (*x.shape[1 : x.ndim - 3], *x.shape[-2:])  # (H, W), or (T, H, W) for clips
+        prediction, _, mask = self.predict(x)
+        patches = patchify(x, p, t)  # (B, G*L, P)
         if self.norm_pix_loss:  # undo the per-patch normalisation with the true patch statistics
             prediction = prediction * (patches.var(-1, keepdim=True) + 1e-6).sqrt() + patches.mean(
                 -1, keepdim=True
             )
-        hidden = mask[..., None].to(patches.dtype)  # (B, L, 1)
-        masked = unpatchify(patches * (1 - hidden), p, channels, size)
+        hidden = mask[..., None].to(patches.dtype)  # (B, G*L, 1)
+        masked = unpatchify(patches * (1 - hidden), p, channels, size, t)
         return masked, unpatchify(
-            patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, size
+            patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, size, t
         )
 
     def on_train_end(self, run_dir: Path, show_samples: bool) -> None:
@@ -145,12 +171,12 @@ class MAE(Method):
             return
         was_training = self.training
         self.eval()
-        images = self.preview.float()
-        masked, restored = self.reconstruct(images)
+        originals = self.preview.float()
+        masked, restored = self.reconstruct(originals)
         self.train(was_training)
-        rows = torch.cat([images, masked, restored])  # (3n, C, H, W): originals, inputs, reconstructions
-        scale = max(1, PREVIEW_MIN_SIDE // images.shape[-1])
-        rows = F.interpolate(rows, scale_factor=scale, mode="nearest")
-        picture = dict(nrow=len(images), normalize=True, scale_each=True, padding=2, format="png")
-        out = run_dir / "plots" / "mae_reconstruction.png"
-        atomic_write(out, lambda tmp: save_image(rows.cpu(), tmp, **picture))
+        tiles, per_row = picture_tiles(originals, masked, restored)  # (N, C, H, W)
+        scale = max(1, PREVIEW_MIN_SIDE // originals.shape[-1])
+        tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest")
+        picture = dict(nrow=per_row, normalize=True, scale_each=True, padding=2, format="png")
+        out = run_dir / "plots" / f"{self.name}_reconstruction.png"
+        atomic_write(out, lambda tmp: save_image(tiles.cpu(), tmp, **picture))
