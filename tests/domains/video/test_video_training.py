@@ -15,6 +15,7 @@ from rich.console import Console
 from sslcli.config import PretrainConfig
 from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder
+from sslcli.models.vit import VisionTransformer
 from tests.conftest import invoke
 from tests.domains.video.video_files import write_counting_video
 
@@ -45,6 +46,34 @@ def test_methods_for_clips_train_on_videos(videos, tmp_path, method, backbone):
     assert result.state.step == 2 and torch.isfinite(torch.tensor(result.state.last_loss))
     encoder, _, feature_dim = load_encoder(run)
     assert encoder(torch.randn(2, FRAMES, 3, SIDE, SIDE)).shape == (2, feature_dim)
+
+
+def test_videomae_trains_a_tubelet_vit_on_videos_draws_its_clips_and_reloads(videos, tmp_path):
+    run = tmp_path / "run"
+    config = PretrainConfig(
+        domain="video", method="videomae", data=str(videos), out=str(run), epochs=1, batch_size=4,
+        input_size=SIDE, num_workers=0, device="cpu", views={"frames": FRAMES},
+        method_options={"decoder_depth": 1},
+    )  # fmt: skip
+    result = pretrain(config, None, Console(quiet=True))
+    assert result.state.step == 2 and torch.isfinite(torch.tensor(result.state.last_loss))
+    assert (run / "plots" / "videomae_reconstruction.png").stat().st_size > 0
+    encoder, saved, feature_dim = load_encoder(run)
+    assert saved.backbone == "vit_tiny" and isinstance(encoder, VisionTransformer)
+    assert encoder.grid == (FRAMES // 2, 8, 8)  # 2-frame tubelets of 2x2 px
+    assert encoder(torch.randn(2, FRAMES, 3, SIDE, SIDE)).shape == (2, feature_dim)
+
+
+def test_videomae_refuses_clips_that_do_not_divide_into_tubelets_in_one_line(videos, tmp_path):
+    config = tmp_path / "three.toml"
+    config.write_text("[views]\nframes = 3\n")
+    run = tmp_path / "run"
+    result = invoke(
+        "pretrain", "--domain", "video", "--method", "videomae", "--data", videos, "--out", run,
+        "--config", config, "--input-size", str(SIDE),
+    )  # fmt: skip
+    assert result.exit_code == 1 and "tubelets of 2 frames: clips of 3 frames" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not run.exists()
 
 
 def test_pretrain_embed_eval_from_the_cli_with_segments_pooled_per_video(videos, tmp_path):
