@@ -40,6 +40,11 @@ import click
     "OUT/parts/part-I-of-N/, e.g. one per array job; OUT/manifest.json lists the parts once all are "
     "done. Under torchrun each rank takes its own shard without this flag.",
 )
+@click.option(
+    "--input",
+    "input_name",
+    help="Which input's encoder to use, for runs with one per input (audiovisual: video or audio).",
+)
 @click.option("--domain", "domain_name", help="Expected domain of the run (checked; default: the run's own).")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="Data-loading processes.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -57,6 +62,7 @@ def embed_command(
     batch_size: int,
     fmt: str,
     shard: str | None,
+    input_name: str | None,
     domain_name: str | None,
     num_workers: int,
     device: str,
@@ -88,6 +94,7 @@ def embed_command(
         domain_name,
         shard=shard,
         fmt=fmt,
+        input_name=input_name,
     )
     table = Table(title="embed" + (" (already complete)" if result.already_done else ""), show_header=False)
     table.add_column("", style="bold")

@@ -36,6 +36,11 @@ import click
     help="Medical: use sub-folder names as class labels (off by default: they may name patients; "
     "pictures then show them only as 'class k').",
 )
+@click.option(
+    "--input",
+    "input_name",
+    help="Which input's encoder to use, for runs with one per input (audiovisual: video or audio).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
 def eval_command(
     run_dir: Path,
@@ -49,6 +54,7 @@ def eval_command(
     on_error: str,
     label_attr: str | None,
     folder_labels: bool,
+    input_name: str | None,
     as_json: bool,
 ) -> None:
     """Evaluate a run's encoder with weighted kNN and a linear probe, beside a random-init baseline.
@@ -74,6 +80,7 @@ def eval_command(
         on_error=on_error,
         label_attr=label_attr,
         folder_labels=folder_labels,
+        input_name=input_name,
     )
     report = evaluate_run(options, stderr_console())
     if as_json:

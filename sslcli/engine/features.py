@@ -24,10 +24,12 @@ def feature_batches(
     skips: SkipLog,
     num_workers: int = 0,
     start: int = 0,
+    input_name: str | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor, int]]:
     """Yield ``(positions, features (b, F) float32 on CPU, items consumed)`` for ``items[start:]`` in order.
 
     Bad files go to ``skips`` (which raises in ``raise`` mode); ``positions`` index into ``items``.
+    ``input_name`` picks the input the encoder takes where samples hold several (a clip and its sound).
     """
     dataset = EvalDataset(domain, items, domain.eval_views(input_size))
     order = list(range(start, len(items)))
@@ -41,5 +43,7 @@ def feature_batches(
             yield [], torch.empty(0), len(keys)
             continue
         with autocast:
-            features = encoder(only_input(batch.views[0]).to(device, non_blocking=True))  # (b, F)
+            view = batch.views[0]
+            inputs = only_input(view) if input_name is None else view[input_name]
+            features = encoder(inputs.to(device, non_blocking=True))  # (b, F)
         yield batch.positions, features.float().cpu(), len(keys)

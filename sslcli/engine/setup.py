@@ -54,8 +54,10 @@ def bound_domain(name: str, run_dir: Path, views: dict, create: bool) -> Domain:
 
 
 def method_supports(method: type[Method], domain: Domain) -> bool:
-    """Whether ``method`` accepts every input of ``domain``'s samples (by kind, never by domain name)."""
-    return all(method.supports(spec) for spec in domain.inputs(domain.default_input_size).values())
+    """Whether ``method`` takes as many inputs per sample as ``domain``'s samples hold and accepts each
+    of them (by kind, never by domain name)."""
+    specs = domain.inputs(domain.default_input_size).values()
+    return len(specs) == method.input_count and all(method.supports(spec) for spec in specs)
 
 
 def lookup_method(name: str, domain_name: str) -> type[Method]:
@@ -69,7 +71,8 @@ def lookup_method(name: str, domain_name: str) -> type[Method]:
         working = [other for other, cls in available_methods().items() if method_supports(cls, domain)]
         raise UserError(
             f"method {name!r} does not support domain {domain_name!r} ({kinds} inputs); it accepts: "
-            f"{', '.join(method.accepts)}{' in colour' if method.needs_colour else ''}; "
+            f"{', '.join(method.accepts)}{' in colour' if method.needs_colour else ''}"
+            f"{f', {method.input_count} inputs per sample' if method.input_count > 1 else ''}; "
             f"methods for {domain_name!r}: {', '.join(working) or 'none'}"
         )
     return method
@@ -163,27 +166,57 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def input_spec(config: PretrainConfig) -> InputSpec:
-    """The one input of the run's domain at its input size (multi-input domains come with their methods)."""
+def input_specs(config: PretrainConfig) -> dict[str, InputSpec]:
+    """The inputs of the run's samples by name, at its input size and view options."""
     domain = lookup_domain(config.domain)
     domain.configure(config.views)  # e.g. the frames per clip or mel bands the run's views ask for
-    specs = domain.inputs(config.input_size)
+    return domain.inputs(config.input_size)
+
+
+def input_spec(config: PretrainConfig) -> InputSpec:
+    """The one input of the run's domain (a run of several inputs builds one encoder per input)."""
+    specs = input_specs(config)
     if len(specs) != 1:
         raise UserError(f"domain {config.domain!r} has inputs {', '.join(specs)}; this run needs one")
     return next(iter(specs.values()))
 
 
-def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int]:
-    """A randomly initialised backbone for the run's input (channels and size from its InputSpec)."""
-    spec = input_spec(config)
-    try:
-        return build_backbone(config.backbone, spec.size, spec.channels)
-    except (KeyError, ValueError) as err:
-        raise UserError(f"backbone: {err.args[0]}") from None
+def backbone_names(backbone: str, inputs: list[str]) -> dict[str, str]:
+    """The backbone of each input: ``backbone`` is one name for every input, or ``input=name`` pairs
+    separated by commas (``video=resnet10,audio=spec_cnn``) naming each input once."""
+    if "=" not in backbone:
+        return dict.fromkeys(inputs, backbone)
+    pairs = [part.split("=", 1) for part in backbone.split(",")]
+    names = {pair[0].strip(): pair[-1].strip() for pair in pairs}
+    if sorted(names) != sorted(inputs) or len(names) != len(pairs) or min(map(len, pairs)) != 2:
+        raise UserError(
+            f"backbone {backbone!r}: name each input once as input=backbone (inputs: {', '.join(inputs)})"
+        )
+    return names
+
+
+def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[str, int]]:
+    """Randomly initialised encoder(s) for the run's inputs (channels and size from each InputSpec):
+    one backbone and its feature size, or for several inputs an ``nn.ModuleDict`` of backbones by
+    input name and their feature sizes by input name."""
+    specs = input_specs(config)
+    names = backbone_names(config.backbone, list(specs))
+    encoders, dims = {}, {}
+    for input_name, spec in specs.items():
+        try:
+            encoders[input_name], dims[input_name] = build_backbone(
+                names[input_name], spec.size, spec.channels
+            )
+        except (KeyError, ValueError) as err:
+            where = f" of {input_name}" if len(specs) > 1 else ""
+            raise UserError(f"backbone{where}: {err.args[0]}") from None
+    if len(specs) == 1:
+        return next(iter(encoders.values())), next(iter(dims.values()))
+    return torch.nn.ModuleDict(encoders), dims
 
 
 def build_method(config: PretrainConfig) -> Method:
-    """The configured method around a freshly initialised backbone (seeded by ``config.seed``)."""
+    """The configured method around freshly initialised backbone(s) (seeded by ``config.seed``)."""
     torch.manual_seed(config.seed)
     method_cls = lookup_method(config.method, config.domain)
     backbone, feature_dim = build_encoder(config)

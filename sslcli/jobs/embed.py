@@ -58,6 +58,7 @@ class EmbedState:
     skipped: dict[str, str] = field(default_factory=dict)
     format: str = "npy"  # states written before Parquet existed are npy
     files: int = 0  # Parquet: closed data files holding the ``rows`` rows
+    input: str | None = None  # the input embedded, where the run has an encoder per input
 
 
 def sha256_of_file(path: Path) -> str:
@@ -85,7 +86,10 @@ def resume_state(out: Path, fresh: EmbedState) -> EmbedState:
         raise UserError(f"{path}: unreadable embed state ({type(err).__name__})") from None
     if saved.next_position == 0:  # stopped before its first saved batch: nothing to keep
         return fresh
-    if (saved.encoder_sha256, saved.items_sha256) != (fresh.encoder_sha256, fresh.items_sha256):
+    saved_job, fresh_job = (
+        (state.encoder_sha256, state.items_sha256, state.input) for state in (saved, fresh)
+    )
+    if saved_job != fresh_job:
         raise UserError(f"{out}: holds embeddings of another encoder or data set; choose another --out")
     if saved.format != fresh.format:
         raise UserError(
@@ -144,12 +148,13 @@ def embed_corpus(
     *,
     shard: Shard | str | None = None,
     fmt: str = "npy",
+    input_name: str | None = None,
 ) -> EmbedResult:
     """Embed ``data`` (or this process's shard of it: ``shard``, else torchrun's rank/world) into ``out``."""
     if fmt not in layout.FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(layout.FORMATS)}")
     shard = resolve_shard(shard)
-    encoder, config, dim = load_encoder(run_dir)
+    encoder, config, dim = load_encoder(run_dir, input_name)
     if domain_name is not None and domain_name != config.domain:
         raise UserError(f"{run_dir}: the run was trained on domain {config.domain!r}, not {domain_name!r}")
     domain = bound_domain(config.domain, run_dir, config.views, create=False)
@@ -159,9 +164,10 @@ def embed_corpus(
     encoder_sha256 = sha256_of_file(run_dir / ENCODER)
     start, stop = shard.bounds(len(items))  # labels are numbered over all items, then sliced
     job = EmbedJob(
-        encoder, domain, items[start:stop], labels[start:stop], config.input_size, SkipLog(on_error, data)
-    )
-    fresh = EmbedState(encoder_sha256, ids_fingerprint(job.items), dim=dim, format=fmt)
+        encoder, domain, items[start:stop], labels[start:stop], config.input_size, SkipLog(on_error, data),
+        input_name,
+    )  # fmt: skip
+    fresh = EmbedState(encoder_sha256, ids_fingerprint(job.items), dim=dim, format=fmt, input=input_name)
     device = local_device(resolve_device(device_name))
     run = PartRun(job, fresh, device, batch_size, num_workers, console)
     if shard.whole:
@@ -197,6 +203,7 @@ class EmbedJob:
     labels: list[str | None]  # as they may be written (``shown_labels``)
     input_size: int
     skips: SkipLog
+    input_name: str | None = None  # the input embedded, where samples hold several
 
 
 @dataclass
@@ -286,6 +293,7 @@ def write_embeddings(
             job.skips,
             num_workers,
             start=position,
+            input_name=job.input_name,
         )
         for positions, features, consumed in batches:
             position += consumed

@@ -12,21 +12,42 @@ import torch
 
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.engine.encoder_file import first_non_finite, read_encoder_tensors
-from sslcli.engine.setup import build_encoder
+from sslcli.engine.setup import build_encoder, input_specs
 from sslcli.engine.state_checks import one_line, state_dict_mismatch
 from sslcli.errors import UserError
 from sslcli.run_dir import ENCODER
 
 
-def random_init_encoder(config: PretrainConfig) -> torch.nn.Module:
+def pick_input(
+    backbone: torch.nn.Module,
+    feature_dim: int | dict[str, int],
+    input_name: str | None,
+    config: PretrainConfig,
+) -> tuple[torch.nn.Module, int]:
+    """The encoder of ``input_name`` and its feature size, from a run with one encoder per input; a run
+    with one input has nothing to pick (``input_name`` may then only name that input)."""
+    if not isinstance(backbone, torch.nn.ModuleDict):
+        names = list(input_specs(config))
+        if input_name not in (None, *names):
+            raise UserError(f"--input {input_name}: the run's only input is {names[0]}")
+        return backbone, feature_dim
+    if input_name not in backbone:
+        inputs = ", ".join(backbone)
+        given = f"--input {input_name}: no such input" if input_name else "pick one with --input"
+        raise UserError(f"the run has an encoder per input ({inputs}); {given}")
+    return backbone[input_name], feature_dim[input_name]
+
+
+def random_init_encoder(config: PretrainConfig, input_name: str | None = None) -> torch.nn.Module:
     """The run's architecture with the initial weights pretraining started from (same seed)."""
     torch.manual_seed(config.seed)
-    backbone, _ = build_encoder(config)
-    return backbone.eval()
+    backbone, feature_dim = build_encoder(config)
+    return pick_input(backbone, feature_dim, input_name, config)[0].eval()
 
 
-def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
-    """The trained backbone of ``run_dir`` in eval mode, its training config and its feature size."""
+def load_encoder(run_dir: Path, input_name: str | None = None) -> tuple[torch.nn.Module, PretrainConfig, int]:
+    """The trained backbone of ``run_dir`` in eval mode (of ``input_name``, where the run has an
+    encoder per input), its training config and its feature size."""
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: run directory not found")
     config = load_run_config(run_dir)
@@ -50,4 +71,5 @@ def load_encoder(run_dir: Path) -> tuple[torch.nn.Module, PretrainConfig, int]:
         backbone.load_state_dict(tensors)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
         raise UserError(f"{path}: unreadable encoder ({one_line(err)})") from None
+    backbone, feature_dim = pick_input(backbone, feature_dim, input_name, config)
     return backbone.eval(), config, feature_dim

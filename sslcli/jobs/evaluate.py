@@ -39,6 +39,7 @@ class EvalOptions:
     on_error: str = "raise"
     label_attr: str | None = None  # label items by this attribute (e.g. DICOM Modality) instead of folders
     folder_labels: bool = False  # private domains: the user opts in to sub-folder names as labels
+    input_name: str | None = None  # the input whose encoder is scored, where the run has one per input
 
 
 def labelled_items(
@@ -100,7 +101,10 @@ def extract(encoder, domain, items, config, options, device, skips, progress, na
     """Features (n, F) of the items that decoded, and their positions in ``items``."""
     task = progress.add_task(name, total=len(items))
     features, positions = [], []
-    batches = feature_batches(encoder, domain, items, config.input_size, options.batch_size, device, skips)
+    batches = feature_batches(
+        encoder, domain, items, config.input_size, options.batch_size, device, skips,
+        input_name=options.input_name,
+    )  # fmt: skip
     for kept, batch_features, consumed in batches:
         positions += kept
         if kept:
@@ -139,12 +143,13 @@ def evaluate_run(options: EvalOptions, console) -> dict:
 
 
 def evaluate_locked(options: EvalOptions, console) -> dict:
-    trained, config, feature_dim = load_encoder(options.run_dir)
+    trained, config, feature_dim = load_encoder(options.run_dir, options.input_name)
     domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)
     train_skips, test_skips = SkipLog(options.on_error, roots[0]), SkipLog(options.on_error, roots[-1])
-    both = SideBySide({"pretrained": trained, "random_init": random_init_encoder(config)})
+    random_init = random_init_encoder(config, options.input_name)
+    both = SideBySide({"pretrained": trained, "random_init": random_init})
     with item_progress(console) as progress:  # each file is decoded once for both encoders
         train_x, train_pos = extract(
             both, domain, train_items, config, options, device, train_skips, progress, "train"
@@ -162,6 +167,7 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
         "run": str(options.run_dir),
         "method": config.method,
         "domain": config.domain,
+        "input": options.input_name,
         "n_train": len(train_pos),
         "n_test": len(known),
         "classes": len(classes),

@@ -41,7 +41,8 @@ class Method(nn.Module):
     ``StepOutput`` from ``forward(views, ctx)``: the ``nn.Module`` forward, so a
     ``DistributedDataParallel`` wrapper syncs their gradients. Hooks (EMA updates, queues, cluster
     reassignment) are no-ops here. ``self.backbone`` is what ``encoder.safetensors`` stores and
-    ``embed`` uses. A method with ``sized`` set also receives the run's ``InputSpec`` as ``spec``
+    ``embed`` uses (for several inputs, every input's encoder; ``embed --input`` picks one). A method
+    with ``sized`` set also receives the run's ``InputSpec`` as ``spec``
     (e.g. to size a pixel decoder to the input's channels and H x W).
     """
 
@@ -53,6 +54,9 @@ class Method(nn.Module):
     needs_colour: ClassVar[bool] = False  # True: only inputs whose channels are colour (RGB)
     log_names: ClassVar[tuple[str, ...]] = ()  # the keys of ``StepOutput.logs``
     sized: ClassVar[bool] = False  # True: the constructor takes ``spec``, the input's InputSpec
+    # Inputs per sample; above 1 (a clip and its sound), ``backbone`` is an ``nn.ModuleDict`` of one
+    # encoder per input name and ``feature_dim`` a dict of their feature sizes.
+    input_count: ClassVar[int] = 1
     # Backbone used when the config names none, ahead of the domain's (e.g. MAE needs a ViT).
     default_backbone: ClassVar[str | None] = None
 
