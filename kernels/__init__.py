@@ -5,6 +5,7 @@ function and the plain-torch reference that runs on CPU and serves as the test o
 on CUDA tensors, the reference elsewhere (``SSLCLI_KERNELS=auto|triton|reference``, see ``dispatch``).
 """
 
+from sslcli.kernels.cross_modal import cross_modal_info_nce, cross_modal_info_nce_reference
 from sslcli.kernels.info_nce import info_nce, info_nce_reference
 from sslcli.kernels.mae_masking import (
     MaskedPatches,
@@ -17,6 +18,8 @@ from sslcli.kernels.mae_masking import (
 from sslcli.kernels.ntxent import nt_xent, nt_xent_reference
 
 __all__ = [
+    "cross_modal_info_nce",
+    "cross_modal_info_nce_reference",
     "MaskedPatches",
     "info_nce",
     "info_nce_reference",

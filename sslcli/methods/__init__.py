@@ -2,6 +2,7 @@
 
 # Importing a method module registers it.
 from sslcli.methods import (  # noqa: F401
+    audio_visual,
     barlow_twins,
     byol,
     clip_order,

@@ -1,0 +1,66 @@
+"""Audio-visual correspondence by cross-modal instance discrimination: Morgado, Vasconcelos, Misra,
+"Audio-Visual Instance Discrimination with Cross-Modal Agreement", CVPR 2021 (AVID); the task of
+Arandjelović & Zisserman, "Look, Listen and Learn", ICCV 2017, as a contrastive loss.
+
+Each sample is a clip and the log-mel of the same time span. A clip encoder and an audio encoder, each
+with its own projection head into a shared space, are trained so that a clip's embedding is nearest
+its own soundtrack's among the batch's soundtracks, and the other way round (symmetric InfoNCE,
+``sslcli.kernels.cross_modal_info_nce``: the fused kernel on GPU). Both encoders are exported;
+``embed --input video|audio`` picks one. ``retrieval_top1`` logs the share of the batch's clips whose
+nearest soundtrack is their own (chance: 1 / batch).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sslcli.kernels import cross_modal_info_nce
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method
+from sslcli.methods.options import Count, Positive
+from sslcli.models.heads import ProjectionHead
+
+VISUAL, AUDIO = "video", "audio"
+
+
+@register_method
+class AudioVisualCorrespondence(Method):
+    name = "avid"
+    description = "audio-visual: a clip matches its own soundtrack, cross-modal InfoNCE both ways"
+    paper = "Morgado et al., CVPR 2021"
+    family = "one_view"
+    accepts = ("clip", "spectrogram")
+    input_count = 2
+    log_names = ("retrieval_top1",)
+
+    def __init__(
+        self,
+        backbone: nn.ModuleDict,
+        feature_dim: dict[str, int],
+        projection_dim: Count = 128,
+        hidden_dim: Count = 512,
+        temperature: Positive = 0.1,
+    ):
+        super().__init__(backbone, feature_dim)
+        if not isinstance(backbone, nn.ModuleDict) or sorted(backbone) != sorted((VISUAL, AUDIO)):
+            raise ValueError(f"{self.name} needs a {VISUAL} and an {AUDIO} encoder (--domain audiovisual)")
+        self.temperature = temperature
+        self.projectors = nn.ModuleDict(
+            {name: ProjectionHead(dim, hidden_dim, projection_dim) for name, dim in feature_dim.items()}
+        )
+
+    def embed(self, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clips' and the soundtracks' embeddings in the shared space, (B, P) each, not normalised."""
+        video, audio = (self.projectors[n](self.backbone[n](sample[n])) for n in (VISUAL, AUDIO))
+        return video, audio
+
+    def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
+        (sample,) = views  # {"video": (B, T, 3, H, W), "audio": (B, 1, M, F)}, the same time spans
+        video, audio = self.embed(sample)
+        with torch.no_grad():
+            similarity = F.normalize(video.float(), dim=1) @ F.normalize(audio.float(), dim=1).T  # (B, B)
+            target = torch.arange(len(video), device=video.device)
+            top1 = (similarity.argmax(dim=1) == target).float().mean().item()
+        loss = cross_modal_info_nce(video, audio, self.temperature)
+        return StepOutput(loss, {"retrieval_top1": top1})
