@@ -1,6 +1,6 @@
 """Modality adapters (installed as ``sslcli.domains``): discovery, decoding, views."""
 
-from sslcli.domains import audio, medical, natural, video  # noqa: F401  (registers the domains)
+from sslcli.domains import audio, audiovisual, medical, natural, video  # noqa: F401  (registers the domains)
 from sslcli.domains.base import (
     BadItemError,
     Domain,

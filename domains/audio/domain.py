@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -84,6 +85,42 @@ def segments(path: Path, rel: str, segment_s: float) -> list[Item]:
     return [AudioSegment(f"{rel}@{start:.3f}s", path, rel, None, start, end) for start, end in bounds]
 
 
+def read_normalisation(run_dir: Path, create: bool) -> Normalisation | None:
+    """The run's saved log-mel statistics; None for a run being created that has none yet."""
+    path = run_dir / STATS_FILE
+    if path.is_file():
+        try:
+            return Normalisation(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as err:
+            raise DomainError(f"{path}: unreadable normalisation statistics ({err})") from None
+    if not create:
+        raise DomainError(f"{run_dir}: no {STATS_FILE} (the run's audio statistics); was it pretrained here?")
+    return None
+
+
+def save_normalisation(run_dir: Path, normalisation: Normalisation | None) -> None:
+    """Write the statistics once, atomically (a half-written file would refuse every restart)."""
+    path = run_dir / STATS_FILE
+    if path.is_file() or normalisation is None:
+        return
+    partial = path.with_name(f".{STATS_FILE}.partial")  # a killed write's leftover is cleaned up
+    partial.write_text(json.dumps(vars(normalisation)) + "\n")
+    os.replace(partial, path)
+
+
+def measure_items(items: list[Item], log_mel: Callable[[Item], torch.Tensor]) -> Normalisation:
+    """Statistics of the log-mels (``log_mel(item)``, in dB) of up to ``STATS_CLIPS`` items spread
+    evenly over ``items`` (files that do not decode are passed over here; training reports them)."""
+    step = max(1, len(items) // STATS_CLIPS)
+    log_mels = []
+    for item in items[::step][:STATS_CLIPS]:
+        try:
+            log_mels.append(log_mel(item))
+        except BadItemError:
+            continue
+    return measure(log_mels) if log_mels else Normalisation()
+
+
 @functools.cache
 def front_end(settings: AudioSettings) -> LogMel:
     """The run's log-mel transform, built once per setting (its mel filter bank is reused)."""
@@ -114,25 +151,10 @@ class AudioDomain(Domain):
         self.settings, self.view_options = AudioSettings.parse(options), AudioViewOptions.parse(options)
 
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        path = run_dir / STATS_FILE
-        if path.is_file():
-            try:
-                self.normalisation = Normalisation(**json.loads(path.read_text()))
-            except (ValueError, TypeError) as err:
-                raise DomainError(f"{path}: unreadable normalisation statistics ({err})") from None
-        elif not create:
-            raise DomainError(
-                f"{run_dir}: no {STATS_FILE} (the audio run's statistics); was it pretrained here?"
-            )
+        self.normalisation = read_normalisation(run_dir, create) or self.normalisation
 
     def save_run_state(self, run_dir: Path) -> None:
-        """Write the statistics once, atomically (a half-written file would refuse every restart)."""
-        path = run_dir / STATS_FILE
-        if path.is_file() or self.normalisation is None:
-            return
-        partial = path.with_name(f".{STATS_FILE}.partial")  # a killed write's leftover is cleaned up
-        partial.write_text(json.dumps(vars(self.normalisation)) + "\n")
-        os.replace(partial, path)
+        save_normalisation(run_dir, self.normalisation)
 
     def option_models(self) -> list[type[ViewOptions]]:
         return [AudioSettings, AudioViewOptions]
@@ -145,20 +167,8 @@ class AudioDomain(Domain):
         segment_s = self.settings.segment_s
         items = [item for p in paths for item in segments(p, p.relative_to(root).as_posix(), segment_s)]
         if self.normalisation is None and items:
-            self.normalisation = self.measure(items)
+            self.normalisation = measure_items(items, self.log_mel)
         return items
-
-    def measure(self, items: list[Item]) -> Normalisation:
-        """Statistics of the log-mels of up to ``STATS_CLIPS`` clips spread evenly over ``items``
-        (files that do not decode are passed over here; training reports them)."""
-        step = max(1, len(items) // STATS_CLIPS)
-        log_mels = []
-        for item in items[::step][:STATS_CLIPS]:
-            try:
-                log_mels.append(self.log_mel(item))
-            except BadItemError:
-                continue
-        return measure(log_mels) if log_mels else Normalisation()
 
     def log_mel(self, item: Item) -> torch.Tensor:
         """The clip's log-mel power in dB (1, n_mels, frames), not normalised."""

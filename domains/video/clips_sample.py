@@ -12,13 +12,12 @@ H.264 with PyAV, once, into the cache folder (``train/<source>/`` and ``test/<so
 from __future__ import annotations
 
 import importlib.util
-from fractions import Fraction
 from pathlib import Path
 
-import av
 from sslcli.domains.base import DomainError
 from sslcli.domains.sample_cache import materialise
 from sslcli.domains.video.reading import probe, read_frames
+from sslcli.domains.video.writing import write_mp4
 
 SAMPLE_VERSION = "video-clips-v1"
 SOURCES = {
@@ -62,16 +61,4 @@ def write_video_clips(staging: Path) -> None:
             frames = read_frames(folder / name, start, start + PIECE_S, 1 / info.fps, SHORT_SIDE)
             out = staging / split / label / f"{Path(name).stem}_{piece:02d}.mp4"
             out.parent.mkdir(parents=True, exist_ok=True)
-            write_h264(out, frames.permute(0, 2, 3, 1).numpy(), info.fps)
-
-
-def write_h264(path: Path, frames, fps: float) -> None:
-    """uint8 (N, H, W, 3) frames -> an H.264 MP4 at ``fps`` (even sides, as yuv420p needs)."""
-    frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt, stream.options = "yuv420p", {"crf": "20"}
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+            write_mp4(out, frames.permute(0, 2, 3, 1).numpy(), info.fps)

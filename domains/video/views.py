@@ -43,7 +43,10 @@ class ClipAugment:
         self.frames, self.spatial = frames, simclr_transform(input_size, options)
 
     def __call__(self, stretch: torch.Tensor) -> torch.Tensor:
-        start = int(torch.randint(0, max(stretch.shape[0] - self.frames, 0) + 1, ()))
+        return self.at(stretch, int(torch.randint(0, max(stretch.shape[0] - self.frames, 0) + 1, ())))
+
+    def at(self, stretch: torch.Tensor, start: int) -> torch.Tensor:
+        """The augmented clip of ``stretch`` starting at frame ``start``."""
         clip = self.spatial(as_video(clip_at(stretch, self.frames, start)))  # same draw for every frame
         return clip.as_subclass(torch.Tensor)
 
@@ -63,5 +66,13 @@ class MiddleClip:
         )
 
     def __call__(self, stretch: torch.Tensor) -> torch.Tensor:
-        start = max(stretch.shape[0] - self.frames, 0) // 2
+        return self.at(stretch, middle_start(stretch.shape[0], self.frames))
+
+    def at(self, stretch: torch.Tensor, start: int) -> torch.Tensor:
+        """The clip of ``stretch`` starting at frame ``start``, resized and normalised."""
         return self.resize(as_video(clip_at(stretch, self.frames, start))).as_subclass(torch.Tensor)
+
+
+def middle_start(length: int, frames: int) -> int:
+    """Where the middle ``frames`` of ``length`` start (0 when there are fewer)."""
+    return max(length - frames, 0) // 2

@@ -1,0 +1,185 @@
+"""The audiovisual domain: videos with their soundtracks; each sample holds two inputs of the same
+time span, ``video`` (a clip, kind ``clip``) and ``audio`` (its log-mel, kind ``spectrogram``).
+
+Videos are found and cut into segments as the video domain does; a video without an audio stream is
+a bad item here (and only here), reported with that reason. Loading decodes a segment's frames every
+``clip_s / frames`` seconds (``domains.video.reading``) and its soundtrack (``soundtrack``) into the
+audio domain's normalised log-mel (the same front end, settings and per-run statistics). A view is
+one window of ``clip_s`` seconds at a random start: the clip of ``frames`` frames with the video
+domain's spatial augmentations, and the log-mel of the same seconds with the audio domain's (without
+their own time shifts, which would break the sync). Embed and eval take the middle window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+from pydantic import Field
+from sslcli.domains.audio.domain import (
+    AudioSettings,
+    front_end,
+    measure_items,
+    read_normalisation,
+    save_normalisation,
+)
+from sslcli.domains.audio.frontend import Normalisation, fit_frames
+from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
+from sslcli.domains.audiovisual.moving_shapes import materialise_moving_shapes
+from sslcli.domains.audiovisual.soundtrack import NO_SOUNDTRACK, read_soundtrack
+from sslcli.domains.base import (
+    BadItemError,
+    Domain,
+    InputSpec,
+    Item,
+    Sample,
+    ViewFn,
+    register_domain,
+    regular_file_problem,
+    walk_entries,
+)
+from sslcli.domains.options import ViewOptions
+from sslcli.domains.video.domain import VideoStretch, stretches
+from sslcli.domains.video.reading import FALLBACK_FPS, VIDEO_SUFFIXES, probe, read_frames
+from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip, middle_start
+
+VIDEO, AUDIO = "video", "audio"
+
+
+class AudioVisualSettings(ViewOptions):
+    """How windows are cut from a video and its soundtrack, fixed for a run."""
+
+    frames: Annotated[int, Field(ge=1, le=128)] = 8  # T: frames per clip, spread over the window
+    clip_s: Annotated[float, Field(gt=0)] = 1.0  # the window a clip and its log-mel cover
+    short_side: Annotated[int, Field(ge=8)] = 128  # decoded frames' short side, before the views
+    segment_s: Annotated[float, Field(gt=0)] = 8.0  # videos of 2+ segments are cut into these
+
+
+@register_domain
+class AudioVisualDomain(Domain):
+    name = "audiovisual"
+    description = "videos with sound: a clip and the log-mel of the same seconds, one encoder each"
+    default_input_size = 112
+    input_size_unit = f"px, {AudioVisualSettings().frames} frames + log-mel"
+    default_backbone = f"{VIDEO}=resnet18,{AUDIO}=spec_cnn"
+
+    def __init__(self) -> None:
+        self.settings, self.audio = AudioVisualSettings(), AudioSettings()
+        self.normalisation: Normalisation | None = None  # measured on discovery, or the run's
+
+    def configure(self, options: dict[str, Any]) -> None:
+        self.settings, self.audio = AudioVisualSettings.parse(options), AudioSettings.parse(options)
+
+    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+        self.normalisation = read_normalisation(run_dir, create) or self.normalisation
+
+    def save_run_state(self, run_dir: Path) -> None:
+        save_normalisation(run_dir, self.normalisation)
+
+    def option_models(self) -> list[type[ViewOptions]]:
+        return [AudioVisualSettings, AudioSettings, ClipViewOptions, AudioViewOptions]
+
+    @property
+    def step_s(self) -> float:
+        """Seconds between a clip's frames."""
+        return self.settings.clip_s / self.settings.frames
+
+    @property
+    def audio_frames(self) -> int:
+        """Log-mel frames of one window."""
+        return round(self.settings.clip_s * 1000 / self.audio.hop_ms)
+
+    def inputs(self, input_size: int) -> dict[str, InputSpec]:
+        return {
+            VIDEO: InputSpec("clip", 3, (self.settings.frames, input_size, input_size), colour=True),
+            AUDIO: InputSpec("spectrogram", 1, (self.audio.n_mels, self.audio_frames)),
+        }
+
+    def discover(self, root: Path) -> list[Item]:
+        items = []
+        for path in walk_entries(root):
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                info = probe(path)
+                duration, fps = (info.duration_s, info.fps) if info else (None, FALLBACK_FPS)
+                items += stretches(
+                    path, path.relative_to(root).as_posix(), duration, fps, self.settings.segment_s
+                )
+        if self.normalisation is None and items:
+            self.normalisation = measure_items(items, self.log_mel)
+        return items
+
+    def span(self, item: Item) -> tuple[float, float | None]:
+        return (item.start_s, item.end_s) if isinstance(item, VideoStretch) else (0.0, None)
+
+    def log_mel(self, item: Item) -> torch.Tensor:
+        """The item's soundtrack as log-mel power in dB (1, n_mels, F), not normalised."""
+        problem = regular_file_problem(item.path)
+        if problem:
+            raise BadItemError(problem)
+        start, end = self.span(item)
+        return front_end(self.audio)(read_soundtrack(item.path, start, end, self.audio.sample_rate))
+
+    def load(self, item: Item) -> Sample:
+        """{"video": uint8 (N, 3, H, W) every ``step_s``, "audio": normalised log-mel (1, M, F)}."""
+        if item.path.is_dir():
+            raise BadItemError(f"a folder of frames has no soundtrack; {NO_SOUNDTRACK}")
+        audio = (self.normalisation or Normalisation()).apply(self.log_mel(item))
+        start, end = self.span(item)
+        frames = read_frames(item.path, start, end, self.step_s, self.settings.short_side)
+        return {VIDEO: frames, AUDIO: audio}
+
+    def window(self, sample: Sample, start: int, clip_view, audio_view) -> Sample:
+        """The clip of ``sample`` starting at frame ``start`` and the log-mel of the same seconds."""
+        first = round(start * self.step_s * 1000 / self.audio.hop_ms)  # the window's first log-mel frame
+        log_mel = fit_frames(sample[AUDIO], first + self.audio_frames, 0)[..., first:]  # (1, M, frames)
+        return {VIDEO: clip_view(sample[VIDEO], start), AUDIO: audio_view(log_mel)}
+
+    def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
+        """``one_view``: one window at a random start, each input augmented by its domain's views."""
+        self.check_views(options)
+        if family == "plain":
+            plain = self.eval_views(input_size)
+            return lambda sample: [plain(sample)]
+        if family != "one_view":
+            raise ValueError(
+                f"domain {self.name!r} makes one window of both inputs (one_view), not {family!r}"
+            )
+        frames, norm = self.settings.frames, self.normalisation or Normalisation()
+        clip = ClipAugment(frames, input_size, ClipViewOptions.parse(options))
+        audio = AudioAugment(self.audio_frames, AudioViewOptions.parse(options), norm)
+
+        def random_window(sample: Sample) -> list[Sample]:
+            start = int(torch.randint(0, max(sample[VIDEO].shape[0] - frames, 0) + 1, ()))
+            return [self.window(sample, start, clip.at, audio)]
+
+        return random_window
+
+    def eval_views(self, input_size: int):
+        clip = MiddleClip(self.settings.frames, input_size)
+
+        def middle_window(sample: Sample) -> Sample:
+            start = middle_start(sample[VIDEO].shape[0], self.settings.frames)
+            return self.window(sample, start, clip.at, lambda log_mel: log_mel)
+
+        return middle_window
+
+    def augment(self, input_size: int, options: dict[str, Any]):
+        raise NotImplementedError("audiovisual views come from views(): a window of both inputs")
+
+    def eval_transform(self, input_size: int):
+        raise NotImplementedError("audiovisual samples are resized by eval_views(): a window of both inputs")
+
+    def builtin_sample(self) -> tuple[Path, Path]:
+        return materialise_moving_shapes()
+
+    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+        settings = {**AudioSettings().model_dump(), **AudioVisualSettings().model_dump()}
+        augment = {**ClipViewOptions().model_dump(), **AudioViewOptions().model_dump(), "shift_frames": 0}
+        recipe = {"input_size": self.default_input_size, "backbone": self.default_backbone}
+        if not data_is_builtin:
+            return {**recipe, "views": {**settings, **augment}}
+        # 2 s clips of 64 px: 4 frames of 32 px per clip and resnet10 on every frame keep a CPU epoch short
+        views = {**settings, **augment, "frames": 4, "short_side": 64}
+        backbone = f"{VIDEO}=resnet10,{AUDIO}=spec_cnn"
+        return {"input_size": 32, "backbone": backbone, "views": views, "epochs": 10, "batch_size": 30}
