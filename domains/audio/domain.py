@@ -46,8 +46,8 @@ STATS_FILE = "audio_normalisation.json"
 STATS_CLIPS = 64
 
 
-class AudioSettings(ViewOptions):
-    """The front end, fixed for a run (see ``frontend``)."""
+class FrontEndSettings(ViewOptions):
+    """The log-mel front end, fixed for a run (see ``frontend``)."""
 
     sample_rate: Annotated[int, Field(ge=8000)] = 16_000
     n_mels: Annotated[int, Field(ge=8, le=256)] = 64
@@ -55,13 +55,18 @@ class AudioSettings(ViewOptions):
     f_max: Annotated[float, Field(gt=0)] = 7800.0
     window_ms: Annotated[float, Field(gt=0)] = 25.0
     hop_ms: Annotated[float, Field(gt=0)] = 10.0
-    segment_s: Annotated[float, Field(gt=0)] = 1.0  # recordings of 2+ segments are cut into these
 
     @model_validator(mode="after")
     def _band_fits(self) -> Self:
         if not self.f_min < self.f_max <= self.sample_rate / 2:
             raise ValueError(f"need f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz)")
         return self
+
+
+class AudioSettings(FrontEndSettings):
+    """The front end and how recordings are cut, fixed for a run."""
+
+    segment_s: Annotated[float, Field(gt=0)] = 1.0  # recordings of 2+ segments are cut into these
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def measure_items(items: list[Item], log_mel: Callable[[Item], torch.Tensor]) ->
 
 
 @functools.cache
-def front_end(settings: AudioSettings) -> LogMel:
+def front_end(settings: FrontEndSettings) -> LogMel:
     """The run's log-mel transform, built once per setting (its mel filter bank is reused)."""
     return LogMel(
         settings.sample_rate,

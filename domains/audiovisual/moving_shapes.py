@@ -22,7 +22,7 @@ from sslcli.domains.video.writing import write_mp4
 
 SAMPLE_VERSION = "moving-shapes-v1"
 SHAPES = ("circle", "square", "triangle")
-CLIPS = {"train": 20, "test": 10}  # per shape
+CLIPS = {"train": 60, "test": 20}  # per shape
 SIDE, FPS, SECONDS, SAMPLE_RATE = 64, 25, 2.0, 16_000
 LOW_HZ, OCTAVES = 220.0, 3.0
 HARMONICS = {"circle": [1.0], "square": [1.0, 0.0, 1 / 3, 0.0, 1 / 5], "triangle": [1.0, 1 / 2, 1 / 3, 1 / 4]}
