@@ -22,10 +22,12 @@ from tests.domains.audiovisual.av_files import dominant_hz
 
 
 def shape_height(frames: np.ndarray, k: int) -> float:
-    """Row of the shape's centroid in frame k: the pixels far from the clip's median (the background)."""
-    background = np.median(frames, axis=0)  # (H, W, 3): the shape moves, the texture stays
+    """Row of the shape's centroid in frame k: the pixels of its one flat colour, the most common colour
+    among the pixels far from the clip's median (the background, as the shape moves on)."""
+    background = np.median(frames, axis=0)  # (H, W, 3)
     moved = np.abs(frames[k].astype(float) - background).max(axis=-1) > 25  # (H, W)
-    rows, _ = np.nonzero(moved)
+    colours, counts = np.unique(frames[k][moved], axis=0, return_counts=True)
+    rows, _ = np.nonzero((frames[k] == colours[counts.argmax()]).all(axis=-1))
     return float(rows.mean()) + 0.5  # pixel centres
 
 
