@@ -59,7 +59,9 @@ def eval_command(
 ) -> None:
     """Evaluate a run's encoder with weighted kNN and a linear probe, beside a random-init baseline.
 
-    Also reports collapse indicators and draws RUN_DIR/plots/embedding_map.png.
+    Also reports collapse indicators and draws RUN_DIR/plots/embedding_map.png. A run with one encoder
+    per input (audiovisual) is scored by cross-modal retrieval among the items of --test-data or --data
+    (no labels needed; default: the built-in sample's test split), unless --input picks one encoder.
     """
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import eval_tables

@@ -56,7 +56,9 @@ def skipped_table(skipped: dict[str, str]) -> Table:
 
 
 def eval_tables(report: dict) -> list[Table]:
-    """Accuracy (pretrained vs random init) and collapse indicators."""
+    """Accuracy (pretrained vs random init) and collapse indicators, or cross-modal retrieval."""
+    if "pairs" in report:
+        return retrieval_tables(report)
     knn = report["knn_params"]
     accuracy = Table(
         title=f"eval: {report['method']} on {report['domain']} "
@@ -82,6 +84,29 @@ def eval_tables(report: dict) -> list[Table]:
             str(c["dim"]),
         )
     tables = [accuracy, collapse]
+    if report["skipped_files"]:
+        tables.append(skipped_table(report["skipped_files"]))
+    return tables
+
+
+def retrieval_tables(report: dict) -> list[Table]:
+    """Recall@1/5 and median rank of each query direction, pretrained vs random init, with chance."""
+    table = Table(
+        title=f"eval: {report['method']} on {report['domain']}, retrieval among {report['pairs']} pairs"
+    )
+    for column in ("query -> key", "encoders", "recall@1", "recall@5", "median rank"):
+        table.add_column(column, justify="left" if column in ("query -> key", "encoders") else "right")
+    for direction in report["pretrained"]:
+        for which in ("pretrained", "random_init"):
+            s = report[which][direction]
+            table.add_row(
+                direction, which.replace("_", " "), f"{s['recall@1']:.3f}", f"{s['recall@5']:.3f}",
+                f"{s['median_rank']:.0f}",
+            )  # fmt: skip
+        table.add_row(
+            direction, "chance", f"{s['chance@1']:.3f}", f"{s['chance@5']:.3f}", "", end_section=True
+        )
+    tables = [table]
     if report["skipped_files"]:
         tables.append(skipped_table(report["skipped_files"]))
     return tables

@@ -13,6 +13,18 @@ from sslcli.domains import Domain, Item
 from sslcli.domains.base import only_input
 
 
+class SideBySide(torch.nn.Module):
+    """Runs several encoders on the same batch and concatenates their features: (B, ...) -> (B, sum F);
+    the batch may be a dict of inputs (``feature_batches(..., whole_sample=True)``)."""
+
+    def __init__(self, encoders: dict[str, torch.nn.Module]):
+        super().__init__()
+        self.encoders = torch.nn.ModuleDict(encoders)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.cat([encoder(batch) for encoder in self.encoders.values()], dim=1)
+
+
 @torch.inference_mode()
 def feature_batches(
     encoder: torch.nn.Module,
@@ -25,11 +37,13 @@ def feature_batches(
     num_workers: int = 0,
     start: int = 0,
     input_name: str | None = None,
+    whole_sample: bool = False,
 ) -> Iterator[tuple[list[int], torch.Tensor, int]]:
     """Yield ``(positions, features (b, F) float32 on CPU, items consumed)`` for ``items[start:]`` in order.
 
     Bad files go to ``skips`` (which raises in ``raise`` mode); ``positions`` index into ``items``.
-    ``input_name`` picks the input the encoder takes where samples hold several (a clip and its sound).
+    ``input_name`` picks the input the encoder takes where samples hold several (a clip and its sound);
+    with ``whole_sample`` the encoder takes every input, as a dict by name.
     """
     dataset = EvalDataset(domain, items, domain.eval_views(input_size))
     order = list(range(start, len(items)))
@@ -43,7 +57,7 @@ def feature_batches(
             yield [], torch.empty(0), len(keys)
             continue
         with autocast:
-            view = batch.views[0]
-            inputs = only_input(view) if input_name is None else view[input_name]
-            features = encoder(inputs.to(device, non_blocking=True))  # (b, F)
+            view = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.views[0].items()}
+            inputs = view if whole_sample else only_input(view) if input_name is None else view[input_name]
+            features = encoder(inputs)  # (b, F)
         yield batch.positions, features.float().cpu(), len(keys)

@@ -1,5 +1,6 @@
 """``sslcli eval``: features of labelled data from the trained encoder and its random-init twin,
-kNN and linear-probe accuracy for both, collapse indicators and a 2-D map of the test embeddings."""
+kNN and linear-probe accuracy for both, collapse indicators and a 2-D map of the test embeddings;
+for a run with one encoder per input and no ``--input``, cross-modal retrieval (``retrieval``)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sslcli.config import load_run_config
 from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
-from sslcli.engine.features import feature_batches
-from sslcli.engine.setup import bound_domain, builtin_sample, describe_root, discover_items, resolve_device
+from sslcli.engine.features import SideBySide, feature_batches
+from sslcli.engine.setup import (
+    bound_domain,
+    builtin_sample,
+    describe_root,
+    discover_items,
+    input_specs,
+    resolve_device,
+)
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
 from sslcli.evaluate.linear import linear_probe_predict
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
+from sslcli.jobs.retrieval import evaluate_retrieval
 from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import exclusive, write_text_atomic
 
@@ -86,17 +96,6 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
     return [train[i] for i in train_idx], [train[i] for i in test_idx], [train_root]
 
 
-class SideBySide(torch.nn.Module):
-    """Runs several encoders on the same batch and concatenates their features: (B, ...) -> (B, sum F)."""
-
-    def __init__(self, encoders: dict[str, torch.nn.Module]):
-        super().__init__()
-        self.encoders = torch.nn.ModuleDict(encoders)
-
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.cat([encoder(batch) for encoder in self.encoders.values()], dim=1)
-
-
 def extract(encoder, domain, items, config, options, device, skips, progress, name):
     """Features (n, F) of the items that decoded, and their positions in ``items``."""
     task = progress.add_task(name, total=len(items))
@@ -143,6 +142,9 @@ def evaluate_run(options: EvalOptions, console) -> dict:
 
 
 def evaluate_locked(options: EvalOptions, console) -> dict:
+    config = load_run_config(options.run_dir)
+    if options.input_name is None and len(input_specs(config)) > 1:  # a clip and its sound: retrieval
+        return evaluate_retrieval(options, config, console)
     trained, config, feature_dim = load_encoder(options.run_dir, options.input_name)
     domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
     device = resolve_device(options.device)

@@ -50,14 +50,13 @@ class AudioVisualCorrespondence(Method):
             {name: ProjectionHead(dim, hidden_dim, projection_dim) for name, dim in feature_dim.items()}
         )
 
-    def embed(self, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(self, sample: Sample) -> dict[str, torch.Tensor]:
         """The clips' and the soundtracks' embeddings in the shared space, (B, P) each, not normalised."""
-        video, audio = (self.projectors[n](self.backbone[n](sample[n])) for n in (VISUAL, AUDIO))
-        return video, audio
+        return {name: self.projectors[name](self.backbone[name](sample[name])) for name in (VISUAL, AUDIO)}
 
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
         (sample,) = views  # {"video": (B, T, 3, H, W), "audio": (B, 1, M, F)}, the same time spans
-        video, audio = self.embed(sample)
+        video, audio = self.embed(sample).values()
         with torch.no_grad():
             similarity = F.normalize(video.float(), dim=1) @ F.normalize(audio.float(), dim=1).T  # (B, B)
             target = torch.arange(len(video), device=video.device)

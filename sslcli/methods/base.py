@@ -72,6 +72,11 @@ class Method(nn.Module):
         """Whether this method can train on inputs described by ``spec``."""
         return spec.kind in cls.accepts and (spec.colour or not cls.needs_colour)
 
+    def embed(self, sample: Sample) -> dict[str, torch.Tensor]:
+        """Methods with several inputs: each input's embedding (B, P) in their shared space, by input
+        name (``eval`` ranks one input's embeddings against another's: cross-modal retrieval)."""
+        raise NotImplementedError(f"{self.name} has no shared space of several inputs")
+
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
         """One step's loss from the batch's views: one sample of batched inputs per view, e.g.
         ``[{"image": (B, C, H, W)}, {"image": (B, C, H, W)}]`` for two views."""

@@ -8,10 +8,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 from sslcli.domains.audiovisual.moving_shapes import moving_shape_clip, name_seed
 from sslcli.domains.video.writing import write_mp4
 
+from sslcli.config import load_run_config
+from sslcli.engine.checkpoint import load_checkpoint
+from sslcli.engine.setup import bound_domain, build_method, discover_items
+from sslcli.run_dir import CHECKPOINT
 from tests.conftest import invoke
 from tests.domains.audiovisual.av_files import write_switching_clip
 
@@ -109,3 +114,29 @@ def test_a_one_input_method_or_a_half_named_backbone_is_refused_in_one_line(clip
     )
     for out in ("a", "b", "c"):
         assert not (tmp_path / out).exists()
+
+
+def test_eval_without_input_ranks_each_clip_s_sound_among_all_as_a_plain_loop_does(run, clips):
+    result = invoke("eval", "--run", run, "--data", clips, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["pairs"] == 8 and set(report["pretrained"]) == {"video -> audio", "audio -> video"}
+    config = load_run_config(run)
+    method = build_method(config)
+    method.load_state_dict(load_checkpoint(run / CHECKPOINT)["method"])
+    domain = bound_domain(config.domain, run, config.views, create=False)
+    window = domain.eval_views(config.input_size)
+    samples = [window(domain.load(item)) for item in discover_items(domain, clips)]
+    with torch.no_grad():
+        pairs = [method.eval().embed({k: v[None] for k, v in sample.items()}) for sample in samples]
+    video = [torch.nn.functional.normalize(p["video"][0], dim=0) for p in pairs]
+    audio = [torch.nn.functional.normalize(p["audio"][0], dim=0) for p in pairs]
+    ranks = []  # 1 + the other soundtracks at least as near as the clip's own
+    for i, clip in enumerate(video):
+        own = float(clip @ audio[i])
+        ranks.append(1 + sum(float(clip @ other) >= own for j, other in enumerate(audio) if j != i))
+    scores = report["pretrained"]["video -> audio"]
+    assert scores["recall@1"] == pytest.approx(sum(r == 1 for r in ranks) / 8, abs=1e-6)
+    assert scores["recall@5"] == pytest.approx(sum(r <= 5 for r in ranks) / 8, abs=1e-6)
+    assert scores["median_rank"] == sorted(ranks)[3]  # the lower of the two middle ranks, as torch's median
+    assert scores["chance@1"] == pytest.approx(1 / 8)
