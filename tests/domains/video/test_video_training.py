@@ -64,18 +64,6 @@ def test_videomae_trains_a_tubelet_vit_on_videos_draws_its_clips_and_reloads(vid
     assert encoder(torch.randn(2, FRAMES, 3, SIDE, SIDE)).shape == (2, feature_dim)
 
 
-def test_videomae_refuses_clips_that_do_not_divide_into_tubelets_in_one_line(videos, tmp_path):
-    config = tmp_path / "three.toml"
-    config.write_text("[views]\nframes = 3\n")
-    run = tmp_path / "run"
-    result = invoke(
-        "pretrain", "--domain", "video", "--method", "videomae", "--data", videos, "--out", run,
-        "--config", config, "--input-size", str(SIDE),
-    )  # fmt: skip
-    assert result.exit_code == 1 and "tubelets of 2 frames: clips of 3 frames" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and not run.exists()
-
-
 def test_pretrain_embed_eval_from_the_cli_with_segments_pooled_per_video(videos, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -106,13 +94,22 @@ def test_pretrain_embed_eval_from_the_cli_with_segments_pooled_per_video(videos,
     assert 0 <= report["pretrained"]["knn"] <= 1 and report["classes"] == 2
 
 
-def test_clip_order_refuses_clips_with_fewer_frames_than_sub_clips_in_one_line(videos, tmp_path):
-    config = tmp_path / "two.toml"
-    config.write_text("[views]\nframes = 2\n")
+@pytest.mark.parametrize(
+    ("method", "frames", "backbone", "message"),
+    [
+        ("clip_order", 2, "resnet10", "needs at least clips=3 frames per clip, got 2"),
+        ("videomae", 3, "vit_tiny", "tubelets of 2 frames: clips of 3 frames"),
+    ],
+)
+def test_clips_a_method_cannot_cut_are_refused_in_one_line(
+    videos, tmp_path, method, frames, backbone, message
+):
+    config = tmp_path / "clip.toml"
+    config.write_text(f"[views]\nframes = {frames}\n")
     run = tmp_path / "run"
     result = invoke(
-        "pretrain", "--domain", "video", "--method", "clip_order", "--data", videos, "--out", run,
-        "--config", config, "--input-size", str(SIDE), "--backbone", "resnet10",
+        "pretrain", "--domain", "video", "--method", method, "--data", videos, "--out", run,
+        "--config", config, "--input-size", str(SIDE), "--backbone", backbone,
     )  # fmt: skip
-    assert result.exit_code == 1 and "needs at least clips=3 frames per clip, got 2" in result.output
+    assert result.exit_code == 1 and message in result.output
     assert len(result.output.strip().splitlines()) == 1 and not run.exists()
