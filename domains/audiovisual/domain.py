@@ -27,7 +27,7 @@ from sslcli.domains.audio.domain import (
 from sslcli.domains.audio.frontend import Normalisation, fit_frames
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
 from sslcli.domains.audiovisual.moving_shapes import materialise_moving_shapes
-from sslcli.domains.audiovisual.soundtrack import NO_SOUNDTRACK, read_soundtrack
+from sslcli.domains.audiovisual.soundtrack import read_soundtrack
 from sslcli.domains.base import (
     BadItemError,
     Domain,
@@ -134,8 +134,6 @@ class AudioVisualDomain(Domain):
 
     def load(self, item: Item) -> Sample:
         """{"video": uint8 (N, 3, H, W) every ``step_s``, "audio": normalised log-mel (1, M, F)}."""
-        if item.path.is_dir():
-            raise BadItemError(f"a folder of frames has no soundtrack; {NO_SOUNDTRACK}")
         audio = (self.normalisation or Normalisation()).apply(self.log_mel(item))
         start, end = self.span(item)
         frames = read_frames(item.path, start, end, self.step_s, self.settings.short_side)
