@@ -83,10 +83,27 @@ def eval_tables(report: dict) -> list[Table]:
             f"{c['effective_rank']:.1f}",
             str(c["dim"]),
         )
-    tables = [accuracy, collapse]
+    tables = [accuracy, label_efficiency_table(report), collapse]
     if report["skipped_files"]:
         tables.append(skipped_table(report["skipped_files"]))
     return tables
+
+
+def label_efficiency_table(report: dict) -> Table:
+    """Mean accuracy (over seeds) at each share of the training labels, pretrained / random init."""
+    curves = [report[which]["label_efficiency"] for which in ("pretrained", "random_init")]
+    table = Table(
+        title=f"accuracy vs labels, mean of {len(curves[0]['seeds'])} draws (pretrained / random init)"
+    )
+    protocols = [name for name in ("knn", "linear") if name in curves[0]]
+    table.add_column("labels", justify="left")
+    for name in protocols:
+        table.add_column("kNN" if name == "knn" else "linear probe", justify="right")
+    rows = zip(curves[0]["fractions"], curves[0]["labels_per_class"], strict=True)
+    for i, (fraction, per_class) in enumerate(rows):
+        cells = [" / ".join(f"{curve[name]['mean'][i]:.3f}" for curve in curves) for name in protocols]
+        table.add_row(f"{fraction:.0%} ({per_class:.1f}/class)", *cells)
+    return table
 
 
 def retrieval_tables(report: dict) -> list[Table]:

@@ -27,6 +27,7 @@ from sslcli.engine.setup import (
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
+from sslcli.evaluate.label_efficiency import Classifier, label_efficiency
 from sslcli.evaluate.linear import linear_probe_predict
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
@@ -118,15 +119,25 @@ def accuracy(predicted: torch.Tensor, truth: torch.Tensor) -> float:
     return (predicted == truth).float().mean().item()
 
 
-def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptions) -> dict:
-    """kNN and/or linear-probe accuracy plus collapse indicators of one encoder's features."""
-    scores: dict = {}
+def classifiers(num_classes: int, options: EvalOptions) -> dict[str, Classifier]:
+    """The protocols ``options`` asks for, each (train_x, train_y, test_x) -> predicted test classes."""
+    chosen: dict[str, Classifier] = {}
     if options.protocol in ("knn", "all"):
-        predicted = knn_predict(train_x, train_y, test_x, num_classes, options.k, options.temperature)
-        scores["knn"] = accuracy(predicted, test_y)
+        chosen["knn"] = lambda x, y, q: knn_predict(x, y, q, num_classes, options.k, options.temperature)
     if options.protocol in ("linear", "all"):
-        scores["linear"] = accuracy(linear_probe_predict(train_x, train_y, test_x, num_classes), test_y)
+        chosen["linear"] = lambda x, y, q: linear_probe_predict(x, y, q, num_classes)
+    return chosen
+
+
+def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptions) -> dict:
+    """kNN and/or linear-probe accuracy, collapse indicators and the label-efficiency curve of one
+    encoder's features."""
+    protocols = classifiers(num_classes, options)
+    scores: dict = {
+        name: accuracy(classify(train_x, train_y, test_x), test_y) for name, classify in protocols.items()
+    }
     scores["collapse"] = collapse_report(test_x)
+    scores["label_efficiency"] = label_efficiency(train_x, train_y, test_x, test_y, protocols)
     return scores
 
 
@@ -185,10 +196,21 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
     verbatim = not domain.identifying_paths or options.label_attr is not None  # allow-listed attributes
     shown = shown_labels(test_labels, verbatim)
     report["embedding_map"] = draw_map(test_x[:, :feature_dim], shown, options.run_dir, config)
+    report["label_efficiency_plot"] = draw_label_efficiency(report, options.run_dir)
     report["skipped_files"] = dict(sorted({**train_skips.records, **test_skips.records}.items()))
     eval_json = json.dumps(report, indent=2)
     write_text_atomic(options.run_dir / "eval.json", eval_json)
     return report
+
+
+def draw_label_efficiency(report: dict, run_dir: Path) -> str:
+    from sslcli.reporting.plots import plot_label_efficiency
+
+    out = run_dir / "plots" / "label_efficiency.png"
+    title = f"{report['method']} on {report['domain']}: accuracy vs labels ({report['n_test']} test items)"
+    curves = {which: report[which]["label_efficiency"] for which in ("pretrained", "random_init")}
+    plot_label_efficiency(curves, title, out)
+    return str(out)
 
 
 def draw_map(test_x: torch.Tensor, labels: list[str], run_dir: Path, config) -> str | None:

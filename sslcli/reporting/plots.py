@@ -63,3 +63,30 @@ def plot_embedding_map(points: np.ndarray, labels: list[str], title: str, out: P
         ax.legend(markerscale=2, fontsize=7, loc="best", frameon=False)
     fig.tight_layout()
     save_figure(plt, fig, out)
+
+
+def plot_label_efficiency(curves: dict[str, dict], title: str, out: Path) -> None:
+    """Accuracy against labels per class (log axis) for each encoder (``curves``: name ->
+    ``label_efficiency`` report) and protocol, the mean over seeds with a band of one standard
+    deviation; pretrained solid, others dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colours = {"knn": "tab:blue", "linear": "tab:orange"}
+    names = {"knn": "kNN", "linear": "linear probe"}
+    for which, curve in curves.items():
+        x = np.asarray(curve["labels_per_class"])
+        for protocol, colour in colours.items():
+            if protocol not in curve:
+                continue
+            mean, std = np.asarray(curve[protocol]["mean"]), np.asarray(curve[protocol]["std"])
+            style = "-" if which == "pretrained" else "--"
+            label = f"{names[protocol]}, {which.replace('_', ' ')}"
+            ax.plot(x, mean, style, marker="o", markersize=3, color=colour, label=label)
+            ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.12, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training items per class (mean over classes)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    save_figure(plt, fig, out)
