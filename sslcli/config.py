@@ -34,6 +34,8 @@ class PretrainConfig(BaseModel):
     data: str | None = None  # None: the built-in sample, or a private root (see the run's data_set)
     out: str = "runs/demo"
     epochs: int | None = Field(None, ge=1)  # None: the domain recipe's, else DEFAULT_EPOCHS
+    # seconds the run may take: the epochs are planned from the measured step time (engine.time_budget)
+    time_budget_s: float | None = Field(None, gt=0)
     # items per step and process (torchrun: the global batch is batch_size x processes); pairs needed
     batch_size: int | None = Field(None, ge=2)  # None: the recipe's, else DEFAULT_BATCH_SIZE
     lr: float | None = Field(None, gt=0)  # None: 1e-3 * global batch/256 (AdamW), 0.3 * .../256 (SGD)

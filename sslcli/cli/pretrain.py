@@ -42,6 +42,12 @@ OVERRIDES = {
     "--epochs", type=int, default=None, help="Passes over the data.  [default: the domain recipe's, else 10]"
 )
 @click.option(
+    "--time-budget",
+    metavar="DURATION",
+    help="How long the run may take (90s, 15m, 1h30m; a bare number is minutes): the epochs are planned "
+    "from the measured step time, instead of --epochs.",
+)
+@click.option(
     "--batch-size", type=int, default=None, help="Items per step.  [default: the domain recipe's, else 256]"
 )
 @click.option("--lr", type=float, default=None, help="Peak learning rate.  [default: 1e-3*B/256 (AdamW)]")
@@ -110,6 +116,7 @@ def pretrain_command(
     resume: bool,
     allow_data_change: bool,
     temperature: float | None,
+    time_budget: str | None,
     **options,
 ) -> None:
     """Pretrain an encoder with a self-supervised method.
@@ -121,7 +128,9 @@ def pretrain_command(
     from sslcli.cli.summaries import pretrain_summary, skipped_table
     from sslcli.config import RESUMABLE_CHANGES, PretrainConfig, read_config_file
     from sslcli.distributed import current_world
+    from sslcli.engine.time_budget import parse_duration
     from sslcli.engine.trainer import ResumeRequest, pretrain
+    from sslcli.errors import UserError
 
     values = read_config_file(config_file) if config_file else {}
     for option, field_name in OVERRIDES.items():
@@ -133,6 +142,13 @@ def pretrain_command(
     if temperature is not None and isinstance(method_options, dict):  # else the config check names it
         values["method_options"] = {**method_options, "temperature": temperature}
     values["out"] = str(options["out"])  # --out is where the run is, whatever the config file says
+    if time_budget is not None:
+        try:
+            values["time_budget_s"] = parse_duration(time_budget)
+        except ValueError as err:
+            raise UserError(f"--time-budget: {err}") from None
+    if values.get("time_budget_s") is not None and values.get("epochs") is not None:
+        raise UserError("pass --epochs or --time-budget, not both (the budget plans the epochs)")
     config = PretrainConfig.parse(values)
     request = None
     if resume:

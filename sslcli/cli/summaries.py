@@ -30,6 +30,12 @@ def pretrain_summary(result) -> Table:
         ("throughput", f"{state.items_seen / max(state.elapsed_s, 1e-9):.1f} items/s"),
         ("time", f"{state.elapsed_s:.1f} s"),
     ]
+    if result.budget is not None:
+        plan = result.budget
+        fit = "" if plan.fits else " (one epoch takes longer than the budget)"
+        rows.append(
+            ("time budget", f"{plan.budget_s:.0f} s: {plan.epochs} epochs at {plan.step_s:.2f} s a step{fit}")
+        )
     if result.skipped:
         rows.append(("skipped files", f"listed in {plain(str(result.run_dir / SKIPPED))}"))
     for key, value in rows:

@@ -41,8 +41,10 @@ def write_run_record(
     data_set: dict[str, Any],
     resumes: list[dict[str, Any]],
     processes: int = 1,
+    time_budget: dict[str, Any] | None = None,
 ) -> None:
-    """``processes``: how many ranks train the run (a resume must use as many)."""
+    """``processes``: how many ranks train the run (a resume must use as many); ``time_budget``: how
+    ``--time-budget`` planned the epochs (``engine.time_budget.BudgetPlan.record``)."""
     versions = {"sslcli": sslcli.__version__, "torch": torch.__version__, "python": platform.python_version()}
     payload = {
         "config": config.to_dict(),
@@ -51,6 +53,8 @@ def write_run_record(
         "resumes": resumes,
         "versions": versions,
     }
+    if time_budget is not None:
+        payload["time_budget"] = time_budget
     write_text_atomic(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from sslcli.engine.setup import (
     describe_root,
     resolve_device,
 )
+from sslcli.engine.time_budget import BudgetPlan, StepTimer
 from sslcli.errors import UserError
 from sslcli.methods import Method, StepContext
 from sslcli.reporting.progress import item_progress, training_progress
@@ -79,12 +81,19 @@ class PretrainResult:
     items_found: int
     data_source: str
     skipped: dict[str, str] = field(default_factory=dict)
+    budget: BudgetPlan | None = None  # how --time-budget planned the epochs
 
 
 class Trainer:
     """Runs a plan to completion, writing everything into the run directory."""
 
-    def __init__(self, opened: OpenedRun, console, world: World | None = None):
+    def __init__(
+        self,
+        opened: OpenedRun,
+        console,
+        world: World | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.opened, self.plan, self.console = opened, opened.plan, console
         self.world = world or World()
         self.resume = opened.resume_from_checkpoint
@@ -113,6 +122,9 @@ class Trainer:
                 f"{self.config.accumulate}{self._times_processes()}"
             )
         self.total_steps = self.steps_per_epoch * self.config.epochs
+        planning = self.config.time_budget_s is not None and not self.resume
+        self.step_timer = StepTimer(clock, self.steps_per_epoch) if planning else None
+        self.budget: BudgetPlan | None = None
         if self.config.sync_batchnorm and not self.world.alone and self.device.type != "cuda":
             raise UserError("--sync-batchnorm: torch's SyncBatchNorm runs on CUDA devices only")
 
@@ -195,7 +207,9 @@ class Trainer:
             resumes.append({"at_step": self.state.step, "notes": self.opened.notes})
         # config.json first: once it exists the folder is a run that the same command restarts, so a
         # failure (a full disk) in any write after it still leaves a folder that recovers
-        write_run_record(self.run_dir, self.config, self.plan.data_set, resumes, self.world.size)
+        write_run_record(
+            self.run_dir, self.config, self.plan.data_set, resumes, self.world.size, record.get("time_budget")
+        )
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.skips.write(self.run_dir / SKIPPED)
@@ -297,6 +311,9 @@ class Trainer:
                         continue
                     lr = warmup_cosine(self.state.step, self.total_steps, warmup, self.config.lr)
                     self._optimizer_step(lr)
+                    if self.step_timer is not None and self.step_timer.step_done():
+                        self._plan_budget()
+                        progress.update(task, total=self.total_steps)
                     now = time.perf_counter()
                     rate = items_since / max(now - tick, 1e-9)
                     self.state.elapsed_s += now - tick
@@ -322,6 +339,21 @@ class Trainer:
                 self.state.batch_in_epoch = 0
                 self.save()
         return self._finish()
+
+    def _plan_budget(self) -> None:
+        """Set the epochs (and so the schedule's length) that fit ``--time-budget`` (rank 0's plan on
+        every rank) and record the plan in config.json."""
+        plan = self.step_timer.plan(self.config.time_budget_s, self.steps_per_epoch)
+        plan = BudgetPlan(**{k: v for k, v in broadcast_json(plan.record()).items() if k != "fits"})
+        self.step_timer, self.budget = None, plan
+        self.config = self.config.updated(epochs=plan.epochs)
+        self.total_steps = self.steps_per_epoch * plan.epochs
+        if self.world.is_main:
+            record = self.opened.record
+            write_run_record(
+                self.run_dir, self.config, self.plan.data_set, list(record.get("resumes", [])),
+                self.world.size, time_budget=plan.record(),
+            )  # fmt: skip
 
     def _epoch_batches(self) -> list[list[tuple[int, int]]]:
         """This rank's micro-batches of the epoch: its slice of each global batch, whose order depends
@@ -413,6 +445,7 @@ class Trainer:
             len(self.plan.items),
             self.plan.data_source,
             dict(self.skips.records),
+            self.budget,
         )
 
     def _write_outputs(self) -> None:
@@ -433,24 +466,30 @@ class Trainer:
         plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")
 
 
-def pretrain(config: PretrainConfig, resume: bool | ResumeRequest, console) -> PretrainResult:
+def pretrain(
+    config: PretrainConfig,
+    resume: bool | ResumeRequest,
+    console,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PretrainResult:
     """Train ``config`` into ``config.out``; ``resume`` continues the run there (``True``: no option
     changes).
 
     Alone, or as rank 0 under torchrun, the process holds an exclusive lock on the run directory,
     opens the run and writes what it starts from. Then rank 0 tells the other ranks the resolved
     config (or that it stopped), and they follow the run it opened: the run directory must be on a
-    file system every rank sees.
+    file system every rank sees. ``clock`` times the steps ``--time-budget`` plans from (tests
+    inject one).
     """
     request = ResumeRequest() if resume is True else (resume or None)
     run_dir = Path(config.out)
     with process_group(resolve_device(config.device)) as world:
         if not world.is_main:
-            return _follow(config, request, console, world)
+            return _follow(config, request, console, world, clock)
         with exclusive(run_dir, "run directory"):
             clean_temp_files(run_dir)
             try:
-                trainer = Trainer(open_run(config, request), console, world)
+                trainer = Trainer(open_run(config, request), console, world, clock)
                 trainer.begin()
             except BaseException:
                 broadcast_json({"stopped": True})
@@ -459,11 +498,15 @@ def pretrain(config: PretrainConfig, resume: bool | ResumeRequest, console) -> P
             return trainer.fit()
 
 
-def _follow(config: PretrainConfig, request: ResumeRequest | None, console, world: World) -> PretrainResult:
+def _follow(
+    config: PretrainConfig, request: ResumeRequest | None, console, world: World, clock: Callable[[], float]
+) -> PretrainResult:
     """A rank other than 0: train the run rank 0 opened, with the config it resolved."""
     message = broadcast_json()
     if message.get("stopped"):
         raise PeerStopped("stopped: rank 0 could not start the run (its message says why)")
-    trainer = Trainer(follow_run(config, request, message["config"], message["resume"]), console, world)
+    trainer = Trainer(
+        follow_run(config, request, message["config"], message["resume"]), console, world, clock
+    )
     trainer.begin()
     return trainer.fit()

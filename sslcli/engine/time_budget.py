@@ -1,0 +1,78 @@
+"""``--time-budget``: as many epochs as fit the time the user can wait, planned from measured steps.
+
+The first ``WARM_STEPS`` optimizer steps are not timed (memory allocation, loader start-up, kernel
+selection); the next ``TIMED_STEPS`` give the step time. The run then trains for as many whole epochs
+as fit in ``SAFETY`` of the budget after what was already spent (setup, data scan, the timed steps),
+at least one; the rest of the budget covers what step times miss: epoch ends, checkpoints, the
+encoder file and the plots. The learning-rate schedule is laid over the planned epochs, so warmup
+and cosine decay end where the budget does. The steps timed before the plan are warmup steps, which
+do not depend on the total.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+WARM_STEPS = 2
+TIMED_STEPS = 3
+SAFETY = 0.9
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90s``, ``15m``, ``1h30m`` or a bare number of minutes (``15``); ValueError otherwise."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text) * 60
+    match = _DURATION.match(text)
+    if not text or match is None:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 15m or 1h30m")
+    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    budget_s: float
+    spent_s: float  # from the trainer's start to the end of the last timed step
+    step_s: float  # measured seconds per optimizer step
+    steps_per_epoch: int
+    epochs: int
+
+    @property
+    def fits(self) -> bool:
+        """Whether the planned epochs fit the budget by the measured step time (one epoch may not)."""
+        return self.spent_s + self.epochs * self.steps_per_epoch * self.step_s <= self.budget_s
+
+    def record(self) -> dict:
+        return {**asdict(self), "fits": self.fits}
+
+
+def plan_epochs(budget_s: float, spent_s: float, step_s: float, steps_per_epoch: int) -> BudgetPlan:
+    """The most whole epochs whose steps fit ``SAFETY`` of the budget left after ``spent_s``; at least 1."""
+    usable = budget_s * SAFETY - spent_s
+    epochs = max(1, math.floor(usable / (step_s * steps_per_epoch))) if step_s > 0 else 1
+    return BudgetPlan(budget_s, spent_s, step_s, steps_per_epoch, epochs)
+
+
+class StepTimer:
+    """Clock readings at the end of the first optimizer steps, until there are enough to plan."""
+
+    def __init__(self, clock, steps_per_epoch: int):
+        self.clock, self.started = clock, clock()
+        self.wanted = min(WARM_STEPS + TIMED_STEPS, steps_per_epoch)  # a short epoch plans at its end
+        self.ends: list[float] = []
+
+    def step_done(self) -> bool:
+        """Record a step's end; True once the steps to plan from are in."""
+        self.ends.append(self.clock())
+        return len(self.ends) == self.wanted
+
+    def plan(self, budget_s: float, steps_per_epoch: int) -> BudgetPlan:
+        first = min(WARM_STEPS, len(self.ends) - 1)  # untimed steps; with few steps, time from the first
+        start = self.ends[first - 1] if first > 0 else self.started
+        step_s = (self.ends[-1] - start) / (len(self.ends) - first)
+        return plan_epochs(budget_s, self.ends[-1] - self.started, step_s, steps_per_epoch)
