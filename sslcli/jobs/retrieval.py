@@ -24,7 +24,7 @@ from sslcli.errors import UserError
 from sslcli.evaluate.retrieval import retrieval_scores
 from sslcli.methods import Method
 from sslcli.reporting.progress import item_progress
-from sslcli.run_dir import CHECKPOINT, write_text_atomic
+from sslcli.run_dir import CHECKPOINT, ENCODER, write_text_atomic
 
 
 class SharedSpace(torch.nn.Module):
@@ -41,6 +41,10 @@ class SharedSpace(torch.nn.Module):
 
 def trained_and_initial(options, config: PretrainConfig) -> dict[str, Method]:
     """The run's method with its trained weights, and at its initial ones (same seed), in eval mode."""
+    if not (options.run_dir / ENCODER).is_file():  # the checkpoint of an unfinished run is mid-training
+        raise UserError(
+            f"{options.run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)"
+        )
     path = options.run_dir / CHECKPOINT
     if not path.is_file():
         raise UserError(f"{options.run_dir}: no checkpoint holding the projection heads ({CHECKPOINT})")

@@ -5,6 +5,7 @@ without sound is skipped with its reason, and methods or backbones that do not f
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -140,3 +141,12 @@ def test_eval_without_input_ranks_each_clip_s_sound_among_all_as_a_plain_loop_do
     assert scores["recall@5"] == pytest.approx(sum(r <= 5 for r in ranks) / 8, abs=1e-6)
     assert scores["median_rank"] == sorted(ranks)[3]  # the lower of the two middle ranks, as torch's median
     assert scores["chance@1"] == pytest.approx(1 / 8)
+
+
+def test_retrieval_of_an_unfinished_run_is_refused_in_one_line(run, clips, tmp_path):
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run, unfinished)
+    (unfinished / "encoder.safetensors").unlink()  # as when training stopped before its end
+    result = invoke("eval", "--run", unfinished, "--data", clips)
+    assert result.exit_code == 1 and "is pretraining finished?" in result.output
+    assert len(result.output.strip().splitlines()) == 1
