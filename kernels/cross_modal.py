@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 from sslcli.kernels.distributed import distributed_world, gather_with_grad
 from sslcli.kernels.info_nce import info_nce
+from sslcli.kernels.ntxent import check_pair
 
 
 def cross_modal_info_nce_reference(
     a: torch.Tensor, b: torch.Tensor, temperature: float | torch.Tensor = 0.1
 ) -> torch.Tensor:
     """Plain-torch symmetric InfoNCE over the N x N logits (the test oracle)."""
-    _check_pair(a, b)
+    check_pair("cross_modal_info_nce", a, b)
     logits = F.normalize(a.float(), dim=1) @ F.normalize(b.float(), dim=1).T / temperature  # (N, N)
     target = torch.arange(len(a), device=a.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
@@ -44,16 +45,9 @@ def cross_modal_info_nce(
     ``sslcli.kernels.dispatch``), the reference elsewhere. With ``gather_distributed`` and an
     initialised process group, the negatives come from every rank.
     """
-    _check_pair(a, b)
+    check_pair("cross_modal_info_nce", a, b)
     rank, world = distributed_world(gather_distributed)
     rows = rank * len(a) + torch.arange(len(a), device=a.device)  # (N,) global ids of this rank's pairs
     keys_b = gather_with_grad(b) if world > 1 else b  # (world * N, D)
     keys_a = gather_with_grad(a) if world > 1 else a
     return (info_nce(a, keys_b, rows, temperature) + info_nce(b, keys_a, rows, temperature)) / 2
-
-
-def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
-    if a.ndim != 2 or a.shape != b.shape or a.shape[0] < 1:
-        raise ValueError(
-            f"expected two (N, D) embeddings of equal shape, got {tuple(a.shape)}, {tuple(b.shape)}"
-        )

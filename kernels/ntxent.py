@@ -33,7 +33,7 @@ def nt_xent_reference(
 ) -> torch.Tensor:
     """Plain-torch NT-Xent over the 2N x 2N similarity matrix, in fp32 or (for float64 inputs)
     float64: the tests' oracle, written from the definition independently of ``info_nce``."""
-    _check_pair(z_a, z_b)
+    check_pair("nt_xent", z_a, z_b)
     rank, world = distributed_world(gather_distributed)
     x = torch.cat([z_a, z_b])  # (2n, D) this rank's rows
     if world > 1:
@@ -61,7 +61,7 @@ def nt_xent(
     fused InfoNCE kernels on CUDA (see ``sslcli.kernels.dispatch``), the reference elsewhere. With
     ``gather_distributed`` and an initialised process group, negatives come from every rank.
     """
-    _check_pair(z_a, z_b)
+    check_pair("nt_xent", z_a, z_b)
     rank, world = distributed_world(gather_distributed)
     n = z_a.shape[0]
     local = torch.cat([z_a, z_b])  # (2n, D) this rank's rows
@@ -71,9 +71,10 @@ def nt_xent(
     return info_nce(local, keys, partners, temperature, exclude=rows)
 
 
-def _check_pair(z_a: torch.Tensor, z_b: torch.Tensor) -> None:
+def check_pair(op: str, z_a: torch.Tensor, z_b: torch.Tensor) -> None:
+    """Two (N, D) tensors of equal shape with N >= 1, else a ValueError naming ``op``."""
     if z_a.shape != z_b.shape or z_a.ndim != 2 or z_a.shape[0] < 1:
         raise ValueError(
-            f"nt_xent expects two (N, D) tensors of equal shape with N >= 1, "
+            f"{op} expects two (N, D) tensors of equal shape with N >= 1, "
             f"got {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
