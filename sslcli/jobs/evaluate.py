@@ -115,10 +115,6 @@ def extract(encoder, domain, items, config, options, device, skips, progress, na
     return torch.cat(features), positions
 
 
-def accuracy(predicted: torch.Tensor, truth: torch.Tensor) -> float:
-    return (predicted == truth).float().mean().item()
-
-
 def classifiers(num_classes: int, options: EvalOptions) -> dict[str, Classifier]:
     """The protocols ``options`` asks for, each (train_x, train_y, test_x) -> predicted test classes."""
     chosen: dict[str, Classifier] = {}
@@ -133,12 +129,9 @@ def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptio
     """kNN and/or linear-probe accuracy, collapse indicators and the label-efficiency curve of one
     encoder's features."""
     protocols = classifiers(num_classes, options)
-    scores: dict = {
-        name: accuracy(classify(train_x, train_y, test_x), test_y) for name, classify in protocols.items()
-    }
-    scores["collapse"] = collapse_report(test_x)
-    scores["label_efficiency"] = label_efficiency(train_x, train_y, test_x, test_y, protocols)
-    return scores
+    curve = label_efficiency(train_x, train_y, test_x, test_y, protocols)  # its last point: every label
+    scores: dict = {name: curve[name]["mean"][-1] for name in protocols}
+    return scores | {"collapse": collapse_report(test_x), "label_efficiency": curve}
 
 
 def evaluate_run(options: EvalOptions, console) -> dict:
