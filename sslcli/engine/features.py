@@ -57,7 +57,11 @@ def feature_batches(
             yield [], torch.empty(0), len(keys)
             continue
         with autocast:
-            view = {name: tensor.to(device, non_blocking=True) for name, tensor in batch.views[0].items()}
-            inputs = view if whole_sample else only_input(view) if input_name is None else view[input_name]
+            view = batch.views[0]
+            if whole_sample:
+                inputs = {name: tensor.to(device, non_blocking=True) for name, tensor in view.items()}
+            else:
+                picked = only_input(view) if input_name is None else view[input_name]
+                inputs = picked.to(device, non_blocking=True)
             features = encoder(inputs)  # (b, F)
         yield batch.positions, features.float().cpu(), len(keys)

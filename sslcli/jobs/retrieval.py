@@ -19,7 +19,14 @@ from sslcli.config import PretrainConfig
 from sslcli.data.skips import SkipLog
 from sslcli.engine.checkpoint import load_checkpoint
 from sslcli.engine.features import SideBySide, feature_batches
-from sslcli.engine.setup import bound_domain, build_method, builtin_sample, discover_items, resolve_device
+from sslcli.engine.setup import (
+    bound_domain,
+    build_method,
+    builtin_sample,
+    describe_root,
+    discover_items,
+    resolve_device,
+)
 from sslcli.errors import UserError
 from sslcli.evaluate.retrieval import retrieval_scores
 from sslcli.methods import Method
@@ -77,7 +84,7 @@ def evaluate_retrieval(options, config: PretrainConfig, console) -> dict:
             rows += [features] if kept else []
             progress.update(task, advance=consumed)
     if not rows:
-        raise UserError(f"{root}: no item could be read")
+        raise UserError(f"{describe_root(domain, root)}: no item could be read")
     embeddings = torch.cat(rows).chunk(len(methods) * len(names), dim=1)  # each (N, P)
     report: dict = {
         "run": str(options.run_dir),
