@@ -161,12 +161,13 @@ class Domain(ABC):
         """Decode ``item`` into its sample (canonical tensors keyed like ``inputs``); raise
         ``BadItemError`` with a reason."""
 
-    @abstractmethod
     def augment(self, input_size: int, options: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
         """The modality's random augmentation: canonical tensor -> one normalised view of ``input_size``.
 
-        ``options`` are the run's validated ``views`` options (``check_views``).
+        ``options`` are the run's validated ``views`` options (``check_views``). Every domain of one
+        input implements it; a domain whose samples hold several overrides ``views`` instead.
         """
+        raise NotImplementedError(f"domain {self.name!r} makes its views in views()")
 
     def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
         """The views a method family needs from one sample (see ``VIEW_FAMILIES``): ``augment``, or
@@ -206,9 +207,10 @@ class Domain(ABC):
         torch's global generator on that device, which checkpoints restore. Default: none."""
         return views
 
-    @abstractmethod
     def eval_transform(self, input_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Deterministic resize of the canonical tensor, used by embed and eval."""
+        """Deterministic resize of the canonical tensor, used by embed and eval (a domain of several
+        inputs overrides ``eval_views`` instead)."""
+        raise NotImplementedError(f"domain {self.name!r} makes its eval sample in eval_views()")
 
     def eval_views(self, input_size: int) -> Callable[[Sample], Sample]:
         """The deterministic sample embed and eval feed the encoder: ``eval_transform`` on the input."""

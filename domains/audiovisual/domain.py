@@ -174,12 +174,6 @@ class AudioVisualDomain(Domain):
 
         return middle_window
 
-    def augment(self, input_size: int, options: dict[str, Any]):
-        raise NotImplementedError("audiovisual views come from views(): a window of both inputs")
-
-    def eval_transform(self, input_size: int):
-        raise NotImplementedError("audiovisual samples are resized by eval_views(): a window of both inputs")
-
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_moving_shapes()
 
