@@ -5,6 +5,7 @@ from the CLI, with the run's normalisation statistics reused and bad files repor
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import soundfile
@@ -53,11 +54,7 @@ def test_methods_for_spectrograms_train_on_recordings(tones, tmp_path, method, b
 
 
 def test_pretrain_embed_eval_from_the_cli_with_a_bad_file_skipped(tones, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    for path in tones.rglob("*.*"):
-        (data / path.parent.name).mkdir(exist_ok=True)
-        (data / path.parent.name / path.name).write_bytes(path.read_bytes())
+    data = shutil.copytree(tones, tmp_path / "data")
     (data / "low" / "broken.wav").write_bytes(b"RIFF\x00\x00")
     soundfile.write(data / "high" / "silence.flac", 0 * tone(1.0, 0.5, 16000), 16000)
     run, out = tmp_path / "run", tmp_path / "emb"

@@ -47,10 +47,7 @@ def config_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(clips, config_file, tmp_path_factory):
-    data = tmp_path_factory.mktemp("with_silent")
-    for path in clips.rglob("*.mp4"):
-        (data / path.parent.name).mkdir(exist_ok=True)
-        (data / path.parent.name / path.name).write_bytes(path.read_bytes())
+    data = shutil.copytree(clips, tmp_path_factory.mktemp("with_silent") / "data")
     write_switching_clip(data / "circle" / "silent.mp4", sound=False)
     run = tmp_path_factory.mktemp("runs") / "run"
     result = invoke(

@@ -9,6 +9,7 @@ import re
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pydicom
@@ -120,23 +121,32 @@ def medical_outputs(tmp_path_factory, dicom_test_files):
     archive = patient_folder_archive(base / "archive")
     (base / "config.toml").write_text('backbone = "resnet10"\n')  # the cheapest CPU backbone
     drawn: list[list[str]] = []
-    original_plot = plots.plot_embedding_map
+    texts: list[str] = []  # every title and legend text a picture receives
+    original_plot, original_curves = plots.plot_embedding_map, plots.plot_label_efficiency
 
     def record_labels(points, labels, title, out):
         drawn.append(list(labels))
+        texts.append(title)
         original_plot(points, labels, title, out)
+
+    def record_curves(curves, title, out):
+        texts.append(f"{title} {json.dumps(curves)}")
+        original_curves(curves, title, out)
 
     with pytest.MonkeyPatch.context() as env:  # module scope runs before the per-test environment
         env.setenv("SSLCLI_CACHE", str(base / "cache"))
         env.setenv("NO_COLOR", "1")
         env.setenv("COLUMNS", "200")
         env.setattr(plots, "plot_embedding_map", record_labels)
+        env.setattr(plots, "plot_label_efficiency", record_curves)
         results = run_all(data, run, emb)
         results["eval folders"] = invoke(
             "eval", "--run", run, "--data", archive, "--folder-labels", "--json", "--device", "cpu"
         )
     for name, result in results.items():
         assert result.exit_code == 0, (name, result.output)
+    assert len(texts) == 4  # the map and the label-efficiency curve of each eval
+    results["text drawn into pictures"] = SimpleNamespace(exit_code=0, output="\n".join(texts))
     return data, run, emb, results, drawn, archive
 
 

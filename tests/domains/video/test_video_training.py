@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -65,11 +66,7 @@ def test_videomae_trains_a_tubelet_vit_on_videos_draws_its_clips_and_reloads(vid
 
 
 def test_pretrain_embed_eval_from_the_cli_with_segments_pooled_per_video(videos, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    for path in videos.rglob("*.mp4"):
-        (data / path.parent.name).mkdir(exist_ok=True)
-        (data / path.parent.name / path.name).write_bytes(path.read_bytes())
+    data = shutil.copytree(videos, tmp_path / "data")
     write_counting_video(data / "wide" / "long.mp4", frames=40, size=(48, 32))  # 1.6 s: 2 segments
     config = tmp_path / "video.toml"
     config.write_text(f"[views]\nsegment_s = 0.75\nframes = {FRAMES}\n")
