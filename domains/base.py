@@ -8,7 +8,7 @@ import math
 import os
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,11 @@ class Domain(ABC):
             + [each_input(local_view, sample) for _ in range(crop.local_crops)]
         )
 
+    def use_device(self, device: torch.device) -> None:
+        """Optional: learn the training device before ``views`` is called (a domain may then move some
+        of its per-item augmentation into ``batch_augment`` there). Default: nothing."""
+        return None
+
     def batch_augment(self, views: list[Sample]) -> list[Sample]:
         """Optional: augmentation of whole batches on the training device (e.g. a GPU), after the
         per-item ``views``; each view's inputs are batched, ``{"image": (B, C, H, W)}``. Draws from
@@ -267,8 +272,11 @@ class Domain(ABC):
         """(train, test) folders of real labelled data used when ``--data`` is omitted."""
         return None
 
-    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
-        """Defaults this domain recommends for pretraining (input size, view options, ...)."""
+    def recipe(
+        self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
+    ) -> dict[str, Any]:
+        """Defaults this domain recommends for pretraining (input size, view options, ...), which may
+        depend on the ``items`` found and the training device (``"cpu"``, ``"cuda"``)."""
         return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": {}}
 
 

@@ -6,6 +6,7 @@ colour jitter, random grayscale and Gaussian blur, every parameter overridable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from sslcli.domains.base import (
     walk_entries,
 )
 from sslcli.domains.digits_sample import materialise_digits
+from sslcli.domains.natural_recipe import folder_recipe
 from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
 from torchvision.transforms import v2
 
@@ -168,13 +170,11 @@ class NaturalDomain(Domain):
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_digits()
 
-    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+    def recipe(
+        self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
+    ) -> dict[str, Any]:
         if not data_is_builtin:
-            return {
-                "input_size": self.default_input_size,
-                "backbone": self.default_backbone,
-                "views": SimCLRViewOptions().model_dump(),
-            }
+            return folder_recipe(items, device_type, SimCLRViewOptions().model_dump())
         # 8x8 digits: tiny inputs; strong crops destroy the glyph and flips change its meaning.
         views = SimCLRViewOptions(crop_scale=(0.4, 1.0), flip_p=0.0, blur_p=0.0).model_dump()
         # 15 x 128 fits the 10-minute CPU budget; AdamW lr 2e-3 gave held-out kNN 0.969 where the

@@ -14,6 +14,8 @@ from sslcli.errors import UserError
 
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 256
+# a CPU run without epochs from the user or the recipe trains this long (engine.time_budget plans it)
+DEFAULT_CPU_BUDGET_S = 12 * 60.0
 MAX_SEED = 2**63 - 1  # seeds are mixed with epoch and position, then reduced mod 2**63 (see data.py)
 
 # Options a ``--resume`` may change (after a NaN stop, or to extend a finished run); the rest are fixed.
@@ -33,7 +35,7 @@ class PretrainConfig(BaseModel):
     method: str = "simclr"
     data: str | None = None  # None: the built-in sample, or a private root (see the run's data_set)
     out: str = "runs/demo"
-    epochs: int | None = Field(None, ge=1)  # None: the domain recipe's, else DEFAULT_EPOCHS
+    epochs: int | None = Field(None, ge=1)  # None: the recipe's, else a CPU time budget or DEFAULT_EPOCHS
     # seconds the run may take: the epochs are planned from the measured step time (engine.time_budget)
     time_budget_s: float | None = Field(None, gt=0)
     # items per step and process (torchrun: the global batch is batch_size x processes); pairs needed

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -206,7 +206,9 @@ class AudioDomain(Domain):
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_spoken_digits()
 
-    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+    def recipe(
+        self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
+    ) -> dict[str, Any]:
         views = {**AudioSettings().model_dump(), **AudioViewOptions().model_dump()}
         recipe = {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
         if data_is_builtin:  # 1800 clips: batches of 64 give 28 steps an epoch, 6 epochs ~5 CPU minutes

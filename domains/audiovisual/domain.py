@@ -12,6 +12,7 @@ their own time shifts, which would break the sync). Embed and eval take the midd
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -177,7 +178,9 @@ class AudioVisualDomain(Domain):
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_moving_shapes()
 
-    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+    def recipe(
+        self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
+    ) -> dict[str, Any]:
         settings = {**FrontEndSettings().model_dump(), **AudioVisualSettings().model_dump()}
         augment = {**ClipViewOptions().model_dump(), **SoundtrackViewOptions().model_dump()}
         recipe = {"input_size": self.default_input_size, "backbone": self.default_backbone}

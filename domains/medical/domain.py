@@ -20,6 +20,7 @@ The three channels keep ImageNet-style backbones usable unchanged.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -137,7 +138,9 @@ class MedicalDomain(Domain):
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_dicom_sample()
 
-    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+    def recipe(
+        self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
+    ) -> dict[str, Any]:
         views = {**MedicalSettings().model_dump(), **MedicalViewOptions().model_dump()}
         if not data_is_builtin:
             return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}

@@ -10,6 +10,7 @@ Loading an item decodes its stretch once, every ``stride`` source frames, scaled
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,7 +129,9 @@ class VideoDomain(Domain):
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_video_clips()
 
-    def recipe(self, data_is_builtin: bool) -> dict[str, Any]:
+    def recipe(
+        self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
+    ) -> dict[str, Any]:
         if not data_is_builtin:
             views = {**VideoSettings().model_dump(), **ClipViewOptions().model_dump()}
             return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}

@@ -49,7 +49,13 @@ def open_run(config: PretrainConfig, resume: ResumeRequest | None) -> OpenedRun:
     if state == "partial":
         notes.append(f"{run_dir} held a run that stopped before its first checkpoint; starting it again")
     domain = bound_domain(config.domain, run_dir, config.views, create=True)
-    return OpenedRun(plan_run(config, config.data, domain), False, {}, notes)
+    plan = plan_run(config, config.data, domain)
+    if config.time_budget_s is None and plan.config.time_budget_s is not None:
+        notes.append(
+            f"no --epochs or --time-budget on a CPU: training for {plan.config.time_budget_s / 60:.0f} "
+            "minutes (pass --time-budget or --epochs to choose)"
+        )
+    return OpenedRun(plan, False, {}, notes)
 
 
 def follow_run(

@@ -8,7 +8,13 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
-from sslcli.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, PretrainConfig, describe_errors
+from sslcli.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CPU_BUDGET_S,
+    DEFAULT_EPOCHS,
+    PretrainConfig,
+    describe_errors,
+)
 from sslcli.distributed import current_world
 from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
 from sslcli.engine.run_record import data_set_record
@@ -129,6 +135,13 @@ def resolve_data_root(domain: Domain, data: str | None) -> tuple[Path, str]:
     return root, "private folder" if domain.identifying_paths else "folder"
 
 
+def default_budget(config: PretrainConfig, recipe: dict, device_type: str) -> float | None:
+    """``DEFAULT_CPU_BUDGET_S`` for a CPU run that neither the user nor the recipe gave epochs, so that
+    a first run on a laptop ends in minutes, whatever the folder holds; else None."""
+    chosen = config.epochs is not None or "epochs" in recipe
+    return DEFAULT_CPU_BUDGET_S if device_type == "cpu" and not chosen else None
+
+
 def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPlan:
     """Pick the data (``data`` or the domain's built-in sample), fill recipe defaults, find the items.
 
@@ -138,7 +151,9 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     method_cls = lookup_method(config.method, config.domain)
     method_options = resolve_method_options(method_cls, config.method_options)
     root, source = resolve_data_root(domain, data)
-    recipe = domain.recipe(data_is_builtin=source == "builtin")
+    items = discover_items(domain, root)
+    device_type = resolve_device(config.device).type
+    recipe = domain.recipe(source == "builtin", items, device_type)
     lr = config.lr or recipe.get("lr")
     resolved = config.updated(
         data=str(root) if source == "folder" else None,
@@ -146,12 +161,12 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
         backbone=config.backbone or method_cls.default_backbone or recipe["backbone"],
         views={**recipe["views"], **config.views},
         epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),
+        time_budget_s=config.time_budget_s or default_budget(config, recipe, device_type),
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
         lr=lr,
         method_options=method_options,
     )
     resolved = resolved.updated(lr=resolved.resolved_lr(current_world().size))
-    items = discover_items(domain, root)
     private = source == "private folder"  # recorded by a keyed fingerprint, never by its path
     fingerprint = domain.keyed_fingerprint(str(root)) if private else None
     data_set = data_set_record(source, items, fingerprint)

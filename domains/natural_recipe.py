@@ -1,0 +1,64 @@
+"""The natural-image recipe for a user's folder: input size, backbone, batch and view strength chosen
+from the images' sizes and the training device.
+
+A CPU trains under a time budget of minutes, where the cost of a step grows with the input's area and
+the backbone's depth: small inputs and a shallow ResNet buy many more passes over the data, and on a
+2-core CPU that is what makes features beat raw pixels at all (BENCHMARKS.md, "Default recipe"). A GPU
+keeps the images' own size up to 224 px. Views of small inputs follow SimCLR's CIFAR-10 settings (Chen
+et al., ICML 2020, appendix B.9): colour jitter at half strength, no blur, and crops of at least 20%
+of the image, which stays recognisable at 16-32 px.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+from sslcli.domains.base import Item
+
+PROBED_FILES = 256  # headers read, spread evenly over the folder
+SMALL_INPUT = 64  # at or below this side, views follow SimCLR's small-image settings
+CPU_MAX_INPUT = 16
+GPU_MIN_INPUT, GPU_MAX_INPUT = 32, 224
+INPUT_STEP = 8
+
+
+def median_short_side(items: Sequence[Item]) -> int | None:
+    """The median of min(width, height) over up to ``PROBED_FILES`` headers; unreadable files are left
+    to training's own error handling (None if none could be read)."""
+    step = max(1, len(items) // PROBED_FILES)
+    sides = []
+    for item in items[::step][:PROBED_FILES]:
+        try:
+            with Image.open(item.path) as image:  # the header only: nothing is decoded
+                sides.append(min(image.size))
+        except Exception:  # any unreadable file is a bad item that training reports
+            continue
+    return round(statistics.median(sides)) if sides else None
+
+
+def input_size_for(short_side: int | None, device_type: str) -> int:
+    """The images' own side, rounded to a multiple of ``INPUT_STEP``, within the device's range."""
+    low, high = (INPUT_STEP * 2, CPU_MAX_INPUT) if device_type == "cpu" else (GPU_MIN_INPUT, GPU_MAX_INPUT)
+    side = high if short_side is None else INPUT_STEP * round(short_side / INPUT_STEP)
+    return min(max(side, low), high)
+
+
+def small_image_views(defaults: dict[str, Any]) -> dict[str, Any]:
+    """SimCLR's CIFAR-10 view strength on top of the ImageNet ``defaults``."""
+    brightness, contrast, saturation, hue = defaults["jitter"]
+    half = (brightness / 2, contrast / 2, saturation / 2, hue / 2)
+    return {**defaults, "crop_scale": (0.2, 1.0), "jitter": half, "blur_p": 0.0}
+
+
+def folder_recipe(items: Sequence[Item], device_type: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """Input size, backbone, batch, lr and views for ``items`` trained on ``device_type``;
+    ``defaults``: the domain's ImageNet-strength view options."""
+    input_size = input_size_for(median_short_side(items), device_type)
+    views = small_image_views(defaults) if input_size <= SMALL_INPUT else defaults
+    if device_type != "cpu":
+        return {"input_size": input_size, "backbone": "resnet18", "views": views}
+    # many small steps: a step of 128 at 16 px takes ~0.5 s on two cores, so minutes are hundreds of steps
+    return {"input_size": input_size, "backbone": "resnet10", "views": views, "batch_size": 128, "lr": 2e-3}

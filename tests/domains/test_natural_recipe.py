@@ -1,0 +1,97 @@
+"""The natural-image recipe for a user's folder: the input size follows the images' median short side
+within the device's range, a CPU gets the shallow backbone and many small steps, small inputs get
+SimCLR's small-image views, and a CPU run without epochs trains for the default time budget."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import numpy as np
+import pytest
+from PIL import Image
+from rich.console import Console
+from sslcli.domains import get_domain
+from sslcli.domains.natural import SimCLRViewOptions
+from sslcli.domains.natural_recipe import (
+    CPU_MAX_INPUT,
+    GPU_MAX_INPUT,
+    GPU_MIN_INPUT,
+    INPUT_STEP,
+    SMALL_INPUT,
+    input_size_for,
+    median_short_side,
+)
+
+from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
+from sslcli.engine.time_budget import SAFETY
+from sslcli.engine.trainer import pretrain
+from tests.engine.test_time_budget import TickingClock
+
+
+def write_images(root, sizes):
+    """One grey PNG per (width, height) in ``sizes``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for index, (width, height) in enumerate(sizes):
+        Image.fromarray(np.full((height, width), 128, np.uint8)).save(root / f"{index}.png")
+    return root
+
+
+def test_the_probe_reads_the_median_short_side_and_ignores_unreadable_files(tmp_path):
+    sizes = [(20, 30), (40, 10), (28, 28), (64, 48), (100, 90)]
+    root = write_images(tmp_path / "images", sizes)
+    (root / "broken.png").write_bytes(b"not a png")
+    items = get_domain("natural").discover(root)
+    assert median_short_side(items) == statistics.median(min(size) for size in sizes) == 28
+
+
+def test_a_folder_of_unreadable_files_has_no_side(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    assert median_short_side(get_domain("natural").discover(tmp_path)) is None
+
+
+@pytest.mark.parametrize("side", [5, 12, 28, 31, 100, 600, None])
+def test_the_input_size_is_the_rounded_side_within_the_device_range(side):
+    for device, low, high in (("cpu", 2 * INPUT_STEP, CPU_MAX_INPUT), ("cuda", GPU_MIN_INPUT, GPU_MAX_INPUT)):
+        size = input_size_for(side, device)
+        assert low <= size <= high and size % INPUT_STEP == 0
+        if side is None:
+            assert size == high
+        elif low <= side <= high:
+            assert abs(size - side) <= INPUT_STEP / 2  # the nearest multiple of the step
+        else:
+            assert size == (low if side < low else high)
+
+
+def test_small_inputs_get_half_strength_jitter_wider_crops_and_no_blur(tmp_path):
+    domain = get_domain("natural")
+    items = domain.discover(write_images(tmp_path / "small", [(28, 28)] * 3))
+    defaults = SimCLRViewOptions().model_dump()
+    for device in ("cpu", "cuda"):
+        recipe = domain.recipe(False, items, device)
+        assert recipe["input_size"] <= SMALL_INPUT
+        views = recipe["views"]
+        assert views["jitter"] == tuple(strength / 2 for strength in defaults["jitter"])
+        assert views["blur_p"] == 0 and views["crop_scale"][0] > defaults["crop_scale"][0]
+    assert domain.recipe(False, items, "cpu")["backbone"] == "resnet10"
+
+
+def test_large_photos_on_a_gpu_keep_the_imagenet_views(tmp_path):
+    domain = get_domain("natural")
+    items = domain.discover(write_images(tmp_path / "photos", [(640, 480)] * 3))
+    recipe = domain.recipe(False, items, "cuda")
+    assert recipe["input_size"] == GPU_MAX_INPUT and recipe["views"] == SimCLRViewOptions().model_dump()
+
+
+def test_a_cpu_run_without_epochs_trains_for_the_default_budget(tmp_path):
+    data = write_images(tmp_path / "images", [(20, 20)] * 24)
+    config = PretrainConfig(
+        data=str(data), out=str(tmp_path / "run"), batch_size=8, num_workers=0, device="cpu"
+    )
+    tick = DEFAULT_CPU_BUDGET_S / 10  # a step is one tick; an epoch of 3 steps plans at its end
+    result = pretrain(config, None, Console(quiet=True), clock=TickingClock(tick))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["time_budget_s"] == DEFAULT_CPU_BUDGET_S == result.budget.budget_s
+    assert result.state.epoch == math.floor((SAFETY * DEFAULT_CPU_BUDGET_S - 3 * tick) / (3 * tick))
+    assert saved["config"]["input_size"] == input_size_for(20, "cpu")
