@@ -1,14 +1,16 @@
 """Natural images: JPEG/PNG/BMP/TIFF/WebP files as 3xHxW float tensors in [0, 1].
 
 Views follow SimCLR (Chen et al., ICML 2020, appendix A): random resized crop, horizontal flip,
-colour jitter, random grayscale and Gaussian blur, every parameter overridable.
+colour jitter, random grayscale and Gaussian blur, every parameter overridable; solarize (BYOL's)
+is optional. ``augment_on`` picks where the colour stages run: per item on the CPU (the loader's
+workers), or on whole batches on the training device (``batch_views``) after a per-item crop and flip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from sslcli.domains.base import (
     regular_file_problem,
     walk_entries,
 )
+from sslcli.domains.batch_views import BatchColourViews
 from sslcli.domains.digits_sample import materialise_digits
 from sslcli.domains.natural_recipe import folder_recipe
 from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
@@ -98,7 +101,8 @@ def read_image(path: Path) -> torch.Tensor:
 
 class SimCLRViewOptions(ViewOptions):
     """SimCLR augmentation parameters (Chen et al., ICML 2020, appendix A). Blur: kernel 10% of the
-    input, sigma scaled by input/224. ``jitter``: brightness, contrast, saturation, hue strengths."""
+    input, sigma scaled by input/224. ``jitter``: brightness, contrast, saturation, hue strengths.
+    ``solarize_p``: pixels from 0.5 up become 1 - x (BYOL, Grill et al., NeurIPS 2020; off here)."""
 
     crop_scale: CropScale = (0.08, 1.0)
     flip_p: Probability = 0.5
@@ -112,18 +116,40 @@ class SimCLRViewOptions(ViewOptions):
     grayscale_p: Probability = 0.2
     blur_p: Probability = 0.5
     blur_sigma: PositiveRange = (0.1, 2.0)
+    solarize_p: Probability = 0.0
+
+    def blur(self, input_size: int) -> tuple[int, tuple[float, float]]:
+        """The Gaussian blur's (kernel size, sigma range) at ``input_size``: odd, ~10% of the side."""
+        kernel = max(3, int(0.1 * input_size) // 2 * 2 + 1)
+        low, high = (s * input_size / 224 for s in self.blur_sigma)
+        return kernel, (low, high)
+
+
+class AugmentOnOptions(ViewOptions):
+    """Where the colour stages run: ``cpu`` per item in the loader's workers; ``device`` on whole
+    batches on the training device, per-sample parameters (``batch_views``); ``auto``: the device
+    when it is CUDA."""
+
+    augment_on: Literal["auto", "cpu", "device"] = "auto"
+
+
+def crop_flip(input_size: int, opts: SimCLRViewOptions) -> list[v2.Transform]:
+    """The stages that need the image's own size: random resized crop to ``input_size``, flip."""
+    return [
+        v2.RandomResizedCrop(input_size, scale=opts.crop_scale, antialias=True),
+        v2.RandomHorizontalFlip(opts.flip_p),
+    ]
 
 
 def simclr_transform(input_size: int, opts: SimCLRViewOptions) -> v2.Compose:
-    kernel = max(3, int(0.1 * input_size) // 2 * 2 + 1)  # odd, ~10% of the side
-    sigma = tuple(s * input_size / 224 for s in opts.blur_sigma)
+    kernel, sigma = opts.blur(input_size)
     return v2.Compose(
         [
-            v2.RandomResizedCrop(input_size, scale=opts.crop_scale, antialias=True),
-            v2.RandomHorizontalFlip(opts.flip_p),
+            *crop_flip(input_size, opts),
             v2.RandomApply([v2.ColorJitter(*opts.jitter)], p=opts.jitter_p),
             v2.RandomGrayscale(opts.grayscale_p),
             v2.RandomApply([v2.GaussianBlur(kernel, sigma=sigma)], p=opts.blur_p),
+            v2.RandomSolarize(threshold=0.5, p=opts.solarize_p),
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
@@ -136,11 +162,23 @@ class NaturalDomain(Domain):
     default_input_size = 224
     default_backbone = "resnet18"
 
+    def __init__(self) -> None:
+        self.device = torch.device("cpu")  # the training device (``use_device``)
+        self.batch_views: BatchColourViews | None = None  # set by ``views`` when colour runs there
+
+    def use_device(self, device: torch.device) -> None:
+        self.device = device
+
+    def on_device(self, options: dict[str, Any]) -> bool:
+        """Whether the run's colour stages run on the training device (``AugmentOnOptions``)."""
+        place = AugmentOnOptions.parse(options).augment_on
+        return place == "device" or (place == "auto" and self.device.type == "cuda")
+
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         return {"image": InputSpec("image2d", 3, (input_size, input_size), colour=True)}
 
     def option_models(self) -> list[type[ViewOptions]]:
-        return [SimCLRViewOptions]
+        return [SimCLRViewOptions, AugmentOnOptions]
 
     def discover(self, root: Path) -> list[Item]:
         # every entry named like an image: a directory, FIFO or broken link among them becomes an item
@@ -155,8 +193,27 @@ class NaturalDomain(Domain):
     def load(self, item: Item) -> Sample:
         return {"image": read_image(item.path)}  # (C, H, W)
 
+    def views(self, family: str, input_size: int, options: dict[str, Any]):
+        """The base class's views; when the colour stages run on the device, the augmenting families'
+        views are crop and flip only, and ``batch_augment`` finishes them there."""
+        view_fn = super().views(family, input_size, options)
+        self.batch_views = None
+        if family != "plain" and self.on_device(options):
+            opts = SimCLRViewOptions.parse(options)
+            self.batch_views = BatchColourViews(opts, IMAGENET_MEAN, IMAGENET_STD)
+        return view_fn
+
     def augment(self, input_size: int, options: dict[str, Any]) -> v2.Compose:
-        return simclr_transform(input_size, SimCLRViewOptions.parse(options))
+        opts = SimCLRViewOptions.parse(options)
+        if self.on_device(options):
+            return v2.Compose(crop_flip(input_size, opts))  # (3, S, S) in [0, 1], not normalised
+        return simclr_transform(input_size, opts)
+
+    def batch_augment(self, views: list[Sample]) -> list[Sample]:
+        """The colour stages on each view's batch (3-channel, any side: multi-crop's local crops too)."""
+        if self.batch_views is None:
+            return views
+        return [{"image": self.batch_views(view["image"])} for view in views]  # (B, 3, S, S) each
 
     def eval_transform(self, input_size: int):
         return v2.Compose(
