@@ -51,6 +51,7 @@ class PretrainConfig(BaseModel):
     sync_batchnorm: bool = False  # torchrun: batch-norm statistics over every rank's batch
     check_data: bool = False  # decode every file before step 1 (else bad files are met as training goes)
     num_workers: int = Field(2, ge=0)
+    compile: bool = False  # torch.compile the encoder(s) the method trains
     input_size: int | None = Field(None, ge=8)
     backbone: str | None = None
     views: dict[str, Any] = Field(default_factory=dict)

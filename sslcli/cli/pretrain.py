@@ -24,6 +24,7 @@ OVERRIDES = {
     "backbone": "backbone",
     "optimizer": "optimizer",
     "sync_batchnorm": "sync_batchnorm",
+    "compile": "compile",
 }
 
 
@@ -79,6 +80,12 @@ OVERRIDES = {
     help="Under torchrun: batch-norm statistics over every process's batch (SyncBatchNorm).",
 )
 @click.option("--num-workers", type=int, default=None, help="Data-loading processes.  [default: 2]")
+@click.option(
+    "--compile",
+    is_flag=True,
+    default=None,
+    help="torch.compile the encoder (the first step compiles it; on the CPU inductor needs a C++ compiler).",
+)
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."
 )

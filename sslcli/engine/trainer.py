@@ -30,6 +30,12 @@ from sslcli.distributed import (
     local_device,
     process_group,
 )
+from sslcli.engine.acceleration import (
+    channels_last_convolutions,
+    channels_last_views,
+    compile_encoders,
+    compile_failures,
+)
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.features import feature_batches
@@ -101,6 +107,8 @@ class Trainer:
         self.run_dir = Path(self.config.out)
         self.device = local_device(resolve_device(self.config.device), self.world)
         self.method: Method = build_method(self.config).to(self.device)
+        if self.device.type == "cuda":
+            channels_last_convolutions(self.method)
         self.state = TrainState()
         self.last_logs: dict[str, float] = {name: float("nan") for name in self.method.log_names}
         self.skips = SkipLog(self.config.on_error, self.plan.data_root)
@@ -108,6 +116,7 @@ class Trainer:
         if not self.resume:
             self._fit_batch_to_data()
         self.optimizer = self._make_optimizer()
+        self.plan.domain.use_device(self.device)  # before its views: it may augment batches there
         try:
             view_fn = self.plan.domain.views(self.method.family, self.config.input_size, self.config.views)
         except (TypeError, ValueError) as err:
@@ -276,6 +285,8 @@ class Trainer:
     def fit(self) -> PretrainResult:
         """The training loop, from where ``begin`` left the run, to the finished run directory."""
         self.model = self._data_parallel()  # a collective under torchrun: after rank 0's handshake
+        if self.config.compile:
+            compile_encoders(self.method.backbone)
         metrics = None
         if self.world.is_main:
             metrics = MetricsLog(
@@ -305,7 +316,8 @@ class Trainer:
                 for batch in loader:
                     self.skips.add(batch.skipped)
                     self.state.batch_in_epoch += 1
-                    trained = self._forward_backward(batch, accumulate)
+                    with compile_failures(self.device):  # --compile compiles in the first step
+                        trained = self._forward_backward(batch, accumulate)
                     items_since += trained * self.world.size
                     if self.state.batch_in_epoch % accumulate:
                         continue
@@ -404,6 +416,8 @@ class Trainer:
         ]
         with torch.no_grad():
             views = self.plan.domain.batch_augment(views)
+        if self.device.type == "cuda":
+            views = channels_last_views(views)
         indices = torch.tensor(batch.positions[:count], device=self.device)  # (B,)
         with self.autocast():
             output = self.model(views, self._context(indices))
