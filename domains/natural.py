@@ -143,13 +143,15 @@ def crop_flip(input_size: int, opts: SimCLRViewOptions) -> list[v2.Transform]:
 
 def simclr_transform(input_size: int, opts: SimCLRViewOptions) -> v2.Compose:
     kernel, sigma = opts.blur(input_size)
+    # solarize only when asked for: its gate draws a number, which would shift every later view's draws
+    solarize = [v2.RandomSolarize(threshold=0.5, p=opts.solarize_p)] if opts.solarize_p > 0 else []
     return v2.Compose(
         [
             *crop_flip(input_size, opts),
             v2.RandomApply([v2.ColorJitter(*opts.jitter)], p=opts.jitter_p),
             v2.RandomGrayscale(opts.grayscale_p),
             v2.RandomApply([v2.GaussianBlur(kernel, sigma=sigma)], p=opts.blur_p),
-            v2.RandomSolarize(threshold=0.5, p=opts.solarize_p),
+            *solarize,
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )

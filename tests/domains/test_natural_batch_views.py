@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from sslcli.domains import get_domain
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
+from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 MEAN = torch.tensor(IMAGENET_MEAN)[:, None, None]
@@ -131,3 +132,25 @@ def test_solarize_option_applies_on_the_cpu_path_too():
     options = {**NO_COLOUR, "augment_on": "cpu", "solarize_p": 1.0, "crop_scale": (1.0, 1.0), "flip_p": 0.0}
     view = natural.views("one_view", SIDE, options)({"image": image})[0]["image"]
     assert torch.allclose(view * STD + MEAN, torch.where(image >= 0.5, 1 - image, image), atol=1e-5)
+
+
+def test_the_cpu_views_draw_exactly_as_the_simclr_pipeline_without_solarize():
+    """``auto`` on a CPU with solarize off: the same draws, so the same views, as SimCLR's
+    torchvision pipeline written out here (the views before solarize and ``augment_on`` existed)."""
+    kernel, sigma = 3, (0.1 * SIDE / 224, 2.0 * SIDE / 224)  # kernel ~10% of the side, sigma x S/224
+    reference = v2.Compose(
+        [
+            v2.RandomResizedCrop(SIDE, scale=(0.08, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(0.5),
+            v2.RandomApply([v2.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8),
+            v2.RandomGrayscale(0.2),
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=sigma)], p=0.5),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+    image = torch.rand(3, 40, 40)
+    torch.manual_seed(11)
+    views = get_domain("natural").views("two_views", SIDE, {})({"image": image})
+    torch.manual_seed(11)
+    expected = [reference(image), reference(image)]
+    assert all(torch.equal(view["image"], want) for view, want in zip(views, expected, strict=True))
