@@ -135,6 +135,15 @@ def resolve_data_root(domain: Domain, data: str | None) -> tuple[Path, str]:
     return root, "private folder" if domain.identifying_paths else "folder"
 
 
+def recipe_lr(config: PretrainConfig, recipe: dict) -> float | None:
+    """The recipe's lr, tuned for AdamW at the recipe's batch size, scaled linearly to the batch the run
+    uses; None (the generic rule of ``resolved_lr``) for another optimizer or a recipe without one."""
+    if "lr" not in recipe or config.optimizer != "adamw":
+        return None
+    recipe_batch = recipe.get("batch_size", DEFAULT_BATCH_SIZE)
+    return recipe["lr"] * (config.batch_size or recipe_batch) / recipe_batch
+
+
 def default_budget(config: PretrainConfig, recipe: dict, device_type: str) -> float | None:
     """``DEFAULT_CPU_BUDGET_S`` for a CPU run that neither the user nor the recipe gave epochs, so that
     a first run on a laptop ends in minutes, whatever the folder holds; else None."""
@@ -154,7 +163,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     items = discover_items(domain, root)
     device_type = resolve_device(config.device).type
     recipe = domain.recipe(source == "builtin", items, device_type)
-    lr = config.lr or recipe.get("lr")
+    lr = config.lr or recipe_lr(config, recipe)
     resolved = config.updated(
         data=str(root) if source == "folder" else None,
         input_size=config.input_size or recipe["input_size"],

@@ -1,12 +1,13 @@
 """``--time-budget``: as many epochs as fit the time the user can wait, planned from measured steps.
 
 The first ``WARM_STEPS`` optimizer steps are not timed (memory allocation, loader start-up, kernel
-selection); the next ``TIMED_STEPS`` give the step time. The run then trains for as many whole epochs
-as fit in ``SAFETY`` of the budget after what was already spent (setup, data scan, the timed steps),
-at least one; the rest of the budget covers what step times miss: epoch ends, checkpoints, the
-encoder file and the plots. The learning-rate schedule is laid over the planned epochs, so warmup
-and cosine decay end where the budget does. The steps timed before the plan are warmup steps, which
-do not depend on the total.
+selection); the steps after them, up to the end of the learning-rate warmup but at most one epoch and
+at least ``TIMED_STEPS``, give the step time: the longer the stretch, the more of the loader's pauses
+it sees. The run then trains for as many whole epochs as fit in ``SAFETY`` of the budget after what
+was already spent (setup, data scan, the timed steps), at least one; the rest of the budget covers
+what step times miss: epoch ends, checkpoints, the encoder file and the plots. The learning-rate
+schedule is laid over the planned epochs, so warmup and cosine decay end where the budget does. The
+steps timed before the plan are warmup steps, whose learning rate does not depend on the total.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ def plan_epochs(budget_s: float, spent_s: float, step_s: float, steps_per_epoch:
 class StepTimer:
     """Clock readings at the end of the first optimizer steps, until there are enough to plan."""
 
-    def __init__(self, clock, steps_per_epoch: int):
+    def __init__(self, clock, steps_per_epoch: int, warmup_steps: int = 0):
         self.clock, self.started = clock, clock()
-        self.wanted = min(WARM_STEPS + TIMED_STEPS, steps_per_epoch)  # a short epoch plans at its end
+        timed = max(WARM_STEPS + TIMED_STEPS, warmup_steps)
+        self.wanted = min(timed, steps_per_epoch)  # a short epoch plans at its end
         self.ends: list[float] = []
 
     def step_done(self) -> bool:

@@ -132,7 +132,10 @@ class Trainer:
             )
         self.total_steps = self.steps_per_epoch * self.config.epochs
         planning = self.config.time_budget_s is not None and not self.resume
-        self.step_timer = StepTimer(clock, self.steps_per_epoch) if planning else None
+        warmup_steps = round(self.config.warmup_epochs * self.steps_per_epoch)
+        self.step_timer = StepTimer(clock, self.steps_per_epoch, warmup_steps) if planning else None
+        # called with (state, method) after each epoch's checkpoint, outside the timed steps
+        self.on_epoch_end: Callable[[TrainState, Method], None] | None = None
         self.budget: BudgetPlan | None = None
         if self.config.sync_batchnorm and not self.world.alone and self.device.type != "cuda":
             raise UserError("--sync-batchnorm: torch's SyncBatchNorm runs on CUDA devices only")
@@ -350,6 +353,8 @@ class Trainer:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
                 self.save()
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self.state, self.method)
         return self._finish()
 
     def _plan_budget(self) -> None:
@@ -485,9 +490,10 @@ def pretrain(
     resume: bool | ResumeRequest,
     console,
     clock: Callable[[], float] = time.perf_counter,
+    on_epoch_end: Callable[[TrainState, Method], None] | None = None,
 ) -> PretrainResult:
     """Train ``config`` into ``config.out``; ``resume`` continues the run there (``True``: no option
-    changes).
+    changes). ``on_epoch_end(state, method)`` runs on rank 0 after each epoch (e.g. a kNN probe).
 
     Alone, or as rank 0 under torchrun, the process holds an exclusive lock on the run directory,
     opens the run and writes what it starts from. Then rank 0 tells the other ranks the resolved
@@ -504,6 +510,7 @@ def pretrain(
             clean_temp_files(run_dir)
             try:
                 trainer = Trainer(open_run(config, request), console, world, clock)
+                trainer.on_epoch_end = on_epoch_end
                 trainer.begin()
             except BaseException:
                 broadcast_json({"stopped": True})

@@ -25,6 +25,7 @@ from sslcli.domains.natural_recipe import (
 )
 
 from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
+from sslcli.engine.setup import recipe_lr
 from sslcli.engine.time_budget import SAFETY
 from sslcli.engine.trainer import pretrain
 from tests.engine.test_time_budget import TickingClock
@@ -95,3 +96,11 @@ def test_a_cpu_run_without_epochs_trains_for_the_default_budget(tmp_path):
     assert saved["config"]["time_budget_s"] == DEFAULT_CPU_BUDGET_S == result.budget.budget_s
     assert result.state.epoch == math.floor((SAFETY * DEFAULT_CPU_BUDGET_S - 3 * tick) / (3 * tick))
     assert saved["config"]["input_size"] == input_size_for(20, "cpu")
+
+
+def test_the_recipe_lr_follows_the_batch_and_only_applies_to_adamw():
+    recipe = {"lr": 2e-3, "batch_size": 128}
+    assert recipe_lr(PretrainConfig(), recipe) == 2e-3
+    assert recipe_lr(PretrainConfig(batch_size=64), recipe) == pytest.approx(1e-3)  # linear scaling
+    assert recipe_lr(PretrainConfig(optimizer="sgd"), recipe) is None  # SGD keeps 0.3 x B / 256
+    assert recipe_lr(PretrainConfig(), {"batch_size": 128}) is None

@@ -62,9 +62,9 @@ def test_a_budgeted_run_trains_the_planned_epochs_and_records_the_plan(tmp_path)
         num_workers=0, device="cpu", time_budget_s=budget,
     )  # fmt: skip
     result = pretrain(config, None, Console(quiet=True), clock=TickingClock(tick))
-    # the timer reads the clock once at start and once per step: a step is one tick, and the plan comes
-    # after WARM_STEPS + TIMED_STEPS steps, when 1 + 5 ticks are spent
-    spent = (1 + WARM_STEPS + TIMED_STEPS) * tick
+    # the timer reads the clock at its start and at each step's end, a tick apart; the plan comes at the
+    # end of the warmup (one epoch of 6 steps here, at least WARM_STEPS + TIMED_STEPS), 6 ticks in
+    spent = max(WARM_STEPS + TIMED_STEPS, 6) * tick
     expected = math.floor((SAFETY * budget - spent) / (tick * 6))
     assert result.budget.epochs == expected == result.state.epoch
     assert result.state.step == expected * 6 and result.budget.step_s == pytest.approx(tick)
