@@ -61,6 +61,9 @@ def skipped_table(skipped: dict[str, str]) -> Table:
     return table
 
 
+ENCODERS = ("pretrained", "random_init", "raw_input")  # the features eval scores, side by side
+
+
 def eval_tables(report: dict) -> list[Table]:
     """Accuracy (pretrained vs random init) and collapse indicators, or cross-modal retrieval."""
     if "pairs" in report:
@@ -70,13 +73,16 @@ def eval_tables(report: dict) -> list[Table]:
         title=f"eval: {report['method']} on {report['domain']} "
         f"({report['n_train']} train / {report['n_test']} test, {report['classes']} classes)"
     )
-    for column in ("protocol", "pretrained", "random init", "gain"):
+    for column in ("protocol", "pretrained", "random init", "raw input", "gain"):
         accuracy.add_column(column, justify="left" if column == "protocol" else "right")
     names = {"knn": f"kNN (k={knn['k']}, T={knn['T']})", "linear": "linear probe"}
     for key, name in names.items():
         if key in report["pretrained"]:
-            trained, baseline = report["pretrained"][key], report["random_init"][key]
-            accuracy.add_row(name, f"{trained:.3f}", f"{baseline:.3f}", f"{trained - baseline:+.3f}")
+            trained, baseline, raw = (
+                report[which][key] for which in ("pretrained", "random_init", "raw_input")
+            )
+            gain = trained - max(baseline, raw)  # over the better baseline
+            accuracy.add_row(name, f"{trained:.3f}", f"{baseline:.3f}", f"{raw:.3f}", f"{gain:+.3f}")
     collapse = Table(title="collapse indicators (test embeddings)")
     for column in ("encoder", "per-dim std (normalised)", "uniform reference", "effective rank", "dim"):
         collapse.add_column(column, justify="left" if column == "encoder" else "right")

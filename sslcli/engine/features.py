@@ -15,14 +15,22 @@ from sslcli.domains.base import only_input
 
 class SideBySide(torch.nn.Module):
     """Runs several encoders on the same batch and concatenates their features: (B, ...) -> (B, sum F);
-    the batch may be a dict of inputs (``feature_batches(..., whole_sample=True)``)."""
+    the batch may be a dict of inputs (``feature_batches(..., whole_sample=True)``). ``split`` cuts
+    the concatenation back into each encoder's features."""
 
     def __init__(self, encoders: dict[str, torch.nn.Module]):
         super().__init__()
         self.encoders = torch.nn.ModuleDict(encoders)
+        self.widths: list[int] = []  # each encoder's F, known after the first batch
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.cat([encoder(batch) for encoder in self.encoders.values()], dim=1)
+        features = [encoder(batch) for encoder in self.encoders.values()]  # each (B, F_i)
+        self.widths = [part.shape[1] for part in features]
+        return torch.cat(features, dim=1)
+
+    def split(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(N, sum F) -> each encoder's (N, F_i), by name."""
+        return dict(zip(self.encoders, features.split(self.widths, dim=1), strict=True))
 
 
 @torch.inference_mode()

@@ -29,6 +29,7 @@ from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
 from sslcli.evaluate.label_efficiency import Classifier, label_efficiency
 from sslcli.evaluate.linear import linear_probe_predict
+from sslcli.evaluate.raw_input import RawInput
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.jobs.retrieval import evaluate_retrieval
@@ -149,14 +150,14 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
     config = load_run_config(options.run_dir)
     if options.input_name is None and len(input_specs(config)) > 1:  # a clip and its sound: retrieval
         return evaluate_retrieval(options, config, console)
-    trained, config, feature_dim = load_encoder(options.run_dir, options.input_name)
+    trained, config, _ = load_encoder(options.run_dir, options.input_name)
     domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)
     train_skips, test_skips = SkipLog(options.on_error, roots[0]), SkipLog(options.on_error, roots[-1])
     random_init = random_init_encoder(config, options.input_name)
-    both = SideBySide({"pretrained": trained, "random_init": random_init})
-    with item_progress(console) as progress:  # each file is decoded once for both encoders
+    both = SideBySide({"pretrained": trained, "random_init": random_init, "raw_input": RawInput()})
+    with item_progress(console) as progress:  # each file is decoded once for every encoder
         train_x, train_pos = extract(
             both, domain, train_items, config, options, device, train_skips, progress, "train"
         )
@@ -180,15 +181,13 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
         "skipped": len(train_skips.records) + len(test_skips.records),
         "knn_params": {"k": options.k, "T": options.temperature},
     }
-    for column, which in enumerate(both.encoders):
-        features = slice(column * feature_dim, (column + 1) * feature_dim)
-        report[which] = score(
-            train_x[:, features], train_y, test_x[:, features], test_y, len(classes), options
-        )
+    test_features = both.split(test_x)
+    for which, train_features in both.split(train_x).items():
+        report[which] = score(train_features, train_y, test_features[which], test_y, len(classes), options)
     test_labels = [test_items[test_pos[i]].label for i in known]
     verbatim = not domain.identifying_paths or options.label_attr is not None  # allow-listed attributes
     shown = shown_labels(test_labels, verbatim)
-    report["embedding_map"] = draw_map(test_x[:, :feature_dim], shown, options.run_dir, config)
+    report["embedding_map"] = draw_map(test_features["pretrained"], shown, options.run_dir, config)
     report["label_efficiency_plot"] = draw_label_efficiency(report, options.run_dir)
     report["skipped_files"] = dict(sorted({**train_skips.records, **test_skips.records}.items()))
     eval_json = json.dumps(report, indent=2)

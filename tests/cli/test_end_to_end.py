@@ -61,9 +61,9 @@ def test_eval_json_reports_both_encoders(trained_run):
     report = json.loads(result.stdout)
     assert report["knn_params"] == {"k": 20, "T": 0.1}
     assert report["n_train"] + report["n_test"] == 36 and report["classes"] == 3
-    for which in ("pretrained", "random_init"):
+    for which, dim in (("pretrained", 512), ("random_init", 512), ("raw_input", 3 * 16 * 16)):
         assert 0 <= report[which]["knn"] <= 1 and 0 <= report[which]["linear"] <= 1
-        assert report[which]["collapse"]["dim"] == 512
+        assert report[which]["collapse"]["dim"] == dim
         curve = report[which]["label_efficiency"]
         assert curve["fractions"] == [0.01, 0.05, 0.1, 0.25, 1.0] and len(curve["linear"]["std"]) == 5
     for picture in ("embedding_map.png", "label_efficiency.png"):
@@ -76,4 +76,5 @@ def test_eval_table_shows_k_and_temperature(trained_run):
         main, ["eval", "--run", str(trained_run), "--data", str(data), "--protocol", "knn"]
     )
     assert result.exit_code == 0, result.output
-    assert "k=20" in result.output and "T=0.1" in result.output and "random init" in result.output
+    assert "k=20" in result.output and "T=0.1" in result.output
+    assert "random init" in result.output and "raw input" in result.output
