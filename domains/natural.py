@@ -236,13 +236,14 @@ class NaturalDomain(Domain):
             return folder_recipe(items, device_type, SimCLRViewOptions().model_dump())
         # 8x8 digits: tiny inputs; strong crops destroy the glyph and flips change its meaning.
         views = SimCLRViewOptions(crop_scale=(0.4, 1.0), flip_p=0.0, blur_p=0.0).model_dump()
-        # 15 x 128 fits the 10-minute CPU budget; AdamW lr 2e-3 gave held-out kNN 0.969 where the
-        # generic 1e-3 * B/256 = 5e-4 gave 0.958 (same seed and recipe otherwise).
+        # AdamW lr 2e-3 gave held-out kNN 0.969 where the generic 1e-3 * B/256 = 5e-4 gave 0.958 (resnet18,
+        # 15 epochs); the one-block resnet10 at 40 epochs takes ~7 CPU minutes and gave 0.983, above the
+        # raw pixels' 0.969 (resnet18 at 15 epochs: 0.969, level with them)
         return {
             "input_size": 16,
-            "backbone": "resnet18",
+            "backbone": "resnet10",
             "views": views,
-            "epochs": 15,
+            "epochs": 40,
             "batch_size": 128,
             "lr": 2e-3,
         }
