@@ -17,7 +17,7 @@ from sslcli.models import build_backbone
 from sslcli.run_dir import CHECKPOINT, ENCODER
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import FAST_PRETRAIN, invoke
-from tests.engine.test_resume import Killed, final_parameters, tiny_config
+from tests.engine.test_resume import assert_same_parameters, killed_then_resumed, tiny_config
 from tests.methods.test_training import IMAGE_METHODS, build, make_views
 
 ON_DEVICE = {"augment_on": "device"}
@@ -48,40 +48,21 @@ def test_multi_crop_views_train_with_the_colour_stages_on_the_device(digit_folde
 
 
 def test_a_resumed_run_draws_the_same_batch_augmentations(digit_folder, tmp_path, monkeypatch):
-    quiet = Console(quiet=True)
-    pretrain(tiny_config(digit_folder, tmp_path / "whole", views=ON_DEVICE), False, quiet)
-    calls = {"n": 0}
-    original = SimCLR.forward
+    pretrain(tiny_config(digit_folder, tmp_path / "whole", views=ON_DEVICE), False, Console(quiet=True))
+    # killed mid-epoch 2: a checkpoint after each step, 4 batches an epoch
+    killed_then_resumed(tiny_config(digit_folder, tmp_path / "split", views=ON_DEVICE), 6, monkeypatch)
+    assert_same_parameters(tmp_path / "whole", tmp_path / "split")
 
-    def crash_on_sixth_batch(self, views, ctx):
-        calls["n"] += 1
-        if calls["n"] == 6:  # mid-epoch 2: a checkpoint after each step, 4 batches an epoch
-            raise Killed
-        return original(self, views, ctx)
 
-    monkeypatch.setattr(SimCLR, "forward", crash_on_sixth_batch)
-    with pytest.raises(Killed):
-        pretrain(tiny_config(digit_folder, tmp_path / "split", views=ON_DEVICE), False, quiet)
-    monkeypatch.setattr(SimCLR, "forward", original)
-    pretrain(tiny_config(digit_folder, tmp_path / "split", views=ON_DEVICE), True, quiet)
-    whole, split = final_parameters(tmp_path / "whole"), final_parameters(tmp_path / "split")
-    for name in whole:
-        assert torch.equal(whole[name], split[name]), name
+def compiled_run(data, run):
+    return invoke(
+        "pretrain", "--data", data, "--out", run, *FAST_PRETRAIN, "--backbone", "resnet10", "--compile"
+    )
 
 
 def test_compile_trains_keeps_parameter_names_and_is_recorded(digit_folder, tmp_path):
     run = tmp_path / "run"
-    result = invoke(
-        "pretrain",
-        "--data",
-        digit_folder,
-        "--out",
-        run,
-        *FAST_PRETRAIN,
-        "--backbone",
-        "resnet10",
-        "--compile",
-    )
+    result = compiled_run(digit_folder, run)
     assert result.exit_code == 0, result.output
     assert json.loads((run / "config.json").read_text())["config"]["compile"] is True
     backbone, _ = build_backbone("resnet10", (16, 16), 3)
@@ -98,18 +79,7 @@ def test_compile_without_a_working_compiler_is_one_line(digit_folder, tmp_path, 
     torch._dynamo.reset()  # nor a graph an earlier test compiled in this process
     monkeypatch.setattr(inductor.cpp, "cxx", (None, str(tmp_path / "no-such-g++")))
     monkeypatch.setattr(inductor, "force_disable_caches", True)  # a cached kernel needs no compiler
-    run = tmp_path / "run"
-    result = invoke(
-        "pretrain",
-        "--data",
-        digit_folder,
-        "--out",
-        run,
-        *FAST_PRETRAIN,
-        "--backbone",
-        "resnet10",
-        "--compile",
-    )
+    result = compiled_run(digit_folder, tmp_path / "run")
     assert_one_line_error(result, "--compile: torch.compile failed on cpu", "run without --compile")
 
 

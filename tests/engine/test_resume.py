@@ -40,30 +40,36 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("accumulate", [1, 2])
-def test_resume_after_a_crash_matches_an_uninterrupted_run(digit_folder, tmp_path, monkeypatch, accumulate):
-    quiet = Console(quiet=True)
-    pretrain(tiny_config(digit_folder, tmp_path / "whole", accumulate=accumulate), False, quiet)
+def killed_then_resumed(config: PretrainConfig, crash_at: int, monkeypatch) -> None:
+    """Train ``config``, killed as its ``crash_at``-th batch starts, then resume it to the end."""
+    quiet, calls, original = Console(quiet=True), {"n": 0}, SimCLR.forward
 
-    calls = {"n": 0}
-    original = SimCLR.forward
-
-    def crash_on_seventh_batch(self, views, ctx):
+    def crash(self, views, ctx):
         calls["n"] += 1
-        if calls["n"] == 7:  # mid-epoch: 36 items / batch 8 = 4 batches per epoch
+        if calls["n"] == crash_at:
             raise Killed
         return original(self, views, ctx)
 
-    monkeypatch.setattr(SimCLR, "forward", crash_on_seventh_batch)
+    monkeypatch.setattr(SimCLR, "forward", crash)
     with pytest.raises(Killed):
-        pretrain(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), False, quiet)
+        pretrain(config, False, quiet)
     monkeypatch.setattr(SimCLR, "forward", original)
-    pretrain(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), True, quiet)
+    pretrain(config, True, quiet)
 
-    whole, split = final_parameters(tmp_path / "whole"), final_parameters(tmp_path / "split")
+
+def assert_same_parameters(whole_run, split_run) -> None:
+    whole, split = final_parameters(whole_run), final_parameters(split_run)
     assert whole.keys() == split.keys()
     for name in whole:
         assert torch.equal(whole[name], split[name]), name
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(digit_folder, tmp_path, monkeypatch, accumulate):
+    pretrain(tiny_config(digit_folder, tmp_path / "whole", accumulate=accumulate), False, Console(quiet=True))
+    # killed mid-epoch 2: 36 items / batch 8 = 4 batches per epoch
+    killed_then_resumed(tiny_config(digit_folder, tmp_path / "split", accumulate=accumulate), 7, monkeypatch)
+    assert_same_parameters(tmp_path / "whole", tmp_path / "split")
     assert (tmp_path / "split" / "metrics.csv").read_text().count("\n") == (
         tmp_path / "whole" / "metrics.csv"
     ).read_text().count("\n")
