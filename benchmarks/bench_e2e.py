@@ -4,7 +4,8 @@
    workers, on the same files; sslcli through its own engine (``sslcli pretrain``), Lightly through
    its documented recipe (``LightlyDataset``, ``SimCLRTransform``, ``NTXentLoss``, the projection head
    ``SimCLRProjectionHead(512, 512, 128)``, SGD at lr 0.06). Images per second, median over the steps
-   after the first two (each step sees two views of every item).
+   after the first two of each run (each step sees two views of every item), in ``--rounds`` rounds
+   whose order alternates.
 2. Equal wall time: ``sslcli pretrain --data TRAIN`` with no flags (its default recipe and, on a CPU,
    its default time budget), then Lightly's recipe at 32 px for as long as sslcli's run took. Both are
    scored by the same kNN (cosine, k=20, T=0.1) on the held-out ``--test-data``, next to their random
@@ -164,18 +165,34 @@ def subset(train: Path, count: int, out: Path) -> Path:
 
 
 def throughput(args, device: torch.device, scratch: Path) -> tuple[float, float]:
-    """Median images/s of sslcli and of Lightly on the same ``args.steps`` steps' worth of files."""
+    """Median images/s of sslcli and of Lightly over ``args.rounds`` rounds of ``args.steps`` timed
+    steps each on the same files, the order alternating (sslcli first, then Lightly first, ...) so
+    that a drift of the machine's speed falls on both."""
     files = subset(args.data, (args.steps + WARM_STEPS) * args.batch_size, scratch / "subset")
     views = {"crop_scale": (0.08, 1.0), "blur_p": 0.0}  # Lightly's CIFAR-10 views
-    config = PretrainConfig(
-        data=str(files), out=str(scratch / "throughput"), backbone="resnet18", input_size=THROUGHPUT_SIZE,
-        batch_size=args.batch_size, epochs=1, num_workers=args.workers, views=views, log_every=1,
-        device=device.type,
-    )  # fmt: skip
-    sslcli_run(config)
-    ours = statistics.median(sslcli_rates(scratch / "throughput")[WARM_STEPS:])
-    _, rates = train_lightly(files, args.batch_size, args.workers, device, steps=args.steps + WARM_STEPS)
-    return ours, statistics.median(rates[WARM_STEPS:])
+    rates: dict[str, list[float]] = {"sslcli": [], "lightly": []}
+
+    def ours(round_index: int) -> None:
+        out = scratch / f"throughput{round_index}"
+        config = PretrainConfig(
+            data=str(files), out=str(out), backbone="resnet18", input_size=THROUGHPUT_SIZE,
+            batch_size=args.batch_size, epochs=1, num_workers=args.workers, views=views, log_every=1,
+            device=device.type,
+        )  # fmt: skip
+        sslcli_run(config)
+        rates["sslcli"] += sslcli_rates(out)[WARM_STEPS:]
+
+    def theirs(round_index: int) -> None:
+        steps = args.steps + WARM_STEPS
+        rates["lightly"] += train_lightly(files, args.batch_size, args.workers, device, steps=steps)[1][
+            WARM_STEPS:
+        ]
+
+    for round_index in range(args.rounds):
+        order = (ours, theirs) if round_index % 2 == 0 else (theirs, ours)
+        for run in order:
+            run(round_index)
+    return statistics.median(rates["sslcli"]), statistics.median(rates["lightly"])
 
 
 def first_time(curve: list[tuple[float, float]], target: float) -> str:
@@ -226,7 +243,8 @@ def main() -> None:
     parser.add_argument("--test-data", type=Path, required=True, help="class folders of held-out images")
     parser.add_argument("--batch-size", type=int, default=None, help="[default: 256 on CPU, 512 on CUDA]")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=4, help="timed throughput steps per library")
+    parser.add_argument("--steps", type=int, default=4, help="timed throughput steps per library and round")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds, the order alternating")
     parser.add_argument("--target", type=float, default=0.9, help="kNN whose first time is reported")
     parser.add_argument("--skip-recipes", action="store_true", help="throughput only")
     parser.add_argument(
