@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PIL import Image
-from sslcli.domains.base import Item
+from sslcli.domains.base import Item, regular_file_problem
 
 PROBED_FILES = 256  # headers read, spread evenly over the folder
 SMALL_INPUT = 64  # at or below this side, views follow SimCLR's small-image settings
@@ -31,6 +31,8 @@ def median_short_side(items: Sequence[Item]) -> int | None:
     step = max(1, len(items) // PROBED_FILES)
     sides = []
     for item in items[::step][:PROBED_FILES]:
+        if regular_file_problem(item.path):  # a FIFO would block the open; links may dangle
+            continue
         try:
             with Image.open(item.path) as image:  # the header only: nothing is decoded
                 sides.append(min(image.size))

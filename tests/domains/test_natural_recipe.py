@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 
 import numpy as np
@@ -43,6 +44,7 @@ def test_the_probe_reads_the_median_short_side_and_ignores_unreadable_files(tmp_
     sizes = [(20, 30), (40, 10), (28, 28), (64, 48), (100, 90)]
     root = write_images(tmp_path / "images", sizes)
     (root / "broken.png").write_bytes(b"not a png")
+    os.mkfifo(root / "pipe.png")  # never opened: the open would block
     items = get_domain("natural").discover(root)
     assert median_short_side(items) == statistics.median(min(size) for size in sizes) == 28
 
