@@ -22,7 +22,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks print tables; kernel benchmarks need CUDA for figures."""
+    """Benchmarks print tables; kernel benchmarks need CUDA for figures. ``bench_e2e.py`` (about 30
+    minutes on a 2-core CPU) needs an image set: see its docstring."""
     session.install("-e", ".[dev,peers]")
     scripts = (
         "bench_simclr_throughput.py",
@@ -30,6 +31,7 @@ def bench(session: nox.Session) -> None:
         "bench_mae_masking.py",
         "gpu_check.py",
         "bench_audio.py",
+        "bench_augment.py",
     )
     for script in scripts:
         session.run("python", f"benchmarks/{script}")
