@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 # Tiny, CPU-friendly pretraining flags used by CLI tests (ResNet-18 small stem at 16 px).
-FAST_PRETRAIN = [
+FAST_PRETRAIN = [  # explicit architecture: tests do not follow the folder recipe's choice
+    "--backbone",
+    "resnet18",
     "--epochs",
     "1",
     "--batch-size",
