@@ -132,8 +132,8 @@ class Trainer:
             )
         self.total_steps = self.steps_per_epoch * self.config.epochs
         planning = self.config.time_budget_s is not None and not self.resume
-        warmup_steps = round(self.config.warmup_epochs * self.steps_per_epoch)
-        self.step_timer = StepTimer(clock, self.steps_per_epoch, warmup_steps) if planning else None
+        self.warmup_steps = round(self.config.warmup_epochs * self.steps_per_epoch)
+        self.step_timer = StepTimer(clock, self.steps_per_epoch, self.warmup_steps) if planning else None
         # called with (state, method) after each epoch's checkpoint, outside the timed steps
         self.on_epoch_end: Callable[[TrainState, Method], None] | None = None
         self.budget: BudgetPlan | None = None
@@ -295,7 +295,6 @@ class Trainer:
             metrics = MetricsLog(
                 self.run_dir / METRICS, self.state.step if self.resume else None, self.method.log_names
             )
-        warmup = round(self.config.warmup_epochs * self.steps_per_epoch)
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
         with training_progress(self.console) as progress:
@@ -324,7 +323,7 @@ class Trainer:
                     items_since += trained * self.world.size
                     if self.state.batch_in_epoch % accumulate:
                         continue
-                    lr = warmup_cosine(self.state.step, self.total_steps, warmup, self.config.lr)
+                    lr = warmup_cosine(self.state.step, self.total_steps, self.warmup_steps, self.config.lr)
                     self._optimizer_step(lr)
                     if self.step_timer is not None and self.step_timer.step_done():
                         self._plan_budget()
