@@ -78,9 +78,7 @@ def eval_tables(report: dict) -> list[Table]:
     names = {"knn": f"kNN (k={knn['k']}, T={knn['T']})", "linear": "linear probe"}
     for key, name in names.items():
         if key in report["pretrained"]:
-            trained, baseline, raw = (
-                report[which][key] for which in ("pretrained", "random_init", "raw_input")
-            )
+            trained, baseline, raw = (report[which][key] for which in ENCODERS)
             gain = trained - max(baseline, raw)  # over the better baseline
             accuracy.add_row(name, f"{trained:.3f}", f"{baseline:.3f}", f"{raw:.3f}", f"{gain:+.3f}")
     collapse = Table(title="collapse indicators (test embeddings)")

@@ -85,16 +85,16 @@ def evaluate_retrieval(options, config: PretrainConfig, console) -> dict:
             progress.update(task, advance=consumed)
     if not rows:
         raise UserError(f"{describe_root(domain, root)}: no item could be read")
-    embeddings = torch.cat(rows).chunk(len(methods) * len(names), dim=1)  # each (N, P)
+    by_method = spaces.split(torch.cat(rows))  # each (N, n_inputs * P)
     report: dict = {
         "run": str(options.run_dir),
         "method": config.method,
         "domain": config.domain,
-        "pairs": len(embeddings[0]),
+        "pairs": len(by_method["pretrained"]),
         "skipped": len(skips.records),
     }
-    for m, which in enumerate(methods):
-        by_input = dict(zip(names, embeddings[m * len(names) : (m + 1) * len(names)], strict=True))
+    for which, space in by_method.items():
+        by_input = dict(zip(names, space.chunk(len(names), dim=1), strict=True))  # each (N, P)
         report[which] = {
             f"{query} -> {key}": retrieval_scores(by_input[query], by_input[key])
             for query, key in permutations(names, 2)
