@@ -41,6 +41,7 @@ from sslcli.engine.features import feature_batches
 from sslcli.engine.time_budget import parse_duration
 from sslcli.engine.trainer import pretrain
 from sslcli.evaluate.knn import knn_predict
+from sslcli.evaluate.raw_input import RawInput
 from sslcli.jobs.evaluate import labelled_items
 from sslcli.models import build_backbone
 
@@ -268,7 +269,7 @@ def main() -> None:
             return
         probe = KnnProbe(args.data, args.test_data, device)
         rows = equal_wall_time(args, device, Path(scratch), probe)
-        raw = {size: probe(torch.nn.Flatten(), size) for size in sorted({rows[0][1], THROUGHPUT_SIZE})}
+        raw = {size: probe(RawInput(), size) for size in sorted({rows[0][1], THROUGHPUT_SIZE})}
         pixels = ", ".join(f"{knn:.3f} at {size} px" for size, knn in raw.items())
         title = f"equal wall time on {args.data.parent.name}, held-out kNN (k=20, T=0.1); raw pixels {pixels}"
         table = Table(title=f"{title}; {setting}, {where}, {today}")

@@ -1,4 +1,4 @@
-"""The raw-input baseline: eval's kNN on what the encoder would see, flattened, with no encoder.
+"""The raw-input baseline: eval's kNN on what the encoder would see (``RawInput``), with no encoder.
 
 A pretrained encoder is worth having where its kNN beats both its random-init twin (``sslcli eval``
 reports that) and the inputs themselves: this prints the second number for a domain's built-in
@@ -22,15 +22,16 @@ from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
 from sslcli.engine.setup import builtin_sample
 from sslcli.evaluate.knn import knn_predict
+from sslcli.evaluate.raw_input import RawInput
 from sslcli.jobs.evaluate import labelled_items
 
 
 def raw_features(domain, root: Path, input_size: int) -> tuple[torch.Tensor, list[str]]:
-    """(N, prod(input shape)) flattened eval views and their labels."""
+    """(N, D) eval views as eval's raw-input column sees them (``RawInput``), and their labels."""
     items = labelled_items(domain, root)
     rows = []
     for positions, features, _ in feature_batches(
-        torch.nn.Flatten(), domain, items, input_size, 256, torch.device("cpu"), SkipLog("raise", root)
+        RawInput(), domain, items, input_size, 256, torch.device("cpu"), SkipLog("raise", root)
     ):
         rows.extend(zip(positions, features, strict=True))
     return torch.stack([row for _, row in rows]), [items[position].label for position, _ in rows]
