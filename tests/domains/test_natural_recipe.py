@@ -26,7 +26,7 @@ from sslcli.domains.natural_recipe import (
 )
 
 from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
-from sslcli.engine.setup import recipe_lr
+from sslcli.engine.setup import plan_run, recipe_lr
 from sslcli.engine.time_budget import SAFETY
 from sslcli.engine.trainer import pretrain
 from tests.engine.test_time_budget import TickingClock
@@ -106,3 +106,12 @@ def test_the_recipe_lr_follows_the_batch_and_only_applies_to_adamw():
     assert recipe_lr(PretrainConfig(batch_size=64), recipe) == pytest.approx(1e-3)  # linear scaling
     assert recipe_lr(PretrainConfig(optimizer="sgd"), recipe) is None  # SGD keeps 0.3 x B / 256
     assert recipe_lr(PretrainConfig(), {"batch_size": 128}) is None
+
+
+def test_a_folder_on_a_cpu_trains_at_the_generic_adamw_lr(tmp_path):
+    data = write_images(tmp_path / "images", [(28, 28)] * 4)
+    for batch in (None, 64):
+        config = PretrainConfig(data=str(data), out=str(tmp_path / "run"), batch_size=batch, device="cpu")
+        resolved = plan_run(config, config.data, get_domain("natural")).config
+        assert resolved.lr == pytest.approx(1e-3 * resolved.batch_size / 256)  # 1e-3 x B / 256
+        assert resolved.batch_size == (batch or 128)

@@ -1,0 +1,58 @@
+"""A recipe's held-out kNN after every epoch: what the tuning tables in BENCHMARKS.md come from.
+
+Pretrains ``sslcli pretrain --data ROOT/train`` in this process with the config fields given as JSON
+(the folder recipe fills the rest), probes the encoder after each epoch with the same kNN as
+``bench_e2e.py`` (cosine, k=20, T=0.1; ``ROOT/train`` as the bank, ``ROOT/test`` scored), and prints
+the curve beside the run's random initialisation and the raw input at the run's input size.
+
+    python benchmarks/image_sets.py glyphs /tmp/sets/glyphs
+    python benchmarks/recipe_curve.py /tmp/sets/glyphs '{"time_budget_s": 240, "lr": 0.002}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from bench_e2e import KnnProbe, sslcli_run
+from rich.console import Console
+from rich.table import Table
+
+from sslcli.config import PretrainConfig, load_run_config
+from sslcli.evaluate.raw_input import RawInput
+from sslcli.models import build_backbone
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="a set with train/<class>/ and test/<class>/ folders")
+    parser.add_argument("fields", nargs="?", default="{}", help="PretrainConfig fields as JSON")
+    args = parser.parse_args()
+    fields = json.loads(args.fields)
+    probe = KnnProbe(args.root / "train", args.root / "test", torch.device("cpu"))
+    curve: list[tuple[int, float, float]] = []  # (epoch, trained seconds, kNN)
+    with tempfile.TemporaryDirectory() as out:
+        config = PretrainConfig(data=str(args.root / "train"), out=out, device="cpu", **fields)
+
+        def each_epoch(encoder: torch.nn.Module, seconds: float) -> None:
+            size = load_run_config(Path(out)).input_size  # the recipe's, as the run recorded it
+            curve.append((len(curve) + 1, seconds, probe(encoder, size)))
+
+        result = sslcli_run(config, on_epoch_end=each_epoch)
+    size = result.config.input_size
+    torch.manual_seed(result.config.seed)
+    random_init, _ = build_backbone(result.config.backbone, size)
+    baselines = f"random init {probe(random_init, size):.3f}, raw input {probe(RawInput(), size):.3f}"
+    table = Table(title=f"{args.root.name} {fields}: {result.config.backbone} at {size} px; {baselines}")
+    for column in ("epoch", "trained", "kNN"):
+        table.add_column(column)
+    for epoch, seconds, knn in curve:
+        table.add_row(str(epoch), f"{seconds:.0f} s", f"{knn:.3f}")
+    Console(width=120).print(table)
+
+
+if __name__ == "__main__":
+    main()
