@@ -46,12 +46,14 @@ def main() -> None:
     torch.manual_seed(result.config.seed)
     random_init, _ = build_backbone(result.config.backbone, size)
     baselines = f"random init {probe(random_init, size):.3f}, raw input {probe(RawInput(), size):.3f}"
-    table = Table(title=f"{args.root.name} {fields}: {result.config.backbone} at {size} px; {baselines}")
+    table = Table()
     for column in ("epoch", "trained", "kNN"):
         table.add_column(column)
     for epoch, seconds, knn in curve:
         table.add_row(str(epoch), f"{seconds:.0f} s", f"{knn:.3f}")
-    Console(width=120).print(table)
+    console = Console(width=120)
+    console.print(f"{args.root.name} {fields}: {result.config.backbone} at {size} px; {baselines}")
+    console.print(table)
 
 
 if __name__ == "__main__":
