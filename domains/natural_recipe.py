@@ -64,5 +64,5 @@ def folder_recipe(items: Sequence[Item], device_type: str, defaults: dict[str, A
     views = small_image_views(defaults) if input_size <= SMALL_INPUT else defaults
     if device_type != "cpu":
         return {"input_size": input_size, "backbone": "resnet18", "views": views}
-    # many small steps: a step of 128 at 16 px takes ~0.5 s on two cores, so minutes are hundreds of steps
+    # many small steps: a step of 128 at 16 px takes 0.5-1.8 s on two cores, so minutes are hundreds of steps
     return {"input_size": input_size, "backbone": "resnet10", "views": views, "batch_size": 128}
