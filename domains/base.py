@@ -142,7 +142,7 @@ class Domain(ABC):
     name: str
     description: str
     default_input_size: int
-    input_size_unit: str = "px"  # what ``--input-size`` counts, after the number: "px", " frames"
+    input_size_unit: str = " px"  # what ``--input-size`` counts, after the number: " px", " frames"
     default_backbone: str
     # True where folder and file names may identify people (patient archives): sslcli then never
     # writes them, not even as a class label guessed from a sub-folder.

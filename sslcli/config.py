@@ -118,6 +118,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def load_run_config(run_dir: Path) -> PretrainConfig:
     """The resolved config a run directory was trained with."""
     path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: run directory not found")
     if not path.is_file():
         raise UserError(f"{run_dir}: not a run directory (no config.json)")
     try:

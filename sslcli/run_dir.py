@@ -103,6 +103,18 @@ def folder_state(folder: Path) -> str:
     return "foreign" if others else "new"
 
 
+def start_refusal(folder: Path, resuming: bool) -> str | None:
+    """Why ``pretrain --out folder`` (with ``--resume`` when ``resuming``) cannot start there, or None."""
+    state = folder_state(folder)
+    if state == "foreign":
+        return f"{folder}: holds files that are not an sslcli run; choose a new or empty --out"
+    if resuming and state == "new":
+        return f"{folder}: nothing to resume (no {CONFIG})"
+    if not resuming and state == "checkpointed":
+        return f"{folder}: already holds a run; pass --resume to continue it or choose another --out"
+    return None
+
+
 def holds_only_locks(folder: Path) -> bool:
     return folder.is_dir() and all(p.name.endswith(".lock") for p in folder.iterdir())
 

@@ -74,7 +74,7 @@ class AudioVisualDomain(Domain):
     name = "audiovisual"
     description = "videos with sound: a clip and the log-mel of the same seconds, one encoder each"
     default_input_size = 112
-    input_size_unit = f"px, {AudioVisualSettings().frames} frames + log-mel"
+    input_size_unit = f" px, {AudioVisualSettings().frames} frames + log-mel"
     default_backbone = f"{VIDEO}=resnet18,{AUDIO}=spec_cnn"
 
     def __init__(self) -> None:

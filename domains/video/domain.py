@@ -76,7 +76,7 @@ class VideoDomain(Domain):
     name = "video"
     description = "videos (mp4, webm, mkv, avi, mov; folders of frame images) as clips, read by time"
     default_input_size = 112
-    input_size_unit = f"px, {VideoSettings().frames} frames"  # the default clip
+    input_size_unit = f" px, {VideoSettings().frames} frames"  # the default clip
     default_backbone = "resnet18"  # on every frame, averaged: the cheap clip encoder
 
     def __init__(self) -> None:

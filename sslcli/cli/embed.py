@@ -73,15 +73,19 @@ def embed_command(
 
     Re-running the same command continues an interrupted job; a finished one is not recomputed.
     """
+    from sslcli.cli.preflight import check_run
+    from sslcli.errors import UserError
+
+    if batch_size < 1 or num_workers < 0:
+        raise UserError("--batch-size must be >= 1 and --num-workers >= 0")
+    check_run(run_dir, data)  # before torch is imported: a typo answers at once
+
     from rich.table import Table
 
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import skipped_table
-    from sslcli.errors import UserError
     from sslcli.jobs.embed import embed_corpus
 
-    if batch_size < 1 or num_workers < 0:
-        raise UserError("--batch-size must be >= 1 and --num-workers >= 0")
     result = embed_corpus(
         run_dir,
         data,

@@ -63,13 +63,17 @@ def eval_command(
     per input (audiovisual) is scored by cross-modal retrieval among the items of --test-data or --data
     (no labels needed; default: the built-in sample's test split), unless --input picks one encoder.
     """
-    from sslcli.cli.console import stderr_console, stdout_console
-    from sslcli.cli.summaries import eval_tables
+    from sslcli.cli.preflight import check_run
     from sslcli.errors import UserError
-    from sslcli.jobs.evaluate import EvalOptions, evaluate_run
 
     if k < 1 or temperature <= 0 or batch_size < 1:
         raise UserError("--k and --batch-size must be >= 1 and --temperature > 0")
+    check_run(run_dir, data, test_data)  # before torch is imported: a typo answers at once
+
+    from sslcli.cli.console import stderr_console, stdout_console
+    from sslcli.cli.summaries import eval_tables
+    from sslcli.jobs.evaluate import EvalOptions, evaluate_run
+
     options = EvalOptions(
         run_dir,
         data,

@@ -7,25 +7,28 @@ import click
 
 
 @click.command("methods")
-@click.option("--show", "show", metavar="NAME", help="One method's options, defaults and paper.")
+@click.option("--show", "show", metavar="NAME", help="One method's description, paper and options.")
 def methods_command(show: str | None) -> None:
-    """List SSL methods with their views, the input kinds they accept, and their paper."""
-    from rich.table import Table
+    """List the SSL methods, the domains each trains on and its kind (from static metadata: no torch)."""
+    from sslcli.catalog import METHODS
 
+    if show is not None:
+        show_method(show)
+        return
+    rows = [(name, entry.kind, ", ".join(entry.domains)) for name, entry in METHODS.items()]
+    print_listing("methods", ("name", "kind", "domains"), rows, "sslcli methods --show NAME: details")
+
+
+def show_method(name: str) -> None:
+    from sslcli.catalog import METHODS, unknown_name
     from sslcli.cli.console import stdout_console
+    from sslcli.errors import UserError
+
+    if name not in METHODS:
+        raise UserError(unknown_name("method", name, METHODS))
     from sslcli.methods import available_methods
 
-    methods = available_methods()
-    if show is not None:
-        stdout_console().print(method_options_table(show, methods))
-        return
-    table = Table(title="methods")
-    for column in ("name", "views", "accepts", "paper", "description"):
-        table.add_column(column)
-    for name, cls in methods.items():
-        accepts = ", ".join(cls.accepts) + (" (colour)" if cls.needs_colour else "")
-        table.add_row(name, cls.family, accepts, cls.paper, cls.description)
-    stdout_console().print(table)
+    stdout_console().print(method_options_table(name, available_methods()))
 
 
 def method_options_table(name: str, methods: dict):
@@ -44,22 +47,41 @@ def method_options_table(name: str, methods: dict):
 @click.command("domains")
 @click.option("--show", "show", metavar="NAME", help="One domain's view options and defaults.")
 def domains_command(show: str | None) -> None:
-    """List data domains with their default input size and backbone."""
+    """List the data domains with their default input (from static metadata: no torch)."""
+    from sslcli.catalog import DOMAINS
+
+    if show is not None:
+        show_domain(show)
+        return
+    rows = [(name, entry.input, entry.description) for name, entry in DOMAINS.items()]
+    print_listing("domains", ("name", "input", "description"), rows, "sslcli domains --show NAME: options")
+
+
+def show_domain(name: str) -> None:
+    from sslcli.catalog import DOMAINS, unknown_name
+    from sslcli.cli.console import stdout_console
+    from sslcli.errors import UserError
+
+    if name not in DOMAINS:
+        raise UserError(unknown_name("domain", name, DOMAINS))
+    from sslcli.domains import available_domains
+
+    stdout_console().print(domain_options_table(name, available_domains()))
+
+
+def print_listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], caption: str) -> None:
+    """A borderless table whose first column (the name to copy) never wraps."""
+    from rich import box
     from rich.table import Table
 
     from sslcli.cli.console import stdout_console
-    from sslcli.domains import available_domains
 
-    domains = available_domains()
-    if show is not None:
-        stdout_console().print(domain_options_table(show, domains))
-        return
-    table = Table(title="domains")
-    for column in ("name", "input", "backbone", "description"):
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD)
+    table.add_column(columns[0], no_wrap=True)
+    for column in columns[1:]:
         table.add_column(column)
-    for name, cls in domains.items():
-        size = f"{cls.default_input_size}{cls.input_size_unit}"
-        table.add_row(name, size, cls.default_backbone, cls.description)
+    for row in rows:
+        table.add_row(*row)
     stdout_console().print(table)
 
 

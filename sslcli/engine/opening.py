@@ -12,7 +12,7 @@ from sslcli.config import PretrainConfig
 from sslcli.engine.run_record import check_same_data, read_run_record
 from sslcli.engine.setup import RunPlan, bound_domain, plan_run
 from sslcli.errors import UserError
-from sslcli.run_dir import CONFIG, folder_state
+from sslcli.run_dir import CONFIG, folder_state, start_refusal
 
 
 @dataclass
@@ -36,15 +36,12 @@ def open_run(config: PretrainConfig, resume: ResumeRequest | None) -> OpenedRun:
     """Plan a new run, restart one that stopped before its first checkpoint, or re-plan a run being
     resumed from its saved config. Nothing is written here."""
     run_dir = Path(config.out)
+    refusal = start_refusal(run_dir, resume is not None)
+    if refusal:
+        raise UserError(refusal)
     state = folder_state(run_dir)
-    if state == "foreign":
-        raise UserError(f"{run_dir}: holds files that are not an sslcli run; choose a new or empty --out")
     if resume is not None:
         return reopen_run(config, run_dir, state, resume)
-    if state == "checkpointed":
-        raise UserError(
-            f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
-        )
     notes = []
     if state == "partial":
         notes.append(f"{run_dir} held a run that stopped before its first checkpoint; starting it again")
@@ -79,8 +76,6 @@ def follow_run(
 
 def reopen_run(config: PretrainConfig, run_dir: Path, state: str, resume: ResumeRequest) -> OpenedRun:
     """The saved run in ``run_dir`` (never the ``out`` it was created with), with the allowed changes."""
-    if state == "new":
-        raise UserError(f"{run_dir}: nothing to resume (no {CONFIG})")
     record = read_run_record(run_dir)
     saved = PretrainConfig.parse(record.get("config"), source=str(run_dir / CONFIG))
     saved_data = record.get("data_set", {})

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
+from sslcli.catalog import unsupported
 from sslcli.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CPU_BUDGET_S,
@@ -15,11 +16,12 @@ from sslcli.config import (
     PretrainConfig,
     describe_errors,
 )
+from sslcli.data_root import data_root_problem, describe_data_root
 from sslcli.distributed import current_world
 from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
 from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
-from sslcli.methods import Method, available_methods, get_method
+from sslcli.methods import Method, get_method
 from sslcli.methods.options import options_model, validate_options
 from sslcli.models import build_backbone
 
@@ -71,16 +73,8 @@ def lookup_method(name: str, domain_name: str) -> type[Method]:
         method = get_method(name)
     except KeyError as err:
         raise UserError(err.args[0]) from None
-    domain = lookup_domain(domain_name)
-    if not method_supports(method, domain):
-        kinds = ", ".join(f"{spec.kind}" for spec in domain.inputs(domain.default_input_size).values())
-        working = [other for other, cls in available_methods().items() if method_supports(cls, domain)]
-        raise UserError(
-            f"method {name!r} does not support domain {domain_name!r} ({kinds} inputs); it accepts: "
-            f"{', '.join(method.accepts)}{' in colour' if method.needs_colour else ''}"
-            f"{f', {method.input_count} inputs per sample' if method.input_count > 1 else ''}; "
-            f"methods for {domain_name!r}: {', '.join(working) or 'none'}"
-        )
+    if not method_supports(method, lookup_domain(domain_name)):
+        raise UserError(unsupported(name, domain_name))  # the catalog's words, as the CLI's early check
     return method
 
 
@@ -99,16 +93,15 @@ def resolve_method_options(method: type[Method], options: dict) -> dict:
 
 def describe_root(domain: Domain, root: Path) -> str:
     """How messages name a data folder: its path, or only "--data" where paths may identify patients."""
-    return "--data" if domain.identifying_paths else str(root)
+    return describe_data_root(root, domain.identifying_paths)
 
 
 def discover_items(domain: Domain, root: Path) -> list[Item]:
     """The domain's items under ``root``; a missing path or a folder without any is a user error."""
     where = describe_root(domain, root)
-    if not root.exists():
-        raise UserError(f"{where}: no such file or directory")
-    if not root.is_dir():
-        raise UserError(f"{where}: not a directory")
+    problem = data_root_problem(root, where)
+    if problem:
+        raise UserError(problem)
     items = domain.discover(root)
     if not items:
         raise UserError(f"{where}: no {domain.name} files found (searched recursively)")

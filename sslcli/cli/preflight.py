@@ -1,0 +1,48 @@
+"""Checks of a command's options and paths that need no torch. Commands run them before importing it, so a
+typo (``--method nosuch``, a missing ``--data`` or ``--run``) answers at once instead of after seconds
+of torch import (``benchmarks/bench_cli_errors.py`` times it). The jobs check the same things again
+where they act on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sslcli.catalog import DOMAINS, method_domain_problem
+from sslcli.config import PretrainConfig, load_run_config
+from sslcli.data_root import data_root_problem, describe_data_root
+from sslcli.errors import UserError
+from sslcli.run_dir import CONFIG, start_refusal
+
+
+def check_data(data: Path, domain: str) -> None:
+    """``data`` exists and is a folder; named only as "--data" where paths may identify patients."""
+    entry = DOMAINS.get(domain)
+    where = describe_data_root(data, entry is None or entry.identifying_paths)
+    problem = data_root_problem(data.expanduser(), where)
+    if problem:
+        raise UserError(problem)
+
+
+def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
+    """Method and domain names (a new run's; a resumed run keeps its own), ``--out``, ``--data``."""
+    run_dir = Path(config.out)
+    refusal = start_refusal(run_dir, resuming)
+    if refusal:
+        raise UserError(refusal)
+    domain = config.domain
+    if resuming and (run_dir / CONFIG).is_file():
+        domain = load_run_config(run_dir).domain
+    else:
+        problem = method_domain_problem(config.method, config.domain)
+        if problem:
+            raise UserError(problem)
+    if config.data is not None:
+        check_data(Path(config.data), domain)
+
+
+def check_run(run_dir: Path, *data: Path | None) -> None:
+    """``run_dir`` holds a readable run config, and each data folder given exists."""
+    config = load_run_config(run_dir)
+    for folder in data:
+        if folder is not None:
+            check_data(folder, config.domain)
