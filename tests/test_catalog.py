@@ -1,8 +1,9 @@
 """The static catalog (what `sslcli methods`/`domains` list and the CLI checks before importing torch)
 against the registries it mirrors: a method or domain changed without its entry fails here by name."""
 
-from sslcli.catalog import DOMAINS, METHODS, method_domain_problem
 from sslcli.domains import available_domains
+
+from sslcli.catalog import DOMAINS, METHODS, method_domain_problem
 from sslcli.engine.setup import method_supports
 from sslcli.methods import available_methods
 
