@@ -17,6 +17,7 @@ COMMANDS = {
     ),
     "methods": ("sslcli.cli.listing", "List the SSL methods."),
     "domains": ("sslcli.cli.listing", "List the data domains (modalities)."),
+    "env": ("sslcli.cli.environment", "Versions, device, kernels and caches (for bug reports)."),
 }
 
 

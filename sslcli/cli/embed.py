@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -55,6 +56,12 @@ import click
     show_default=True,
     help="Bad file: stop with its name and reason (raise) or skip and list it.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object on stdout instead of tables (progress: stderr).",
+)
 def embed_command(
     run_dir: Path,
     data: Path,
@@ -67,6 +74,7 @@ def embed_command(
     num_workers: int,
     device: str,
     on_error: str,
+    as_json: bool,
 ) -> None:
     """Write OUT/embeddings.npy (one float32 row per item) and OUT/index.csv (row, item_id, path,
     label, start_s, end_s); for recordings cut into segments, also OUT/pooled.npy (one row per file).
@@ -80,10 +88,8 @@ def embed_command(
         raise UserError("--batch-size must be >= 1 and --num-workers >= 0")
     check_run(run_dir, data)  # before torch is imported: a typo answers at once
 
-    from rich.table import Table
-
     from sslcli.cli.console import stderr_console, stdout_console
-    from sslcli.cli.summaries import skipped_table
+    from sslcli.cli.summaries import embed_record, embed_summary, skipped_table
     from sslcli.jobs.embed import embed_corpus
 
     result = embed_corpus(
@@ -100,28 +106,11 @@ def embed_command(
         fmt=fmt,
         input_name=input_name,
     )
-    table = Table(title="embed" + (" (already complete)" if result.already_done else ""), show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("")
-    shape = f"{result.rows} x {result.dim} float32"
-    index = result.embeddings.parent / "index.csv"
-    table.add_row("output", f"{result.embeddings} ({shape}), {index}")
-    if result.pooled_files:
-        table.add_row("per file", f"{result.pooled} ({result.pooled_files} files: mean of their segments)")
-    counts = f"{result.rows} embedded, {len(result.skipped)} skipped"
-    if result.shard.whole:
-        table.add_row("items", f"{result.items_found} found, {counts}")
-    else:
-        table.add_row(
-            "items", f"{result.shard_items} in shard {result.shard} of {result.items_found} found, {counts}"
-        )
-        waiting = ", ".join(f"{i}/{result.shard.count}" for i in result.waiting)
-        table.add_row(
-            "manifest", str(result.manifest) if result.manifest else f"waiting for shards {waiting}"
-        )
-    if not result.already_done:
-        table.add_row("throughput", f"{result.rows / max(result.seconds, 1e-9):.1f} items/s")
+    record = embed_record(result)
+    if as_json:
+        click.echo(json.dumps(record))
+        return
     console = stdout_console()
-    console.print(table)
+    console.print(embed_summary(record))
     if result.skipped:
         console.print(skipped_table(result.skipped))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -125,6 +126,12 @@ OVERRIDES = {
     help="Decode every file before step 1 and train on the usable ones (else bad files are met as "
     "training goes: raise stops there, skip drops them from their batch).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object on stdout instead of tables (progress: stderr).",
+)
 @click.pass_context
 def pretrain_command(
     ctx: click.Context,
@@ -133,6 +140,7 @@ def pretrain_command(
     allow_data_change: bool,
     temperature: float | None,
     time_budget: str | None,
+    as_json: bool,
     **options,
 ) -> None:
     """Pretrain an encoder with a self-supervised method.
@@ -166,7 +174,7 @@ def pretrain_command(
     check_pretrain(config, resume)  # before torch is imported: a typo answers at once
 
     from sslcli.cli.console import stderr_console, stdout_console
-    from sslcli.cli.summaries import pretrain_summary, skipped_table
+    from sslcli.cli.summaries import pretrain_record, pretrain_summary, skipped_table
     from sslcli.distributed import current_world
     from sslcli.engine.trainer import ResumeRequest, pretrain
 
@@ -184,7 +192,11 @@ def pretrain_command(
     result = pretrain(config, request, stderr_console(quiet=not main_rank))
     if not main_rank:
         return
+    record = pretrain_record(result)
+    if as_json:
+        click.echo(json.dumps(record))
+        return
     console = stdout_console()
-    console.print(pretrain_summary(result))
+    console.print(pretrain_summary(record))
     if result.skipped:
         console.print(skipped_table(result.skipped))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.markup import escape
 from rich.table import Table
 
 from sslcli.errors import printable
-from sslcli.run_dir import SKIPPED
+from sslcli.run_dir import ENCODER, SKIPPED
 
 
 def plain(text: str) -> str:
@@ -14,32 +16,119 @@ def plain(text: str) -> str:
     return escape(printable(text))
 
 
-def pretrain_summary(result) -> Table:
+def pretrain_record(result) -> dict:
+    """What ``pretrain --json`` prints (keys documented in the README, "Machine-readable output"). A
+    private folder's path is never included."""
     state, config = result.state, result.config
-    table = Table(title=f"pretrain: {config.method} on {config.domain}", show_header=False)
+    budget = result.budget
+    return {
+        "run_dir": str(result.run_dir),
+        "method": config.method,
+        "domain": config.domain,
+        "data": {"source": result.data_source, "path": config.data},
+        "items": {
+            "found": result.items_found,
+            "used": result.items_found - len(result.skipped),
+            "skipped": len(result.skipped),
+        },
+        "epochs": state.epoch,
+        "steps": state.step,
+        "final_loss": state.last_loss,
+        "backbone": config.backbone,
+        "input_size": config.input_size,
+        "items_per_s": state.items_seen / max(state.elapsed_s, 1e-9),
+        "seconds": state.elapsed_s,
+        "time_budget": None
+        if budget is None
+        else {
+            "budget_s": budget.budget_s,
+            "epochs": budget.epochs,
+            "step_s": budget.step_s,
+            "fits": budget.fits,
+        },
+        "encoder": str(result.run_dir / ENCODER),
+        "skipped_files": dict(sorted(result.skipped.items())),
+    }
+
+
+def pretrain_summary(record: dict) -> Table:
+    table = Table(title=f"pretrain: {record['method']} on {record['domain']}", show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    used = result.items_found - len(result.skipped)
+    items = record["items"]
     rows = [
-        ("run directory", plain(str(result.run_dir))),
-        ("data", describe_data(result.data_source, config.data)),
-        ("items", f"{result.items_found} found, {used} used, {len(result.skipped)} skipped"),
-        ("epochs / steps", f"{state.epoch} / {state.step}"),
-        ("final loss", f"{state.last_loss:.4f}"),
-        ("backbone", f"{config.backbone} @ {config.input_size}px"),
-        ("throughput", f"{state.items_seen / max(state.elapsed_s, 1e-9):.1f} items/s"),
-        ("time", f"{state.elapsed_s:.1f} s"),
+        ("run directory", plain(record["run_dir"])),
+        ("data", describe_data(record["data"]["source"], record["data"]["path"])),
+        ("items", f"{items['found']} found, {items['used']} used, {items['skipped']} skipped"),
+        ("epochs / steps", f"{record['epochs']} / {record['steps']}"),
+        ("final loss", f"{record['final_loss']:.4f}"),
+        ("backbone", f"{record['backbone']} @ {record['input_size']}px"),
+        ("throughput", f"{record['items_per_s']:.1f} items/s"),
+        ("time", f"{record['seconds']:.1f} s"),
     ]
-    if result.budget is not None:
-        plan = result.budget
-        fit = "" if plan.fits else " (one epoch takes longer than the budget)"
+    plan = record["time_budget"]
+    if plan is not None:
+        fit = "" if plan["fits"] else " (one epoch takes longer than the budget)"
         rows.append(
-            ("time budget", f"{plan.budget_s:.0f} s: {plan.epochs} epochs at {plan.step_s:.2f} s a step{fit}")
+            (
+                "time budget",
+                f"{plan['budget_s']:.0f} s: {plan['epochs']} epochs at {plan['step_s']:.2f} s a step{fit}",
+            )
         )
-    if result.skipped:
-        rows.append(("skipped files", f"listed in {plain(str(result.run_dir / SKIPPED))}"))
+    if items["skipped"]:
+        rows.append(("skipped files", f"listed in {plain(str(Path(record['run_dir']) / SKIPPED))}"))
     for key, value in rows:
         table.add_row(key, value)
+    return table
+
+
+def embed_record(result) -> dict:
+    """What ``embed --json`` prints (keys documented in the README, "Machine-readable output")."""
+    return {
+        "out": str(result.out),
+        "embeddings": str(result.embeddings),
+        "index": str(result.embeddings.parent / "index.csv"),
+        "format": result.fmt,
+        "rows": result.rows,
+        "dim": result.dim,
+        "items": {"found": result.items_found, "embedded": result.rows, "skipped": len(result.skipped)},
+        "shard": None if result.shard.whole else {"shard": str(result.shard), "items": result.shard_items},
+        "manifest": str(result.manifest) if result.manifest else None,
+        "waiting_for_shards": [f"{i}/{result.shard.count}" for i in result.waiting],
+        "pooled": {"path": str(result.pooled), "files": result.pooled_files} if result.pooled_files else None,
+        "already_done": result.already_done,
+        "items_per_s": None if result.already_done else result.rows / max(result.seconds, 1e-9),
+        "skipped_files": dict(sorted(result.skipped.items())),
+    }
+
+
+def embed_summary(record: dict) -> Table:
+    title = "embed" + (" (already complete)" if record["already_done"] else "")
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("output", f"{plain(record['embeddings'])} ({record['rows']} x {record['dim']} float32), "
+                  f"{plain(record['index'])}")  # fmt: skip
+    if record["pooled"]:
+        pooled = record["pooled"]
+        table.add_row(
+            "per file", f"{plain(pooled['path'])} ({pooled['files']} files: mean of their segments)"
+        )
+    items = record["items"]
+    counts = f"{items['embedded']} embedded, {items['skipped']} skipped"
+    shard = record["shard"]
+    if shard is None:
+        table.add_row("items", f"{items['found']} found, {counts}")
+    else:
+        table.add_row(
+            "items", f"{shard['items']} in shard {shard['shard']} of {items['found']} found, {counts}"
+        )
+        waiting = ", ".join(record["waiting_for_shards"])
+        table.add_row(
+            "manifest", plain(record["manifest"]) if record["manifest"] else f"waiting for shards {waiting}"
+        )
+    if record["items_per_s"] is not None:
+        table.add_row("throughput", f"{record['items_per_s']:.1f} items/s")
     return table
 
 

@@ -140,6 +140,11 @@ def medical_outputs(tmp_path_factory, dicom_test_files):
         env.setattr(plots, "plot_embedding_map", record_labels)
         env.setattr(plots, "plot_label_efficiency", record_curves)
         results = run_all(data, run, emb)
+        # already finished: --json prints the record of the run and of the embedding without new work
+        results["pretrain json"] = invoke("pretrain", "--out", run, "--resume", "--data", data, "--json")
+        results["embed json"] = invoke(
+            "embed", "--run", run, "--data", data, "--out", emb, "--json", *RUN_TINY
+        )
         results["eval folders"] = invoke(
             "eval", "--run", run, "--data", archive, "--folder-labels", "--json", "--device", "cpu"
         )
@@ -240,6 +245,14 @@ def test_pretrain_scan_counts_add_up(medical_outputs, reference):
     frames, others = reference
     assert f"{frames + len(others)} found, {frames} used, {len(others)} skipped" in results["pretrain"].output
     assert (run / SALT_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_json_records_name_no_private_path(medical_outputs):
+    _, _, _, results, _, _ = medical_outputs
+    pretrained = json.loads(results["pretrain json"].stdout)
+    assert pretrained["data"] == {"source": "private folder", "path": None}
+    embedded = json.loads(results["embed json"].stdout)
+    assert embedded["already_done"] and embedded["rows"] == pretrained["items"]["used"]
 
 
 def test_eval_labels_by_modality(medical_outputs):

@@ -1,0 +1,51 @@
+"""``sslcli env``: the versions, threads, kernel choice and caches it reports are the ones in effect."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import invoke
+
+
+def env_report() -> dict:
+    result = invoke("env", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_env_reports_what_is_in_effect(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSLCLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "triton"))
+    report = env_report()
+    assert report["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert report["device"]["torch_threads"] == torch.get_num_threads()
+    assert report["device"]["cuda_available"] == torch.cuda.is_available()
+    assert report["caches"]["samples"] == str(tmp_path / "cache")
+    assert report["caches"]["triton"] == str(tmp_path / "triton")
+
+
+@pytest.mark.parametrize(("forced", "runs"), [("reference", "reference"), ("bogus", "error: SSLCLI_KERNELS")])
+def test_env_names_the_kernels_that_would_run(monkeypatch, forced, runs):
+    monkeypatch.setenv("SSLCLI_KERNELS", forced)
+    kernels = env_report()["kernels"]
+    assert kernels["runs"].startswith(runs) and kernels["SSLCLI_KERNELS"] == forced
+
+
+def test_env_on_cpu_runs_the_reference_unless_triton_is_forced(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("on a CUDA machine auto picks Triton")
+    monkeypatch.delenv("SSLCLI_KERNELS", raising=False)
+    assert env_report()["kernels"]["runs"].startswith("reference")
+    monkeypatch.setenv("SSLCLI_KERNELS", "triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert "fails without TRITON_INTERPRET=1" in env_report()["kernels"]["runs"]
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert env_report()["kernels"]["runs"] == "triton"
+
+
+def test_env_table_fits_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke("env")
+    assert result.exit_code == 0 and "kernels" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80

@@ -1,0 +1,51 @@
+"""``--json``: one JSON object on stdout with the documented keys, its numbers matching the files the
+command wrote (metrics.csv, embeddings.npy), progress kept off stdout."""
+
+import csv
+import json
+
+import numpy as np
+
+from tests.conftest import FAST_PRETRAIN, invoke
+
+# The documented keys (README, "Machine-readable output"): a change here is a change of contract.
+PRETRAIN_KEYS = {
+    "run_dir", "method", "domain", "data", "items", "epochs", "steps", "final_loss", "backbone",
+    "input_size", "items_per_s", "seconds", "time_budget", "encoder", "skipped_files",
+}  # fmt: skip
+EMBED_KEYS = {
+    "out", "embeddings", "index", "format", "rows", "dim", "items", "shard", "manifest",
+    "waiting_for_shards", "pooled", "already_done", "items_per_s", "skipped_files",
+}  # fmt: skip
+
+
+def test_pretrain_json_matches_the_run_it_wrote(digit_folder, tmp_path):
+    run = tmp_path / "run"
+    result = invoke("pretrain", "--data", digit_folder, "--out", run, *FAST_PRETRAIN, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)  # the whole of stdout is one object
+    assert set(record) == PRETRAIN_KEYS
+    with (run / "metrics.csv").open() as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert record["steps"] == int(last["step"]) and abs(record["final_loss"] - float(last["loss"])) < 1e-3
+    files = len(list(digit_folder.rglob("*.png")))
+    assert record["items"] == {"found": files, "used": files, "skipped": 0}
+    assert record["data"] == {"source": "folder", "path": str(digit_folder.resolve())}
+    assert record["time_budget"] is None and (run / "encoder.safetensors").samefile(record["encoder"])
+
+
+def test_embed_json_matches_the_array_it_wrote(trained_run, tmp_path):
+    data = trained_run.parent / "data"
+    out = tmp_path / "emb"
+    result = invoke(
+        "embed", "--run", trained_run, "--data", data, "--out", out, "--num-workers", "0", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert set(record) == EMBED_KEYS
+    rows, dim = np.load(out / "embeddings.npy").shape
+    assert (record["rows"], record["dim"]) == (rows, dim) == (len(list(data.rglob("*.png"))), 512)
+    assert record["items"] == {"found": rows, "embedded": rows, "skipped": 0}
+    assert not record["already_done"] and record["shard"] is None and record["pooled"] is None
+    again = json.loads(invoke("embed", "--run", trained_run, "--data", data, "--out", out, "--json").stdout)
+    assert again["already_done"] and again["items_per_s"] is None and again["rows"] == rows
