@@ -52,6 +52,8 @@ class PretrainConfig(BaseModel):
     check_data: bool = False  # decode every file before step 1 (else bad files are met as training goes)
     num_workers: int = Field(2, ge=0)
     compile: bool = False  # torch.compile the encoder(s) the method trains
+    # CPU intra-op threads: results depend on them (reduction order), so the count used is recorded
+    threads: int | None = Field(None, ge=1)  # None: torch's default (the machine's cores)
     input_size: int | None = Field(None, ge=8)
     backbone: str | None = None
     views: dict[str, Any] = Field(default_factory=dict)

@@ -41,6 +41,12 @@ import click
     "input_name",
     help="Which input's encoder to use, for runs with one per input (audiovisual: video or audio).",
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch ops.  [default: the count the run was trained with]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of tables.")
 def eval_command(
     run_dir: Path,
@@ -55,6 +61,7 @@ def eval_command(
     label_attr: str | None,
     folder_labels: bool,
     input_name: str | None,
+    threads: int | None,
     as_json: bool,
 ) -> None:
     """Evaluate a run's encoder with weighted kNN and a linear probe, beside a random-init baseline.
@@ -87,6 +94,7 @@ def eval_command(
         label_attr=label_attr,
         folder_labels=folder_labels,
         input_name=input_name,
+        threads=threads,
     )
     report = evaluate_run(options, stderr_console())
     if as_json:

@@ -26,6 +26,7 @@ OVERRIDES = {
     "optimizer": "optimizer",
     "sync_batchnorm": "sync_batchnorm",
     "compile": "compile",
+    "threads": "threads",
 }
 
 
@@ -95,6 +96,13 @@ OVERRIDES = {
     is_flag=True,
     default=None,
     help="torch.compile the encoder (the first step compiles it; on the CPU inductor needs a C++ compiler).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch ops, recorded in config.json: the same seed and threads give the same "
+    "run on the same machine.  [default: torch's, the machine's cores]",
 )
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."

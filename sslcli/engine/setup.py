@@ -167,6 +167,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
         lr=lr,
         method_options=method_options,
+        threads=config.threads or torch.get_num_threads(),
     )
     resolved = resolved.updated(lr=resolved.resolved_lr(current_world().size))
     private = source == "private folder"  # recorded by a keyed fingerprint, never by its path

@@ -48,6 +48,7 @@ from sslcli.engine.setup import (
     describe_root,
     resolve_device,
 )
+from sslcli.engine.threads import restored_thread_count
 from sslcli.engine.time_budget import BudgetPlan, StepTimer
 from sslcli.errors import UserError
 from sslcli.methods import Method, StepContext
@@ -106,6 +107,7 @@ class Trainer:
         self.config = self.plan.config
         self.run_dir = Path(self.config.out)
         self.device = local_device(resolve_device(self.config.device), self.world)
+        torch.set_num_threads(self.config.threads)  # before any op: CPU results depend on the count
         self.method: Method = build_method(self.config).to(self.device)
         if self.device.type == "cuda":
             channels_last_convolutions(self.method)
@@ -502,7 +504,7 @@ def pretrain(
     """
     request = ResumeRequest() if resume is True else (resume or None)
     run_dir = Path(config.out)
-    with process_group(resolve_device(config.device)) as world:
+    with restored_thread_count(), process_group(resolve_device(config.device)) as world:
         if not world.is_main:
             return _follow(config, request, console, world, clock)
         with exclusive(run_dir, "run directory"):

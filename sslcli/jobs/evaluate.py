@@ -24,6 +24,7 @@ from sslcli.engine.setup import (
     input_specs,
     resolve_device,
 )
+from sslcli.engine.threads import restored_thread_count
 from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
@@ -52,6 +53,7 @@ class EvalOptions:
     label_attr: str | None = None  # label items by this attribute (e.g. DICOM Modality) instead of folders
     folder_labels: bool = False  # private domains: the user opts in to sub-folder names as labels
     input_name: str | None = None  # the input whose encoder is scored, where the run has one per input
+    threads: int | None = None  # CPU threads; None: the run's recorded count, else torch's default
 
 
 def labelled_items(
@@ -142,12 +144,14 @@ def evaluate_run(options: EvalOptions, console) -> dict:
         raise UserError(f"--protocol must be knn, linear or all, got {options.protocol!r}")
     if not options.run_dir.is_dir():
         raise UserError(f"{options.run_dir}: run directory not found")
-    with exclusive(options.run_dir, "run directory", advice="wait for it"):
+    with restored_thread_count(), exclusive(options.run_dir, "run directory", advice="wait for it"):
         return evaluate_locked(options, console)
 
 
 def evaluate_locked(options: EvalOptions, console) -> dict:
     config = load_run_config(options.run_dir)
+    threads = options.threads or config.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)  # the features and the linear probe depend on it, as training did
     if options.input_name is None and len(input_specs(config)) > 1:  # a clip and its sound: retrieval
         return evaluate_retrieval(options, config, console)
     trained, config, _ = load_encoder(options.run_dir, options.input_name)
@@ -180,6 +184,7 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
         "classes": len(classes),
         "skipped": len(train_skips.records) + len(test_skips.records),
         "knn_params": {"k": options.k, "T": options.temperature},
+        "threads": threads,
     }
     test_features = both.split(test_x)
     for which, train_features in both.split(train_x).items():
