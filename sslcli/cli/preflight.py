@@ -5,9 +5,10 @@ where they act on them."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from sslcli.catalog import DOMAINS, method_domain_problem
+from sslcli.catalog import DOMAINS, METHODS, method_domain_problem
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.data_root import data_root_problem, describe_data_root
 from sslcli.errors import UserError
@@ -23,6 +24,16 @@ def check_data(data: Path, domain: str) -> None:
         raise UserError(problem)
 
 
+def registered_by_an_extension(method: str, domain: str) -> bool:
+    """Whether code imported before the CLI registered ``method`` or ``domain`` (a new modality or
+    method, as tests/engine/test_new_modality.py adds one): then the job checks them, not the catalog.
+    Only registries already imported are asked, so this imports nothing."""
+    methods, domains = sys.modules.get("sslcli.methods"), sys.modules.get("sslcli.domains")
+    return (methods is not None and method in methods.available_methods() and method not in METHODS) or (
+        domains is not None and domain in domains.available_domains() and domain not in DOMAINS
+    )
+
+
 def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
     """Method and domain names (a new run's; a resumed run keeps its own), ``--out``, ``--data``."""
     run_dir = Path(config.out)
@@ -32,7 +43,7 @@ def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
     domain = config.domain
     if resuming and (run_dir / CONFIG).is_file():
         domain = load_run_config(run_dir).domain
-    else:
+    elif not registered_by_an_extension(config.method, config.domain):
         problem = method_domain_problem(config.method, config.domain)
         if problem:
             raise UserError(problem)

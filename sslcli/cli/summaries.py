@@ -11,6 +11,12 @@ from sslcli.errors import printable
 from sslcli.run_dir import ENCODER, SKIPPED
 
 
+def titled_table(title: str) -> Table:
+    """A table at least as wide as its title (up to 80 columns), so a narrow table keeps its title on
+    one line instead of wrapping it."""
+    return Table(title=title, min_width=min(len(title) + 2, 80))
+
+
 def plain(text: str) -> str:
     """``text`` shown as it is: control characters escaped, no Rich markup interpreted."""
     return escape(printable(text))
@@ -158,8 +164,8 @@ def eval_tables(report: dict) -> list[Table]:
     if "pairs" in report:
         return retrieval_tables(report)
     knn = report["knn_params"]
-    accuracy = Table(
-        title=f"eval: {report['method']} on {report['domain']} "
+    accuracy = titled_table(
+        f"eval: {report['method']} on {report['domain']} "
         f"({report['n_train']} train / {report['n_test']} test, {report['classes']} classes)"
     )
     for column in ("protocol", "pretrained", "random init", "raw input", "gain"):
@@ -191,8 +197,8 @@ def eval_tables(report: dict) -> list[Table]:
 def label_efficiency_table(report: dict) -> Table:
     """Mean accuracy (over seeds) at each share of the training labels, pretrained / random init."""
     curves = [report[which]["label_efficiency"] for which in ("pretrained", "random_init")]
-    table = Table(
-        title=f"accuracy vs labels, mean of {len(curves[0]['seeds'])} draws (pretrained / random init)"
+    table = titled_table(
+        f"accuracy vs labels, mean of {len(curves[0]['seeds'])} draws (pretrained / random init)"
     )
     protocols = [name for name in ("knn", "linear") if name in curves[0]]
     table.add_column("labels", justify="left")
@@ -207,8 +213,8 @@ def label_efficiency_table(report: dict) -> Table:
 
 def retrieval_tables(report: dict) -> list[Table]:
     """Recall@1/5 and median rank of each query direction, pretrained vs random init, with chance."""
-    table = Table(
-        title=f"eval: {report['method']} on {report['domain']}, retrieval among {report['pairs']} pairs"
+    table = titled_table(
+        f"eval: {report['method']} on {report['domain']}, retrieval among {report['pairs']} pairs"
     )
     for column in ("query -> key", "encoders", "recall@1", "recall@5", "median rank"):
         table.add_column(column, justify="left" if column in ("query -> key", "encoders") else "right")

@@ -34,7 +34,7 @@ from sslcli.evaluate.raw_input import RawInput
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.jobs.retrieval import evaluate_retrieval
-from sslcli.reporting.progress import item_progress
+from sslcli.reporting.progress import item_progress, stage_progress
 from sslcli.run_dir import exclusive, write_text_atomic
 
 
@@ -102,7 +102,8 @@ def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[
 
 def extract(encoder, domain, items, config, options, device, skips, progress, name):
     """Features (n, F) of the items that decoded, and their positions in ``items``."""
-    task = progress.add_task(name, total=len(items))
+    encoders = ", ".join(which.replace("_input", "").replace("_", " ") for which in encoder.encoders)
+    task = progress.add_task(f"{name}: {encoders}", total=len(items))  # "train: pretrained, random init, raw"
     features, positions = [], []
     batches = feature_batches(
         encoder, domain, items, config.input_size, options.batch_size, device, skips,
@@ -187,12 +188,19 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
         "threads": threads,
     }
     test_features = both.split(test_x)
-    for which, train_features in both.split(train_x).items():
-        report[which] = score(train_features, train_y, test_features[which], test_y, len(classes), options)
+    with stage_progress(console) as progress:
+        task = progress.add_task("kNN, linear probe, label curve", total=len(both.encoders))
+        for which, train_features in both.split(train_x).items():
+            progress.update(task, description=f"kNN, linear probe, label curve: {which.replace('_', ' ')}")
+            report[which] = score(
+                train_features, train_y, test_features[which], test_y, len(classes), options
+            )
+            progress.advance(task)
     test_labels = [test_items[test_pos[i]].label for i in known]
     verbatim = not domain.identifying_paths or options.label_attr is not None  # allow-listed attributes
     shown = shown_labels(test_labels, verbatim)
-    report["embedding_map"] = draw_map(test_features["pretrained"], shown, options.run_dir, config)
+    mapped = {"pretrained": test_features["pretrained"], "random init": test_features["random_init"]}
+    report["embedding_map"] = draw_map(mapped, shown, options.run_dir, config, console)
     report["label_efficiency_plot"] = draw_label_efficiency(report, options.run_dir)
     report["skipped_files"] = dict(sorted({**train_skips.records, **test_skips.records}.items()))
     eval_json = json.dumps(report, indent=2)
@@ -210,17 +218,28 @@ def draw_label_efficiency(report: dict, run_dir: Path) -> str:
     return str(out)
 
 
-def draw_map(test_x: torch.Tensor, labels: list[str], run_dir: Path, config) -> str | None:
-    """t-SNE (van der Maaten & Hinton 2008) of the test embeddings, coloured by label."""
+def draw_map(
+    test_x: dict[str, torch.Tensor], labels: list[str], run_dir: Path, config, console
+) -> str | None:
+    """t-SNE (van der Maaten & Hinton 2008) of each encoder's test embeddings (N, D), side by side,
+    coloured by label."""
     from sklearn.manifold import TSNE
 
     from sslcli.reporting.plots import plot_embedding_map
 
-    if test_x.shape[0] < 5:
+    if len(labels) < 5:
         return None
-    x = torch.nn.functional.normalize(test_x, dim=1).numpy().astype(np.float64)
-    perplexity = min(30.0, (x.shape[0] - 1) / 3)
-    points = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(x)
+    panels = {}
+    with stage_progress(console) as progress:
+        task = progress.add_task("t-SNE map", total=len(test_x))
+        for name, features in test_x.items():
+            progress.update(task, description=f"t-SNE map: {name}")
+            x = torch.nn.functional.normalize(features, dim=1).numpy().astype(np.float64)  # (N, D)
+            perplexity = min(30.0, (x.shape[0] - 1) / 3)
+            panels[name] = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(
+                x
+            )  # (N, 2)
+            progress.advance(task)
     out = run_dir / "plots" / "embedding_map.png"
-    plot_embedding_map(points, labels, f"{config.method} on {config.domain}: test embeddings (t-SNE)", out)
+    plot_embedding_map(panels, labels, f"{config.method} on {config.domain}: test embeddings (t-SNE)", out)
     return str(out)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+FEW_POINTS = 20  # loss curves with fewer logged steps get a marker on each
+
 
 def _pyplot():
     import matplotlib
@@ -33,34 +35,53 @@ def plot_loss(metrics_csv: Path, out: Path) -> None:
     rows = read_metrics(metrics_csv)
     if not rows:
         return
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     steps = [r["step"] for r in rows]
+    marker = "o" if len(rows) < FEW_POINTS else None  # a line through one point draws nothing
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, [r["loss"] for r in rows], color="tab:blue")
+    ax.plot(steps, [r["loss"] for r in rows], color="tab:blue", marker=marker, markersize=4)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss", color="tab:blue")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+    if len(set(steps)) == 1:
+        ax.set_xlim(steps[0] - 1, steps[0] + 1)
     lr_ax = ax.twinx()
-    lr_ax.plot(steps, [r["lr"] for r in rows], color="tab:gray", linestyle="--", linewidth=1)
+    lr_ax.plot(
+        steps,
+        [r["lr"] for r in rows],
+        color="tab:gray",
+        linestyle="--",
+        linewidth=1,
+        marker=marker,
+        markersize=3,
+    )
     lr_ax.set_ylabel("learning rate", color="tab:gray")
+    ax.set_zorder(lr_ax.get_zorder() + 1)  # the loss over the lr where they cross (one point: always)
+    ax.patch.set_visible(False)
     fig.tight_layout()
     save_figure(plt, fig, out)
 
 
-def plot_embedding_map(points: np.ndarray, labels: list[str], title: str, out: Path) -> None:
-    """Scatter of 2-D points (N, 2) coloured by label, with a legend of class names."""
+def plot_embedding_map(panels: dict[str, np.ndarray], labels: list[str], title: str, out: Path) -> None:
+    """One scatter per encoder (``panels``: its name -> 2-D points (N, 2)) side by side, every point
+    coloured by its label, with one legend of class names."""
     plt = _pyplot()
     classes = sorted(set(labels))
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 5), squeeze=False)
     label_array = np.asarray(labels)
-    for index, name in enumerate(classes):
-        chosen = label_array == name
-        ax.scatter(points[chosen, 0], points[chosen, 1], s=8, color=cmap(index % cmap.N), label=name)
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    for ax, (name, points) in zip(axes[0], panels.items(), strict=True):
+        for index, label in enumerate(classes):
+            chosen = label_array == label
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=8, color=cmap(index % cmap.N), label=label)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
     if len(classes) <= 20:
-        ax.legend(markerscale=2, fontsize=7, loc="best", frameon=False)
+        axes[0][-1].legend(markerscale=2, fontsize=7, loc="best", frameon=False)
     fig.tight_layout()
     save_figure(plt, fig, out)
 

@@ -15,21 +15,36 @@ from rich.progress import (
 )
 from rich.text import Text
 
+WIDE = 100  # narrower consoles get progress lines without the bar, so that 80 columns fit the rest
+
 
 def training_progress(console: Console) -> Progress:
-    """Bar with loss, learning rate, items/s and ETA; tasks need fields ``loss``, ``lr``, ``rate``."""
+    """Steps with loss, learning rate, items/s, elapsed time and ETA, and a bar where the console is
+    wide enough for it; tasks need fields ``loss``, ``lr``, ``rate``."""
+    bar = [BarColumn(bar_width=20)] if console.width >= WIDE else []
     return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        *bar,
         MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]:.4f}"),
-        TextColumn("lr {task.fields[lr]:.2e}"),
-        TextColumn("{task.fields[rate]:.1f} items/s"),
+        TextColumn("lr {task.fields[lr]:.1e}"),
+        TextColumn("{task.fields[rate]:.0f} items/s"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
         transient=False,
+    )
+
+
+def stage_progress(console: Console) -> Progress:
+    """Stages that are not items (scoring each encoder, t-SNE maps): count and elapsed time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 
@@ -41,10 +56,12 @@ class ItemsPerSecondColumn(ProgressColumn):
 
 
 def item_progress(console: Console) -> Progress:
-    """Bar over items (scanning, embedding, feature extraction) with items/s and ETA."""
+    """Items done (scanning, embedding, feature extraction) with items/s and ETA, and a bar where the
+    console is wide enough for it."""
+    bar = [BarColumn(bar_width=30)] if console.width >= WIDE else []
     return Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        *bar,
         MofNCompleteColumn(),
         ItemsPerSecondColumn(),
         TimeElapsedColumn(),

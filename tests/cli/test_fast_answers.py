@@ -51,3 +51,17 @@ def test_listings_fit_80_columns_with_whole_names_and_no_torch(command, names):
     assert max(len(line) for line in lines) <= 80
     first_words = {line.split()[0] for line in lines if line.strip()}
     assert set(names) <= first_words  # each name whole, at the start of its row
+
+
+def test_a_domain_an_extension_registered_is_left_to_the_job(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from sslcli.cli.preflight import check_pretrain
+    from sslcli.config import PretrainConfig
+    from sslcli.errors import UserError
+
+    registry = SimpleNamespace(available_domains=lambda: {**DOMAINS, "toy_grid": object})
+    monkeypatch.setitem(sys.modules, "sslcli.domains", registry)
+    check_pretrain(PretrainConfig(domain="toy_grid", out=str(tmp_path / "run")), resuming=False)
+    with pytest.raises(UserError, match="unknown domain 'toy_strip'"):
+        check_pretrain(PretrainConfig(domain="toy_strip", out=str(tmp_path / "run")), resuming=False)

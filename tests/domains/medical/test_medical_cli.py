@@ -124,10 +124,10 @@ def medical_outputs(tmp_path_factory, dicom_test_files):
     texts: list[str] = []  # every title and legend text a picture receives
     original_plot, original_curves = plots.plot_embedding_map, plots.plot_label_efficiency
 
-    def record_labels(points, labels, title, out):
+    def record_labels(panels, labels, title, out):
         drawn.append(list(labels))
-        texts.append(title)
-        original_plot(points, labels, title, out)
+        texts.append(f"{title} {' '.join(panels)}")
+        original_plot(panels, labels, title, out)
 
     def record_curves(curves, title, out):
         texts.append(f"{title} {json.dumps(curves)}")
