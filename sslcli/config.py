@@ -54,6 +54,9 @@ class PretrainConfig(BaseModel):
     compile: bool = False  # torch.compile the encoder(s) the method trains
     input_size: int | None = Field(None, ge=8)
     backbone: str | None = None
+    # weights the backbone starts from (engine.init_weights); a new run only: --resume keeps its checkpoint.
+    # config.json keeps the file's name only (engine.run_record), never its path
+    init: str | None = None
     views: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, Any] = Field(default_factory=dict)
     checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch
