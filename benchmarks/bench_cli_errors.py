@@ -27,6 +27,7 @@ COMMANDS = [
     "pretrain --domain video --method avid --out {tmp}/run",
     "eval --run {tmp}/missing",
     "embed --run {tmp}/missing --data {tmp} --out {tmp}/emb",
+    "export --run {tmp}/missing --format onnx",
     "methods",
     "domains",
     "--help",

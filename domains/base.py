@@ -112,6 +112,16 @@ def segment_bounds(duration_s: float, segment_s: float) -> list[tuple[float, flo
     return [(i * segment_s, (i + 1) * segment_s if i < count - 1 else duration_s) for i in range(count)]
 
 
+def resize_crop_normalise(side: int, mean: Sequence[float], std: Sequence[float]) -> dict[str, Any]:
+    """The ``Domain.preprocessing`` record of the eval resize image-like domains use (torchvision's
+    ``Resize(side, antialias=True)``, ``CenterCrop(side)``, ``Normalize(mean, std)``)."""
+    return {
+        "resize": {"shorter_side": side, "interpolation": "bilinear", "antialias": True},
+        "center_crop": [side, side],
+        "normalize": {"mean": list(mean), "std": list(std)},  # per channel: (x - mean) / std
+    }
+
+
 Sample = dict[str, torch.Tensor]  # one item's inputs by name, e.g. {"image": (C, H, W)}
 ViewFn = Callable[[Sample], list[Sample]]  # the views a method trains on, made from one sample
 
@@ -221,6 +231,13 @@ class Domain(ABC):
         """The deterministic sample embed and eval feed the encoder: ``eval_transform`` on the input."""
         transform = self.eval_transform(input_size)
         return lambda sample: each_input(transform, sample)
+
+    def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
+        """What ``eval_views`` does to a decoded file, per input name, as JSON for code that serves an
+        exported encoder outside sslcli (``sslcli export`` writes it beside the file): the decoding,
+        the ``steps`` in order, and e.g. the ``normalize`` mean and std per channel. Default: nothing
+        recorded beyond the inputs' shapes."""
+        return {name: {} for name in self.inputs(input_size)}
 
     def option_models(self) -> list[type[ViewOptions]]:
         """The models whose fields are this domain's ``views`` options, besides ``MultiCropOptions``."""

@@ -24,6 +24,7 @@ from sslcli.domains.base import (
     Sample,
     register_domain,
     regular_file_problem,
+    resize_crop_normalise,
     walk_entries,
 )
 from sslcli.domains.batch_views import BatchColourViews
@@ -225,6 +226,20 @@ class NaturalDomain(Domain):
                 v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
             ]
         )
+
+    def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
+        decode = (
+            "RGB float32 in [0, 1] (8-bit / 255, 16-bit / 65535), grayscale replicated to 3 channels, "
+            "EXIF orientation applied"
+        )
+        steps = ["decode", "resize", "center_crop", "normalize"]
+        return {
+            "image": {
+                "decode": decode,
+                "steps": steps,
+                **resize_crop_normalise(input_size, IMAGENET_MEAN, IMAGENET_STD),
+            }
+        }
 
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_digits()

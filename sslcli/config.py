@@ -56,6 +56,9 @@ class PretrainConfig(BaseModel):
     threads: int | None = Field(None, ge=1)  # None: torch's default (the machine's cores)
     input_size: int | None = Field(None, ge=8)
     backbone: str | None = None
+    # weights the backbone starts from (engine.init_weights); a new run only: --resume keeps its checkpoint.
+    # config.json keeps the file's name only (engine.run_record), never its path
+    init: str | None = None
     views: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, Any] = Field(default_factory=dict)
     checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch

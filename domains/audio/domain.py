@@ -90,6 +90,22 @@ def segments(path: Path, rel: str, segment_s: float) -> list[Item]:
     return [AudioSegment(f"{rel}@{start:.3f}s", path, rel, None, start, end) for start, end in bounds]
 
 
+def log_mel_record(front_end: FrontEndSettings, normalisation: Normalisation, frames: int) -> dict[str, Any]:
+    """What the eval sample of a log-mel input is, for ``Domain.preprocessing``."""
+    decode = (
+        f"mono waveform at {front_end.sample_rate} Hz -> torchaudio MelSpectrogram (power 2; n_fft and "
+        "win_length = window_ms, hop_length = hop_ms, in samples) -> AmplitudeToDB(power, top_db 80): "
+        "(1, n_mels, frames)"
+    )
+    return {
+        "decode": decode,
+        "steps": ["decode", "normalize", "frames"],
+        "front_end": {name: getattr(front_end, name) for name in FrontEndSettings.model_fields},
+        "normalize": {"mean": [normalisation.mean], "std": [normalisation.std]},
+        "frames": f"{frames} frames from the middle; a shorter clip is padded at its end with its minimum",
+    }
+
+
 def read_normalisation(run_dir: Path, create: bool) -> Normalisation | None:
     """The run's saved log-mel statistics; None for a run being created that has none yet."""
     path = run_dir / STATS_FILE
@@ -202,6 +218,10 @@ class AudioDomain(Domain):
             return fit_frames(log_mel, input_size, max(log_mel.shape[-1] - input_size, 0) // 2)
 
         return middle
+
+    def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
+        record = log_mel_record(self.settings, self.normalisation or Normalisation(), input_size)
+        return {"spectrogram": record}
 
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_spoken_digits()

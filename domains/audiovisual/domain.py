@@ -21,6 +21,7 @@ from pydantic import Field
 from sslcli.domains.audio.domain import (
     FrontEndSettings,
     front_end,
+    log_mel_record,
     measure_items,
     read_normalisation,
     save_normalisation,
@@ -43,7 +44,13 @@ from sslcli.domains.base import (
 from sslcli.domains.options import CropScale, ViewOptions
 from sslcli.domains.video.domain import VideoStretch, stretches
 from sslcli.domains.video.reading import FALLBACK_FPS, VIDEO_SUFFIXES, probe, read_frames
-from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip, middle_start
+from sslcli.domains.video.views import (
+    ClipAugment,
+    ClipViewOptions,
+    MiddleClip,
+    middle_clip_record,
+    middle_start,
+)
 
 VIDEO, AUDIO = "video", "audio"
 
@@ -174,6 +181,13 @@ class AudioVisualDomain(Domain):
             return self.window(sample, start, clip.at, lambda log_mel: log_mel)
 
         return middle_window
+
+    def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
+        s = self.settings
+        decode = f"a frame every {self.step_s:g} s, short side {s.short_side} px"
+        audio = log_mel_record(self.audio, self.normalisation or Normalisation(), self.audio_frames)
+        audio["frames"] = f"{self.audio_frames} frames from the clip's first frame (the same {s.clip_s} s)"
+        return {VIDEO: middle_clip_record(s.frames, input_size, decode), AUDIO: audio}
 
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_moving_shapes()

@@ -39,7 +39,12 @@ from sslcli.domains.medical.decode import Frame, read_frame
 from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
 from sslcli.domains.medical.sample import materialise_dicom_sample
 from sslcli.domains.medical.scan import DicomItem, Slice, discover_dicom
-from sslcli.domains.medical.views import MedicalViewOptions, medical_eval_transform, medical_transform
+from sslcli.domains.medical.views import (
+    MedicalViewOptions,
+    medical_eval_record,
+    medical_eval_transform,
+    medical_transform,
+)
 from sslcli.domains.medical.window import WINDOW_MODES, to_canonical
 from sslcli.domains.options import ViewOptions
 from typing_extensions import Self
@@ -125,6 +130,14 @@ class MedicalDomain(Domain):
 
     def eval_transform(self, input_size: int):
         return medical_eval_transform(input_size)
+
+    def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
+        decode = (
+            "DICOM frame (modality LUT; CT in HU) to window units, 0 and 1 the window's lower and upper "
+            f"edge, unclipped: window {self.settings.window!r}, sample {self.settings.sample!r} "
+            "(2.5d: the channels are the previous, this and the next slice)"
+        )
+        return {"image": {"decode": decode, **medical_eval_record(input_size)}}
 
     def describe_item(self, item: Item) -> str:
         return f"DICOM item {item.item_id}"

@@ -16,7 +16,10 @@ Every parameter is overridable through the ``views`` options.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from sslcli.domains.base import resize_crop_normalise
 from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
 from torchvision.transforms import v2
 
@@ -93,6 +96,12 @@ def medical_transform(input_size: int, opts: MedicalViewOptions) -> v2.Compose:
             v2.Normalize([MEAN] * 3, [STD] * 3),
         ]
     )
+
+
+def medical_eval_record(input_size: int) -> dict[str, Any]:
+    """What ``medical_eval_transform`` does, for ``Domain.preprocessing``."""
+    steps = ["decode", "resize", "center_crop", "clip", "normalize"]
+    return {"steps": steps, **resize_crop_normalise(input_size, [MEAN] * 3, [STD] * 3), "clip": [0.0, 1.0]}
 
 
 def medical_eval_transform(input_size: int) -> v2.Compose:

@@ -37,7 +37,7 @@ from sslcli.domains.video.reading import (
     read_frame_folder,
     read_frames,
 )
-from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip
+from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip, middle_clip_record
 
 
 class VideoSettings(ViewOptions):
@@ -125,6 +125,13 @@ class VideoDomain(Domain):
 
     def eval_transform(self, input_size: int) -> MiddleClip:
         return MiddleClip(self.settings.frames, input_size)  # (N, 3, H, W) -> (T, 3, S, S)
+
+    def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
+        s = self.settings
+        decode = (
+            f"every {s.stride}th frame (folders of frames: {s.frame_rate} fps), short side {s.short_side}"
+        )
+        return {"video": middle_clip_record(s.frames, input_size, decode)}
 
     def builtin_sample(self) -> tuple[Path, Path]:
         return materialise_video_clips()

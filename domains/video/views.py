@@ -9,7 +9,10 @@ Learning", CVPR 2021), with ρBYOL's two clips per video (Feichtenhofer et al., 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from sslcli.domains.base import resize_crop_normalise
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD, SimCLRViewOptions, simclr_transform
 from sslcli.domains.options import CropScale
 from torchvision import tv_tensors
@@ -71,6 +74,16 @@ class MiddleClip:
     def at(self, stretch: torch.Tensor, start: int) -> torch.Tensor:
         """The clip of ``stretch`` starting at frame ``start``, resized and normalised."""
         return self.resize(as_video(clip_at(stretch, self.frames, start))).as_subclass(torch.Tensor)
+
+
+def middle_clip_record(frames: int, input_size: int, decode: str) -> dict[str, Any]:
+    """What ``MiddleClip`` does to a stretch decoded as ``decode`` says, for ``Domain.preprocessing``."""
+    return {
+        "decode": f"{decode}; uint8 RGB / 255 -> float32 in [0, 1], (T, 3, H, W)",
+        "steps": ["decode", "frames", "resize", "center_crop", "normalize"],
+        "frames": f"the middle {frames} frames (a shorter stretch repeats its last frame)",
+        **resize_crop_normalise(input_size, IMAGENET_MEAN, IMAGENET_STD),
+    }
 
 
 def middle_start(length: int, frames: int) -> int:

@@ -15,6 +15,10 @@ COMMANDS = {
         "sslcli.cli.evaluate",
         "kNN and linear-probe accuracy on labeled data, beside a random-init baseline.",
     ),
+    "export": (
+        "sslcli.cli.export",
+        "Write a run's encoder as ONNX, TorchScript or safetensors, with its preprocessing.",
+    ),
     "methods": ("sslcli.cli.listing", "List the SSL methods."),
     "domains": ("sslcli.cli.listing", "List the data domains (modalities)."),
     "env": ("sslcli.cli.environment", "Versions, device, kernels and caches (for bug reports)."),

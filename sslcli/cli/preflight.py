@@ -49,6 +49,8 @@ def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
             raise UserError(problem)
     if config.data is not None:
         check_data(Path(config.data), domain)
+    if config.init is not None and not resuming and not Path(config.init).expanduser().is_file():
+        raise UserError(f"--init {config.init}: no such file")  # the words of engine.init_weights
 
 
 def check_run(run_dir: Path, *data: Path | None) -> None:

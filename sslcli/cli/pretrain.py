@@ -27,6 +27,7 @@ OVERRIDES = {
     "sync_batchnorm": "sync_batchnorm",
     "compile": "compile",
     "threads": "threads",
+    "init": "init",
 }
 
 
@@ -76,6 +77,15 @@ OVERRIDES = {
     help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>], spec_cnn (audio), "
     "r3d_18/r2plus1d_18 (video; 2-D encoders run on every frame).  "
     "[default: the method's or domain's]",
+)
+@click.option(
+    "--init",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Start the backbone from these weights: a safetensors file (e.g. another run's "
+    "encoder.safetensors) or a torch state dict (.pt/.pth/.bin, e.g. timm or torchvision; loaded "
+    "without pickle). Tensors are matched by name and shape; heads and misfits are skipped and listed. "
+    "Not re-applied on --resume.",
 )
 @click.option("--optimizer", type=click.Choice(["adamw", "sgd"]), default=None, help="[default: adamw]")
 @click.option(

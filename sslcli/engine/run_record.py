@@ -35,6 +35,14 @@ def data_set_record(source: str, items: list[Item], root_fingerprint: str | None
     return record
 
 
+def recorded_config(config: PretrainConfig) -> dict[str, Any]:
+    """The config as config.json keeps it: ``init`` by its file name only (a path may name a person)."""
+    values = config.to_dict()
+    if values["init"] is not None:
+        values["init"] = Path(values["init"]).name
+    return values
+
+
 def write_run_record(
     run_dir: Path,
     config: PretrainConfig,
@@ -42,12 +50,14 @@ def write_run_record(
     resumes: list[dict[str, Any]],
     processes: int = 1,
     time_budget: dict[str, Any] | None = None,
+    init: dict[str, Any] | None = None,
 ) -> None:
     """``processes``: how many ranks train the run (a resume must use as many); ``time_budget``: how
-    ``--time-budget`` planned the epochs (``engine.time_budget.BudgetPlan.record``)."""
+    ``--time-budget`` planned the epochs (``engine.time_budget.BudgetPlan.record``); ``init``: what
+    ``--init`` loaded (``engine.init_weights.InitReport.record``)."""
     versions = {"sslcli": sslcli.__version__, "torch": torch.__version__, "python": platform.python_version()}
     payload = {
-        "config": config.to_dict(),
+        "config": recorded_config(config),
         "data_set": data_set,
         "processes": processes,
         "resumes": resumes,
@@ -55,6 +65,8 @@ def write_run_record(
     }
     if time_budget is not None:
         payload["time_budget"] = time_budget
+    if init is not None:
+        payload["init"] = init
     write_text_atomic(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,11 +234,15 @@ def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[s
     return torch.nn.ModuleDict(encoders), dims
 
 
-def build_method(config: PretrainConfig) -> Method:
-    """The configured method around freshly initialised backbone(s) (seeded by ``config.seed``)."""
+def build_method(config: PretrainConfig, prepare: Callable[[torch.nn.Module], None] | None = None) -> Method:
+    """The configured method around freshly initialised backbone(s) (seeded by ``config.seed``);
+    ``prepare`` sees the backbone(s) first, before the method copies them (e.g. into a momentum
+    encoder), to load ``--init`` weights."""
     torch.manual_seed(config.seed)
     method_cls = lookup_method(config.method, config.domain)
     backbone, feature_dim = build_encoder(config)
+    if prepare is not None:
+        prepare(backbone)
     sized = {"spec": input_spec(config)} if method_cls.sized else {}  # e.g. decoders of pixel targets
     options = {**config.method_options, **sized}
     try:

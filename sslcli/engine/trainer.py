@@ -39,6 +39,7 @@ from sslcli.engine.acceleration import (
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.features import feature_batches
+from sslcli.engine.init_weights import InitReport, load_init
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
@@ -108,7 +109,9 @@ class Trainer:
         self.run_dir = Path(self.config.out)
         self.device = local_device(resolve_device(self.config.device), self.world)
         torch.set_num_threads(self.config.threads)  # before any op: CPU results depend on the count
-        self.method: Method = build_method(self.config).to(self.device)
+        self.init_report: InitReport | None = None  # what --init loaded into a new run
+        self.method: Method = build_method(self.config, self._load_init).to(self.device)
+        self.init_record = self.init_report.record() if self.init_report else opened.record.get("init")
         if self.device.type == "cuda":
             channels_last_convolutions(self.method)
         self.state = TrainState()
@@ -141,6 +144,19 @@ class Trainer:
         self.budget: BudgetPlan | None = None
         if self.config.sync_batchnorm and not self.world.alone and self.device.type != "cuda":
             raise UserError("--sync-batchnorm: torch's SyncBatchNorm runs on CUDA devices only")
+
+    def _load_init(self, backbone: torch.nn.Module) -> None:
+        """``--init`` weights into the backbone of a run being created; a reopened run keeps its
+        checkpoint (config.json has only the file's name, not where it is)."""
+        if self.config.init is None:
+            return
+        if not self.opened.record:
+            self.init_report = load_init(backbone, Path(self.config.init).expanduser())
+        elif not self.resume:
+            self.opened.notes.append(
+                f"the run restarts from step 0 without its --init weights ({self.config.init}); to load "
+                "them, run the same command with --init and without --resume"
+            )
 
     @property
     def global_batch(self) -> int:
@@ -215,6 +231,8 @@ class Trainer:
             return
         for note in self.opened.notes:
             self.console.print(f"note: {note}")
+        if self.init_report is not None:
+            self.console.print(self.init_report.note(), markup=False, highlight=False, soft_wrap=True)
         record = self.opened.record
         resumes = list(record.get("resumes", []))
         if record:  # a resume: when, and what it changed
@@ -222,8 +240,9 @@ class Trainer:
         # config.json first: once it exists the folder is a run that the same command restarts, so a
         # failure (a full disk) in any write after it still leaves a folder that recovers
         write_run_record(
-            self.run_dir, self.config, self.plan.data_set, resumes, self.world.size, record.get("time_budget")
-        )
+            self.run_dir, self.config, self.plan.data_set, resumes, self.world.size,
+            record.get("time_budget"), self.init_record,
+        )  # fmt: skip
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.skips.write(self.run_dir / SKIPPED)
@@ -370,7 +389,7 @@ class Trainer:
             record = self.opened.record
             write_run_record(
                 self.run_dir, self.config, self.plan.data_set, list(record.get("resumes", [])),
-                self.world.size, time_budget=plan.record(),
+                self.world.size, time_budget=plan.record(), init=self.init_record,
             )  # fmt: skip
 
     def _epoch_batches(self) -> list[list[tuple[int, int]]]:

@@ -17,6 +17,8 @@ TYPOS = [
     (["eval", "--run", "{tmp}/missing"], "run directory not found"),
     (["embed", "--run", "{tmp}/missing", "--data", "{tmp}", "--out", "{tmp}/emb"], "run directory not found"),
     (["methods", "--show", "nosuch"], "unknown method 'nosuch'"),
+    (["pretrain", "--init", "{tmp}/resnet.pth", "--out", "{tmp}/run"], "--init {tmp}/resnet.pth: no such"),
+    (["export", "--run", "{tmp}/missing", "--format", "onnx"], "run directory not found"),
 ]
 
 
