@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class WandbLogger:
         folder.mkdir(parents=True, exist_ok=True)
         id_file = folder / RUN_ID_FILE
         recorded = None if context.new_run or not id_file.is_file() else id_file.read_text().strip()
-        run_id = recorded or wandb.util.generate_id()
+        run_id = recorded or secrets.token_hex(6)  # W&B ids: letters and digits
         settings = wandb.Settings(
             x_disable_meta=True, x_disable_stats=True, disable_git=True, save_code=False,
             console="off", silent=True,
