@@ -63,6 +63,8 @@ class PretrainConfig(BaseModel):
     method_options: dict[str, Any] = Field(default_factory=dict)
     checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch
     log_every: int = Field(10, ge=1)
+    # experiment trackers (sslcli.tracking): TensorBoard in RUN_DIR/tb/ by default; [] logs to none
+    logger: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
 
     @classmethod
     def parse(cls, values: Any, source: str = "config") -> PretrainConfig:

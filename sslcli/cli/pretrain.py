@@ -28,6 +28,7 @@ OVERRIDES = {
     "compile": "compile",
     "threads": "threads",
     "init": "init",
+    "logger": "logger",
 }
 
 
@@ -115,6 +116,14 @@ OVERRIDES = {
     "run on the same machine.  [default: torch's, the machine's cores]",
 )
 @click.option(
+    "--logger",
+    multiple=True,
+    metavar="NAME[,NAME]",
+    help="Experiment trackers: tensorboard (RUN_DIR/tb/), mlflow, wandb (these two: pip install "
+    '"sslcli[tracking]"); repeatable or comma-separated; none turns TensorBoard off too.  '
+    "[default: tensorboard]",
+)
+@click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."
 )
 @click.option(
@@ -170,8 +179,10 @@ def pretrain_command(
     from sslcli.config import RESUMABLE_CHANGES, PretrainConfig, read_config_file
     from sslcli.engine.time_budget import parse_duration
     from sslcli.errors import UserError
+    from sslcli.tracking.choice import parse_logger_option
 
     values = read_config_file(config_file) if config_file else {}
+    options["logger"] = parse_logger_option(options["logger"]) if options["logger"] else None
     for option, field_name in OVERRIDES.items():
         if options[option] is not None and ctx.get_parameter_source(option).name != "DEFAULT":
             values[field_name] = (

@@ -63,6 +63,10 @@ from sslcli.run_dir import (
     clean_temp_files,
     exclusive,
 )
+from sslcli.tracking.base import TrackingContext
+from sslcli.tracking.choice import check_installed
+from sslcli.tracking.fanout import Tracking, open_tracking
+from sslcli.tracking.params import run_name, tracking_params
 
 MIN_BATCH = 2  # the fewest items per step any method can learn from (pairs, batch statistics)
 
@@ -107,6 +111,8 @@ class Trainer:
         self.resume = opened.resume_from_checkpoint
         self.config = self.plan.config
         self.run_dir = Path(self.config.out)
+        if self.world.is_main:  # a tracker's missing package stops the run before anything is written
+            check_installed(self.config.logger)
         self.device = local_device(resolve_device(self.config.device), self.world)
         torch.set_num_threads(self.config.threads)  # before any op: CPU results depend on the count
         self.init_report: InitReport | None = None  # what --init loaded into a new run
@@ -311,11 +317,33 @@ class Trainer:
         self.model = self._data_parallel()  # a collective under torchrun: after rank 0's handshake
         if self.config.compile:
             compile_encoders(self.method.backbone)
-        metrics = None
+        metrics, tracking = None, Tracking([], self._warn)
         if self.world.is_main:
             metrics = MetricsLog(
                 self.run_dir / METRICS, self.state.step if self.resume else None, self.method.log_names
             )
+            tracking = self._open_tracking()
+        with tracking:  # closed as failed if training stops on an error
+            self._train(metrics, tracking)
+            return self._finish(tracking)
+
+    def _warn(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False)
+
+    def _open_tracking(self) -> Tracking:
+        """The trackers of ``config.logger`` (rank 0), joining the run from the step it continues at."""
+        private = self.plan.domain.identifying_paths
+        config = self.config.to_dict()
+        context = TrackingContext(
+            run_name(config, private),
+            tracking_params(config, self.plan.data_set, private),
+            new_run=not self.resume,
+            start_step=self.state.step,
+        )
+        return open_tracking(self.config.logger, self.run_dir, context, self._warn, strict=True)
+
+    def _train(self, metrics: MetricsLog | None, tracking: Tracking) -> None:
+        """The epochs left to train, logging each ``log_every``-th step (rank 0 only)."""
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
         with training_progress(self.console) as progress:
@@ -359,8 +387,7 @@ class Trainer:
                         self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps
                     )
                     if metrics is not None and logged:
-                        metrics.append(
-                            step=self.state.step,
+                        row = dict(
                             epoch=self.state.epoch,
                             loss=self.state.last_loss,
                             lr=lr,
@@ -368,6 +395,8 @@ class Trainer:
                             elapsed_s=self.state.elapsed_s,
                             **self.last_logs,
                         )
+                        metrics.append(step=self.state.step, **row)
+                        tracking.log_metrics(self.state.step, {f"train/{k}": v for k, v in row.items()})
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save()
                 self.state.epoch += 1
@@ -375,7 +404,6 @@ class Trainer:
                 self.save()
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(self.state, self.method)
-        return self._finish()
 
     def _plan_budget(self) -> None:
         """Set the epochs (and so the schedule's length) that fit ``--time-budget`` (rank 0's plan on
@@ -473,10 +501,17 @@ class Trainer:
         self.state.step += 1
         self.method.on_step_end(self._context())
 
-    def _finish(self) -> PretrainResult:
+    def _finish(self, tracking: Tracking) -> PretrainResult:
         self._gather_skips()
         if self.world.is_main:
+            before = pictures(self.run_dir / PLOTS)
             self._write_outputs()
+            drawn = {
+                f"plots/{path.stem}": path
+                for path, stamp in pictures(self.run_dir / PLOTS).items()
+                if before.get(path) != stamp
+            }  # the loss curve and the method's pictures, drawn just now
+            tracking.log_images(drawn, self.state.step)
         return PretrainResult(
             self.run_dir,
             self.config,
@@ -503,6 +538,11 @@ class Trainer:
         self.method.on_train_end(self.run_dir, show_samples=not self.plan.domain.identifying_paths)
         self.skips.write(self.run_dir / SKIPPED)
         plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")
+
+
+def pictures(folder: Path) -> dict[Path, int]:
+    """The PNGs in ``folder`` and when each was last written (ns)."""
+    return {path: path.stat().st_mtime_ns for path in sorted(folder.glob("*.png"))}
 
 
 def pretrain(

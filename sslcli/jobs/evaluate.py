@@ -16,12 +16,14 @@ from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import SideBySide, feature_batches
+from sslcli.engine.metrics import read_metrics
 from sslcli.engine.setup import (
     bound_domain,
     builtin_sample,
     describe_root,
     discover_items,
     input_specs,
+    lookup_domain,
     resolve_device,
 )
 from sslcli.engine.threads import restored_thread_count
@@ -35,7 +37,8 @@ from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.jobs.retrieval import evaluate_retrieval
 from sslcli.reporting.progress import item_progress, stage_progress
-from sslcli.run_dir import exclusive, write_text_atomic
+from sslcli.run_dir import METRICS, exclusive, write_text_atomic
+from sslcli.tracking.eval_results import log_eval
 
 
 @dataclass
@@ -150,11 +153,32 @@ def evaluate_run(options: EvalOptions, console) -> dict:
 
 
 def evaluate_locked(options: EvalOptions, console) -> dict:
+    """The report (written to ``eval.json``), also added to the run's experiment trackers."""
     config = load_run_config(options.run_dir)
     threads = options.threads or config.threads or torch.get_num_threads()
     torch.set_num_threads(threads)  # the features and the linear probe depend on it, as training did
     if options.input_name is None and len(input_specs(config)) > 1:  # a clip and its sound: retrieval
-        return evaluate_retrieval(options, config, console)
+        report = evaluate_retrieval(options, config, console)
+    else:
+        report = evaluate_encoder(options, console)
+    private = lookup_domain(config.domain).identifying_paths
+
+    def warn(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
+
+    log_eval(options.run_dir, config, report, last_step(options.run_dir), private, warn)
+    return report
+
+
+def last_step(run_dir: Path) -> int:
+    """The run's last logged optimizer step (0 if metrics.csv has none)."""
+    path = run_dir / METRICS
+    rows = read_metrics(path) if path.is_file() else []
+    return int(rows[-1]["step"]) if rows else 0
+
+
+def evaluate_encoder(options: EvalOptions, console) -> dict:
+    """kNN / linear probe of one encoder beside its random init and the raw input."""
     trained, config, _ = load_encoder(options.run_dir, options.input_name)
     domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
     device = resolve_device(options.device)
@@ -185,7 +209,7 @@ def evaluate_locked(options: EvalOptions, console) -> dict:
         "classes": len(classes),
         "skipped": len(train_skips.records) + len(test_skips.records),
         "knn_params": {"k": options.k, "T": options.temperature},
-        "threads": threads,
+        "threads": torch.get_num_threads(),  # as evaluate_locked set it
     }
     test_features = both.split(test_x)
     with stage_progress(console) as progress:
