@@ -190,9 +190,13 @@ def unknown_name(what: str, name: str, known: dict) -> str:
     return f"unknown {what} {name!r}; available: {', '.join(known)}"
 
 
+def methods_for(domain: str) -> list[str]:
+    return [name for name, entry in METHODS.items() if domain in entry.domains]
+
+
 def unsupported(method: str, domain: str) -> str:
     """Why ``method`` cannot train on ``domain``'s samples, and which methods can."""
-    working = [name for name, entry in METHODS.items() if domain in entry.domains]
+    working = methods_for(domain)
     return (
         f"method {method!r} does not support domain {domain!r} ({DOMAINS[domain].inputs} inputs); it "
         f"accepts: {METHODS[method].accepts}; methods for {domain!r}: {', '.join(working) or 'none'}"

@@ -28,20 +28,21 @@ def show_method(name: str) -> None:
         raise UserError(unknown_name("method", name, METHODS))
     from sslcli.methods import available_methods
 
-    stdout_console().print(method_options_table(name, available_methods()))
+    cls, entry = available_methods()[name], METHODS[name]
+    console = stdout_console()
+    console.print(f"{name}: {cls.description}", markup=False, highlight=False)
+    console.print(f"paper: {cls.paper}", markup=False, highlight=False)
+    console.print(f"views: {cls.family}; accepts: {entry.accepts}; domains: {', '.join(entry.domains)}")
+    console.print(method_options_table(name, available_methods()))
 
 
 def method_options_table(name: str, methods: dict):
-    """The ``method_options`` of method ``name``: its typed options, constraints and defaults."""
-    from sslcli.errors import UserError
+    """The ``method_options`` of method ``name`` (a registered one): typed, with constraints and defaults."""
     from sslcli.methods.options import describe_option, options_model
 
-    if name not in methods:
-        raise UserError(f"unknown method {name!r}; available: {', '.join(methods)}")
-    cls = methods[name]
-    model = options_model(cls)
+    model = options_model(methods[name])
     rows = [describe_option(field, model) for field in model.model_fields]
-    return options_table(f"{name}: {cls.description} ({cls.paper}); set as method_options in --config", rows)
+    return options_table("method_options (set in --config)", rows)
 
 
 @click.command("domains")
@@ -58,7 +59,7 @@ def domains_command(show: str | None) -> None:
 
 
 def show_domain(name: str) -> None:
-    from sslcli.catalog import DOMAINS, unknown_name
+    from sslcli.catalog import DOMAINS, methods_for, unknown_name
     from sslcli.cli.console import stdout_console
     from sslcli.errors import UserError
 
@@ -66,7 +67,11 @@ def show_domain(name: str) -> None:
         raise UserError(unknown_name("domain", name, DOMAINS))
     from sslcli.domains import available_domains
 
-    stdout_console().print(domain_options_table(name, available_domains()))
+    entry = DOMAINS[name]
+    console = stdout_console()
+    console.print(f"{name}: {entry.description}", markup=False, highlight=False)
+    console.print(f"input: {entry.input} ({entry.inputs}); methods: {', '.join(methods_for(name))}")
+    console.print(domain_options_table(name, available_domains()))
 
 
 def print_listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], caption: str) -> None:
@@ -86,20 +91,18 @@ def print_listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ..
 
 
 def domain_options_table(name: str, domains: dict):
-    """The ``views`` options of domain ``name``: the fields of its option models and multi-crop's."""
+    """The ``views`` options of domain ``name`` (a registered one): the fields of its option models
+    and multi-crop's."""
     from sslcli.domains.options import MultiCropOptions
-    from sslcli.errors import UserError
     from sslcli.methods.options import describe_option
 
-    if name not in domains:
-        raise UserError(f"unknown domain {name!r}; available: {', '.join(domains)}")
     domain = domains[name]()
     rows = [
         describe_option(field, model)
         for model in [*domain.option_models(), MultiCropOptions]
         for field in model.model_fields
     ]
-    return options_table(f"{name}: {domain.description}; set in the views table of --config", rows)
+    return options_table("view options (set in the views table of --config)", rows)
 
 
 def options_table(title: str, rows: list[tuple[str, str, str]]):

@@ -82,13 +82,13 @@ def test_eval_adds_its_accuracies_and_figures(trained_run, tmp_path):
     logged, last = events(run), int(read_metrics(run / "metrics.csv")[-1]["step"])
     for which in ("pretrained", "random_init", "raw_input"):
         for protocol in ("knn", "linear"):
-            (scalar,) = logged.Scalars(f"eval/{protocol}/{which}")
+            scalar = logged.Scalars(f"eval/{protocol}/{which}")[-1]  # the shared run may be evaluated before
             assert scalar.step == last and scalar.value == pytest.approx(report[which][protocol], abs=1e-6)
     for tag, key in (
         ("eval/embedding_map", "embedding_map"),
         ("eval/label_efficiency", "label_efficiency_plot"),
     ):
-        (image,) = logged.Images(tag)
+        image = logged.Images(tag)[-1]
         with Image.open(report[key]) as picture:
             assert (image.width, image.height) == picture.size and image.step == last
     assert_scalars_match_csv(run)  # the training scalars are untouched
