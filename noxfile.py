@@ -32,6 +32,7 @@ def bench(session: nox.Session) -> None:
         "gpu_check.py",
         "bench_audio.py",
         "bench_augment.py",
+        "bench_cli_errors.py",
     )
     for script in scripts:
         session.run("python", f"benchmarks/{script}")
