@@ -15,9 +15,7 @@ def test_every_command_has_help(command):
     assert "Usage:" in result.output
 
 
-@pytest.mark.parametrize(
-    "args", [["--help"], ["pretrain", "--help"], ["eval", "--help"], ["embed", "--help"]]
-)
+@pytest.mark.parametrize("args", [["--help"], *[[name, "--help"] for name in COMMANDS]])
 def test_help_does_not_import_torch(args):
     code = (
         f"import sys; from sslcli.cli import main\ntry:\n main({args!r})\nexcept SystemExit: pass\n"

@@ -145,6 +145,7 @@ def medical_outputs(tmp_path_factory, dicom_test_files):
             "embed", "--run", run, "--data", data, "--out", emb, "--on-error", "skip", "--json", *RUN_TINY
         )
         results["pretrain json"] = invoke("pretrain", "--out", run, "--resume", "--data", data, "--json")
+        results["export"] = invoke("export", "--run", run, "--format", "safetensors")  # into RUN/export/
         results["eval folders"] = invoke(
             "eval", "--run", run, "--data", archive, "--folder-labels", "--json", "--device", "cpu"
         )
@@ -253,6 +254,12 @@ def test_json_records_name_no_private_path(medical_outputs):
     assert pretrained["data"] == {"source": "private folder", "path": None}
     embedded = json.loads(results["embed json"].stdout)
     assert embedded["already_done"] and embedded["rows"] == pretrained["items"]["used"]
+
+
+def test_the_scanned_outputs_hold_the_export_and_the_event_files(medical_outputs):
+    _, run, _, _, _, _ = medical_outputs
+    assert json.loads((run / "export" / "encoder.safetensors.json").read_text())["domain"] == "medical"
+    assert any((run / "tb").glob("events.out.tfevents.*"))
 
 
 def test_eval_labels_by_modality(medical_outputs):
