@@ -44,14 +44,7 @@ def pretrain_record(result) -> dict:
         "input_size": config.input_size,
         "items_per_s": state.items_seen / max(state.elapsed_s, 1e-9),
         "seconds": state.elapsed_s,
-        "time_budget": None
-        if budget is None
-        else {
-            "budget_s": budget.budget_s,
-            "epochs": budget.epochs,
-            "step_s": budget.step_s,
-            "fits": budget.fits,
-        },
+        "time_budget": None if budget is None else budget.record(),  # as config.json keeps it
         "encoder": str(result.run_dir / ENCODER),
         "skipped_files": dict(sorted(result.skipped.items())),
     }

@@ -260,9 +260,8 @@ def draw_map(
             progress.update(task, description=f"t-SNE map: {name}")
             x = torch.nn.functional.normalize(features, dim=1).numpy().astype(np.float64)  # (N, D)
             perplexity = min(30.0, (x.shape[0] - 1) / 3)
-            panels[name] = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(
-                x
-            )  # (N, 2)
+            tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=0)
+            panels[name] = tsne.fit_transform(x)  # (N, 2)
             progress.advance(task)
     out = run_dir / "plots" / "embedding_map.png"
     plot_embedding_map(panels, labels, f"{config.method} on {config.domain}: test embeddings (t-SNE)", out)

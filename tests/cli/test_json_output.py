@@ -49,3 +49,27 @@ def test_embed_json_matches_the_array_it_wrote(trained_run, tmp_path):
     assert not record["already_done"] and record["shard"] is None and record["pooled"] is None
     again = json.loads(invoke("embed", "--run", trained_run, "--data", data, "--out", out, "--json").stdout)
     assert again["already_done"] and again["items_per_s"] is None and again["rows"] == rows
+
+
+def test_a_budgeted_run_reports_its_plan_in_the_record_and_the_table(tmp_path):
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from sslcli.cli.summaries import pretrain_record, pretrain_summary
+    from sslcli.config import PretrainConfig
+    from sslcli.engine.time_budget import BudgetPlan
+
+    state = SimpleNamespace(epoch=4, step=40, last_loss=1.5, items_seen=640, elapsed_s=64.0)
+    plan = BudgetPlan(budget_s=300.0, spent_s=12.0, step_s=1.5, steps_per_epoch=10, epochs=4)
+    result = SimpleNamespace(
+        run_dir=tmp_path, config=PretrainConfig(input_size=16, backbone="resnet10"), state=state,
+        items_found=160, skipped={}, data_source="builtin", budget=plan,
+    )  # fmt: skip
+    record = pretrain_record(result)
+    assert record["time_budget"]["epochs"] == 4 and record["time_budget"]["fits"]  # 12 + 4 x 10 x 1.5 <= 300
+    assert record["items_per_s"] == 10.0
+    console = Console(file=io.StringIO(), width=120)
+    console.print(pretrain_summary(record))
+    assert "300 s: 4 epochs at 1.50 s a step" in console.file.getvalue()
