@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sslcli.errors import printable
+from sslcli.evaluate import ENCODERS
 from sslcli.run_dir import ENCODER, SKIPPED
 
 
@@ -147,9 +148,6 @@ def skipped_table(skipped: dict[str, str]) -> Table:
     for item_id, reason in sorted(skipped.items()):
         table.add_row(plain(item_id), plain(reason))
     return table
-
-
-ENCODERS = ("pretrained", "random_init", "raw_input")  # the features eval scores, side by side
 
 
 def eval_tables(report: dict) -> list[Table]:

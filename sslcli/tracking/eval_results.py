@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sslcli.evaluate import ENCODERS
 from sslcli.tracking.base import TrackingContext
 from sslcli.tracking.fanout import open_tracking
 from sslcli.tracking.params import run_name
 
-ENCODERS = ("pretrained", "random_init", "raw_input")  # the features eval scores side by side
 PROTOCOLS = ("knn", "linear")
 IMAGES = {"eval/embedding_map": "embedding_map", "eval/label_efficiency": "label_efficiency_plot"}
 
