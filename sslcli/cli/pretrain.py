@@ -75,8 +75,8 @@ OVERRIDES = {
 @click.option(
     "--backbone",
     default=None,
-    help="Encoder: resnet10/18/34/50, vit_tiny/small/base[_p<patch>], spec_cnn (audio), "
-    "r3d_18/r2plus1d_18 (video; 2-D encoders run on every frame).  "
+    help="Encoder: resnet10/18/34/50[_w<first-stage width, 64>], vit_tiny/small/base[_p<patch>], "
+    "spec_cnn (audio), r3d_18/r2plus1d_18 (video; 2-D encoders run on every frame).  "
     "[default: the method's or domain's]",
 )
 @click.option(

@@ -61,3 +61,30 @@ def test_the_resnet_encoder_is_torchvisions_resnet():
     assert reference.state_dict().keys() == encoder.state_dict().keys()
     for name, tensor in reference.state_dict().items():
         assert torch.equal(tensor, encoder.state_dict()[name]), name
+
+
+@pytest.mark.parametrize(("name", "width"), [("resnet10_w32", 32), ("resnet18_w16", 16), ("resnet50_w8", 8)])
+def test_a_width_suffix_sets_the_stages_channels(name, width):
+    """Stages of width, 2, 4 and 8 x width channels (x 4 for bottlenecks), the stem at width."""
+    encoder, feature_dim = build_backbone(name, 32, 1)
+    expansion = 4 if name.startswith("resnet50") else 1
+    stages = [encoder.layer1, encoder.layer2, encoder.layer3, encoder.layer4]
+    assert [stage[-1].bn2.num_features for stage in stages] == [width, 2 * width, 4 * width, 8 * width]
+    assert encoder.conv1.out_channels == width and encoder.conv1.in_channels == 1
+    assert feature_dim == 8 * width * expansion
+    assert encoder(torch.randn(2, 1, 32, 32)).shape == (2, feature_dim)
+
+
+def test_the_paper_width_named_is_the_plain_resnet():
+    torch.manual_seed(0)
+    plain, _ = build_backbone("resnet18", 96)
+    torch.manual_seed(0)
+    named, _ = build_backbone("resnet18_w64", 96)
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(tensor, named.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("name", ["resnet18_w0", "resnet7_w32", "resnet18_w", "resnet18w32"])
+def test_malformed_resnet_names_are_unknown_backbones(name):
+    with pytest.raises(KeyError, match="unknown backbone"):
+        build_backbone(name, 32)
