@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,11 +47,10 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _joined() -> bool:
-    try:
-        import torch.distributed as dist
-    except ImportError:  # a torch build without distributed support
-        return False
-    return dist.is_available() and dist.is_initialized()
+    """Whether this process is in a process group (never imports torch: one that is not imported has
+    joined none, and ``current_world`` stays instant for the CLI)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist is not None and dist.is_available() and dist.is_initialized()
 
 
 def current_world() -> World:
@@ -97,15 +98,51 @@ def process_group(device) -> Iterator[World]:
         )
     if device.type == "cuda":
         torch.cuda.set_device(local_device(device, world))
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend)
     try:
         yield current_world()
+    except RuntimeError as err:  # torch.distributed.DistError is one
+        if not lost_peer(err):
+            raise
+        raise PeerStopped(lost_peer_message(world, backend, err)) from None
     finally:
         dist.destroy_process_group()
 
 
 class PeerStopped(UserError):
-    """Another rank stopped the run (it printed why); this rank stops too."""
+    """Another rank stopped the run (it printed why, or it died); this rank stops too."""
+
+
+# what gloo and NCCL say when another rank died or stopped answering
+_COLLECTIVE = re.compile(r"gloo|nccl|c10d|processgroup", re.IGNORECASE)
+_PEER_GONE = re.compile(
+    r"connection (closed|reset)|broken pipe|timed out|remote process exited|network error|aborted",
+    re.IGNORECASE,
+)
+# where in gloo or NCCL the error was raised: "[.../pair.cc:538] ", "NCCL error in: .../file.cpp:3356, "
+_SOURCE = re.compile(r"^\[[^\]]*\]\s*|^NCCL error in: [^,]*,\s*")
+_ADDRESS = re.compile(r"\s*\[[^\]]*\]:\d+")  # " [127.0.0.1]:39044"
+
+
+def lost_peer(err: RuntimeError) -> bool:
+    """Whether ``err`` is a collective failing because another rank stopped answering: any
+    ``torch.distributed.DistError``, or the bare RuntimeError gloo raises when a peer's socket closes."""
+    import torch.distributed as dist
+
+    text = str(err)
+    return isinstance(err, dist.DistError) or bool(_COLLECTIVE.search(text) and _PEER_GONE.search(text))
+
+
+def lost_peer_message(world: World, backend: str, err: RuntimeError) -> str:
+    """One line for ``err`` (see ``lost_peer``): this rank, the backend's words without source locations
+    or addresses, and on rank 0 how the run continues."""
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    words = _ADDRESS.sub("", _SOURCE.sub("", lines[0]))[:160]
+    message = f"rank {world.rank}: lost contact with another process ({backend}: {words})"
+    if world.is_main:
+        message += "; the run continues from its last checkpoint with --resume"
+    return message
 
 
 # --- collectives (no-ops alone) -------------------------------------------------------------------

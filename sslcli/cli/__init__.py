@@ -56,10 +56,23 @@ class LazyGroup(click.Group):
             where = printable(str(err.filename)) if err.filename else "an output file"
             raise click.ClickException(f"{where}: the disk is full ({err.strerror})") from None
         except KeyboardInterrupt:
-            click.echo(
-                "interrupted (a pretrain run continues with --resume; embed resumes when re-run)", err=True
-            )
+            click.echo(interrupted_message(), err=True)
             ctx.exit(130)
+
+
+def interrupted_message() -> str:
+    """What an interrupted command says: how to continue, from rank 0 only under torchrun (every rank
+    is interrupted by the same Ctrl-C, and one note is enough)."""
+    from sslcli.distributed import current_world
+    from sslcli.errors import UserError
+
+    try:
+        world = current_world()
+    except UserError:  # a malformed RANK or WORLD_SIZE: interrupted before anything read them
+        return "interrupted"
+    if not world.is_main:
+        return f"rank {world.rank}: interrupted"
+    return "interrupted (a pretrain run continues with --resume; embed resumes when re-run)"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

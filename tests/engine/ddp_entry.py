@@ -1,10 +1,11 @@
 """``sslcli`` with a test-only domain registered, for the torchrun tests (test_distributed_training.py).
 
-Usage: python ddp_entry.py [--kill-after-step N] SSLCLI_ARGS...
+Usage: python ddp_entry.py [--kill-after-step N [--kill-rank R]] SSLCLI_ARGS...
 
 The domain's views are the input itself (no random augmentation) and its default backbone is a ViT
 (layer norm, no batch norm), so that ranks holding parts of a batch compute what one process holding
-all of it does. ``--kill-after-step N`` SIGKILLs rank 0 right after optimizer step N, as a crash would.
+all of it does. ``--kill-after-step N`` SIGKILLs rank 0 (``--kill-rank R``: rank R) right after optimizer
+step N, as a crash would.
 """
 
 from __future__ import annotations
@@ -69,24 +70,32 @@ def write_grids(folder: Path, count: int) -> Path:
     return folder
 
 
-def kill_rank0_after(step: int) -> None:
+def kill_after(step: int, rank: int) -> None:
+    """Make ``rank`` SIGKILL itself right after optimizer step ``step``."""
     from sslcli.engine.trainer import Trainer
 
     take_step = Trainer._optimizer_step
 
     def step_then_die(self, lr: float) -> None:
         take_step(self, lr)
-        if self.state.step == step and self.world.is_main:
+        if self.state.step == step and self.world.rank == rank:
             os.kill(os.getpid(), signal.SIGKILL)
 
     Trainer._optimizer_step = step_then_die
 
 
+def entry_options(args: list[str]) -> tuple[dict[str, int], list[str]]:
+    """The leading ``--kill-after-step N`` and ``--kill-rank R`` of ``args``, and the sslcli arguments."""
+    options = {}
+    while args[:1] in (["--kill-after-step"], ["--kill-rank"]):
+        options[args[0]], args = int(args[1]), args[2:]
+    return options, args
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if args[:1] == ["--kill-after-step"]:
-        kill_rank0_after(int(args[1]))
-        args = args[2:]
+    options, args = entry_options(sys.argv[1:])
+    if "--kill-after-step" in options:
+        kill_after(options["--kill-after-step"], options.get("--kill-rank", 0))
     _REGISTRY[GridDomain.name] = GridDomain
     _REGISTRY[SpectrogramGridDomain.name] = SpectrogramGridDomain
     from sslcli.cli import main
