@@ -194,6 +194,13 @@ def methods_for(domain: str) -> list[str]:
     return [name for name, entry in METHODS.items() if domain in entry.domains]
 
 
+def fitting_default(default: str, fitting: list[str]) -> str:
+    """The method a run on a domain trains when none is named: ``default`` (the config's, simclr) where
+    it is one of the domain's ``fitting`` methods, else the first of them (audiovisual: avid, the only
+    one taking a clip with its soundtrack); ``default`` when none fits (the method check says why)."""
+    return default if default in fitting or not fitting else sorted(fitting)[0]
+
+
 def unsupported(method: str, domain: str) -> str:
     """Why ``method`` cannot train on ``domain``'s samples, and which methods can."""
     working = methods_for(domain)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sslcli.catalog import DOMAINS, METHODS, method_domain_problem
+from sslcli.catalog import DOMAINS, METHODS, fitting_default, method_domain_problem, methods_for
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.data_root import data_root_problem, describe_data_root
 from sslcli.errors import UserError
@@ -34,6 +34,14 @@ def registered_by_an_extension(method: str, domain: str) -> bool:
     )
 
 
+def method_to_train(config: PretrainConfig) -> str:
+    """The method named (option or config file), else the domain's default (``catalog.fitting_default``;
+    ``engine.setup.with_method`` resolves the same from the registries)."""
+    if "method" in config.model_fields_set or config.domain not in DOMAINS:
+        return config.method
+    return fitting_default(config.method, methods_for(config.domain))
+
+
 def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
     """Method and domain names (a new run's; a resumed run keeps its own), ``--out``, ``--data``."""
     run_dir = Path(config.out)
@@ -44,7 +52,7 @@ def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
     if resuming and (run_dir / CONFIG).is_file():
         domain = load_run_config(run_dir).domain
     elif not registered_by_an_extension(config.method, config.domain):
-        problem = method_domain_problem(config.method, config.domain)
+        problem = method_domain_problem(method_to_train(config), config.domain)
         if problem:
             raise UserError(problem)
     if config.data is not None:

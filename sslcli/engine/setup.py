@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
-from sslcli.catalog import unsupported
+from sslcli.catalog import fitting_default, unsupported
 from sslcli.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CPU_BUDGET_S,
@@ -22,7 +22,7 @@ from sslcli.distributed import current_world
 from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
 from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
-from sslcli.methods import Method, get_method
+from sslcli.methods import Method, available_methods, get_method
 from sslcli.methods.options import options_model, validate_options
 from sslcli.models import build_backbone
 
@@ -77,6 +77,15 @@ def lookup_method(name: str, domain_name: str) -> type[Method]:
     if not method_supports(method, lookup_domain(domain_name)):
         raise UserError(unsupported(name, domain_name))  # the catalog's words, as the CLI's early check
     return method
+
+
+def with_method(config: PretrainConfig, domain: Domain) -> PretrainConfig:
+    """``config`` with the method it trains: the one named (option or config file), else the default
+    among the methods that fit ``domain`` (``catalog.fitting_default``)."""
+    if "method" in config.model_fields_set:
+        return config
+    fitting = [name for name, method in available_methods().items() if method_supports(method, domain)]
+    return config.updated(method=fitting_default(config.method, fitting))
 
 
 def resolve_method_options(method: type[Method], options: dict) -> dict:
@@ -151,6 +160,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     ``domain`` is the run's bound instance (``Domain.bind_run``). The resolved config keeps the data
     path only for an ordinary folder: never for a private one.
     """
+    config = with_method(config, domain)
     method_cls = lookup_method(config.method, config.domain)
     method_options = resolve_method_options(method_cls, config.method_options)
     root, source = resolve_data_root(domain, data)
