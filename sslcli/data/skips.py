@@ -1,5 +1,7 @@
 """Bad files carried as ``Skipped`` records instead of exceptions (so workers never crash), and
-the log that raises on the first (``--on-error raise``) or lists them all (``skip``)."""
+the log that raises on the first (``--on-error raise``) or lists them all (``skip``), as the terminal
+shows them: ids and reasons with control characters escaped (``printable``), in memory and in
+``skipped.csv``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sslcli.domains.base import BadItemError, Domain
-from sslcli.errors import UserError
+from sslcli.errors import UserError, printable
 from sslcli.run_dir import write_text_atomic
 
 
@@ -37,12 +39,20 @@ def skip_reason(err: Exception, domain: Domain) -> str:
     return f"{type(err).__name__}: {lines[0]}"
 
 
+class SkipRecords(dict[str, str]):
+    """Reasons by escaped item id; an id is found whether asked raw (an item's) or escaped (read back
+    from ``skipped.csv``), since escaping an escaped id changes nothing."""
+
+    def __contains__(self, item_id: object) -> bool:
+        return super().__contains__(printable(str(item_id)))
+
+
 class SkipLog:
     """Collects skipped files under ``--on-error skip``; raises on the first under ``raise``."""
 
     def __init__(self, on_error: str, data_root: Path):
         self.on_error, self.data_root = on_error, data_root
-        self.records: dict[str, str] = {}
+        self.records: dict[str, str] = SkipRecords()
 
     def add(self, skipped: list[Skipped]) -> None:
         for record in skipped:
@@ -51,12 +61,14 @@ class SkipLog:
                     f"{record.where or self.data_root / record.item_id}: {record.reason} "
                     "(use --on-error skip to skip)"
                 )
-            self.records.setdefault(record.item_id, record.reason)
+            self.records.setdefault(printable(record.item_id), printable(record.reason))
 
     def read(self, path: Path) -> None:
-        """Take back the records of a ``skipped.csv`` written by ``write``."""
+        """Take back the records of a ``skipped.csv`` written by ``write`` (escaped again: an older
+        version wrote them raw)."""
         with path.open(newline="") as handle:
-            self.records.update((row["item_id"], row["reason"]) for row in csv.DictReader(handle))
+            rows = csv.DictReader(handle)
+            self.records.update((printable(row["item_id"]), printable(row["reason"])) for row in rows)
 
     def write(self, path: Path) -> None:
         """``item_id,reason`` rows; written even when empty so the counts can be checked."""

@@ -26,7 +26,7 @@ from sslcli.domains import Domain, Item
 from sslcli.engine.features import feature_batches
 from sslcli.engine.run_record import ids_fingerprint
 from sslcli.engine.setup import bound_domain, discover_items, resolve_device
-from sslcli.errors import UserError
+from sslcli.errors import UserError, printable
 from sslcli.jobs import embed_layout as layout
 from sslcli.jobs.encoder import load_encoder
 from sslcli.jobs.npy_stream import MissingRows, NpyRowWriter
@@ -317,9 +317,11 @@ def write_embeddings(
 
 
 def index_record(row: int, item: Item, label: str | None) -> Record:
-    """One row's index entry; ``start_s``/``end_s`` where the item is a stretch of a recording."""
+    """One row's index entry, its names escaped as the terminal shows them (``printable``);
+    ``start_s``/``end_s`` where the item is a stretch of a recording."""
     start, end = item.span() or (None, None)
-    return row, item.item_id, item.rel_path, label, start, end
+    label = None if label is None else printable(label)
+    return row, printable(item.item_id), printable(item.rel_path), label, start, end
 
 
 def _advance(out: Path, state: EmbedState, job: EmbedJob, position: int, rows: int, files: int) -> None:
