@@ -13,6 +13,8 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,7 +29,8 @@ METRICS = "metrics.csv"
 SKIPPED = "skipped.csv"
 PLOTS = "plots"
 LOCK = ".sslcli.lock"
-TEMP_SUFFIX = ".partial"  # atomic_write's temp files: ".<name>.<random>.partial"
+TEMP_SUFFIX = ".partial"  # atomic_write's temp folders: ".<name>.<random>.partial/"
+SAFETENSORS_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")  # the tempfile crate's names (safetensors' writer)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -59,20 +62,21 @@ def output_mode() -> int:
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:
     """Call ``write(tmp_path)`` then move the finished file over ``path`` in one step.
 
-    On any failure the temp file is removed; a process killed mid-write leaves a ``*.partial`` file
-    that ``clean_temp_files`` removes at the next start.
+    ``tmp_path`` lies in a private temp folder (``.<name>.<random>.partial/``) beside ``path``, so a
+    temp file the writer makes of its own (safetensors and others write through one) is inside it
+    too. On any failure the folder is removed; a process killed mid-write leaves it, and
+    ``clean_temp_files`` removes it at the next start.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with disk_full_guard(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-        os.close(fd)
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
+        tmp = folder / path.name
         try:
-            write(tmp)
-            os.chmod(tmp, output_mode())  # mkstemp creates 0600; writers may also recreate the file
+            write(str(tmp))
+            os.chmod(tmp, output_mode())  # writers may create the file 0600 or with their own mode
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -80,13 +84,24 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def clean_temp_files(folder: Path) -> list[Path]:
-    """Remove the temp files a killed ``atomic_write`` left under ``folder``; returns them."""
+    """Remove what killed writes left under ``folder``: ``atomic_write``'s temp folders and files
+    (``.*.partial``), and the ``.tmpXXXXXX`` files of safetensors' own writer, which sslcli versions
+    before atomic_write's temp folders let it create beside the encoder. Returns what was removed."""
     if not folder.is_dir():
         return []
-    leftovers = [p for p in folder.rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    leftovers = [p for p in folder.rglob(f".*{TEMP_SUFFIX}") if p.is_file() or p.is_dir()]
+    leftovers += [p for p in folder.rglob(".tmp*") if SAFETENSORS_TEMP.fullmatch(p.name) and p.is_file()]
     for path in leftovers:
-        path.unlink(missing_ok=True)
+        remove_leftover(path)
     return leftovers
+
+
+def remove_leftover(path: Path) -> None:
+    """Remove one temp file or temp folder (never following a link out of the run directory)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def folder_state(folder: Path) -> str:

@@ -19,6 +19,7 @@ COMMANDS = {
         "sslcli.cli.export",
         "Write a run's encoder as ONNX, TorchScript or safetensors, with its preprocessing.",
     ),
+    "sign": ("sslcli.cli.sign", "Add the checksum to an unsigned encoder.safetensors you trust."),
     "methods": ("sslcli.cli.listing", "List the SSL methods."),
     "domains": ("sslcli.cli.listing", "List the data domains (modalities)."),
     "env": ("sslcli.cli.environment", "Versions, device, kernels and caches (for bug reports)."),

@@ -29,7 +29,7 @@ import numpy as np
 
 from sslcli.errors import UserError
 from sslcli.jobs.shards import Shard
-from sslcli.run_dir import LOCK, SKIPPED, TEMP_SUFFIX, write_text_atomic
+from sslcli.run_dir import LOCK, SKIPPED, TEMP_SUFFIX, remove_leftover, write_text_atomic
 
 STATE = "embed_state.json"
 INDEX = "index.csv"
@@ -88,7 +88,7 @@ def manifest_lock(out: Path) -> Iterator[None]:
     """Short critical sections over the job record and the parts' states (blocks until free)."""
     with _flock(out / MANIFEST_LOCK, fcntl.LOCK_EX):
         for leftover in out.glob(f".*{TEMP_SUFFIX}"):  # a killed atomic write of the record/manifest
-            leftover.unlink(missing_ok=True)
+            remove_leftover(leftover)
         yield
 
 

@@ -17,7 +17,7 @@ import torch
 import sslcli
 from sslcli.config import PretrainConfig
 from sslcli.domains import InputSpec
-from sslcli.engine.encoder_file import save_encoder
+from sslcli.engine.encoder_file import EXPORT_SIDECAR_KEY, save_encoder
 from sslcli.engine.setup import backbone_names, bound_domain
 from sslcli.errors import UserError
 from sslcli.jobs.encoder import load_encoder
@@ -26,7 +26,6 @@ from sslcli.run_dir import write_text_atomic
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 EXPORT_DIR = "export"  # RUN_DIR/export/: where files go without --out
-SIDECAR_KEY = "sslcli_export"  # safetensors metadata key holding the sidecar's JSON
 
 
 @dataclass
@@ -104,7 +103,7 @@ def export_encoder(
     elif fmt == "torchscript":
         write_torchscript(encoder, example, name, path, check)
     else:
-        save_encoder(path, encoder, {SIDECAR_KEY: json.dumps(record)})
+        save_encoder(path, encoder, {EXPORT_SIDECAR_KEY: json.dumps(record)})
     sidecar = path.with_name(path.name + ".json")
     write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
     return ExportResult(path, sidecar, record)

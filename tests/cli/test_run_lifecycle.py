@@ -272,7 +272,7 @@ def test_disk_full_when_a_run_starts_leaves_a_folder_the_same_command_restarts(
     real_write_text = Path.write_text
 
     def full_for_config(self, *args, **kwargs):
-        if self.name.startswith(".config.json."):
+        if self.parent.name.startswith(".config.json."):  # atomic_write's temp folder
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write_text(self, *args, **kwargs)
 

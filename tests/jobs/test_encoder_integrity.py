@@ -5,6 +5,8 @@ References are independent of sslcli: the safetensors layout (8-byte little-endi
 JSON header, data) to find the weights' bytes, torchvision's ResNet stem shapes, the umask rule.
 """
 
+import hashlib
+import json
 import os
 import shutil
 import stat
@@ -46,27 +48,87 @@ def refusal(run) -> str:
     return message
 
 
-def test_save_encoder_stores_a_checksum_and_files_without_one_still_load(run):
-    with safe_open(str(encoder_path(run)), framework="pt") as handle:
-        metadata = handle.metadata()
-    checksum = metadata["tensors_sha256"]
-    assert len(checksum) == 64 and int(checksum, 16) >= 0
-
-    weights = load_file(encoder_path(run))  # an encoder written before the checksum existed
-    del metadata["tensors_sha256"]
-    save_file(weights, encoder_path(run), metadata=metadata)
-    backbone, _, _ = load_encoder(run)
-    assert all(torch.equal(t, weights[name]) for name, t in backbone.state_dict().items())
-
-
-def test_a_flipped_byte_in_the_weights_is_a_checksum_error(run):
-    path = encoder_path(run)
-    original = {name: t.clone() for name, t in load_file(path).items()}  # not views of the file
+def flip_a_weight_byte(path) -> None:
+    """Flip one bit in the middle of the data section (found from the safetensors layout)."""
     raw = bytearray(path.read_bytes())
     (header_len,) = struct.unpack("<Q", raw[:8])
     data_start = 8 + header_len
     raw[data_start + (len(raw) - data_start) // 2] ^= 0x40
     path.write_bytes(bytes(raw))
+
+
+def test_save_encoder_stores_a_checksum_of_the_tensors(run):
+    with safe_open(str(encoder_path(run)), framework="pt") as handle:
+        metadata = handle.metadata()
+    weights = load_file(encoder_path(run))
+    digest = hashlib.sha256()  # the documented recipe: name, dtype, shape, bytes, in name order
+    for name in sorted(weights):
+        tensor = weights[name]
+        digest.update(
+            json.dumps([name, str(tensor.dtype), list(tensor.shape), tensor.nbytes]).encode() + b"\n"
+        )
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    assert metadata["tensors_sha256"] == digest.hexdigest()
+
+
+def test_a_file_without_a_checksum_is_refused_until_signed(run):
+    with safe_open(str(encoder_path(run)), framework="pt") as handle:
+        metadata = handle.metadata()
+    weights = load_file(encoder_path(run))  # an encoder written before the checksum existed
+    del metadata["tensors_sha256"]
+    save_file(weights, encoder_path(run), metadata=metadata)
+    message = refusal(run)
+    assert "no checksum" in message and f"sslcli sign {encoder_path(run)}" in message
+
+    result = CliRunner().invoke(main, ["sign", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "checksum added" in result.output
+    backbone, _, _ = load_encoder(run)
+    assert all(torch.equal(t, weights[name]) for name, t in backbone.state_dict().items())
+    again = CliRunner().invoke(main, ["sign", str(encoder_path(run))])
+    assert again.exit_code == 0 and "already signed" in again.output
+
+
+@pytest.mark.parametrize("renamed", ["tensors_sha257", "checksum"])
+def test_a_renamed_checksum_key_does_not_switch_the_check_off(run, renamed):
+    path = encoder_path(run)
+    raw = path.read_bytes()
+    (header_len,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + header_len])
+    metadata = header["__metadata__"]
+    metadata[renamed] = metadata.pop("tensors_sha256")
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + header_len :])
+    flip_a_weight_byte(path)
+    assert f"unknown metadata key(s) '{renamed}'" in refusal(run)
+    result = CliRunner().invoke(main, ["sign", str(path)])  # tampering is never signed
+    assert result.exit_code != 0 and "unknown metadata key" in result.output
+
+
+def test_a_damaged_signed_file_is_not_re_signed(run):
+    flip_a_weight_byte(encoder_path(run))
+    result = CliRunner().invoke(main, ["sign", str(run)])
+    assert result.exit_code != 0 and "checksum mismatch" in result.output
+
+
+def test_the_same_weights_give_the_same_bytes(tmp_path):
+    torch.manual_seed(0)
+    backbone, _ = build_backbone("resnet10", 16)
+    metadata = {"backbone": "resnet10", "input_size": "16", "domain": "natural", "method": "simclr"}
+    metadata |= {"feature_dim": "512", "sslcli": "0.1.0"}
+    paths = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for path in paths:  # safetensors' writer orders the metadata at random: 4 writes would differ
+        save_encoder(path, backbone, metadata)
+    assert len({path.read_bytes() for path in paths}) == 1
+    loaded = load_file(paths[0])
+    assert all(torch.equal(loaded[name], t) for name, t in backbone.state_dict().items())
+
+
+def test_a_flipped_byte_in_the_weights_is_a_checksum_error(run):
+    path = encoder_path(run)
+    original = {name: t.clone() for name, t in load_file(path).items()}  # not views of the file
+    flip_a_weight_byte(path)
     damaged = load_file(path)  # safetensors itself reads it without complaint...
     assert not all(torch.equal(t, original[name]) for name, t in damaged.items())  # ...but it is wrong
 
