@@ -17,15 +17,15 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import Field
 from sslcli.domains.base import (
+    DIRECTORY,
     BadItemError,
     Domain,
     InputSpec,
     Item,
     Sample,
+    discover_files,
     register_domain,
-    regular_file_problem,
     resize_crop_normalise,
-    walk_entries,
 )
 from sslcli.domains.batch_views import BatchColourViews
 from sslcli.domains.digits_sample import materialise_digits
@@ -74,10 +74,7 @@ def upright(image: Image.Image) -> Image.Image:
 def read_image(path: Path) -> torch.Tensor:
     """Decode one image file fully; every failure becomes a ``BadItemError`` with a short reason.
 
-    The entry is checked with ``stat`` before it is opened (a FIFO would block the open forever)."""
-    problem = regular_file_problem(path)
-    if problem:
-        raise BadItemError(problem)
+    ``Domain.load`` has checked the entry with ``stat`` (a FIFO would block the open forever)."""
     try:
         if path.stat().st_size == 0:
             raise BadItemError("empty file (0 bytes)")
@@ -186,12 +183,7 @@ class NaturalDomain(Domain):
     def discover(self, root: Path) -> list[Item]:
         # every entry named like an image: a directory, FIFO or broken link among them becomes an item
         # whose load says why (counted as skipped), never silently dropped
-        files = [p for p in walk_entries(root) if p.suffix.lower() in IMAGE_SUFFIXES]
-        items = []
-        for path in files:
-            rel = path.relative_to(root).as_posix()
-            items.append(Item(item_id=rel, path=path, rel_path=rel))
-        return items
+        return [entry.item(DIRECTORY) for entry in discover_files(root, IMAGE_SUFFIXES)]
 
     def load(self, item: Item) -> Sample:
         return {"image": read_image(item.path)}  # (C, H, W)

@@ -31,19 +31,21 @@ from sslcli.domains.base import (
     BadItemError,
     Domain,
     DomainError,
+    Entry,
     InputSpec,
     Item,
     Sample,
+    discover_files,
+    refuse_unusable,
     register_domain,
-    regular_file_problem,
     segment_bounds,
-    walk_entries,
 )
 from sslcli.domains.options import ViewOptions
 from typing_extensions import Self
 
 STATS_FILE = "audio_normalisation.json"
 STATS_CLIPS = 64
+FOLDER_REASON = "a directory, not an audio file"
 
 
 class FrontEndSettings(ViewOptions):
@@ -80,9 +82,13 @@ class AudioSegment(Item):
         return self.start_s, self.end_s
 
 
-def segments(path: Path, rel: str, segment_s: float) -> list[Item]:
-    """The items of one recording: whole if shorter than two segments (or its header is unreadable:
+def segments(entry: Entry, segment_s: float) -> list[Item]:
+    """The items of one entry named like a recording: one saying why for anything but a regular file
+    (whose header alone is read), whole if shorter than two segments (or its header is unreadable:
     loading it says why), else consecutive ``segment_s`` stretches, the last running to the end."""
+    if entry.problem or entry.folder:
+        return [entry.item(FOLDER_REASON)]
+    path, rel = entry.path, entry.rel
     duration = duration_s(path)
     if duration is None or duration < 2 * segment_s:
         return [Item(rel, path, rel)]
@@ -131,11 +137,13 @@ def save_normalisation(run_dir: Path, normalisation: Normalisation | None) -> No
 
 def measure_items(items: list[Item], log_mel: Callable[[Item], torch.Tensor]) -> Normalisation:
     """Statistics of the log-mels (``log_mel(item)``, in dB) of up to ``STATS_CLIPS`` items spread
-    evenly over ``items`` (files that do not decode are passed over here; training reports them)."""
+    evenly over ``items``; bad items (files that do not decode, silent stretches) are passed over here
+    and reported by training."""
     step = max(1, len(items) // STATS_CLIPS)
     log_mels = []
     for item in items[::step][:STATS_CLIPS]:
         try:
+            refuse_unusable(item)
             log_mels.append(log_mel(item))
         except BadItemError:
             continue
@@ -184,18 +192,14 @@ class AudioDomain(Domain):
         return {"spectrogram": InputSpec("spectrogram", 1, (self.settings.n_mels, input_size))}
 
     def discover(self, root: Path) -> list[Item]:
-        paths = [p for p in walk_entries(root) if p.suffix.lower() in AUDIO_SUFFIXES]
-        segment_s = self.settings.segment_s
-        items = [item for p in paths for item in segments(p, p.relative_to(root).as_posix(), segment_s)]
+        entries, segment_s = discover_files(root, AUDIO_SUFFIXES), self.settings.segment_s
+        items = [item for entry in entries for item in segments(entry, segment_s)]
         if self.normalisation is None and items:
             self.normalisation = measure_items(items, self.log_mel)
         return items
 
     def log_mel(self, item: Item) -> torch.Tensor:
         """The clip's log-mel power in dB (1, n_mels, frames), not normalised."""
-        problem = regular_file_problem(item.path)
-        if problem:
-            raise BadItemError(problem)
         waveform = read_waveform(item.path, self.settings.sample_rate, item.span())
         return front_end(self.settings)(waveform)
 

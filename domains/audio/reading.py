@@ -13,7 +13,7 @@ import torchaudio.functional as AF
 from sslcli.domains.base import BadItemError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-SILENCE_PEAK = 1e-4  # a recording whose every sample stays below this is silent
+SILENCE_PEAK = 1e-4  # -80 dBFS: digital silence (a real pause has a noise floor above it)
 
 
 def duration_s(path: Path) -> float | None:
@@ -27,8 +27,7 @@ def duration_s(path: Path) -> float | None:
 
 def read_waveform(path: Path, sample_rate: int, span: tuple[float, float] | None = None) -> torch.Tensor:
     """``path`` (or its ``span`` in seconds) -> mono float32 waveform (T,) at ``sample_rate``; a
-    ``BadItemError`` says why not. A whole recording that is silent is bad; a silent stretch of a
-    longer one is data (a pause)."""
+    ``BadItemError`` says why not, digital silence included (``refuse_silence``)."""
     try:
         with soundfile.SoundFile(str(path)) as handle:
             rate = handle.samplerate
@@ -46,6 +45,13 @@ def read_waveform(path: Path, sample_rate: int, span: tuple[float, float] | None
     mono = torch.from_numpy(data.mean(axis=1))  # (T,)
     if rate != sample_rate:
         mono = AF.resample(mono, rate, sample_rate)
-    if span is None and mono.abs().max() < SILENCE_PEAK:
-        raise BadItemError(f"all-silent audio (peak below {SILENCE_PEAK:g})")
-    return mono
+    return refuse_silence(mono, whole=span is None)
+
+
+def refuse_silence(waveform: torch.Tensor, whole: bool) -> torch.Tensor:
+    """``waveform`` (T,), unless every sample stays below ``SILENCE_PEAK``: a silent recording (``whole``)
+    or a silent stretch of one is a bad item, so that it is neither trained on nor measured."""
+    if waveform.abs().max() < SILENCE_PEAK:
+        what = "all-silent audio" if whole else "silent stretch"
+        raise BadItemError(f"{what} (peak below {SILENCE_PEAK:g})")
+    return waveform

@@ -27,23 +27,22 @@ from sslcli.domains.audio.domain import (
     save_normalisation,
 )
 from sslcli.domains.audio.frontend import Normalisation, fit_frames
+from sslcli.domains.audio.reading import refuse_silence
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
 from sslcli.domains.audiovisual.moving_shapes import materialise_moving_shapes
 from sslcli.domains.audiovisual.soundtrack import read_soundtrack
 from sslcli.domains.base import (
-    BadItemError,
     Domain,
     InputSpec,
     Item,
     Sample,
     ViewFn,
+    discover_files,
     register_domain,
-    regular_file_problem,
-    walk_entries,
 )
 from sslcli.domains.options import CropScale, ViewOptions
-from sslcli.domains.video.domain import VideoStretch, stretches
-from sslcli.domains.video.reading import FALLBACK_FPS, VIDEO_SUFFIXES, probe, read_frames
+from sslcli.domains.video.domain import VideoStretch, video_stretches
+from sslcli.domains.video.reading import VIDEO_SUFFIXES, read_frames
 from sslcli.domains.video.views import (
     ClipAugment,
     ClipViewOptions,
@@ -117,14 +116,8 @@ class AudioVisualDomain(Domain):
         }
 
     def discover(self, root: Path) -> list[Item]:
-        items = []
-        for path in walk_entries(root):
-            if path.suffix.lower() in VIDEO_SUFFIXES:
-                info = probe(path)
-                duration, fps = (info.duration_s, info.fps) if info else (None, FALLBACK_FPS)
-                items += stretches(
-                    path, path.relative_to(root).as_posix(), duration, fps, self.settings.segment_s
-                )
+        entries, segment_s = discover_files(root, VIDEO_SUFFIXES), self.settings.segment_s
+        items = [item for entry in entries for item in video_stretches(entry, segment_s)]
         if self.normalisation is None and items:
             self.normalisation = measure_items(items, self.log_mel)
         return items
@@ -133,18 +126,18 @@ class AudioVisualDomain(Domain):
         return (item.start_s, item.end_s) if isinstance(item, VideoStretch) else (0.0, None)
 
     def log_mel(self, item: Item) -> torch.Tensor:
-        """The item's soundtrack as log-mel power in dB (1, n_mels, F), not normalised."""
-        problem = regular_file_problem(item.path)
-        if problem:
-            raise BadItemError(problem)
+        """The item's soundtrack as log-mel power in dB (1, n_mels, F), not normalised; a silent stretch
+        is a bad item, as in the audio domain."""
         start, end = self.span(item)
-        return front_end(self.audio)(read_soundtrack(item.path, start, end, self.audio.sample_rate))
+        waveform = read_soundtrack(item.path, start, end, self.audio.sample_rate)  # (S,)
+        return front_end(self.audio)(refuse_silence(waveform, whole=end is None))
 
     def load(self, item: Item) -> Sample:
-        """{"video": uint8 (N, 3, H, W) every ``step_s``, "audio": normalised log-mel (1, M, F)}."""
+        """{"video": uint8 (N, 3, H, W) every ``step_s``, "audio": normalised log-mel (1, M, F)}; a
+        stretch holding fewer than ``frames`` frames is a bad item, as in the video domain."""
         audio = (self.normalisation or Normalisation()).apply(self.log_mel(item))
-        start, end = self.span(item)
-        frames = read_frames(item.path, start, end, self.step_s, self.settings.short_side)
+        start, end, short_side = *self.span(item), self.settings.short_side
+        frames = read_frames(item.path, start, end, self.step_s, short_side, min_frames=self.settings.frames)
         return {VIDEO: frames, AUDIO: audio}
 
     def window(self, sample: Sample, start: int, clip_view, audio_view) -> Sample:

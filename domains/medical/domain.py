@@ -33,7 +33,6 @@ from sslcli.domains.base import (
     Item,
     Sample,
     register_domain,
-    regular_file_problem,
 )
 from sslcli.domains.medical.decode import Frame, read_frame
 from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
@@ -115,9 +114,6 @@ class MedicalDomain(Domain):
     def load(self, item: Item) -> Sample:
         if not isinstance(item, DicomItem):
             raise BadItemError("not a DICOM item")
-        problem = item.problem or regular_file_problem(item.path)  # replaced since discovery?
-        if problem:
-            raise BadItemError(problem)
         centre = read_frame(item.path, item.frame)
         neighbours = []
         if self.settings.sample == "2.5d" and not centre.colour:

@@ -28,7 +28,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import JPEGExtended12Bit
-from sslcli.domains.base import DIRECTORY, Item, regular_file_problem, walk_entries
+from sslcli.domains.base import Item, discover_files
 from sslcli.domains.medical.decode import quiet_pydicom
 from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_id
 
@@ -46,7 +46,6 @@ class DicomItem(Item):
 
     frame: int = 0
     neighbours: tuple[Slice | None, Slice | None] = (None, None)  # previous / next slice of its stack
-    problem: str | None = None  # why the file cannot be used, when known from its header
     attributes: tuple[tuple[str, str], ...] = ()  # SAFE_ATTRIBUTES only
 
 
@@ -226,7 +225,7 @@ def stack_items(stack: list[Header], salt: bytes) -> list[DicomItem]:
         after = (slices[i + 1][0].path, slices[i + 1][1]) if i + 1 < len(slices) else None
         ident = item_id(salt, header.rel, frame, header.frames)
         attributes = header.attributes + ((("Frame", str(frame)),) if header.frames > 1 else ())
-        items.append(DicomItem(ident, header.path, ident, None, frame, (before, after), None, attributes))
+        items.append(DicomItem(ident, header.path, ident, None, frame, (before, after), attributes))
     return items
 
 
@@ -241,16 +240,12 @@ def discover_dicom(root: Path, salt: bytes) -> list[DicomItem]:
     ordered by their first item's id (never by path)."""
     stacks: dict[tuple, list[Header]] = defaultdict(list)
     bad: list[DicomItem] = []
-    for path in walk_entries(root):
-        rel = path.relative_to(root).as_posix()
-        if rel == "labels.csv":
+    for entry in discover_files(root):
+        path, rel = entry.path, entry.rel
+        if rel == "labels.csv" or entry.folder:  # folders are not candidates here
             continue
-        # checked before anything is opened (a FIFO would block); folders are not candidates here
-        problem = regular_file_problem(path)
-        if problem == DIRECTORY:
-            continue
-        if problem:
-            bad.append(problem_item(salt, path, rel, problem))
+        if entry.problem:  # known from stat, before anything is opened (a FIFO would block)
+            bad.append(problem_item(salt, path, rel, entry.problem))
             continue
         try:
             header, reason = read_header(path)

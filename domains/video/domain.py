@@ -5,7 +5,8 @@ Videos of at least two ``segment_s`` are cut into consecutive segments (the last
 one item each, as the audio domain cuts recordings: an epoch draws clips from every stretch of a long
 video, and embed writes a row per segment with its start and end seconds and a pooled row per video.
 Loading an item decodes its stretch once, every ``stride`` source frames, scaled to a short side of
-``short_side`` (``reading``); each view is then a clip of ``frames`` consecutive samples of it.
+``short_side`` (``reading``); each view is then a clip of ``frames`` consecutive samples of it. A
+stretch holding fewer than ``frames`` source frames (a still picture, a one-frame file) is a bad item.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from typing import Annotated, Any
 
 from pydantic import Field
 from sslcli.domains.base import (
-    BadItemError,
     Domain,
+    Entry,
     InputSpec,
     Item,
     Sample,
+    discover_files,
     register_domain,
-    regular_file_problem,
     segment_bounds,
-    walk_entries,
 )
 from sslcli.domains.options import ViewOptions
 from sslcli.domains.video.clips_sample import materialise_video_clips
@@ -50,6 +50,9 @@ class VideoSettings(ViewOptions):
     frame_rate: Annotated[float, Field(gt=0)] = 25.0  # of folders of frame images (one video each)
 
 
+FOLDER_REASON = "a directory, not a video file"
+
+
 @dataclass(frozen=True)
 class VideoStretch(Item):
     """``[start_s, end_s)`` of a video at ``fps``; ``end_s`` None: a whole (short) video."""
@@ -69,6 +72,16 @@ def stretches(path: Path, rel: str, duration_s: float | None, fps: float, segmen
         return [VideoStretch(rel, path, rel, None, 0.0, None, fps)]
     bounds = segment_bounds(duration_s, segment_s)
     return [VideoStretch(f"{rel}@{start:.3f}s", path, rel, None, start, end, fps) for start, end in bounds]
+
+
+def video_stretches(entry: Entry, segment_s: float) -> list[Item]:
+    """The items of one entry named like a video: one saying why for anything but a regular file (whose
+    header alone is read, ``probe``), else its stretches by the duration its frames confirm."""
+    if entry.problem or entry.folder:
+        return [entry.item(FOLDER_REASON)]
+    info = probe(entry.path)
+    duration, fps = (info.duration_s, info.fps) if info else (None, FALLBACK_FPS)
+    return stretches(entry.path, entry.rel, duration, fps, segment_s)
 
 
 @register_domain
@@ -95,29 +108,24 @@ class VideoDomain(Domain):
     def discover(self, root: Path) -> list[Item]:
         """Video files by extension, and folders holding frame images (one video per folder)."""
         settings, items = self.settings, []
-        for path in walk_entries(root):
-            rel = path.relative_to(root).as_posix()
-            if path.suffix.lower() in VIDEO_SUFFIXES:
-                info = probe(path)
-                duration, fps = (info.duration_s, info.fps) if info else (None, FALLBACK_FPS)
-                items += stretches(path, rel, duration, fps, settings.segment_s)
-            elif path.is_dir() and not path.is_symlink() and (frames := len(frame_files(path))):
+        for entry in discover_files(root):
+            path, rel = entry.path, entry.rel
+            if entry.folder and not path.is_symlink() and (frames := len(frame_files(path))):
                 items += stretches(
                     path, rel, frames / settings.frame_rate, settings.frame_rate, settings.segment_s
                 )
+            elif path.suffix.lower() in VIDEO_SUFFIXES:
+                items += video_stretches(entry, settings.segment_s)
         return items
 
     def load(self, item: Item) -> Sample:
         whole = (0.0, None, FALLBACK_FPS)
         start, end, fps = (item.start_s, item.end_s, item.fps) if isinstance(item, VideoStretch) else whole
-        step_s, short_side = self.settings.stride / fps, self.settings.short_side
+        step_s, short_side, clip = self.settings.stride / fps, self.settings.short_side, self.settings.frames
         if item.path.is_dir():
-            frames = read_frame_folder(item.path, fps, start, end, step_s, short_side)
+            frames = read_frame_folder(item.path, fps, start, end, step_s, short_side, min_frames=clip)
         else:
-            problem = regular_file_problem(item.path)
-            if problem:
-                raise BadItemError(problem)
-            frames = read_frames(item.path, start, end, step_s, short_side)
+            frames = read_frames(item.path, start, end, step_s, short_side, min_frames=clip)
         return {"video": frames}  # (N, 3, H, W)
 
     def augment(self, input_size: int, options: dict[str, Any]) -> ClipAugment:

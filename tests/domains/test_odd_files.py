@@ -9,10 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from PIL import Image
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError, Domain, Item, get_domain
 
+from tests.domains.audio.audio_files import tone
+from tests.domains.audiovisual.av_files import write_switching_clip
+from tests.domains.video.video_files import write_counting_video
 from tests.odd_entries import FifoWatch, bomb_png
 
 
@@ -167,3 +171,54 @@ def test_a_foreign_exception_never_carries_a_private_path_into_the_skip_reason(d
     record = ScanDataset(domain, items)[0]
     assert record.reason == "RuntimeError while decoding"
     assert str(dicom_test_files) not in record.reason + record.where
+
+
+def write_tone(path: Path) -> None:
+    soundfile.write(path, tone(440.0, 0.5, 16_000), 16_000)
+
+
+# domain -> (suffix, writer of one good file, the reason of a folder named like a file)
+TIME_DOMAINS = {
+    "audio": ("wav", write_tone, "a directory, not an audio file"),
+    "video": ("mp4", lambda path: write_counting_video(path, frames=12), "a directory, not a video file"),
+    "audiovisual": ("mp4", write_switching_clip, "a directory, not a video file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIME_DOMAINS))
+def test_recordings_and_videos_report_fifos_and_broken_links_without_opening_them(name, tmp_path, fifo):
+    suffix, write_good, folder_reason = TIME_DOMAINS[name]
+    write_good(tmp_path / f"good.{suffix}")
+    watch = fifo(tmp_path / f"pipe.{suffix}")
+    os.symlink(f"gone.{suffix}", tmp_path / f"dangling.{suffix}")
+    os.symlink(f"loop.{suffix}", tmp_path / f"loop.{suffix}")
+    (tmp_path / f"folder.{suffix}").mkdir()
+    found = reasons(get_domain(name), tmp_path)
+    assert not watch.close(), "the FIFO was opened"
+    assert found == {
+        f"dangling.{suffix}": "dangling symbolic link",
+        f"folder.{suffix}": folder_reason,
+        f"good.{suffix}": None,
+        f"loop.{suffix}": "symbolic link loop",
+        f"pipe.{suffix}": "not a regular file (FIFO, socket or device)",
+    }
+
+
+def test_a_domain_that_finds_its_own_files_still_never_opens_a_fifo(tmp_path, fifo):
+    class Listing(Domain):  # a plug-in that lists files itself and reads whatever it is given
+        name, description, default_input_size, default_backbone = "listing", "test", 8, "resnet10"
+
+        def inputs(self, input_size):
+            return {}
+
+        def discover(self, root):
+            return [Item(p.name, p, p.name) for p in sorted(root.iterdir())]
+
+        def load(self, item):
+            return {"bytes": torch.tensor(list(item.path.read_bytes()))}
+
+    watch = fifo(tmp_path / "pipe.bin")
+    (tmp_path / "data.bin").write_bytes(b"\x01\x02")
+    found = reasons(Listing(), tmp_path)
+    assert not watch.close(), "the FIFO was opened"
+    assert found == {"data.bin": None, "pipe.bin": "not a regular file (FIFO, socket or device)"}
