@@ -17,9 +17,22 @@ DEFAULT_BATCH_SIZE = 256
 # a CPU run without epochs from the user or the recipe trains this long (engine.time_budget plans it)
 DEFAULT_CPU_BUDGET_S = 12 * 60.0
 MAX_SEED = 2**63 - 1  # seeds are mixed with epoch and position, then reduced mod 2**63 (see data.py)
+# Upper bounds: a number past one can only be a mistake (a typo, a unit mixed up), so it is refused on
+# one line before the run directory exists, instead of ending in a traceback (an lr of 1e308 overflows
+# SGD's update) or in a run that never ends.
+MAX_LR = 10.0  # SGD's largest common lr is a few; a derived lr is capped here (resolved_lr)
+MAX_WEIGHT_DECAY = 10.0  # common values are 1e-6 to 0.4
+MAX_EPOCHS = 100_000  # also the most a --time-budget plans
+MAX_TIME_BUDGET_S = 30 * 24 * 3600.0  # 30 days
+MAX_BATCH_SIZE = 65_536  # items per step and process
+MAX_ACCUMULATE = 1024
+MAX_INPUT_SIZE = 4096  # pixels a side, or 10 ms audio frames (41 s)
+MAX_WORKERS = 256  # data-loading processes
+MAX_THREADS = 1024
+MAX_LOG_EVERY_S = 24 * 3600.0
 
 # Options a ``--resume`` may change (after a NaN stop, or to extend a finished run); the rest are fixed.
-RESUMABLE_CHANGES = ("lr", "epochs")
+RESUMABLE_CHANGES = ("lr", "epochs", "log_every_s")
 
 
 class PretrainConfig(BaseModel):
@@ -35,26 +48,30 @@ class PretrainConfig(BaseModel):
     method: str = "simclr"
     data: str | None = None  # None: the built-in sample, or a private root (see the run's data_set)
     out: str = "runs/demo"
-    epochs: int | None = Field(None, ge=1)  # None: the recipe's, else a CPU time budget or DEFAULT_EPOCHS
+    # None: the recipe's, else a CPU time budget or DEFAULT_EPOCHS
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     # seconds the run may take: the epochs are planned from the measured step time (engine.time_budget)
-    time_budget_s: float | None = Field(None, gt=0)
-    # items per step and process (torchrun: the global batch is batch_size x processes); pairs needed
-    batch_size: int | None = Field(None, ge=2)  # None: the recipe's, else DEFAULT_BATCH_SIZE
-    lr: float | None = Field(None, gt=0)  # None: 1e-3 * global batch/256 (AdamW), 0.3 * .../256 (SGD)
-    weight_decay: float = Field(1e-6, ge=0)
+    time_budget_s: float | None = Field(None, gt=0, le=MAX_TIME_BUDGET_S)
+    # items per step and process (torchrun: the global batch is batch_size x processes); pairs needed.
+    # None: the recipe's, else DEFAULT_BATCH_SIZE
+    batch_size: int | None = Field(None, ge=2, le=MAX_BATCH_SIZE)
+    # None: 1e-3 * global batch/256 (AdamW), 0.3 * .../256 (SGD); see resolved_lr
+    lr: float | None = Field(None, gt=0, le=MAX_LR)
+    weight_decay: float = Field(1e-6, ge=0, le=MAX_WEIGHT_DECAY)
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    warmup_epochs: float = Field(1.0, ge=0)
-    accumulate: int = Field(1, ge=1)
+    warmup_epochs: float = Field(1.0, ge=0, le=MAX_EPOCHS)
+    accumulate: int = Field(1, ge=1, le=MAX_ACCUMULATE)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     on_error: Literal["raise", "skip"] = "raise"
     sync_batchnorm: bool = False  # torchrun: batch-norm statistics over every rank's batch
     check_data: bool = False  # decode every file before step 1 (else bad files are met as training goes)
-    num_workers: int = Field(2, ge=0)
+    num_workers: int = Field(2, ge=0, le=MAX_WORKERS)
     compile: bool = False  # torch.compile the encoder(s) the method trains
-    # CPU intra-op threads: results depend on them (reduction order), so the count used is recorded
-    threads: int | None = Field(None, ge=1)  # None: torch's default (the machine's cores)
-    input_size: int | None = Field(None, ge=8)
+    # CPU intra-op threads: results depend on them (reduction order), so the count used is recorded.
+    # None: torch's default (the machine's cores)
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS)
+    input_size: int | None = Field(None, ge=8, le=MAX_INPUT_SIZE)
     backbone: str | None = None
     # weights the backbone starts from (engine.init_weights); a new run only: --resume keeps its checkpoint.
     # config.json keeps the file's name only (engine.run_record), never its path
@@ -62,7 +79,9 @@ class PretrainConfig(BaseModel):
     views: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, Any] = Field(default_factory=dict)
     checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch
-    log_every: int = Field(10, ge=1)
+    log_every: int = Field(10, ge=1)  # optimizer steps between rows of metrics.csv
+    # seconds between progress lines where stderr is not a terminal (a log file, CI); a terminal redraws
+    log_every_s: float = Field(30.0, gt=0, le=MAX_LOG_EVERY_S)
     # experiment trackers (sslcli.tracking): TensorBoard in RUN_DIR/tb/ by default; [] logs to none
     logger: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
 
@@ -81,10 +100,11 @@ class PretrainConfig(BaseModel):
         return PretrainConfig.parse({**self.model_dump(), **changes})
 
     def resolved_lr(self, processes: int = 1) -> float:
-        """The given lr, else one scaled linearly with the global batch (Goyal et al., 2017)."""
+        """The given lr, else one scaled linearly with the global batch (Goyal et al., 2017), at most
+        ``MAX_LR`` (SGD's rule passes it from a global batch of 8534 on)."""
         base = 1e-3 if self.optimizer == "adamw" else 0.3
         global_batch = self.batch_size * self.accumulate * processes
-        return self.lr if self.lr is not None else base * global_batch / 256
+        return self.lr if self.lr is not None else min(MAX_LR, base * global_batch / 256)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -29,6 +29,7 @@ OVERRIDES = {
     "threads": "threads",
     "init": "init",
     "logger": "logger",
+    "log_every_s": "log_every_s",
 }
 
 
@@ -47,14 +48,14 @@ OVERRIDES = {
     "--epochs",
     type=int,
     default=None,
-    help="Passes over the data.  [default: the domain recipe's; else on a CPU a 12-minute --time-budget, "
-    "on a GPU 10]",
+    help="Passes over the data, at most 100000.  [default: the domain recipe's; else on a CPU a 12-minute "
+    "--time-budget, on a GPU 10]",
 )
 @click.option(
     "--time-budget",
     metavar="DURATION",
-    help="How long the run may take (90s, 15m, 1h30m; a bare number is minutes): the epochs are planned "
-    "from the measured step time, instead of --epochs.",
+    help="How long the run may take (90s, 15m, 1h30m; a bare number is minutes; at most 30 days): the "
+    "epochs are planned from the measured step time, instead of --epochs.",
 )
 @click.option(
     "--batch-size", type=int, default=None, help="Items per step.  [default: the domain recipe's, else 256]"
@@ -63,7 +64,8 @@ OVERRIDES = {
     "--lr",
     type=float,
     default=None,
-    help="Peak learning rate.  [default: the recipe's, scaled to the batch; else 1e-3*B/256 (AdamW)]",
+    help="Peak learning rate, at most 10.  [default: the recipe's, scaled to the batch; else 1e-3*B/256 "
+    "(AdamW)]",
 )
 @click.option(
     "--input-size",
@@ -124,12 +126,20 @@ OVERRIDES = {
     "[default: tensorboard]",
 )
 @click.option(
+    "--log-every-s",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Where stderr is not a terminal (a log file, CI): a plain progress line this often (step, "
+    "epoch, loss, items/s, ETA).  [default: 30]",
+)
+@click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."
 )
 @click.option(
     "--resume",
     is_flag=True,
-    help="Continue the run in --out from its last checkpoint (--lr and --epochs may change).",
+    help="Continue the run in --out from its last checkpoint (--lr, --epochs and --log-every-s may change).",
 )
 @click.option(
     "--allow-data-change",

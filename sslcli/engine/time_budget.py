@@ -16,6 +16,8 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
+from sslcli.config import MAX_EPOCHS, MAX_TIME_BUDGET_S
+
 WARM_STEPS = 2
 TIMED_STEPS = 3
 SAFETY = 0.9
@@ -24,8 +26,18 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``15m``, ``1h30m`` or a bare number of minutes (``15``); ValueError otherwise."""
-    text = text.strip().lower()
+    """Seconds in ``90s``, ``15m``, ``1h30m`` or a bare number of minutes (``15``), more than none and
+    at most ``MAX_TIME_BUDGET_S``; ValueError otherwise."""
+    seconds = _seconds(text.strip().lower())
+    if seconds == 0:
+        raise ValueError(f"{text!r} is no time")
+    if seconds > MAX_TIME_BUDGET_S:
+        raise ValueError(f"{text!r} is longer than the longest budget, {MAX_TIME_BUDGET_S / 86400:.0f} days")
+    return seconds
+
+
+def _seconds(text: str) -> float:
+    """Seconds in a duration's text (lower case, stripped)."""
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         return float(text) * 60
     match = _DURATION.match(text)
@@ -51,12 +63,30 @@ class BudgetPlan:
     def record(self) -> dict:
         return {**asdict(self), "fits": self.fits}
 
+    def describe(self) -> str:
+        """The plan on one line, as training goes on with it."""
+        steps = self.epochs * self.steps_per_epoch
+        fit = "" if self.fits else " (one epoch takes longer than the budget)"
+        return (
+            f"time budget {format_duration(self.budget_s)}: {self.epochs} epoch(s) ({steps} steps) at "
+            f"{self.step_s:.3g} s a step{fit}"
+        )
+
+
+def format_duration(seconds: float) -> str:
+    """``1h30m``, ``12m``, ``45s``: a duration as ``parse_duration`` reads it, to the second."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if value]
+    return "".join(parts) or f"{seconds:.2g}s"
+
 
 def plan_epochs(budget_s: float, spent_s: float, step_s: float, steps_per_epoch: int) -> BudgetPlan:
-    """The most whole epochs whose steps fit ``SAFETY`` of the budget left after ``spent_s``; at least 1."""
+    """The most whole epochs whose steps fit ``SAFETY`` of the budget left after ``spent_s``; at least 1
+    and at most ``MAX_EPOCHS`` (a step timed near zero would plan billions)."""
     usable = budget_s * SAFETY - spent_s
-    epochs = max(1, math.floor(usable / (step_s * steps_per_epoch))) if step_s > 0 else 1
-    return BudgetPlan(budget_s, spent_s, step_s, steps_per_epoch, epochs)
+    fitting = min(MAX_EPOCHS, usable / (step_s * steps_per_epoch)) if step_s > 0 else 1
+    return BudgetPlan(budget_s, spent_s, step_s, steps_per_epoch, max(1, math.floor(fitting)))
 
 
 class StepTimer:

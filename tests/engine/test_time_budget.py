@@ -79,3 +79,16 @@ def test_epochs_and_a_budget_together_are_one_line(tmp_path):
     result = invoke("pretrain", "--out", tmp_path / "run", "--time-budget", "soon")
     assert result.exit_code == 1 and "--time-budget: 'soon' is not a duration" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_fast_step_never_plans_more_than_the_most_epochs():
+    from sslcli.config import MAX_EPOCHS, MAX_TIME_BUDGET_S
+
+    for step_s in (1e-9, 1e-320):  # 1e-320: the epochs that fit overflow a float
+        plan = plan_epochs(MAX_TIME_BUDGET_S, spent_s=0.0, step_s=step_s, steps_per_epoch=1)
+        assert plan.epochs == MAX_EPOCHS and plan.fits
+
+
+def test_a_budget_past_the_longest_is_refused():
+    with pytest.raises(ValueError, match="longest"):
+        parse_duration("999999h")
