@@ -50,7 +50,7 @@ from sslcli.engine.setup import (
     resolve_device,
 )
 from sslcli.engine.threads import restored_thread_count
-from sslcli.engine.time_budget import BudgetPlan, StepTimer
+from sslcli.engine.time_budget import BudgetPlan, StepTimer, format_duration
 from sslcli.errors import UserError
 from sslcli.methods import Method, StepContext
 from sslcli.reporting.progress import item_progress, training_progress
@@ -204,7 +204,7 @@ class Trainer:
                 return [item for item in self.plan.items if item.item_id not in self.skips.records]
         if not self.config.check_data:
             return list(self.plan.items)
-        with item_progress(self.console) as progress:
+        with item_progress(self.console, self.config.log_every_s) as progress:
             return scan_items(
                 self.plan.domain, self.plan.items, self.skips, self.config.num_workers, progress
             )
@@ -343,10 +343,12 @@ class Trainer:
         return open_tracking(self.config.logger, self.run_dir, context, self._warn, strict=True)
 
     def _train(self, metrics: MetricsLog | None, tracking: Tracking) -> None:
-        """The epochs left to train, logging each ``log_every``-th step (rank 0 only)."""
+        """The epochs left to train, logging each ``log_every``-th step (rank 0 only); progress every
+        ``log_every_s`` seconds where stderr is not a terminal, after a line with the plan."""
         accumulate = self.config.accumulate
         micro_per_epoch = self.steps_per_epoch * accumulate
-        with training_progress(self.console) as progress:
+        self.console.out(self._plan_line(), highlight=False)
+        with training_progress(self.console, self.config.log_every_s) as progress:
             task = progress.add_task(
                 "pretrain",
                 total=self.total_steps,
@@ -354,6 +356,7 @@ class Trainer:
                 loss=float("nan"),
                 lr=0.0,
                 rate=0.0,
+                epoch=self._epoch_of_epochs(),
             )
             while self.state.epoch < self.config.epochs:
                 if self.state.batch_in_epoch == 0:
@@ -376,13 +379,21 @@ class Trainer:
                     self._optimizer_step(lr)
                     if self.step_timer is not None and self.step_timer.step_done():
                         self._plan_budget()
-                        progress.update(task, total=self.total_steps)
+                        self.console.out(self.budget.describe(), highlight=False)
                     now = time.perf_counter()
                     rate = items_since / max(now - tick, 1e-9)
                     self.state.elapsed_s += now - tick
                     self.state.items_seen += items_since
                     tick, items_since = now, 0
-                    progress.update(task, advance=1, loss=self.state.last_loss, lr=lr, rate=rate)
+                    progress.update(
+                        task,
+                        total=self.total_steps,  # planned anew by --time-budget
+                        advance=1,
+                        loss=self.state.last_loss,
+                        lr=lr,
+                        rate=rate,
+                        epoch=self._epoch_of_epochs(),
+                    )
                     logged = (
                         self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps
                     )
@@ -404,6 +415,26 @@ class Trainer:
                 self.save()
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(self.state, self.method)
+
+    def _plan_line(self) -> str:
+        """What training is about to do, on one line: items, batch, steps, epochs or budget, device."""
+        config = self.config
+        batch = f"batch {config.batch_size}{self._times_processes()}"
+        batch += f" x accumulate {config.accumulate}" if config.accumulate > 1 else ""
+        if self.step_timer is not None:
+            length = f"epochs to fit a {format_duration(config.time_budget_s)} time budget"
+        else:
+            plural = "" if config.epochs == 1 else "s"
+            length = f"{config.epochs} epoch{plural} ({self.total_steps} steps)"
+        resumed = f", resuming at step {self.state.step}" if self.state.step else ""
+        return (
+            f"pretrain: {len(self.items)} items, {batch}, {self.steps_per_epoch} steps an epoch, {length}"
+            f"{resumed}, device {self.device}"
+        )
+
+    def _epoch_of_epochs(self) -> str:
+        """``3/10``: the epoch being trained, counted from 1, and the epochs planned."""
+        return f"{self.state.epoch + 1}/{self.config.epochs}"
 
     def _plan_budget(self) -> None:
         """Set the epochs (and so the schedule's length) that fit ``--time-budget`` (rank 0's plan on
