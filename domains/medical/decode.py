@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,26 @@ def quiet_pydicom():
             yield
     finally:
         logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_c_stderr():
+    """The process's standard error (file descriptor 2) sent to the null device for the duration: GDCM's
+    built-in OpenJPEG prints why it rejects a code stream there itself ("Invalid number of tiles ..."),
+    beside the one-line reason the failure becomes."""
+    try:
+        sys.stderr.flush()  # what Python wrote before is shown, not lost
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no standard error (None, closed): nothing to quiet
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def frame_group(header: Dataset, frame: int, sequence: str) -> Dataset | None:
@@ -124,7 +146,7 @@ def failure_reason(err: Exception, path: Path) -> str:
 def read_frame(path: Path, frame: int) -> Frame:
     """Decode frame ``frame`` of ``path``; every failure is a ``BadItemError`` with a path-free reason."""
     try:
-        with quiet_pydicom():
+        with quiet_pydicom(), quiet_c_stderr():
             pixels, header = decode_pixels(path, frame)
             interpretation = str(header.get("PhotometricInterpretation", "")).strip().upper()
             colour = interpretation in COLOUR_INTERPRETATIONS
