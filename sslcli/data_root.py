@@ -1,5 +1,6 @@
-"""How messages name a data folder, and what makes one unusable before its files are searched. Needs no
-torch, so the CLI checks ``--data`` before importing it (``sslcli.cli.preflight``)."""
+"""How messages name a data folder, and what makes one unusable before its files are searched, or an input
+file (``--init``) before it is read. Needs no torch, so the CLI checks them before importing it
+(``sslcli.cli.preflight``)."""
 
 from __future__ import annotations
 
@@ -17,4 +18,15 @@ def data_root_problem(root: Path, where: str) -> str | None:
         return f"{where}: no such file or directory"
     if not root.is_dir():
         return f"{where}: not a directory"
+    return None
+
+
+def file_problem(path: Path, where: str) -> str | None:
+    """A one-line reason ``path`` (named ``where``) cannot be read as a file, or None."""
+    if path.is_dir():
+        return f"{where}: is a directory, not a file"
+    if not path.exists():
+        return f"{where}: no such file"
+    if not path.is_file():
+        return f"{where}: not a regular file"
     return None

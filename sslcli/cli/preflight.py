@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sslcli.catalog import DOMAINS, METHODS, fitting_default, method_domain_problem, methods_for
 from sslcli.config import PretrainConfig, load_run_config
-from sslcli.data_root import data_root_problem, describe_data_root
+from sslcli.data_root import data_root_problem, describe_data_root, file_problem
 from sslcli.errors import UserError
 from sslcli.run_dir import CONFIG, start_refusal
 
@@ -57,8 +57,10 @@ def check_pretrain(config: PretrainConfig, resuming: bool) -> None:
             raise UserError(problem)
     if config.data is not None:
         check_data(Path(config.data), domain)
-    if config.init is not None and not resuming and not Path(config.init).expanduser().is_file():
-        raise UserError(f"--init {config.init}: no such file")  # the words of engine.init_weights
+    if config.init is not None and not resuming:
+        problem = file_problem(Path(config.init).expanduser(), f"--init {config.init}")
+        if problem:
+            raise UserError(problem)  # as engine.init_weights says it
 
 
 def check_run(run_dir: Path, *data: Path | None) -> None:

@@ -11,6 +11,7 @@ differs (torchvision's 7x7 stem vs the small-input 3x3 one) are skipped and name
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from sslcli.data_root import file_problem
 from sslcli.engine.state_checks import few, one_line, shape_text
 from sslcli.errors import UserError
 
@@ -57,22 +59,49 @@ class InitReport:
         }
 
 
+def load_torch_file(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` of ``path``, without the warnings torch prints beside it (a pickle
+    protocol other than 2, a TorchScript archive): what matters is in the errors ``read_tensors`` names."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def unpickling_refusal(path: Path, err: pickle.UnpicklingError) -> UserError:
+    """Why torch's weights-only unpickler refused ``path``, in one line."""
+    text = str(err).lower()
+    if "unsupported global" in text:  # torch's refusal to unpickle an object
+        return UserError(
+            f"--init {path}: holds pickled objects, not only tensors (a whole saved model?); "
+            "sslcli never unpickles: save its state_dict() or use safetensors"
+        )
+    if "unsupported operand" in text:  # not a pickle, or pickle protocol 1, 4 or 5
+        return UserError(
+            f"--init {path}: unreadable weights (not a torch file, or saved with a pickle protocol torch's "
+            "safe loader cannot read: save it with torch.save's default protocol, or as safetensors)"
+        )
+    return UserError(f"--init {path}: unreadable weights (not a torch or safetensors file)")
+
+
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file or of a torch state dict (unwrapped from ``NESTED_KEYS``)."""
-    if not path.is_file():
-        raise UserError(f"--init {path}: no such file")
+    problem = file_problem(path, f"--init {path}")
+    if problem:
+        raise UserError(problem)
     try:
         if path.suffix == ".safetensors":
             return load_file(str(path))
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = load_torch_file(path)
     except pickle.UnpicklingError as err:
-        if "unsupported global" in str(err).lower():  # torch's refusal to unpickle an object
+        raise unpickling_refusal(path, err) from None
+    except RuntimeError as err:
+        if "torchscript" in str(err).lower():
             raise UserError(
-                f"--init {path}: holds pickled objects, not only tensors (a whole saved model?); "
-                "sslcli never unpickles: save its state_dict() or use safetensors"
+                f"--init {path}: a TorchScript archive (an exported model), not weights; pass its run's "
+                "encoder.safetensors"
             ) from None
-        raise UserError(f"--init {path}: unreadable weights (not a torch or safetensors file)") from None
-    except (SafetensorError, OSError, RuntimeError, ValueError, EOFError, KeyError) as err:
+        raise UserError(f"--init {path}: unreadable weights ({one_line(err)[:200]})") from None
+    except (SafetensorError, OSError, ValueError, EOFError, KeyError) as err:
         reason = one_line(err)[:200] if not isinstance(err, KeyError) else "not a torch or safetensors file"
         raise UserError(f"--init {path}: unreadable weights ({reason})") from None
     while isinstance(loaded, dict) and any(isinstance(loaded.get(key), dict) for key in NESTED_KEYS):

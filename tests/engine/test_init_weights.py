@@ -4,6 +4,7 @@ name and shape, checked tensor by tensor against the source file; misfits and wr
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,17 @@ def test_safetensors_encoder_loads(tmp_path):
     assert report.matched == report.total == len(source) and report.record()["file"] == "encoder.safetensors"
 
 
+def test_a_state_dict_of_another_pickle_protocol_loads_without_torchs_warning(torchvision_weights, tmp_path):
+    path = tmp_path / "protocol3.pth"
+    torch.save(torchvision_weights[1], path, pickle_protocol=3)  # torch warns about any but protocol 2
+    backbone, _ = build_backbone("resnet18", 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = load_init(backbone, path)
+    assert report.matched == report.total - 1
+    assert [str(warning.message) for warning in caught] == []
+
+
 def test_momentum_copies_start_from_the_init_weights(torchvision_weights):
     """``build_method`` loads the weights before BYOL copies the backbone into its target."""
     path, source = torchvision_weights
@@ -87,6 +99,9 @@ def test_momentum_copies_start_from_the_init_weights(torchvision_weights):
         ("whole_model", "holds pickled objects"),
         ("garbage", "unreadable weights"),
         ("missing", "no such file"),
+        ("directory", "is a directory, not a file"),
+        ("protocol_4", "pickle protocol torch's safe loader cannot read"),
+        ("torchscript", "a TorchScript archive (an exported model), not weights"),
     ],
 )
 def test_wrong_files_are_one_line_errors(torchvision_weights, tmp_path, content, expected):
@@ -97,11 +112,27 @@ def test_wrong_files_are_one_line_errors(torchvision_weights, tmp_path, content,
         torch.save(torchvision.models.resnet18(weights=None), path)
     elif content == "garbage":
         path.write_bytes(b"not a checkpoint" * 8)
+    elif content == "directory":
+        path.mkdir()
+    elif content == "protocol_4":
+        torch.save(torchvision_weights[1], path, pickle_protocol=4)
+    elif content == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script: yet sslcli exports it
+            torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     vit, _ = build_backbone("vit_tiny", 16)
-    with pytest.raises(UserError) as caught:
+    with warnings.catch_warnings(record=True) as warned, pytest.raises(UserError) as caught:
+        warnings.simplefilter("always")
         load_init(vit, path)
     message = str(caught.value)
     assert expected in message and path.name in message and "\n" not in message
+    assert [str(warning.message) for warning in warned] == []
+
+
+def test_a_directory_given_to_init_is_named_as_one(tmp_path):
+    result = invoke("pretrain", "--init", tmp_path, "--out", tmp_path / "run")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().endswith(f"--init {tmp_path}: is a directory, not a file")
 
 
 def test_cli_pretrain_records_the_init(torchvision_weights, tmp_path):
