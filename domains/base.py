@@ -94,7 +94,7 @@ class Entry:
         return Item(self.rel, self.path, self.rel, problem=problem)
 
 
-def walk_entries(root: Path) -> list[Path]:
+def _walk_entries(root: Path) -> list[Path]:
     """Every entry below ``root``, sorted: regular files, directories, symbolic links (dangling or
     looping too), FIFOs, sockets and devices. Linked directories are listed but not entered, so a
     link cycle cannot make the walk endless; unreadable sub-folders are passed over."""
@@ -110,7 +110,7 @@ def discover_files(root: Path, suffixes: Collection[str] | None = None) -> list[
     reads headers of regular files only and makes every other entry an item that says why
     (``Entry.item``): nothing is dropped silently, nothing that could block (a FIFO) is opened."""
     found = []
-    for path in walk_entries(root):
+    for path in _walk_entries(root):
         if suffixes is None or path.suffix.lower() in suffixes:
             problem = entry_problem(path)
             folder = problem is None and path.is_dir()

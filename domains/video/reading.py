@@ -126,17 +126,20 @@ def decode_stretch(
         count = None if end_s is None else math.ceil((end_s - start_s) / step_s - 1e-9)  # sampling times
         frames: list[np.ndarray] = []
         held = 0
+
+        def due(time: float) -> bool:  # the next sampling time has come
+            return len(frames) != count and time + EPSILON_S >= start_s + len(frames) * step_s
+
         for frame in container.decode(stream):
             if frame.time is None or frame.time + EPSILON_S < start_s:
                 continue
             inside = end_s is None or frame.time + EPSILON_S < end_s
             if not inside and len(frames) == count:
-                break
+                break  # every sampling time has its frame, and the stretch is over
             held += inside
-            if len(frames) != count and frame.time + EPSILON_S >= start_s + len(frames) * step_s:
-                picture = scaled(frame, short_side)
-                while frame.time + EPSILON_S >= start_s + len(frames) * step_s and len(frames) != count:
-                    frames.append(picture)  # a slow source repeats a frame for several sampling times
+            picture = scaled(frame, short_side) if due(frame.time) else None
+            while due(frame.time):
+                frames.append(picture)  # a slow source repeats a frame for several sampling times
         return frames, held
 
 
