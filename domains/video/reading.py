@@ -109,7 +109,7 @@ def read_frames(
 def refuse_too_few(held: int, min_frames: int) -> None:
     """A stretch holding fewer frames than a clip is no video (a still picture, a one-frame file)."""
     if held < min_frames:
-        raise BadItemError(f"too few frames for a clip ({held} frames, a clip needs {min_frames})")
+        raise BadItemError(f"too few frames for a clip (has {held}, a clip needs {min_frames})")
 
 
 def decode_stretch(
