@@ -36,6 +36,7 @@ class RunPlan:
     items: list[Item]
     data_set: dict  # what config.json records of the data (``run_record.data_set_record``)
     lr_scales_with_batch: bool = False  # the lr was derived from the batch size (re-derived if it is lowered)
+    batch_chosen: bool = False  # the user gave the batch size (a recipe's may be split to fit memory)
 
 
 def lookup_domain(name: str) -> Domain:
@@ -184,7 +185,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     private = source == "private folder"  # recorded by a keyed fingerprint, never by its path
     fingerprint = domain.keyed_fingerprint(str(root)) if private else None
     data_set = data_set_record(source, items, fingerprint)
-    return RunPlan(resolved, domain, root, source, items, data_set, lr is None)
+    return RunPlan(resolved, domain, root, source, items, data_set, lr is None, config.batch_size is not None)
 
 
 def resolve_device(name: str) -> torch.device:

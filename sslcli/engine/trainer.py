@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 import sslcli
 from sslcli.config import PretrainConfig
 from sslcli.data.datasets import ViewDataset, scan_items
-from sslcli.data.loader import Batch, epoch_batches, make_loader
+from sslcli.data.loader import Batch, collate, epoch_batches, make_loader
 from sslcli.data.skips import SkipLog
 from sslcli.distributed import (
     PeerStopped,
@@ -40,6 +40,13 @@ from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, sa
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.features import feature_batches
 from sslcli.engine.init_weights import InitReport, load_init
+from sslcli.engine.memory_plan import (
+    MemoryPlan,
+    free_memory,
+    measure_step,
+    optimizer_bytes,
+    plan_memory,
+)
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
@@ -69,6 +76,7 @@ from sslcli.tracking.fanout import Tracking, open_tracking
 from sslcli.tracking.params import run_name, tracking_params
 
 MIN_BATCH = 2  # the fewest items per step any method can learn from (pairs, batch statistics)
+PROBE_ITEMS = 4  # items whose step the memory plan measures
 
 
 class NonFiniteLossError(UserError):
@@ -133,6 +141,9 @@ class Trainer:
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
         self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, self.config.seed)
+        self.memory: MemoryPlan | None = None
+        if not self.resume and self.world.is_main:  # the other ranks take rank 0's batch
+            self._fit_batch_to_memory()
         micro_per_epoch = len(self.items) // self.global_batch
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
@@ -229,6 +240,53 @@ class Trainer:
             f"{config.accumulate}; using batch size {fits}"
             + (f" (lr {self.config.lr:.3g}, scaled with the batch)" if lr is None else "")
         )
+
+    def _fit_batch_to_memory(self) -> None:
+        """Measure a step's memory on a few real items (``engine.memory_plan``); a recipe's batch that
+        does not fit becomes micro-batches with gradient accumulation (noted), a batch the user chose
+        that does not fit is refused with the estimate."""
+        views, count = self._probe_views()
+        if views is None:
+            return  # too few usable items to measure: the batch checks report it
+        saved = measure_step(self.method.backbone, views, self.autocast)
+        input_bytes = sum(t.nbytes for view in views for t in view.values())
+        self.memory = plan_memory(
+            saved, count, input_bytes, optimizer_bytes(self.method, self.config.optimizer),
+            self.config.num_workers, free_memory(self.device), self.device,
+        )  # fmt: skip
+        config = self.config
+        if self.plan.batch_chosen:  # refused only where even all the free memory is too little
+            fits = self.memory.largest_batch(share=1.0)
+            if fits < config.batch_size:
+                advice = f"--batch-size {fits} or less" if fits >= MIN_BATCH else "a smaller --input-size"
+                raise UserError(f"{self.memory.describe(config.batch_size)}: use {advice}")
+            return
+        fits = self.memory.largest_batch()
+        if fits >= config.batch_size:
+            return
+        if fits < MIN_BATCH:
+            raise UserError(f"{self.memory.describe(config.batch_size)}: use a smaller --input-size")
+        accumulate = math.ceil(config.batch_size * config.accumulate / fits)
+        micro = math.ceil(config.batch_size * config.accumulate / accumulate)
+        self.config = self.plan.config = config.updated(batch_size=micro, accumulate=accumulate)
+        self.opened.notes.append(
+            f"memory: {self.memory.describe(config.batch_size)}; training batch {micro} x accumulate "
+            f"{accumulate} instead (the same items per step and lr)"
+        )
+
+    def _probe_views(self) -> tuple[list | None, int]:
+        """The views of the first ``PROBE_ITEMS`` usable items, batched on the device, and how many
+        items they hold; None when fewer than ``MIN_BATCH`` decode."""
+        samples, batch = [], collate([])
+        for position in range(min(len(self.items), 4 * PROBE_ITEMS)):  # bad files are passed over
+            samples.append(self.dataset[(0, position)])  # seeded per item: draws nothing global
+            batch = collate(samples)
+            if len(batch) == PROBE_ITEMS:
+                break
+        if len(batch) < MIN_BATCH:
+            return None, 0
+        views = [{name: t.to(self.device) for name, t in view.items()} for view in batch.views]
+        return (channels_last_views(views) if self.device.type == "cuda" else views), len(batch)
 
     def start(self) -> None:
         """Write what the run starts from: its config and data set, the domain's run state, the skip
