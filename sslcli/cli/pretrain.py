@@ -35,7 +35,12 @@ OVERRIDES = {
 
 @click.command("pretrain")
 @click.option("--domain", default="natural", show_default=True, help="Data domain (see `sslcli domains`).")
-@click.option("--method", default="simclr", show_default=True, help="SSL method (see `sslcli methods`).")
+@click.option(
+    "--method",
+    default=None,
+    help="SSL method (see `sslcli methods`).  [default: simclr; where it does not fit the domain, the "
+    "method that does (audiovisual: avid)]",
+)
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
