@@ -33,6 +33,7 @@ def bench(session: nox.Session) -> None:
         "bench_audio.py",
         "bench_augment.py",
         "bench_cli_errors.py",
+        "bench_memory.py",
     )
     for script in scripts:
         session.run("python", f"benchmarks/{script}")
