@@ -222,17 +222,17 @@ def pretrain_command(
     from sslcli.distributed import current_world
     from sslcli.engine.trainer import ResumeRequest, pretrain
 
+    main_rank = current_world().is_main  # under torchrun only rank 0 reports (the others train quietly)
     request = None
     if resume:
         changes = {name: values[name] for name in RESUMABLE_CHANGES if name in values}
         ignored = sorted(set(values) - {"out", "data", *changes})
-        if ignored:
+        if ignored and main_rank:
             click.echo(
                 f"note: --resume continues with the run's saved config; ignoring {', '.join(ignored)}",
                 err=True,
             )
         request = ResumeRequest(changes, allow_data_change)
-    main_rank = current_world().is_main  # under torchrun only rank 0 reports (the others train quietly)
     result = pretrain(config, request, stderr_console(quiet=not main_rank))
     if not main_rank:
         return

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import FAST_PRETRAIN, invoke
+from tests.conftest import FAST_PRETRAIN, invoke, one_error_line
 
 BAD_FILES = {"zero.png": "0 bytes", "broken.png": "truncated", "fake.jpg": "not a readable image"}
 
@@ -176,6 +176,18 @@ def test_resume_says_which_options_it_ignores(digit_folder, tmp_path):
     result = invoke("pretrain", "--out", run, "--resume", "--epochs", "2", "--seed", "9")
     assert result.exit_code == 0, result.output
     assert "ignoring seed" in result.output  # --epochs may change on resume; the seed may not
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_under_torchrun_only_rank_0_prints_the_resume_note(digit_folder, tmp_path, monkeypatch, rank):
+    run = tmp_path / "run"
+    assert invoke("pretrain", "--data", digit_folder, "--out", run, *FAST_PRETRAIN).exit_code == 0
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("WORLD_SIZE", "2")  # no MASTER_ADDR: the group is never joined, after the note
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    result = invoke("pretrain", "--out", run, "--resume", "--seed", "9")
+    assert "MASTER_ADDR" in one_error_line(result)
+    assert ("ignoring seed" in result.output) == (rank == 0)
 
 
 def test_resume_of_a_folder_without_a_run(tmp_path):
