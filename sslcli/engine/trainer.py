@@ -266,12 +266,13 @@ class Trainer:
             return
         if fits < MIN_BATCH:
             raise UserError(f"{self.memory.describe(config.batch_size)}: use a smaller --input-size")
-        accumulate = math.ceil(config.batch_size * config.accumulate / fits)
-        micro = math.ceil(config.batch_size * config.accumulate / accumulate)
+        items_per_step = config.batch_size * config.accumulate
+        accumulate = math.ceil(items_per_step / fits)
+        micro = items_per_step // accumulate  # at most ``fits``, and never more items than the folder's
         self.config = self.plan.config = config.updated(batch_size=micro, accumulate=accumulate)
         self.opened.notes.append(
             f"memory: {self.memory.describe(config.batch_size)}; training batch {micro} x accumulate "
-            f"{accumulate} instead (the same items per step and lr)"
+            f"{accumulate} instead ({micro * accumulate} items a step, the same lr)"
         )
 
     def _probe_views(self) -> tuple[list | None, int]:

@@ -63,14 +63,20 @@ def recipe_flags() -> list[str]:
     return FAST_PRETRAIN[:i] + FAST_PRETRAIN[i + 2 :]
 
 
-def test_a_recipe_batch_that_does_not_fit_trains_as_micro_batches(digit_folder, tmp_path, monkeypatch):
-    squeeze_memory_to(monkeypatch, 3.5)
+@pytest.mark.parametrize(("items", "split"), [(3.5, (3, 12)), (5.5, (4, 8))])
+def test_a_recipe_batch_that_does_not_fit_trains_as_micro_batches(
+    digit_folder, tmp_path, monkeypatch, items, split
+):
+    squeeze_memory_to(monkeypatch, items)
     run = tmp_path / "run"
     result = invoke("pretrain", "--data", digit_folder, "--out", run, *recipe_flags())
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())["config"]
-    assert (config["batch_size"], config["accumulate"]) == (3, 12)  # the folder's 36 items, in 12 parts
-    assert "memory: batch 36 needs about" in result.output and "accumulate 12" in result.output
+    # the folder's 36 items a step (the batch lowered to them), in parts of at most `items`; where 36
+    # does not divide, a little fewer, never more than the folder holds
+    assert (config["batch_size"], config["accumulate"]) == split
+    assert "memory: batch 36 needs about" in result.output
+    assert f"batch {split[0]} x accumulate {split[1]} instead ({split[0] * split[1]} items" in result.output
 
 
 @pytest.mark.parametrize("items", [3.5, 0.0])
