@@ -45,10 +45,14 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         import errno
 
+        from sslcli.engine.stop_signals import StoppedBySignal
         from sslcli.errors import UserError, printable
 
         try:
             return super().invoke(ctx)
+        except StoppedBySignal as err:  # exits as the signal would have: 128 + its number
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(128 + err.number)
         except UserError as err:
             raise click.ClickException(printable(str(err))) from None
         except OSError as err:  # a write the guards in run_dir did not name

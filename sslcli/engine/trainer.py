@@ -26,6 +26,7 @@ from sslcli.distributed import (
     all_reduce_min,
     broadcast_json,
     broadcast_module_state,
+    current_world,
     gather_rows,
     local_device,
     process_group,
@@ -56,6 +57,7 @@ from sslcli.engine.setup import (
     describe_root,
     resolve_device,
 )
+from sslcli.engine.stop_signals import signals_stop_training
 from sslcli.engine.threads import restored_thread_count
 from sslcli.engine.time_budget import BudgetPlan, StepTimer, format_duration
 from sslcli.errors import UserError
@@ -653,7 +655,11 @@ def pretrain(
     """
     request = ResumeRequest() if resume is True else (resume or None)
     run_dir = Path(config.out)
-    with restored_thread_count(), process_group(resolve_device(config.device)) as world:
+    with (
+        restored_thread_count(),
+        signals_stop_training(current_world()),
+        process_group(resolve_device(config.device)) as world,
+    ):
         if not world.is_main:
             return _follow(config, request, console, world, clock)
         with exclusive(run_dir, "run directory"):
