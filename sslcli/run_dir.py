@@ -89,8 +89,9 @@ def clean_temp_files(folder: Path) -> list[Path]:
     before atomic_write's temp folders let it create beside the encoder. Returns what was removed."""
     if not folder.is_dir():
         return []
-    leftovers = [p for p in folder.rglob(f".*{TEMP_SUFFIX}") if p.is_file() or p.is_dir()]
-    leftovers += [p for p in folder.rglob(".tmp*") if SAFETENSORS_TEMP.fullmatch(p.name) and p.is_file()]
+    hidden = list(folder.rglob(".*"))  # one walk; a removed folder's contents are not listed again
+    leftovers = [p for p in hidden if p.name.endswith(TEMP_SUFFIX) and (p.is_file() or p.is_dir())]
+    leftovers += [p for p in hidden if SAFETENSORS_TEMP.fullmatch(p.name) and p.is_file()]
     for path in leftovers:
         remove_leftover(path)
     return leftovers

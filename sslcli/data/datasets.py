@@ -90,4 +90,4 @@ def scan_items(domain: Domain, items: list[Item], skips: SkipLog, num_workers: i
     for records in loader:
         skips.add([record for record in records if record is not None])
         progress.update(task, advance=len(records))
-    return [item for item in items if item.item_id not in skips.records]
+    return skips.kept(items)

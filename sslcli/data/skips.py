@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from sslcli.domains.base import BadItemError, Domain
+from sslcli.domains.base import BadItemError, Domain, Item
 from sslcli.errors import UserError, printable
 from sslcli.run_dir import write_text_atomic
 
@@ -39,20 +39,12 @@ def skip_reason(err: Exception, domain: Domain) -> str:
     return f"{type(err).__name__}: {lines[0]}"
 
 
-class SkipRecords(dict[str, str]):
-    """Reasons by escaped item id; an id is found whether asked raw (an item's) or escaped (read back
-    from ``skipped.csv``), since escaping an escaped id changes nothing."""
-
-    def __contains__(self, item_id: object) -> bool:
-        return super().__contains__(printable(str(item_id)))
-
-
 class SkipLog:
     """Collects skipped files under ``--on-error skip``; raises on the first under ``raise``."""
 
     def __init__(self, on_error: str, data_root: Path):
         self.on_error, self.data_root = on_error, data_root
-        self.records: dict[str, str] = SkipRecords()
+        self.records: dict[str, str] = {}  # reason by item id, both escaped (``printable``)
 
     def add(self, skipped: list[Skipped]) -> None:
         for record in skipped:
@@ -62,6 +54,10 @@ class SkipLog:
                     "(use --on-error skip to skip)"
                 )
             self.records.setdefault(printable(record.item_id), printable(record.reason))
+
+    def kept(self, items: list[Item]) -> list[Item]:
+        """``items`` less those recorded (looked up by their escaped ids)."""
+        return [item for item in items if printable(item.item_id) not in self.records]
 
     def read(self, path: Path) -> None:
         """Take back the records of a ``skipped.csv`` written by ``write`` (escaped again: an older

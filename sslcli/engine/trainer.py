@@ -41,13 +41,7 @@ from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, sa
 from sslcli.engine.encoder_file import save_encoder
 from sslcli.engine.features import feature_batches
 from sslcli.engine.init_weights import InitReport, load_init
-from sslcli.engine.memory_plan import (
-    MemoryPlan,
-    free_memory,
-    measure_step,
-    optimizer_bytes,
-    plan_memory,
-)
+from sslcli.engine.memory_plan import free_memory, measure_step, optimizer_bytes, plan_memory
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
@@ -143,7 +137,6 @@ class Trainer:
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
         self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, self.config.seed)
-        self.memory: MemoryPlan | None = None
         if not self.resume and self.world.is_main:  # the other ranks take rank 0's batch
             self._fit_batch_to_memory()
         micro_per_epoch = len(self.items) // self.global_batch
@@ -209,12 +202,12 @@ class Trainer:
             if not self.config.check_data:
                 return list(self.plan.items)
             self.skips.read(skipped_csv)
-            return [item for item in self.plan.items if item.item_id not in self.skips.records]
+            return self.skips.kept(self.plan.items)
         same_data = self.opened.record.get("data_set") == self.plan.data_set
         if self.resume and same_data and skipped_csv.is_file():
             self.skips.read(skipped_csv)
             if self.config.check_data:
-                return [item for item in self.plan.items if item.item_id not in self.skips.records]
+                return self.skips.kept(self.plan.items)
         if not self.config.check_data:
             return list(self.plan.items)
         with item_progress(self.console, self.config.log_every_s) as progress:
@@ -252,28 +245,28 @@ class Trainer:
             return  # too few usable items to measure: the batch checks report it
         saved = measure_step(self.method.backbone, views, self.autocast)
         input_bytes = sum(t.nbytes for view in views for t in view.values())
-        self.memory = plan_memory(
+        memory = plan_memory(
             saved, count, input_bytes, optimizer_bytes(self.method, self.config.optimizer),
             self.config.num_workers, free_memory(self.device), self.device,
         )  # fmt: skip
         config = self.config
         if self.plan.batch_chosen:  # refused only where even all the free memory is too little
-            fits = self.memory.largest_batch(share=1.0)
+            fits = memory.largest_batch(share=1.0)
             if fits < config.batch_size:
                 advice = f"--batch-size {fits} or less" if fits >= MIN_BATCH else "a smaller --input-size"
-                raise UserError(f"{self.memory.describe(config.batch_size)}: use {advice}")
+                raise UserError(f"{memory.describe(config.batch_size)}: use {advice}")
             return
-        fits = self.memory.largest_batch()
+        fits = memory.largest_batch()
         if fits >= config.batch_size:
             return
         if fits < MIN_BATCH:
-            raise UserError(f"{self.memory.describe(config.batch_size)}: use a smaller --input-size")
+            raise UserError(f"{memory.describe(config.batch_size)}: use a smaller --input-size")
         items_per_step = config.batch_size * config.accumulate
         accumulate = math.ceil(items_per_step / fits)
         micro = items_per_step // accumulate  # at most ``fits``, and never more items than the folder's
         self.config = self.plan.config = config.updated(batch_size=micro, accumulate=accumulate)
         self.opened.notes.append(
-            f"memory: {self.memory.describe(config.batch_size)}; training batch {micro} x accumulate "
+            f"memory: {memory.describe(config.batch_size)}; training batch {micro} x accumulate "
             f"{accumulate} instead ({micro * accumulate} items a step, the same lr)"
         )
 

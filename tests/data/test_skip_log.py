@@ -3,6 +3,8 @@ cannot move the cursor, clear the screen or split a row; read back, it still lis
 
 from __future__ import annotations
 
+from sslcli.domains import Item
+
 from sslcli.data.skips import SkipLog, Skipped
 
 NAME = "0/a\nb\x1b[2J.png"
@@ -16,6 +18,7 @@ def test_skipped_csv_escapes_names_and_reasons_and_knows_the_raw_ids_read_back(t
     assert "\x1b" not in text and "0/a\\nb\\x1b[2J.png" in text and "'\\x1b[31m'" in text
     again = SkipLog("skip", tmp_path)
     again.read(tmp_path / "skipped.csv")
-    assert NAME in again.records  # the trainer drops the items listed by their raw ids
+    listed, other = (Item(name, tmp_path / name, name) for name in (NAME, "0/b.png"))
+    assert again.kept([listed, other]) == [other]  # the items listed are dropped by their raw ids
     again.add([Skipped(NAME, "met again")])
     assert len(again.records) == 1
