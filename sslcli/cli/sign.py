@@ -15,12 +15,14 @@ def sign_command(path: Path) -> None:
     have checked where it came from. A file with a checksum is verified and left as it is; a file
     whose checksum does not match, or that holds metadata sslcli does not write, is refused.
     """
+    from sslcli.data_root import file_problem
     from sslcli.errors import UserError
     from sslcli.run_dir import ENCODER
 
     target = path / ENCODER if path.is_dir() else path
-    if not target.is_file():
-        raise UserError(f"{target}: no such encoder file")
+    problem = file_problem(target, str(target))
+    if problem:
+        raise UserError(problem)
 
     from sslcli.engine.encoder_file import sign_encoder
 

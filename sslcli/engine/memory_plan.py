@@ -61,6 +61,15 @@ class MemoryPlan:
             f"{self.free_bytes / GiB:.1f} GiB free"
         )
 
+    def record(self) -> dict[str, float | str]:
+        """What ``config.json`` keeps of the plan (``memory``)."""
+        return {
+            "device": self.device,
+            "per_item_mib": round(self.per_item_bytes / 2**20, 1),
+            "fixed_gib": round(self.fixed_bytes / GiB, 2),
+            "free_gib": round(self.free_bytes / GiB, 2),
+        }
+
 
 def saved_activation_bytes(run_forward) -> int:
     """Bytes of the tensors autograd saves for backward while ``run_forward()`` runs (each storage

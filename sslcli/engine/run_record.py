@@ -51,10 +51,12 @@ def write_run_record(
     processes: int = 1,
     time_budget: dict[str, Any] | None = None,
     init: dict[str, Any] | None = None,
+    memory: dict[str, Any] | None = None,
 ) -> None:
     """``processes``: how many ranks train the run (a resume must use as many); ``time_budget``: how
     ``--time-budget`` planned the epochs (``engine.time_budget.BudgetPlan.record``); ``init``: what
-    ``--init`` loaded (``engine.init_weights.InitReport.record``)."""
+    ``--init`` loaded (``engine.init_weights.InitReport.record``); ``memory``: the step's memory as
+    planned (``engine.memory_plan.MemoryPlan.record``)."""
     versions = {"sslcli": sslcli.__version__, "torch": torch.__version__, "python": platform.python_version()}
     payload = {
         "config": recorded_config(config),
@@ -67,6 +69,8 @@ def write_run_record(
         payload["time_budget"] = time_budget
     if init is not None:
         payload["init"] = init
+    if memory is not None:
+        payload["memory"] = memory
     write_text_atomic(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 

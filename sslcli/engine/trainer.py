@@ -137,6 +137,8 @@ class Trainer:
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
         self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, self.config.seed)
+        # how the step's memory was planned (config.json): a resumed run's as recorded, a new run's below
+        self.memory_record = opened.record.get("memory")
         if not self.resume and self.world.is_main:  # the other ranks take rank 0's batch
             self._fit_batch_to_memory()
         micro_per_epoch = len(self.items) // self.global_batch
@@ -249,7 +251,7 @@ class Trainer:
             saved, count, input_bytes, optimizer_bytes(self.method, self.config.optimizer),
             self.config.num_workers, free_memory(self.device), self.device,
         )  # fmt: skip
-        config = self.config
+        self.memory_record, config = memory.record(), self.config
         if self.plan.batch_chosen:  # refused only where even all the free memory is too little
             fits = memory.largest_batch(share=1.0)
             if fits < config.batch_size:
@@ -301,7 +303,7 @@ class Trainer:
         # failure (a full disk) in any write after it still leaves a folder that recovers
         write_run_record(
             self.run_dir, self.config, self.plan.data_set, resumes, self.world.size,
-            record.get("time_budget"), self.init_record,
+            record.get("time_budget"), self.init_record, self.memory_record,
         )  # fmt: skip
         self.plan.domain.save_run_state(self.run_dir)
         (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -503,6 +505,7 @@ class Trainer:
             write_run_record(
                 self.run_dir, self.config, self.plan.data_set, list(record.get("resumes", [])),
                 self.world.size, time_budget=plan.record(), init=self.init_record,
+                memory=self.memory_record,
             )  # fmt: skip
 
     def _epoch_batches(self) -> list[list[tuple[int, int]]]:

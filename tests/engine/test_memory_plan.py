@@ -71,7 +71,9 @@ def test_a_recipe_batch_that_does_not_fit_trains_as_micro_batches(
     run = tmp_path / "run"
     result = invoke("pretrain", "--data", digit_folder, "--out", run, *recipe_flags())
     assert result.exit_code == 0, result.output
-    config = json.loads((run / "config.json").read_text())["config"]
+    record = json.loads((run / "config.json").read_text())
+    config, memory = record["config"], record["memory"]
+    assert memory["device"] == "CPU" and memory["per_item_mib"] > 0  # the plan, as config.json keeps it
     # the folder's 36 items a step (the batch lowered to them), in parts of at most `items`; where 36
     # does not divide, a little fewer, never more than the folder holds
     assert (config["batch_size"], config["accumulate"]) == split

@@ -196,3 +196,9 @@ def test_the_encoder_gets_the_same_permissions_as_other_outputs(tmp_path, umask)
     want = 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "encoder.safetensors").stat().st_mode) == want
     assert stat.S_IMODE((tmp_path / "last.pt").stat().st_mode) == want
+
+
+def test_sign_without_an_encoder_is_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["sign", str(tmp_path)])  # a folder without encoder.safetensors
+    assert result.exit_code == 1
+    assert result.output == f"Error: {tmp_path / 'encoder.safetensors'}: no such file\n"
