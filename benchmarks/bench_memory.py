@@ -5,9 +5,13 @@ generated folder for the case the issue met: 8-frame clips as frame folders, whe
 batch of 256 at 112 px was killed by the out-of-memory killer), for one epoch. The table gives the
 peak RSS of the largest process (``os.wait4``'s ``ru_maxrss``), the batch and accumulation the run
 trained with, the plan's estimate of that micro-batch (``sslcli.engine.memory_plan``, from the run's
-"memory:" note or recomputed from config.json) and the memory free at the start. Asserts nothing.
+"memory:" note) and the memory free at the start.
 
-    python benchmarks/bench_memory.py [--cases natural,medical,audio,video,audiovisual,video-folders]
+A second table sets the plan's per-item figure (``config.json``'s ``memory.per_item_mib``) beside the
+growth of peak RSS per item measured between two batch sizes, without loader workers (so the plan
+and the main process count the same batches). Asserts nothing.
+
+    python benchmarks/bench_memory.py [--cases natural,...,video-folders] [--growth image224,clips]
 """
 
 from __future__ import annotations
@@ -39,17 +43,32 @@ CASES = {
     "video-folders": ["--domain", "video", "--data", "{clips}"],
 }
 CLIPS, FRAMES = 280, 8  # the issue's folder: 280 clips of 8 frames
+# growth cases: flags, and the two batch sizes whose peak RSS give the growth per item
+GROWTH = {
+    "image224": (["--data", "{digits}", "--backbone", "resnet18", "--input-size", "224"], (16, 64)),
+    "clips": (["--domain", "video", "--data", "{few_clips}"], (10, 40)),
+}
 
 
-def write_frame_folders(root: Path) -> Path:
-    """``CLIPS`` folders of ``FRAMES`` JPEG frames (160 x 128, a pattern sliding sideways)."""
+def write_frame_folders(root: Path, clips: int = CLIPS) -> Path:
+    """``clips`` folders of ``FRAMES`` JPEG frames (160 x 128, a pattern sliding sideways)."""
     rng = np.random.default_rng(0)
-    for clip in range(CLIPS):
+    for clip in range(clips):
         folder = root / f"clip{clip:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         base = rng.integers(0, 255, (128, 160, 3), dtype=np.uint8)
         for frame in range(FRAMES):
             Image.fromarray(np.roll(base, frame * 4, axis=1)).save(folder / f"{frame:04d}.jpg")
+    return root
+
+
+def write_digits(root: Path, count: int = 90) -> Path:
+    """``count`` of scikit-learn's 8 x 8 handwritten digits as PNGs (upscaled by the run's resize)."""
+    from sklearn.datasets import load_digits
+
+    root.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(load_digits().images[:count]):
+        Image.fromarray((image * 15).astype(np.uint8), mode="L").save(root / f"{i:03d}.png")
     return root
 
 
@@ -71,6 +90,7 @@ def peak_rss(argv: list[str]) -> tuple[int, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--growth", default=",".join(GROWTH))
     args = parser.parse_args()
     table = Table(title="Peak RSS of each domain's default pretraining (1 epoch)")
     for column in ("case", "batch x accumulate", "plan: memory note", "peak RSS", "free at start", "wall"):
@@ -92,10 +112,43 @@ def main() -> None:
             )
     console = Console(width=200)
     console.print(table)
+    if args.growth:
+        console.print(growth_table(args.growth.split(",")))
     console.print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads default, "
         f"{datetime.date.today().isoformat()}"
     )
+
+
+def growth_table(cases: list[str]) -> Table:
+    """Peak RSS at two batch sizes per case, its growth per item, and the plan's per-item figure."""
+    table = Table(title="The plan's bytes per item against measured growth (1 epoch, no loader workers)")
+    for column in (
+        "case",
+        "batch -> peak RSS",
+        "measured growth per item",
+        "plan per item",
+        "plan / measured",
+    ):
+        table.add_column(column)
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {
+            "digits": write_digits(Path(tmp) / "digits"),
+            "few_clips": write_frame_folders(Path(tmp) / "c", 40),
+        }
+        for case in cases:
+            flags, batches = GROWTH[case]
+            peaks, planned = [], 0.0
+            for batch in batches:
+                run = Path(tmp) / f"run-{case}-{batch}"
+                argv = [sys.executable, "-m", "sslcli", "pretrain", *[f.format(**folders) for f in flags]]
+                argv += ["--out", str(run), "--epochs", "1", "--batch-size", str(batch), "--num-workers", "0"]
+                peaks.append(peak_rss([*argv, "--logger", "none"])[0])
+                planned = json.loads((run / "config.json").read_text())["memory"]["per_item_mib"]
+            growth = (peaks[1] - peaks[0]) / (batches[1] - batches[0]) / 2**20
+            shown = ", ".join(f"{b}: {p / 2**30:.2f} GiB" for b, p in zip(batches, peaks, strict=True))
+            table.add_row(case, shown, f"{growth:.0f} MiB", f"{planned:.0f} MiB", f"{planned / growth:.2f}")
+    return table
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ import torch
 from sslcli.data.loader import PREFETCH_BATCHES
 
 USABLE_SHARE = 0.8  # of the free memory a run plans to use: the rest for the allocator, libraries, files
-# A step's peak over what autograd keeps. On the CPU the saved tensors overstate the peak's growth per
-# item (ResNet-18: 54 MiB saved vs 41 MiB measured at 224 px; per-frame ResNet-18 on 8-frame clips:
-# 96 vs 84 MiB; peak RSS of batches 16/64 and 10/40, 2026-12-06), so they are taken as they are. On a
-# GPU the caching allocator and backward's activation gradients come on top: an allowance, not yet
-# measured there (benchmarks/bench_memory.py prints both).
+# A step's peak over what autograd keeps. On the CPU the plan already exceeds the measured growth
+# per item by about a third (ResNet-18 at 224 px: 54 MiB planned vs 40 measured; the video default's
+# clips: 99 vs 73; benchmarks/bench_memory.py's growth table, 2026-12-06), so the saved tensors are
+# taken as they are. On a GPU the caching allocator and backward's activation gradients come on top:
+# an allowance, not yet measured there.
 BACKWARD_FACTOR = {"cpu": 1.0, "cuda": 1.5}
 WORKER_BYTES = 400 * 2**20  # resident memory of one data-loading process beyond the batches it holds
 OPTIMIZER_COPIES = {"adamw": 4, "sgd": 3}  # weights, gradients, and the optimizer's state per weight
