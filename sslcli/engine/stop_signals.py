@@ -13,13 +13,16 @@ import threading
 from collections.abc import Iterator
 
 from sslcli.distributed import World
-from sslcli.errors import UserError
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-class StoppedBySignal(UserError):
-    """Stop signal ``number`` arrived during training; ``str(err)`` is the one line to show."""
+class StoppedBySignal(BaseException):
+    """Stop signal ``number`` arrived during training; ``str(err)`` is the one line to show.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: the signal may land inside any ``except
+    Exception`` (an item's decode, which turns failures into bad items), and must still stop the run.
+    """
 
     def __init__(self, message: str, number: int):
         super().__init__(message)

@@ -9,11 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+from sslcli.domains import Item
 
+from sslcli.data.datasets import ViewDataset
 from sslcli.distributed import World
-from sslcli.engine.stop_signals import stop_message
+from sslcli.engine.stop_signals import StoppedBySignal, signals_stop_training, stop_message
 from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
 
 
@@ -55,3 +58,23 @@ def test_under_torchrun_every_rank_names_itself_and_only_rank_0_says_how_to_cont
     assert stop_message(World(1, 4), "SIGTERM") == "rank 1: stopped by SIGTERM"
     assert stop_message(World(0, 4), "SIGTERM").startswith("rank 0: stopped by SIGTERM; ")
     assert "--resume" in stop_message(World(0, 4), "SIGTERM")
+
+
+class SignalledWhileDecoding:
+    """A domain whose decode is where the stop signal lands (the likeliest place: most of a step)."""
+
+    def load(self, item: Item):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the signal did not interrupt the decode")
+
+    def describe_item(self, item: Item) -> str:
+        return item.item_id
+
+
+def test_a_signal_during_an_items_decode_stops_the_run_instead_of_becoming_a_bad_item():
+    dataset = ViewDataset(
+        SignalledWhileDecoding(), [Item("a", Path("a.png"), "a.png")], lambda sample: [sample], seed=0
+    )
+    with signals_stop_training(World(0, 1)), pytest.raises(StoppedBySignal) as stopped:
+        dataset[0, 0]
+    assert stopped.value.number == signal.SIGTERM
