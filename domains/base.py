@@ -195,6 +195,8 @@ def each_input(transform: Callable[[torch.Tensor], torch.Tensor], sample: Sample
 # two_views: two independent augmentations (SimCLR, BYOL, ...); one_view: one augmentation (pretext tasks
 # that then apply their own transform); plain: the deterministic eval resize, no augmentation;
 # multi_crop: two global crops at the input size, then ``local_crops`` small crops (DINO, SwAV).
+# a built-in sample's CPU run (``Domain.recipe``'s ``cpu_budget_s``): minutes, enough steps to show learning
+SAMPLE_CPU_BUDGET_S = 5 * 60.0
 VIEW_FAMILIES = ("two_views", "one_view", "plain", "multi_crop")
 
 GLOBAL_CROPS = 2

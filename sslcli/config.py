@@ -59,7 +59,8 @@ class PretrainConfig(BaseModel):
     lr: float | None = Field(None, gt=0, le=MAX_LR)
     weight_decay: float = Field(1e-6, ge=0, le=MAX_WEIGHT_DECAY)
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    warmup_epochs: float = Field(1.0, ge=0, le=MAX_EPOCHS)
+    # None: a share of the planned steps (engine.schedule.WARMUP_SHARE)
+    warmup_epochs: float | None = Field(None, ge=0, le=MAX_EPOCHS)
     accumulate: int = Field(1, ge=1, le=MAX_ACCUMULATE)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -78,6 +79,9 @@ class PretrainConfig(BaseModel):
     init: str | None = None
     views: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, Any] = Field(default_factory=dict)
+    # which weights become encoder.safetensors: the last, or the best by a label-free criterion
+    # (engine.selection; the last weights are kept beside them)
+    select: Literal["last", "rankme", "alpha-req"] = "rankme"
     checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch
     log_every: int = Field(10, ge=1)  # optimizer steps between rows of metrics.csv
     # seconds between progress lines where stderr is not a terminal (a log file, CI); a terminal redraws

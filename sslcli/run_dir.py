@@ -24,7 +24,9 @@ from sslcli.errors import UserError
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoints/last.pt"
-ENCODER = "encoder.safetensors"
+ENCODER = "encoder.safetensors"  # the selected weights (engine.selection), else the last
+ENCODER_LAST = "encoder_last.safetensors"  # the last weights, beside a selected encoder
+SELECTED = "checkpoints/selected.safetensors"  # the best weights so far by the --select criterion
 METRICS = "metrics.csv"
 SKIPPED = "skipped.csv"
 PLOTS = "plots"

@@ -28,6 +28,7 @@ from sslcli.domains.audio.reading import AUDIO_SUFFIXES, duration_s, read_wavefo
 from sslcli.domains.audio.spoken_digits import materialise_spoken_digits
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 from sslcli.domains.base import (
+    SAMPLE_CPU_BUDGET_S,
     BadItemError,
     Domain,
     DomainError,
@@ -236,5 +237,5 @@ class AudioDomain(Domain):
         views = {**AudioSettings().model_dump(), **AudioViewOptions().model_dump()}
         recipe = {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
         if data_is_builtin:  # 1800 clips: batches of 64 give 28 steps an epoch, 6 epochs ~5 CPU minutes
-            recipe.update(epochs=6, batch_size=64, lr=2e-3)
+            recipe.update(epochs=6, batch_size=64, lr=2e-3, cpu_budget_s=SAMPLE_CPU_BUDGET_S)
         return recipe

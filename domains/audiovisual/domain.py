@@ -32,6 +32,7 @@ from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
 from sslcli.domains.audiovisual.moving_shapes import materialise_moving_shapes
 from sslcli.domains.audiovisual.soundtrack import read_soundtrack
 from sslcli.domains.base import (
+    SAMPLE_CPU_BUDGET_S,
     Domain,
     InputSpec,
     Item,
@@ -198,4 +199,4 @@ class AudioVisualDomain(Domain):
         views = {**settings, **augment, "frames": 4, "short_side": 64}
         backbone = f"{VIDEO}=resnet10,{AUDIO}=spec_cnn"
         recipe = {"input_size": 16, "backbone": backbone, "views": views, "lr": 1e-3}
-        return recipe | {"epochs": 50, "batch_size": 30}
+        return recipe | {"epochs": 50, "batch_size": 30, "cpu_budget_s": SAMPLE_CPU_BUDGET_S}

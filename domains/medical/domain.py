@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 from pydantic import model_validator
 from sslcli.domains.base import (
+    SAMPLE_CPU_BUDGET_S,
     BadItemError,
     Domain,
     InputSpec,
@@ -155,4 +156,5 @@ class MedicalDomain(Domain):
             return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
         # ~140 images of mixed size: 32 px, the one-block-per-stage ResNet and batch 32 keep 10 CPU
         # epochs to minutes (the generic batch of 256 is larger than the whole sample)
-        return {"input_size": 32, "backbone": "resnet10", "views": views, "batch_size": 32}
+        recipe = {"input_size": 32, "backbone": "resnet10", "views": views, "batch_size": 32}
+        return recipe | {"cpu_budget_s": SAMPLE_CPU_BUDGET_S}

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 from sslcli.domains.base import (
+    SAMPLE_CPU_BUDGET_S,
     Domain,
     Entry,
     InputSpec,
@@ -153,4 +154,5 @@ class VideoDomain(Domain):
         # 1 s pieces at 25-30 fps: 8 frames every 3rd cover 0.8-1 s; 64 px and resnet10 on every frame
         # keep a CPU epoch of the ~20 pieces short
         views = {**VideoSettings(stride=3).model_dump(), **ClipViewOptions().model_dump()}
-        return {"input_size": 64, "backbone": "resnet10", "views": views, "epochs": 5, "batch_size": 8}
+        recipe = {"input_size": 64, "backbone": "resnet10", "views": views, "epochs": 5, "batch_size": 8}
+        return recipe | {"cpu_budget_s": SAMPLE_CPU_BUDGET_S}

@@ -30,6 +30,7 @@ OVERRIDES = {
     "init": "init",
     "logger": "logger",
     "log_every_s": "log_every_s",
+    "select": "select",
 }
 
 
@@ -137,6 +138,14 @@ OVERRIDES = {
     metavar="SECONDS",
     help="Where stderr is not a terminal (a log file, CI): a plain progress line this often (step, "
     "epoch, loss, items/s, ETA).  [default: 30]",
+)
+@click.option(
+    "--select",
+    type=click.Choice(["rankme", "alpha-req", "last"]),
+    default=None,
+    help="Which weights become encoder.safetensors: the best by a label-free score of embeddings at "
+    "up to 8 epoch ends (RankMe: effective rank; alpha-req: eigenspectrum decay), or the last (the "
+    "last are also kept as encoder_last.safetensors).  [default: rankme]",
 )
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."

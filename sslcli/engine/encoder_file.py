@@ -27,7 +27,7 @@ ENCODER_CHECKSUM_KEY = "tensors_sha256"  # metadata key holding ``tensors_sha256
 EXPORT_SIDECAR_KEY = "sslcli_export"  # ``sslcli export --format safetensors``: the sidecar's JSON
 # every metadata key sslcli writes (the trainer's record, export's sidecar, the checksum)
 ENCODER_METADATA_KEYS = frozenset(
-    {"backbone", "input_size", "domain", "method", "feature_dim", "sslcli"}
+    {"backbone", "input_size", "domain", "method", "feature_dim", "sslcli", "selection"}
     | {EXPORT_SIDECAR_KEY, ENCODER_CHECKSUM_KEY}
 )
 HEADER_ALIGNMENT = 8  # safetensors pads its JSON header with spaces to a multiple of 8 bytes

@@ -33,6 +33,17 @@ class SideBySide(torch.nn.Module):
         return dict(zip(self.encoders, features.split(self.widths, dim=1), strict=True))
 
 
+class EveryInput(torch.nn.Module):
+    """Each input's encoder on its own input, features concatenated: {name: (B, ...)} -> (B, sum F)."""
+
+    def __init__(self, encoders: torch.nn.ModuleDict):
+        super().__init__()
+        self.encoders = encoders
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([encoder(inputs[name]) for name, encoder in self.encoders.items()], dim=1)
+
+
 @torch.inference_mode()
 def feature_batches(
     encoder: torch.nn.Module,

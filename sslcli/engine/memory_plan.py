@@ -97,12 +97,12 @@ def measure_step(backbone: torch.nn.Module, views: list[dict], autocast) -> int:
         return saved_activation_bytes(lambda: encode_views(probe, views))
 
 
-def encode_views(backbone: torch.nn.Module, views: list[dict]) -> None:
+def encode_views(backbone: torch.nn.Module, views: list[dict]) -> list[torch.Tensor]:
     """Every input of every view through its encoder (one per input name for several inputs)."""
-    for view in views:
-        for name, tensor in view.items():
-            encoder = backbone[name] if isinstance(backbone, torch.nn.ModuleDict) else backbone
-            encoder(tensor)
+    several = isinstance(backbone, torch.nn.ModuleDict)
+    return [
+        (backbone[name] if several else backbone)(tensor) for view in views for name, tensor in view.items()
+    ]
 
 
 def cuda_devices(device: torch.device) -> list[torch.device]:

@@ -35,7 +35,7 @@ class RunPlan:
     data_source: str  # "builtin", "folder", or "private folder" (a path that may identify patients)
     items: list[Item]
     data_set: dict  # what config.json records of the data (``run_record.data_set_record``)
-    lr_scales_with_batch: bool = False  # the lr was derived from the batch size (re-derived if it is lowered)
+    lr_scales_with_batch: bool = False  # the user gave no lr: it is scaled with the batch if that changes
     batch_chosen: bool = False  # the user gave the batch size (a recipe's may be split to fit memory)
 
 
@@ -149,10 +149,12 @@ def recipe_lr(config: PretrainConfig, recipe: dict) -> float | None:
 
 
 def default_budget(config: PretrainConfig, recipe: dict, device_type: str) -> float | None:
-    """``DEFAULT_CPU_BUDGET_S`` for a CPU run that neither the user nor the recipe gave epochs, so that
-    a first run on a laptop ends in minutes, whatever the folder holds; else None."""
-    chosen = config.epochs is not None or "epochs" in recipe
-    return DEFAULT_CPU_BUDGET_S if device_type == "cpu" and not chosen else None
+    """On a CPU, a run the user gave no epochs trains for a time budget (the recipe's ``cpu_budget_s``,
+    else ``DEFAULT_CPU_BUDGET_S``), so that a first run on a laptop ends in minutes whatever the
+    folder holds; a recipe's epochs are for faster devices. Elsewhere None."""
+    if device_type != "cpu" or config.epochs is not None:
+        return None
+    return recipe.get("cpu_budget_s", DEFAULT_CPU_BUDGET_S)
 
 
 def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPlan:
@@ -174,7 +176,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
         input_size=config.input_size or recipe["input_size"],
         backbone=config.backbone or method_cls.default_backbone or recipe["backbone"],
         views={**recipe["views"], **config.views},
-        epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),
+        epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),  # provisional under a budget
         time_budget_s=config.time_budget_s or default_budget(config, recipe, device_type),
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),
         lr=lr,
@@ -185,7 +187,8 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     private = source == "private folder"  # recorded by a keyed fingerprint, never by its path
     fingerprint = domain.keyed_fingerprint(str(root)) if private else None
     data_set = data_set_record(source, items, fingerprint)
-    return RunPlan(resolved, domain, root, source, items, data_set, lr is None, config.batch_size is not None)
+    lr_scales = config.lr is None  # the recipe's or the generic rule's: it follows the batch
+    return RunPlan(resolved, domain, root, source, items, data_set, lr_scales, config.batch_size is not None)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -38,19 +38,20 @@ from sslcli.engine.acceleration import (
     compile_failures,
 )
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
-from sslcli.engine.encoder_file import save_encoder
-from sslcli.engine.features import feature_batches
+from sslcli.engine.features import EveryInput, feature_batches
 from sslcli.engine.init_weights import InitReport, load_init
 from sslcli.engine.memory_plan import free_memory, measure_step, optimizer_bytes, plan_memory
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
-from sslcli.engine.schedule import warmup_cosine
+from sslcli.engine.schedule import warmup_cosine, warmup_steps
+from sslcli.engine.selection import SCORE_COLUMNS, SCORED_ITEMS, Selection, scored_count, scored_subset
 from sslcli.engine.setup import (
     build_method,
     describe_root,
     resolve_device,
 )
+from sslcli.engine.step_plan import budget_steps, compute_seconds_per_item, planned_batch, seconds_per_item
 from sslcli.engine.stop_signals import signals_stop_training
 from sslcli.engine.threads import restored_thread_count
 from sslcli.engine.time_budget import BudgetPlan, StepTimer, format_duration
@@ -59,7 +60,6 @@ from sslcli.methods import Method, StepContext
 from sslcli.reporting.progress import item_progress, training_progress
 from sslcli.run_dir import (
     CHECKPOINT,
-    ENCODER,
     METRICS,
     PLOTS,
     SKIPPED,
@@ -72,7 +72,7 @@ from sslcli.tracking.fanout import Tracking, open_tracking
 from sslcli.tracking.params import run_name, tracking_params
 
 MIN_BATCH = 2  # the fewest items per step any method can learn from (pairs, batch statistics)
-PROBE_ITEMS = 4  # items whose step the memory plan measures
+PROBE_ITEMS = 16  # items whose step the memory and step plans measure
 
 
 class NonFiniteLossError(UserError):
@@ -87,6 +87,10 @@ class TrainState:
     elapsed_s: float = 0.0
     last_loss: float = float("nan")
     items_seen: int = 0
+    selected_epoch: int = 0  # the epoch after which the weights --select keeps were taken (0: none yet)
+    selected_step: int = 0
+    selected_score: float = float("nan")
+    scored_items: int = SCORED_ITEMS  # items each scoring of --select embeds (engine.selection.scored_count)
 
 
 @dataclass
@@ -139,8 +143,9 @@ class Trainer:
         self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, self.config.seed)
         # how the step's memory was planned (config.json): a resumed run's as recorded, a new run's below
         self.memory_record = opened.record.get("memory")
+        self.step_estimate: float | None = None  # optimizer steps a --time-budget should hold (step_plan)
         if not self.resume and self.world.is_main:  # the other ranks take rank 0's batch
-            self._fit_batch_to_memory()
+            self._fit_batch_to_device()
         micro_per_epoch = len(self.items) // self.global_batch
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
@@ -149,13 +154,16 @@ class Trainer:
                 f"fewer than one step of batch size {self.config.batch_size} x accumulate "
                 f"{self.config.accumulate}{self._times_processes()}"
             )
-        self.total_steps = self.steps_per_epoch * self.config.epochs
         planning = self.config.time_budget_s is not None and not self.resume
-        self.warmup_steps = round(self.config.warmup_epochs * self.steps_per_epoch)
+        if planning and self.step_estimate is not None:  # until the budget is planned from real steps
+            self.config = self.config.updated(epochs=max(1, round(self.step_estimate / self.steps_per_epoch)))
+        self.total_steps = self.steps_per_epoch * self.config.epochs
+        self.warmup_steps = warmup_steps(self.config.warmup_epochs, self.steps_per_epoch, self.total_steps)
         self.step_timer = StepTimer(clock, self.steps_per_epoch, self.warmup_steps) if planning else None
         # called with (state, method) after each epoch's checkpoint, outside the timed steps
         self.on_epoch_end: Callable[[TrainState, Method], None] | None = None
         self.budget: BudgetPlan | None = None
+        self.selection = Selection(self.config.select, self.run_dir)
         if self.config.sync_batchnorm and not self.world.alone and self.device.type != "cuda":
             raise UserError("--sync-batchnorm: torch's SyncBatchNorm runs on CUDA devices only")
 
@@ -229,22 +237,56 @@ class Trainer:
                 f"{config.method} needs at least {MIN_BATCH * config.accumulate * self.world.size} "
                 f"({MIN_BATCH} per step x accumulate {config.accumulate}{self._times_processes()})"
             )
-        lr = None if self.plan.lr_scales_with_batch else config.lr
-        lowered = config.updated(batch_size=fits, lr=lr)
-        self.config = self.plan.config = lowered.updated(lr=lowered.resolved_lr(self.world.size))
-        self.opened.notes.append(
+        self._rebatch(
+            fits,
             f"{usable} usable items are fewer than batch size {config.batch_size} x accumulate "
-            f"{config.accumulate}; using batch size {fits}"
-            + (f" (lr {self.config.lr:.3g}, scaled with the batch)" if lr is None else "")
+            f"{config.accumulate}; using batch size {fits}",
         )
 
-    def _fit_batch_to_memory(self) -> None:
-        """Measure a step's memory on a few real items (``engine.memory_plan``); a recipe's batch that
-        does not fit becomes micro-batches with gradient accumulation (noted), a batch the user chose
-        that does not fit is refused with the estimate."""
-        views, count = self._probe_views()
+    def _rebatch(self, batch_size: int, note: str) -> None:
+        """Train with ``batch_size`` items a step instead, noting why; an lr the user did not give
+        follows the batch linearly."""
+        old = self.config.batch_size
+        lr = self.config.lr * batch_size / old if self.plan.lr_scales_with_batch else self.config.lr
+        self.config = self.plan.config = self.config.updated(batch_size=batch_size, lr=lr)
+        scaled = f" (lr {lr:.3g}, scaled with the batch)" if self.plan.lr_scales_with_batch else ""
+        self.opened.notes.append(note + scaled)
+
+    def _fit_batch_to_device(self) -> None:
+        """Probe a few real items: under a time budget, a batch that leaves too few optimizer steps is
+        lowered (``engine.step_plan``); one that does not fit memory is split (``engine.memory_plan``)."""
+        views, count, load_s = self._probe_views()
         if views is None:
             return  # too few usable items to measure: the batch checks report it
+        if self.config.time_budget_s is not None:
+            self._fit_batch_to_budget(views, count, load_s)
+        self._fit_batch_to_memory(views, count)
+
+    def _fit_batch_to_budget(self, views: list, count: int, load_s: float) -> None:
+        """The batch that gives the budget enough optimizer steps at the probe's cost per item (unless the
+        user chose it), and how many items each scoring of ``--select`` can afford."""
+        config = self.config
+        compute_s = compute_seconds_per_item(self.method.backbone, views, count, self.autocast)
+        item_s = seconds_per_item(load_s, compute_s, self.device.type, config.num_workers)
+        chosen = self.plan.batch_chosen
+        batch = (
+            config.batch_size if chosen else planned_batch(config.time_budget_s, item_s, config.batch_size)
+        )
+        self.step_estimate = budget_steps(config.time_budget_s, item_s, batch * config.accumulate)
+        self.state.scored_items = scored_count(config.time_budget_s, item_s)
+        if batch < config.batch_size:
+            before = budget_steps(config.time_budget_s, item_s, config.batch_size * config.accumulate)
+            self._rebatch(
+                batch,
+                f"time budget {format_duration(config.time_budget_s)}: batch {config.batch_size} leaves "
+                f"about {before:.0f} optimizer steps at {item_s * 1000:.3g} ms an item; batch {batch} "
+                f"about {self.step_estimate:.0f}",
+            )
+
+    def _fit_batch_to_memory(self, views: list, count: int) -> None:
+        """Measure a step's memory on the probe's items (``engine.memory_plan``); a recipe's batch that
+        does not fit becomes micro-batches with gradient accumulation (noted), a batch the user chose
+        that does not fit is refused with the estimate."""
         saved = measure_step(self.method.backbone, views, self.autocast)
         input_bytes = sum(t.nbytes for view in views for t in view.values())
         memory = plan_memory(
@@ -272,19 +314,22 @@ class Trainer:
             f"{accumulate} instead ({micro * accumulate} items a step, the same lr)"
         )
 
-    def _probe_views(self) -> tuple[list | None, int]:
-        """The views of the first ``PROBE_ITEMS`` usable items, batched on the device, and how many
-        items they hold; None when fewer than ``MIN_BATCH`` decode."""
+    def _probe_views(self) -> tuple[list | None, int, float]:
+        """The views of the first ``PROBE_ITEMS`` usable items, batched on the device, how many items
+        they hold and the seconds an item took to decode and view; None when fewer than ``MIN_BATCH``
+        decode."""
         samples, batch = [], collate([])
+        started = time.perf_counter()
         for position in range(min(len(self.items), 4 * PROBE_ITEMS)):  # bad files are passed over
             samples.append(self.dataset[(0, position)])  # seeded per item: draws nothing global
             batch = collate(samples)
             if len(batch) == PROBE_ITEMS:
                 break
         if len(batch) < MIN_BATCH:
-            return None, 0
+            return None, 0, 0.0
+        load_s = (time.perf_counter() - started) / len(samples)
         views = [{name: t.to(self.device) for name, t in view.items()} for view in batch.views]
-        return (channels_last_views(views) if self.device.type == "cuda" else views), len(batch)
+        return (channels_last_views(views) if self.device.type == "cuda" else views), len(batch), load_s
 
     def start(self) -> None:
         """Write what the run starts from: its config and data set, the domain's run state, the skip
@@ -375,9 +420,9 @@ class Trainer:
             compile_encoders(self.method.backbone)
         metrics, tracking = None, Tracking([], self._warn)
         if self.world.is_main:
-            metrics = MetricsLog(
-                self.run_dir / METRICS, self.state.step if self.resume else None, self.method.log_names
-            )
+            resumed_at = self.state.step if self.resume else None
+            columns = (*self.method.log_names, *SCORE_COLUMNS)
+            metrics = MetricsLog(self.run_dir / METRICS, resumed_at, columns)
             tracking = self._open_tracking()
         with tracking:  # closed as failed if training stops on an error
             self._train(metrics, tracking)
@@ -450,18 +495,24 @@ class Trainer:
                         rate=rate,
                         epoch=self._epoch_of_epochs(),
                     )
+                    scores = {}
+                    if self.state.batch_in_epoch == micro_per_epoch:
+                        scores = self._score_weights()
+                        tick = time.perf_counter()  # the scoring is no step's time
                     logged = (
                         self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps
                     )
-                    if metrics is not None and logged:
-                        row = dict(
-                            epoch=self.state.epoch,
-                            loss=self.state.last_loss,
-                            lr=lr,
-                            items_per_s=rate,
-                            elapsed_s=self.state.elapsed_s,
+                    if metrics is not None and (logged or scores):
+                        row = {
+                            "epoch": self.state.epoch,
+                            "loss": self.state.last_loss,
+                            "lr": lr,
+                            "items_per_s": rate,
+                            "elapsed_s": self.state.elapsed_s,
                             **self.last_logs,
-                        )
+                            **dict.fromkeys(SCORE_COLUMNS, math.nan),
+                            **scores,
+                        }
                         metrics.append(step=self.state.step, **row)
                         tracking.log_metrics(self.state.step, {f"train/{k}": v for k, v in row.items()})
                     if self.state.step % self.config.checkpoint_every == 0:
@@ -500,6 +551,7 @@ class Trainer:
         self.step_timer, self.budget = None, plan
         self.config = self.config.updated(epochs=plan.epochs)
         self.total_steps = self.steps_per_epoch * plan.epochs
+        self.warmup_steps = warmup_steps(self.config.warmup_epochs, self.steps_per_epoch, self.total_steps)
         if self.world.is_main:
             record = self.opened.record
             write_run_record(
@@ -516,6 +568,23 @@ class Trainer:
         weights = self.method.sampling_weights()
         batches = epoch_batches(len(self.items), self.global_batch, config.seed, self.state.epoch, weights)
         return [batch[rank * size : (rank + 1) * size] for batch in batches]
+
+    def _score_weights(self) -> dict[str, float]:
+        """At a scoring point of ``--select`` (rank 0, the epoch's last step): the label-free scores of
+        the backbone's embeddings of the scored subset, the weights kept when they are the best so far."""
+        if not self.world.is_main or not self.selection.due(self.state.epoch + 1, self.config.epochs):
+            return {}
+        backbone = self.method.backbone
+        several = isinstance(backbone, torch.nn.ModuleDict)  # a clip and its sound: both encoders' features
+        encoder = EveryInput(backbone) if several else backbone
+        subset = scored_subset(self.items, self.state.scored_items)
+        batches = feature_batches(
+            encoder, self.plan.domain, subset, self.config.input_size, self.config.batch_size,
+            self.device, self.skips, self.config.num_workers, whole_sample=several,
+        )  # fmt: skip
+        embeddings = torch.cat([features for positions, features, _ in batches if positions])  # (N, F)
+        self.method.train()
+        return self.selection.consider(self.state, embeddings, backbone, self._encoder_metadata())
 
     def _item_features(self) -> torch.Tensor:
         """Pooled backbone features (N, F) of every training item (eval transform, eval mode), on CPU.
@@ -610,11 +679,9 @@ class Trainer:
             self.budget,
         )
 
-    def _write_outputs(self) -> None:
-        """The encoder, the method's pictures, the skip list and the loss plot (rank 0)."""
-        from sslcli.reporting.plots import plot_loss
-
-        metadata = {
+    def _encoder_metadata(self) -> dict[str, str]:
+        """What an encoder file records of the run (``encoder_file.ENCODER_METADATA_KEYS``)."""
+        return {
             "backbone": self.config.backbone,
             "input_size": str(self.config.input_size),
             "domain": self.config.domain,
@@ -622,7 +689,14 @@ class Trainer:
             "feature_dim": str(self.method.feature_dim),
             "sslcli": sslcli.__version__,
         }
-        save_encoder(self.run_dir / ENCODER, self.method.backbone, metadata)
+
+    def _write_outputs(self) -> None:
+        """The encoder, the method's pictures, the skip list and the loss plot (rank 0)."""
+        from sslcli.reporting.plots import plot_loss
+
+        chosen = self.selection.write_encoders(self.state, self.method.backbone, self._encoder_metadata())
+        if chosen is not None:
+            self.console.print(chosen, markup=False, highlight=False)
         self.method.on_train_end(self.run_dir, show_samples=not self.plan.domain.identifying_paths)
         self.skips.write(self.run_dir / SKIPPED)
         plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")

@@ -1,0 +1,172 @@
+"""What a default buys, per data set and seed: pretrained against random init and the raw input.
+
+For every named set and seed, runs the user's two commands in subprocesses (``sslcli pretrain`` with
+the domain's default recipe: no flags beyond the data, the seed and the set's method, so a CPU trains
+for the recipe's time budget; then ``sslcli eval --json``), and prints one table: kNN (k=20, T=0.1)
+and linear-probe accuracy of the pretrained encoder, of its random initialisation and of the raw
+input, as mean and spread (min-max) over the seeds, with how many seeds the encoder beat both
+baselines at, the selected checkpoint's epoch and the last weights' kNN beside the selected ones
+(``--select``), and the pretrain wall time.
+
+Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
+natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and ``glyphs``
+come from ``image_sets.py`` (written under ``--sets``, each needing its package). Append ``:METHOD``
+to run a method the domain recommends instead of its default (``digits:byol``).
+
+    python benchmarks/quality.py digits spoken-digits --seeds 0 1 2
+    python benchmarks/quality.py mnist5k --sets /tmp/sets --budget 5m
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
+IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
+ENCODERS = ("pretrained", "random_init", "raw_input")
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    domain: str
+    method: str | None
+    train: Path | None  # None: the domain's built-in sample (pretrain and eval without --data)
+    test: Path | None
+
+
+def data_set(spec: str, sets_root: Path) -> DataSet:
+    """``NAME[:METHOD]`` as a set to train and score on (image sets written on first use)."""
+    name, _, method = spec.partition(":")
+    if name in BUILTIN:
+        return DataSet(name, BUILTIN[name], method or None, None, None)
+    if name not in IMAGE_SETS:
+        raise SystemExit(f"unknown set {name!r}; known: {', '.join([*BUILTIN, *IMAGE_SETS])}")
+    root = sets_root / name
+    if not (root / "test").is_dir():
+        script = Path(__file__).with_name("image_sets.py")
+        subprocess.run([sys.executable, str(script), name, str(root)], check=True)
+    return DataSet(name, "natural", method or None, root / "train", root / "test")
+
+
+def sslcli(*args: str) -> subprocess.CompletedProcess:
+    """One CLI command; its stderr (progress) is kept for the failure message."""
+    done = subprocess.run([sys.executable, "-m", "sslcli", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"sslcli {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done
+
+
+def evaluate(run: Path, data: DataSet) -> dict:
+    where = ["--data", str(data.train), "--test-data", str(data.test)] if data.train else []
+    return json.loads(sslcli("eval", "--run", str(run), *where, "--json").stdout)
+
+
+def last_weights_knn(run: Path, data: DataSet) -> float | None:
+    """kNN of ``encoder_last.safetensors``, scored as the run's encoder in a copy of the run (None
+    when the run kept its last weights as its encoder)."""
+    if not (run / "encoder_last.safetensors").is_file():
+        return None
+    copy = run.with_name(run.name + "-last")
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints", "tb", "plots"))
+    (copy / "encoder_last.safetensors").replace(copy / "encoder.safetensors")
+    return evaluate(copy, data)["pretrained"]["knn"]
+
+
+def one_run(data: DataSet, seed: int, budget: str | None, scratch: Path) -> dict:
+    run = scratch / f"{data.name}-{data.method or 'default'}-{seed}"
+    flags = ["--domain", data.domain, "--out", str(run), "--seed", str(seed), "--logger", "none"]
+    flags += ["--data", str(data.train)] if data.train else []
+    flags += ["--method", data.method] if data.method else []
+    flags += ["--time-budget", budget] if budget else []
+    started = time.perf_counter()
+    sslcli("pretrain", *flags)
+    seconds = time.perf_counter() - started
+    report = evaluate(run, data)
+    config = json.loads((run / "config.json").read_text())
+    with (run / "encoder.safetensors").open("rb") as handle:
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+    selection = json.loads(header["__metadata__"].get("selection", "null") or "null")
+    return {
+        "scores": {which: (report[which]["knn"], report[which]["linear"]) for which in ENCODERS},
+        "seconds": seconds,
+        "method": config["config"]["method"],
+        "selected_epoch": selection["epoch"] if selection else None,
+        "epochs": config["config"]["epochs"],
+        "last_knn": last_weights_knn(run, data),
+    }
+
+
+def spread(values: list[float]) -> str:
+    """``mean (min-max)`` to three places."""
+    mean = statistics.fmean(values)
+    return f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{mean:.3f}"
+
+
+def row(data: DataSet, runs: list[dict]) -> list[str]:
+    cells = [data.name, runs[0]["method"]]
+    for protocol in (0, 1):
+        for which in ENCODERS:
+            cells.append(spread([run["scores"][which][protocol] for run in runs]))
+    beats = sum(
+        all(
+            run["scores"]["pretrained"][p] > run["scores"][other][p] for p in (0, 1) for other in ENCODERS[1:]
+        )
+        for run in runs
+    )
+    cells.append(f"{beats}/{len(runs)}")
+    chosen = [f"{run['selected_epoch'] or run['epochs']}/{run['epochs']}" for run in runs]
+    cells.append(" ".join(chosen))
+    last = [
+        run["last_knn"] if run["last_knn"] is not None else run["scores"]["pretrained"][0] for run in runs
+    ]
+    cells.append(spread(last))
+    cells.append(f"{statistics.fmean(run['seconds'] for run in runs):.0f} s")
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="+", help=f"set names: {', '.join([*BUILTIN, *IMAGE_SETS])}[:METHOD]")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", help="--time-budget for every run (default: each recipe's)")
+    parser.add_argument("--sets", dest="sets_root", type=Path, default=Path("/tmp/sets"))
+    args = parser.parse_args()
+    table = Table(title="pretrained / random init / raw input; mean (min-max) over seeds")
+    columns = ["set", "method"]
+    columns += [f"{protocol} {which}" for protocol in ("kNN", "linear") for which in ("pre", "rand", "raw")]
+    columns += ["beats both", "selected epoch", "kNN last", "pretrain"]
+    for column in columns:
+        table.add_column(column)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        for spec in args.sets:
+            data = data_set(spec, args.sets_root)
+            runs = [one_run(data, seed, args.budget, Path(scratch)) for seed in args.seeds]
+            table.add_row(*row(data, runs))
+    console = Console(width=200)
+    console.print(table)
+    machine = platform.processor() or platform.machine()
+    console.print(
+        f"seeds {args.seeds}, budget {args.budget or 'each recipe'}; {machine}, {torch.get_num_threads()} "
+        f"threads, {datetime.date.today()}, {time.perf_counter() - started:.0f} s wall"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""``--select``: which weights become ``encoder.safetensors``, chosen without labels.
+
+At up to ``SCORING_POINTS`` epoch ends spread evenly over the run (always its last), the backbone embeds
+a fixed subset of at most ``SCORED_ITEMS`` training items (eval transform, eval mode) and the criteria of
+``evaluate.label_free`` score the embeddings; every score goes to metrics.csv and the trackers. Weights
+that beat the best score so far of the chosen criterion are written to ``checkpoints/selected.safetensors``
+(a signed encoder file recording where they came from); at the end they become ``encoder.safetensors``
+and the last weights ``encoder_last.safetensors``. ``--select last`` scores nothing and keeps the last
+weights, as runs did before. Few short epochs make the best few: a run's own early epochs can carry
+features its later ones lose (SimCLR on aligned glyphs peaks after one or two epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from sslcli.engine.encoder_file import ENCODER_CHECKSUM_KEY, read_encoder_tensors, save_encoder, write_signed
+from sslcli.evaluate.label_free import CRITERIA, label_free_scores
+from sslcli.run_dir import ENCODER, ENCODER_LAST, SELECTED
+
+SCORED_ITEMS = 512  # embeddings per scoring: enough for the rank of a 512-wide feature, seconds on a CPU
+MIN_SCORED_ITEMS = 64
+SCORING_POINTS = 8
+SCORING_SHARE = 0.04  # of a time budget, for every scoring together (the plan keeps 10% spare)
+SELECT_CHOICES = ("last", *CRITERIA)
+SCORE_COLUMNS = ("rankme", "alpha")  # metrics.csv's columns of the scores (NaN on other rows)
+SELECTION_KEY = "selection"  # encoder metadata: JSON {criterion, epoch, step, score} of the weights chosen
+
+
+def scoring_epochs(epochs: int) -> set[int]:
+    """Epoch counts (1 = after the first epoch) at which a run of ``epochs`` epochs scores its weights:
+    every one, or ``SCORING_POINTS`` spread evenly, the last always among them."""
+    if epochs <= SCORING_POINTS:
+        return set(range(1, epochs + 1))
+    return {math.ceil(k * epochs / SCORING_POINTS) for k in range(1, SCORING_POINTS + 1)}
+
+
+def scored_count(budget_s: float | None, item_s: float | None) -> int:
+    """Items each scoring embeds: ``SCORED_ITEMS``, fewer where a time budget would spend more than
+    ``SCORING_SHARE`` on scoring at ``item_s`` an item (a training step's cost per item, several times
+    what embedding one costs), at least ``MIN_SCORED_ITEMS``."""
+    if budget_s is None or item_s is None:
+        return SCORED_ITEMS
+    affordable = SCORING_SHARE * budget_s / (SCORING_POINTS * max(item_s, 1e-9))
+    return int(min(SCORED_ITEMS, max(MIN_SCORED_ITEMS, affordable)))
+
+
+def scored_subset(items: Sequence, count: int = SCORED_ITEMS) -> list:
+    """At most ``count`` of ``items``, evenly spaced: the same ones at every scoring."""
+    step = max(1, math.ceil(len(items) / count))
+    return list(items[::step])
+
+
+class Selection:
+    """Scores and keeps the weights of one run; the best scoring so far lives in the trainer's
+    ``TrainState`` (saved in every checkpoint; ``selected_epoch`` is 0 until the first scoring)."""
+
+    def __init__(self, criterion: str, run_dir: Path):
+        self.criterion, self.run_dir = criterion, run_dir
+
+    @property
+    def active(self) -> bool:
+        return self.criterion != "last"
+
+    def due(self, epochs_done: int, epochs: int) -> bool:
+        return self.active and epochs_done in scoring_epochs(epochs)
+
+    def consider(
+        self, state, embeddings: torch.Tensor, backbone: torch.nn.Module, metadata: dict[str, str]
+    ) -> dict:
+        """Score the (N, F) ``embeddings`` of the weights in ``backbone`` at the last step of the
+        ``state``'s epoch; keep the weights if they beat the best so far. Returns the scores, for the logs."""
+        scores = label_free_scores(embeddings)
+        score = CRITERIA[self.criterion](scores)
+        best = state.selected_score
+        if state.selected_epoch == 0 or (math.isfinite(score) and not score <= best):
+            chosen = {"criterion": self.criterion, "epoch": state.epoch + 1, "step": state.step}
+            chosen["score"] = score if math.isfinite(score) else None
+            save_encoder(self.run_dir / SELECTED, backbone, {**metadata, SELECTION_KEY: json.dumps(chosen)})
+            state.selected_epoch, state.selected_step = state.epoch + 1, state.step
+            state.selected_score = score if math.isfinite(score) else math.nan
+        return scores
+
+    def write_encoders(self, state, backbone: torch.nn.Module, metadata: dict[str, str]) -> str | None:
+        """``encoder.safetensors`` (the selected weights, or the last without a selection) and, with a
+        selection, ``encoder_last.safetensors``; returns a line saying which weights were chosen."""
+        selected = self.run_dir / SELECTED
+        if not self.active or state.selected_epoch == 0 or not selected.is_file():
+            save_encoder(self.run_dir / ENCODER, backbone, metadata)
+            return None
+        tensors, chosen = read_encoder_tensors(selected)
+        write_signed(
+            self.run_dir / ENCODER, tensors, {k: v for k, v in chosen.items() if k != ENCODER_CHECKSUM_KEY}
+        )
+        save_encoder(self.run_dir / ENCODER_LAST, backbone, metadata)
+        record = json.loads(chosen[SELECTION_KEY])
+        return (
+            f"encoder.safetensors: the weights after epoch {record['epoch']} (step {record['step']}), "
+            f"best by {record['criterion']}; the last weights are in encoder_last.safetensors"
+        )
