@@ -130,12 +130,14 @@ def _train_state(path: Path, values: Any, state_type: type[S]) -> S:
         raise UserError(f"{path}: bad checkpoint: 'train_state' is a {type(values).__name__}, not a dict")
     hints = typing.get_type_hints(state_type)
     names = [f.name for f in dataclasses.fields(state_type)]  # type: ignore[arg-type]
-    missing = [name for name in names if name not in values]
+    later = getattr(state_type, "LATER_FIELDS", ())  # added since: older checkpoints take the default
+    missing = [name for name in names if name not in values and name not in later]
     unexpected = [str(key) for key in values if key not in names]
     if missing or unexpected:
         parts = [f"missing {few(missing)}"] if missing else []
         parts += [f"unexpected {few(unexpected)}"] if unexpected else []
         raise UserError(f"{path}: bad train_state ({'; '.join(parts)})")
+    names = [name for name in names if name in values]
     for name in names:
         value, kind = values[name], hints[name]
         if kind is int:

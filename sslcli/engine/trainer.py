@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -91,6 +92,13 @@ class TrainState:
     selected_step: int = 0
     selected_score: float = float("nan")
     scored_items: int = SCORED_ITEMS  # items each scoring of --select embeds (engine.selection.scored_count)
+    # fields a checkpoint of an earlier version lacks: its run resumes with their defaults
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = (
+        "selected_epoch",
+        "selected_step",
+        "selected_score",
+        "scored_items",
+    )
 
 
 @dataclass

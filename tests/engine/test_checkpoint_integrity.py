@@ -118,6 +118,16 @@ def test_intact_checkpoint_restores_weights_optimizer_state_and_rng(checkpoint, 
         torch.set_rng_state(before)
 
 
+def test_a_checkpoint_of_an_earlier_version_resumes_with_the_later_fields_defaults(checkpoint, target):
+    def earlier(saved):
+        for name in TrainState.LATER_FIELDS:
+            del saved["train_state"][name]
+
+    rewrite(checkpoint, earlier)
+    state, _ = restore_training_state(checkpoint, *target, TrainState)
+    assert state.step > 0 and (state.selected_epoch, state.scored_items) == (0, TrainState().scored_items)
+
+
 # --- damaged files -------------------------------------------------------------------------------
 def test_a_flipped_byte_in_a_tensor_is_caught_by_the_zip_crc(checkpoint, target):
     method, optimizer = target
