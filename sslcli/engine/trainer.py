@@ -522,7 +522,8 @@ class Trainer:
                             **scores,
                         }
                         metrics.append(step=self.state.step, **row)
-                        tracking.log_metrics(self.state.step, {f"train/{k}": v for k, v in row.items()})
+                        tracked = {k: v for k, v in row.items() if k not in SCORE_COLUMNS or k in scores}
+                        tracking.log_metrics(self.state.step, {f"train/{k}": v for k, v in tracked.items()})
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save()
                 self.state.epoch += 1
