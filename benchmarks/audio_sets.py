@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
 import soundfile
+from set_writer import write_named_set
 
 FILLETS_SOUND = Path("/usr/share/games/fillets-ng/sound")
 SPEAKERS = {"m": "small_fish", "v": "big_fish"}
@@ -43,14 +43,5 @@ def fillets_nl(out: Path) -> None:
 SETS = {"fillets_nl": fillets_nl}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", choices=sorted(SETS))
-    parser.add_argument("out", type=Path)
-    args = parser.parse_args()
-    SETS[args.name](args.out)
-    print(f"wrote {args.name} to {args.out}/{{train,test}}/<speaker>/")
-
-
 if __name__ == "__main__":
-    main()
+    write_named_set(SETS, __doc__.splitlines()[0])

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import importlib.util
 import pickle
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from set_writer import write_named_set
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 400, 100  # the held-out sets: 4000 train / 1000 test
 SCENES = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "immunohistochemistry",
@@ -163,14 +163,5 @@ WRITERS = {
 }  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", choices=sorted(WRITERS))
-    parser.add_argument("out", type=Path)
-    args = parser.parse_args()
-    WRITERS[args.name](args.out)
-    print(f"wrote {args.name} to {args.out}/{{train,test}}/<class>/")
-
-
 if __name__ == "__main__":
-    main()
+    write_named_set(WRITERS, __doc__.splitlines()[0])
