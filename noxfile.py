@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s quality``."""
 
 import nox
 
@@ -37,3 +37,12 @@ def bench(session: nox.Session) -> None:
     )
     for script in scripts:
         session.run("python", f"benchmarks/{script}")
+
+
+@nox.session
+def quality(session: nox.Session) -> None:
+    """What each default buys against random init and the raw input, 3 seeds a set (about 15-20
+    minutes a set on a 2-core CPU): ``nox -s quality -- digits spoken-digits mnist5k``; see
+    ``benchmarks/quality.py`` for the sets and the packages each needs."""
+    session.install("-e", ".[dev,peers]")
+    session.run("python", "benchmarks/quality.py", *(session.posargs or ["digits", "spoken-digits"]))
