@@ -141,11 +141,12 @@ OVERRIDES = {
 )
 @click.option(
     "--select",
-    type=click.Choice(["rankme", "alpha-req", "last"]),
+    type=click.Choice(["rankme", "alpha-req", "lidar", "last"]),
     default=None,
     help="Which weights become encoder.safetensors: the best by a label-free score of embeddings at "
-    "up to 8 epoch ends (RankMe: effective rank; alpha-req: eigenspectrum decay), or the last (the "
-    "last are also kept as encoder_last.safetensors).  [default: rankme]",
+    "up to 8 epoch ends (RankMe: effective rank; alpha-req: eigenspectrum decay; lidar: rank of the "
+    "discriminant between items and their augmentations), or the last (the last are also kept as "
+    "encoder_last.safetensors).  [default: rankme]",
 )
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."

@@ -35,14 +35,17 @@ class ViewDataset(Dataset):
         epoch, position = key
         item = self.items[position]
         try:  # any failure of one file's decode or views is that file's problem, never a crash
-            sample = self.domain.load(item)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(item_seed(self.seed, epoch, position))
-                return position, self.view_fn(sample)
+            return position, self.draw(self.domain.load(item), epoch, position)
         except Exception as err:
             return position, Skipped(
                 item.item_id, skip_reason(err, self.domain), self.domain.describe_item(item)
             )
+
+    def draw(self, sample: Sample, epoch: int, position: int) -> list[Sample]:
+        """The views of the item at ``position`` in ``epoch``, from its decoded ``sample``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed(self.seed, epoch, position))
+            return self.view_fn(sample)
 
 
 class EvalDataset(Dataset):

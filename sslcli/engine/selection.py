@@ -1,8 +1,11 @@
 """``--select``: which weights become ``encoder.safetensors``, chosen without labels.
 
 At up to ``SCORING_POINTS`` epoch ends spread evenly over the run (always its last), the backbone embeds
-a fixed subset of at most ``SCORED_ITEMS`` training items (eval transform, eval mode) and the criteria of
-``evaluate.label_free`` score the embeddings; every score goes to metrics.csv and the trackers. Weights
+a fixed subset of at most ``SCORED_ITEMS`` training items (eval transform, eval mode) and, for LiDAR,
+``LIDAR_VIEWS`` augmented views of each of an eighth of them (the training views, drawn the same at
+every scoring, with the random state restored after: scoring never changes the training), and the
+criteria of ``evaluate.label_free`` score the embeddings; every score goes to metrics.csv and the
+trackers. Weights
 that beat the best score so far of the chosen criterion are written to ``checkpoints/selected.safetensors``
 (a signed encoder file recording where they came from); at the end they become ``encoder.safetensors``
 and the last weights ``encoder_last.safetensors``. ``--select last`` scores nothing and keeps the last
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from sslcli.data.loader import collate
+from sslcli.domains.base import Sample, only_input
 from sslcli.engine.encoder_file import ENCODER_CHECKSUM_KEY, read_encoder_tensors, save_encoder, write_signed
 from sslcli.evaluate.label_free import CRITERIA, label_free_scores
 from sslcli.run_dir import ENCODER, ENCODER_LAST, SELECTED
@@ -27,8 +32,11 @@ SCORED_ITEMS = 512  # embeddings per scoring: enough for the rank of a 512-wide 
 MIN_SCORED_ITEMS = 64
 SCORING_POINTS = 8
 SCORING_SHARE = 0.04  # of a time budget, for every scoring together (the plan keeps 10% spare)
+LIDAR_VIEWS = 8  # augmentations of each surrogate class (item)
+MIN_LIDAR_ITEMS = 16
+AUGMENTATION_EPOCH = 2**40  # the epoch keys of the scoring's augmentations: draws no training epoch makes
 SELECT_CHOICES = ("last", *CRITERIA)
-SCORE_COLUMNS = ("rankme", "alpha")  # metrics.csv's columns of the scores (NaN on other rows)
+SCORE_COLUMNS = ("rankme", "alpha", "lidar")  # metrics.csv's columns of the scores (NaN on other rows)
 SELECTION_KEY = "selection"  # encoder metadata: JSON {criterion, epoch, step, score} of the weights chosen
 
 
@@ -71,11 +79,17 @@ class Selection:
         return self.active and epochs_done in scoring_epochs(epochs)
 
     def consider(
-        self, state, embeddings: torch.Tensor, backbone: torch.nn.Module, metadata: dict[str, str]
+        self,
+        state,
+        embeddings: torch.Tensor,
+        augmented: torch.Tensor,
+        backbone: torch.nn.Module,
+        metadata: dict[str, str],
     ) -> dict:
-        """Score the (N, F) ``embeddings`` of the weights in ``backbone`` at the last step of the
-        ``state``'s epoch; keep the weights if they beat the best so far. Returns the scores, for the logs."""
-        scores = label_free_scores(embeddings)
+        """Score the (N, F) ``embeddings`` and (n, q, F) ``augmented`` ones of the weights in ``backbone``
+        at the last step of the ``state``'s epoch; keep the weights if they beat the best so far.
+        Returns the scores, for the logs."""
+        scores = label_free_scores(embeddings, augmented)
         score = CRITERIA[self.criterion](scores)
         best = state.selected_score
         if state.selected_epoch == 0 or (math.isfinite(score) and not score <= best):
@@ -103,3 +117,45 @@ class Selection:
             f"encoder.safetensors: the weights after epoch {record['epoch']} (step {record['step']}), "
             f"best by {record['criterion']}; the last weights are in encoder_last.safetensors"
         )
+
+
+def lidar_positions(subset_positions: Sequence[int]) -> list[int]:
+    """The surrogate classes of LiDAR: every ``LIDAR_VIEWS``-th of the scored items' positions (at least
+    ``MIN_LIDAR_ITEMS`` where there are as many), so its embeddings cost what the subset's do."""
+    count = max(MIN_LIDAR_ITEMS, len(subset_positions) // LIDAR_VIEWS)
+    return list(scored_subset(subset_positions, count))
+
+
+def augmented_views(dataset, position: int) -> list[Sample] | None:
+    """``LIDAR_VIEWS`` training views of one item shaped alike (a multi-crop's global crops), from one
+    decode; None for an item that fails."""
+    try:
+        sample = dataset.domain.load(dataset.items[position])
+        views: list[Sample] = []
+        for draw in range(2 * LIDAR_VIEWS):
+            drawn = dataset.draw(sample, AUGMENTATION_EPOCH + draw, position)
+            shape = {name: tensor.shape for name, tensor in (views or drawn)[0].items()}
+            views += [view for view in drawn if {n: t.shape for n, t in view.items()} == shape]
+            if len(views) >= LIDAR_VIEWS:
+                return views[:LIDAR_VIEWS]
+    except Exception:  # a bad item is training's to report; scoring passes over it
+        return None
+    return None
+
+
+@torch.inference_mode()
+def augmented_embeddings(encoder, dataset, positions: list[int], batch_augment, device, batch_size: int):
+    """(n, LIDAR_VIEWS, F) embeddings of the items at ``positions`` that decode: each item's views, with
+    the domain's batch augmentation, through ``encoder`` in eval mode (it takes a dict of inputs where
+    there are several, else the one input)."""
+    encoder.eval()
+    kept = [(position, views) for position in positions if (views := augmented_views(dataset, position))]
+    per_batch = max(1, batch_size // LIDAR_VIEWS)
+    rows = []
+    for start in range(0, len(kept), per_batch):
+        batch = collate(kept[start : start + per_batch])
+        views = batch_augment([{n: t.to(device) for n, t in view.items()} for view in batch.views])
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            features = [encoder(view if len(view) > 1 else only_input(view)) for view in views]  # q x (b, F)
+        rows.append(torch.stack(features, dim=1).float().cpu())  # (b, q, F)
+    return torch.cat(rows) if rows else torch.empty(0, LIDAR_VIEWS, 0)

@@ -41,12 +41,20 @@ from sslcli.engine.acceleration import (
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
 from sslcli.engine.features import EveryInput, feature_batches
 from sslcli.engine.init_weights import InitReport, load_init
-from sslcli.engine.memory_plan import free_memory, measure_step, optimizer_bytes, plan_memory
+from sslcli.engine.memory_plan import cuda_devices, free_memory, measure_step, optimizer_bytes, plan_memory
 from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
 from sslcli.engine.schedule import warmup_cosine, warmup_steps
-from sslcli.engine.selection import SCORE_COLUMNS, SCORED_ITEMS, Selection, scored_count, scored_subset
+from sslcli.engine.selection import (
+    SCORE_COLUMNS,
+    SCORED_ITEMS,
+    Selection,
+    augmented_embeddings,
+    lidar_positions,
+    scored_count,
+    scored_subset,
+)
 from sslcli.engine.setup import (
     build_method,
     describe_root,
@@ -580,20 +588,27 @@ class Trainer:
 
     def _score_weights(self) -> dict[str, float]:
         """At a scoring point of ``--select`` (rank 0, the epoch's last step): the label-free scores of
-        the backbone's embeddings of the scored subset, the weights kept when they are the best so far."""
+        the backbone's embeddings of the scored subset, the weights kept when they are the best so far.
+        The random state is restored after, so scoring leaves the training as it was."""
         if not self.world.is_main or not self.selection.due(self.state.epoch + 1, self.config.epochs):
             return {}
         backbone = self.method.backbone
         several = isinstance(backbone, torch.nn.ModuleDict)  # a clip and its sound: both encoders' features
         encoder = EveryInput(backbone) if several else backbone
-        subset = scored_subset(self.items, self.state.scored_items)
-        batches = feature_batches(
-            encoder, self.plan.domain, subset, self.config.input_size, self.config.batch_size,
-            self.device, self.skips, self.config.num_workers, whole_sample=several,
-        )  # fmt: skip
-        embeddings = torch.cat([features for positions, features, _ in batches if positions])  # (N, F)
+        positions = scored_subset(range(len(self.items)), self.state.scored_items)
+        with torch.random.fork_rng(devices=cuda_devices(self.device)):
+            subset = [self.items[p] for p in positions]
+            batches = feature_batches(
+                encoder, self.plan.domain, subset, self.config.input_size, self.config.batch_size,
+                self.device, self.skips, self.config.num_workers, whole_sample=several,
+            )  # fmt: skip
+            embeddings = torch.cat([features for kept, features, _ in batches if kept])  # (N, F)
+            augmented = augmented_embeddings(
+                encoder, self.dataset, lidar_positions(positions), self.plan.domain.batch_augment,
+                self.device, self.config.batch_size,
+            )  # fmt: skip  # (n, q, F)
         self.method.train()
-        return self.selection.consider(self.state, embeddings, backbone, self._encoder_metadata())
+        return self.selection.consider(self.state, embeddings, augmented, backbone, self._encoder_metadata())
 
     def _item_features(self) -> torch.Tensor:
         """Pooled backbone features (N, F) of every training item (eval transform, eval mode), on CPU.

@@ -9,6 +9,10 @@
   power law lambda_i ~ i^-alpha fitted to the covariance's eigenvalues; representations generalise best
   near alpha = 1 (a slower decay spreads noise over many directions, a faster one collapses), so the
   score is -|alpha - 1|.
+- LiDAR (Thilak, Huang, Zhai et al., "LiDAR: Sensing Linear Probing Performance in Joint Embedding SSL
+  Architectures", ICLR 2024): the effective rank (as RankMe's) of the linear discriminant matrix
+  Sigma_w^-1/2 Sigma_b Sigma_w^-1/2, where each item is a surrogate class and its augmentations the
+  class's samples: how many directions separate items beyond what augmenting one item moves.
 """
 
 from __future__ import annotations
@@ -18,18 +22,14 @@ import math
 import torch
 
 RANKME_EPSILON = 1e-7  # the paper's epsilon added to each normalised singular value
+LIDAR_DELTA = 1e-4  # LiDAR's ridge on the within-item covariance
 SPECTRUM_FLOOR = 1e-12  # eigenvalues below this share of the largest are numerical zeros, not decay
 TARGET_ALPHA = 1.0
 
 
 def rankme(embeddings: torch.Tensor) -> float:
     """exp(-sum p_k log p_k), p_k = sigma_k / ||sigma||_1 + eps, over the singular values of (N, D)."""
-    singular = torch.linalg.svdvals(embeddings.double())  # (min(N, D),)
-    total = singular.sum()
-    if total <= 0:
-        return 1.0
-    p = singular / total + RANKME_EPSILON
-    return math.exp(-(p * p.log()).sum().item())
+    return effective_rank_of(torch.linalg.svdvals(embeddings.double()))  # (min(N, D),) values
 
 
 def eigenspectrum_alpha(embeddings: torch.Tensor) -> float:
@@ -46,13 +46,41 @@ def eigenspectrum_alpha(embeddings: torch.Tensor) -> float:
     return -(x * y).sum().item() / (x * x).sum().item()
 
 
-def label_free_scores(embeddings: torch.Tensor) -> dict[str, float]:
-    """Both criteria's raw values for the (N, D) embeddings: ``rankme`` and the spectrum's ``alpha``."""
-    return {"rankme": rankme(embeddings), "alpha": eigenspectrum_alpha(embeddings)}
+def effective_rank_of(values: torch.Tensor) -> float:
+    """exp(-sum p log p), p = values / ||values||_1 + eps, for non-negative ``values`` (1 if all are 0)."""
+    total = values.sum()
+    if total <= 0:
+        return 1.0
+    p = values / total + RANKME_EPSILON
+    return math.exp(-(p * p.log()).sum().item())
+
+
+def lidar(augmented: torch.Tensor, delta: float = LIDAR_DELTA) -> float:
+    """LiDAR of (n items, q augmentations, D) embeddings: the effective rank of the eigenvalues of
+    Sigma_w^-1/2 Sigma_b Sigma_w^-1/2, with ``delta`` added to Sigma_w's diagonal (the paper's 1e-4)."""
+    x = augmented.double()
+    items, views, dims = x.shape
+    means = x.mean(dim=1)  # (n, D)
+    between = torch.cov(means.T, correction=1).reshape(dims, dims)  # (D, D)
+    deviations = (x - means[:, None]).reshape(items * views, dims)  # (n q, D)
+    within = deviations.T @ deviations / (items * max(views - 1, 1)) + delta * torch.eye(dims, dtype=x.dtype)
+    values, vectors = torch.linalg.eigh(within)
+    inverse_root = vectors @ torch.diag(values.rsqrt()) @ vectors.T  # Sigma_w^-1/2
+    lda = inverse_root @ between @ inverse_root
+    return effective_rank_of(torch.linalg.eigvalsh(lda).clamp(min=0))
+
+
+def label_free_scores(embeddings: torch.Tensor, augmented: torch.Tensor | None = None) -> dict[str, float]:
+    """The criteria's raw values: ``rankme`` and the spectrum's ``alpha`` of the (N, D) ``embeddings``,
+    and ``lidar`` of the (n, q, D) ``augmented`` ones (NaN without two of them)."""
+    scores = {"rankme": rankme(embeddings), "alpha": eigenspectrum_alpha(embeddings)}
+    usable = augmented is not None and augmented.shape[0] >= 2  # a covariance needs two items
+    return scores | {"lidar": lidar(augmented) if usable else math.nan}
 
 
 # criterion name -> its score from ``label_free_scores`` (higher is better)
 CRITERIA = {
     "rankme": lambda scores: scores["rankme"],
     "alpha-req": lambda scores: -abs(scores["alpha"] - TARGET_ALPHA),  # 0 at the best decay
+    "lidar": lambda scores: scores["lidar"],
 }

@@ -58,7 +58,7 @@ def test_the_best_scored_weights_become_the_encoder_and_the_last_are_kept(tmp_pa
         state.epoch, state.step = epoch, 10 * (epoch + 1)
         with torch.no_grad():
             backbone.weight.fill_(epoch)
-        scores = selection.consider(state, spread(rank), backbone, {"backbone": "linear"})
+        scores = selection.consider(state, spread(rank), None, backbone, {"backbone": "linear"})
         assert scores["rankme"] == pytest.approx(rankme(spread(rank)))
         if rank == 6:
             kept_weights = backbone.weight.detach().clone()
@@ -118,3 +118,19 @@ def test_a_budget_affords_fewer_scored_items_when_items_are_dear():
     dear = scored_count(600.0, 0.05)  # 8 scorings of 60 items would take 24 s = 4% of 600 s
     assert dear == max(MIN_SCORED_ITEMS, int(SCORING_SHARE * 600.0 / (SCORING_POINTS * 0.05)))
     assert scored_count(60.0, 10.0) == MIN_SCORED_ITEMS
+
+
+def test_scoring_leaves_the_training_unchanged(tmp_path):
+    """The last weights of a run that scores (LiDAR draws augmentations) equal those of one that does not."""
+    data = write_digit_folder(tmp_path / "data", per_class=12)
+    config = tmp_path / "colour_on_device.json"  # batch colour jitter draws from the global generator
+    config.write_text(json.dumps({"views": {"augment_on": "device"}}))
+    flags = [*FAST_PRETRAIN, "--epochs", "2", "--logger", "none", "--threads", "1", "--config", config]
+    for select in ("lidar", "last"):
+        result = invoke("pretrain", "--data", data, "--out", tmp_path / select, *flags, "--select", select)
+        assert result.exit_code == 0, result.output
+    scored = [row for row in read_rows(tmp_path / "lidar" / "metrics.csv") if row["lidar"] != "nan"]
+    assert len(scored) == 2 and all(float(row["lidar"]) > 1 for row in scored)
+    last = load_file(tmp_path / "lidar" / "encoder_last.safetensors")
+    unscored = load_file(tmp_path / "last" / "encoder.safetensors")
+    assert last.keys() == unscored.keys() and all(torch.equal(last[k], unscored[k]) for k in last)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from sslcli.evaluate.label_free import CRITERIA, eigenspectrum_alpha, label_free_scores, rankme
+from sslcli.evaluate.label_free import CRITERIA, eigenspectrum_alpha, label_free_scores, lidar, rankme
 
 
 def orthonormal_columns(rows: int, columns: int, seed: int, centred: bool = False) -> torch.Tensor:
@@ -56,3 +57,28 @@ def test_alpha_is_the_exponent_of_a_power_law_spectrum(alpha):
 def test_collapsed_embeddings_get_the_worst_alpha_score():
     collapsed = torch.ones(50, 8) * torch.randn(1, 8)
     assert CRITERIA["alpha-req"](label_free_scores(collapsed)) == -math.inf
+
+
+def test_lidar_is_the_effective_rank_of_the_generalised_eigenvalues_of_between_and_within():
+    from scipy.linalg import eigh
+
+    generator = torch.Generator().manual_seed(0)
+    items, views, dims = 40, 6, 12
+    centres = torch.randn(items, 1, dims, generator=generator) * torch.linspace(0.1, 3, dims)
+    augmented = centres + 0.5 * torch.randn(items, views, dims, generator=generator, dtype=torch.float64)
+    x = augmented.numpy()
+    means = x.mean(axis=1)
+    between = np.cov(means.T)
+    deviations = (x - means[:, None]).reshape(-1, dims)
+    within = deviations.T @ deviations / (items * (views - 1)) + 1e-4 * np.eye(dims)
+    values = np.clip(eigh(between, within, eigvals_only=True), 0, None)  # Sigma_b v = l Sigma_w v
+    p = values / values.sum() + 1e-7
+    assert lidar(augmented) == pytest.approx(math.exp(-(p * np.log(p)).sum()), rel=1e-9)
+
+
+def test_lidar_ignores_an_invertible_linear_map_of_the_embeddings():
+    generator = torch.Generator().manual_seed(1)
+    augmented = torch.randn(30, 5, 8, generator=generator, dtype=torch.float64)
+    augmented += 2 * torch.randn(30, 1, 8, generator=generator, dtype=torch.float64)
+    mixing = torch.randn(8, 8, generator=generator, dtype=torch.float64) + 3 * torch.eye(8)
+    assert lidar(augmented @ mixing, delta=0.0) == pytest.approx(lidar(augmented, delta=0.0), rel=1e-6)
