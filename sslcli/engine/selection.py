@@ -3,16 +3,15 @@
 At up to ``SCORING_POINTS`` epoch ends spread evenly over the run (always its last), the backbone embeds
 a fixed subset of at most ``SCORED_ITEMS`` training items (eval transform, eval mode) and, for LiDAR,
 ``LIDAR_VIEWS`` augmented views of each of an eighth of them (the training views, drawn the same at
-every scoring, with the random state restored after: scoring never changes the training), and the
-criteria of ``evaluate.label_free`` score the embeddings; every score goes to metrics.csv and the
-trackers. Weights
-that beat the best score so far of the chosen criterion are written to ``checkpoints/selected.safetensors``
-(a signed encoder file recording where they came from); at the end they become ``encoder.safetensors``
-and the last weights ``encoder_last.safetensors``. ``--select last`` scores nothing and keeps the last
-weights, as runs did before. Few short epochs make the best few: a run's own early epochs can carry
-features its later ones lose (SimCLR on aligned glyphs peaks after one or two epochs).
+every scoring, with the random state restored after: scoring never changes the training); the criteria
+of ``evaluate.label_free`` score the embeddings, and every score goes to metrics.csv and the trackers.
+Weights that beat the best score so far of the chosen criterion are written to
+``checkpoints/selected.safetensors`` (a signed encoder file recording where they came from); at the end
+they become ``encoder.safetensors`` and the last weights ``encoder_last.safetensors``. ``--select last``
+scores nothing and keeps the last weights. A run's early epochs can carry features its later ones lose
+(SimCLR on aligned glyphs peaked after one or two epochs); whether a criterion finds them is measured
+per epoch against the kNN (BENCHMARKS.md, "Label-free checkpoint selection").
 """
-
 from __future__ import annotations
 
 import json
@@ -35,7 +34,6 @@ SCORING_SHARE = 0.04  # of a time budget, for every scoring together (the plan k
 LIDAR_VIEWS = 8  # augmentations of each surrogate class (item)
 MIN_LIDAR_ITEMS = 16
 AUGMENTATION_EPOCH = 2**40  # the epoch keys of the scoring's augmentations: draws no training epoch makes
-SELECT_CHOICES = ("last", *CRITERIA)
 SCORE_COLUMNS = ("rankme", "alpha", "lidar")  # metrics.csv's columns of the scores (NaN on other rows)
 SELECTION_KEY = "selection"  # encoder metadata: JSON {criterion, epoch, step, score} of the weights chosen
 
