@@ -80,8 +80,9 @@ class PretrainConfig(BaseModel):
     views: dict[str, Any] = Field(default_factory=dict)
     method_options: dict[str, Any] = Field(default_factory=dict)
     # which weights become encoder.safetensors: the last, or the best by a label-free criterion
-    # (engine.selection; the last weights are kept beside them)
-    select: Literal["last", "rankme", "alpha-req", "lidar"] = "rankme"
+    # (engine.selection; the last weights are kept beside them). The last by default: on the tuning
+    # sets every criterion kept an early epoch whose kNN was below the last's (BENCHMARKS.md)
+    select: Literal["last", "rankme", "alpha-req", "lidar"] = "last"
     checkpoint_every: int = Field(100, ge=1)  # optimizer steps; a checkpoint is also written every epoch
     log_every: int = Field(10, ge=1)  # optimizer steps between rows of metrics.csv
     # seconds between progress lines where stderr is not a terminal (a log file, CI); a terminal redraws

@@ -146,7 +146,7 @@ OVERRIDES = {
     help="Which weights become encoder.safetensors: the best by a label-free score of embeddings at "
     "up to 8 epoch ends (RankMe: effective rank; alpha-req: eigenspectrum decay; lidar: rank of the "
     "discriminant between items and their augmentations), or the last (the last are also kept as "
-    "encoder_last.safetensors).  [default: rankme]",
+    "encoder_last.safetensors).  [default: last]",
 )
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), help="TOML or JSON file of config fields."

@@ -86,9 +86,8 @@ def read_rows(path):
 def test_a_run_keeps_the_epoch_whose_rankme_is_highest(tmp_path):
     data = write_digit_folder(tmp_path / "data", per_class=12)
     run = tmp_path / "run"
-    result = invoke(
-        "pretrain", "--data", data, "--out", run, *FAST_PRETRAIN, "--epochs", "3", "--logger", "none"
-    )
+    flags = [*FAST_PRETRAIN, "--epochs", "3", "--logger", "none", "--select", "rankme"]
+    result = invoke("pretrain", "--data", data, "--out", run, *flags)
     assert result.exit_code == 0, result.output
     scored = [row for row in read_rows(run / "metrics.csv") if row["rankme"] != "nan"]
     assert [int(row["epoch"]) for row in scored] == [0, 1, 2]  # every epoch's last step
@@ -101,10 +100,10 @@ def test_a_run_keeps_the_epoch_whose_rankme_is_highest(tmp_path):
     assert (run / "encoder_last.safetensors").is_file()
 
 
-def test_select_last_scores_nothing(tmp_path):
+def test_by_default_a_run_keeps_its_last_weights_and_scores_nothing(tmp_path):
     data = write_digit_folder(tmp_path / "data", per_class=12)
     run = tmp_path / "run"
-    flags = [*FAST_PRETRAIN, "--epochs", "2", "--logger", "none", "--select", "last"]
+    flags = [*FAST_PRETRAIN, "--epochs", "2", "--logger", "none"]
     result = invoke("pretrain", "--data", data, "--out", run, *flags)
     assert result.exit_code == 0, result.output
     assert all(row["rankme"] == "nan" for row in read_rows(run / "metrics.csv"))
