@@ -6,7 +6,7 @@ for the recipe's time budget; then ``sslcli eval --json``), and prints one table
 and linear-probe accuracy of the pretrained encoder, of its random initialisation and of the raw
 input, as mean and spread (min-max) over the seeds, with how many seeds the encoder beat both
 baselines at, the selected checkpoint's epoch and the last weights' kNN beside the selected ones
-(``--select``), and the pretrain wall time.
+(``--select``), and the wall times of pretrain and of eval.
 
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and ``glyphs``
@@ -101,6 +101,7 @@ def one_run(data: DataSet, seed: int, budget: str | None, scratch: Path) -> dict
     sslcli("pretrain", *flags)
     seconds = time.perf_counter() - started
     report = evaluate(run, data)
+    eval_seconds = time.perf_counter() - started - seconds
     config = json.loads((run / "config.json").read_text())
     with (run / "encoder.safetensors").open("rb") as handle:
         header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
@@ -108,6 +109,7 @@ def one_run(data: DataSet, seed: int, budget: str | None, scratch: Path) -> dict
     return {
         "scores": {which: (report[which]["knn"], report[which]["linear"]) for which in ENCODERS},
         "seconds": seconds,
+        "eval_seconds": eval_seconds,
         "method": config["config"]["method"],
         "selected_epoch": selection["epoch"] if selection else None,
         "epochs": config["config"]["epochs"],
@@ -140,6 +142,7 @@ def row(data: DataSet, runs: list[dict]) -> list[str]:
     ]
     cells.append(spread(last))
     cells.append(f"{statistics.fmean(run['seconds'] for run in runs):.0f} s")
+    cells.append(f"{statistics.fmean(run['eval_seconds'] for run in runs):.0f} s")
     return cells
 
 
@@ -154,7 +157,7 @@ def main() -> None:
     table = Table(title="pretrained / random init / raw input; mean (min-max) over seeds")
     columns = ["set", "method"]
     columns += [f"{protocol} {which}" for protocol in ("kNN", "linear") for which in ("pre", "rand", "raw")]
-    columns += ["beats both", "selected epoch", "kNN last", "pretrain"]
+    columns += ["beats both", "selected epoch", "kNN last", "pretrain", "eval"]
     for column in columns:
         table.add_column(column)
     started = time.perf_counter()
