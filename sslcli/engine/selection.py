@@ -12,6 +12,7 @@ scores nothing and keeps the last weights. A run's early epochs can carry featur
 (SimCLR on aligned glyphs peaked after one or two epochs); whether a criterion finds them is measured
 per epoch against the kNN (BENCHMARKS.md, "Label-free checkpoint selection").
 """
+
 from __future__ import annotations
 
 import json
