@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="a set with train/<class>/ and test/<class>/ folders")
     parser.add_argument("fields", nargs="?", default="{}", help="PretrainConfig fields as JSON")
     args = parser.parse_args()
-    fields = json.loads(args.fields)
+    fields = {"select": "lidar", **json.loads(args.fields)}  # any criterion: the run scores every one
     probe = KnnProbe(args.root / "train", args.root / "test", torch.device("cpu"))
     curve: list[tuple[int, float, float, dict]] = []  # (epoch, trained seconds, kNN, label-free scores)
     with tempfile.TemporaryDirectory() as out:
