@@ -2,8 +2,9 @@
 
 - RankMe (Garrido, Balestriero, Najman & LeCun, "RankMe: Assessing the Downstream Performance of
   Pretrained Self-Supervised Representations by Their Rank", ICML 2023): exp of the entropy of the
-  L1-normalised singular values of the (N, D) embedding matrix, plus a small epsilon; higher tracks
-  better downstream accuracy across checkpoints of one method.
+  L1-normalised singular values of the (N, D) embedding matrix, plus a small epsilon; higher tracked
+  better downstream accuracy across the paper's runs and hyperparameters of one method (not within
+  one short run on our sets: BENCHMARKS.md, "Label-free checkpoint selection").
 - alpha-ReQ (Agrawal, Mondal, Ghosh & Richards, "alpha-ReQ: Assessing Representation Quality in
   Self-Supervised Learning by measuring eigenspectrum decay", NeurIPS 2022): the exponent alpha of the
   power law lambda_i ~ i^-alpha fitted to the covariance's eigenvalues; representations generalise best
