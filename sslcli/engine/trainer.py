@@ -98,7 +98,7 @@ class TrainState:
     items_seen: int = 0
     selected_epoch: int = 0  # the epoch after which the weights --select keeps were taken (0: none yet)
     selected_step: int = 0
-    selected_score: float = float("nan")
+    selected_score: float = 0.0  # its score (meaningful once selected_epoch > 0)
     scored_items: int = SCORED_ITEMS  # items each scoring of --select embeds (engine.selection.scored_count)
     # fields a checkpoint of an earlier version lacks: its run resumes with their defaults
     LATER_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -437,7 +437,7 @@ class Trainer:
         metrics, tracking = None, Tracking([], self._warn)
         if self.world.is_main:
             resumed_at = self.state.step if self.resume else None
-            columns = (*self.method.log_names, *SCORE_COLUMNS)
+            columns = (*self.method.log_names, *(SCORE_COLUMNS if self.selection.active else ()))
             metrics = MetricsLog(self.run_dir / METRICS, resumed_at, columns)
             tracking = self._open_tracking()
         with tracking:  # closed as failed if training stops on an error
@@ -526,7 +526,7 @@ class Trainer:
                             "items_per_s": rate,
                             "elapsed_s": self.state.elapsed_s,
                             **self.last_logs,
-                            **dict.fromkeys(SCORE_COLUMNS, math.nan),
+                            **(dict.fromkeys(SCORE_COLUMNS, math.nan) if self.selection.active else {}),
                             **scores,
                         }
                         metrics.append(step=self.state.step, **row)
