@@ -511,9 +511,8 @@ class Trainer:
                         rate=rate,
                         epoch=self._epoch_of_epochs(),
                     )
-                    scores = {}
-                    if self.state.batch_in_epoch == micro_per_epoch:
-                        scores = self._score_weights()
+                    scores = self._score_weights() if self.state.batch_in_epoch == micro_per_epoch else {}
+                    if scores:
                         tick = time.perf_counter()  # the scoring is no step's time
                     logged = (
                         self.state.step % self.config.log_every == 0 or self.state.step == self.total_steps
