@@ -9,10 +9,10 @@ baselines at, the selected checkpoint's epoch and the last weights' kNN beside t
 (``--select``), and the wall times of pretrain and of eval.
 
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
-natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and ``glyphs``
-come from ``image_sets.py`` and ``fillets_nl`` from ``audio_sets.py`` (written under ``--sets``, each
-needing its package). Append ``:METHOD``
-to run a method the domain recommends instead of its default (``digits:byol``).
+natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
+``glyphs`` come from ``image_sets.py``, ``fillets_nl`` and ``fillets_voices`` from ``audio_sets.py``
+(written under ``--sets``, each needing its package). Append ``:METHOD`` to run a method the domain
+recommends instead of its default (``digits:byol``).
 
     python benchmarks/quality.py digits spoken-digits --seeds 0 1 2
     python benchmarks/quality.py mnist5k --sets /tmp/sets --budget 5m
@@ -39,7 +39,7 @@ from rich.table import Table
 
 BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
 IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
-AUDIO_SETS = ("fillets_nl",)
+AUDIO_SETS = ("fillets_nl", "fillets_voices")
 ENCODERS = ("pretrained", "random_init", "raw_input")
 
 
