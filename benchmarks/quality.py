@@ -11,8 +11,8 @@ baselines at, the selected checkpoint's epoch and the last weights' kNN beside t
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
 ``glyphs`` come from ``image_sets.py``, ``fillets_nl`` and ``fillets_voices`` from ``audio_sets.py``
-(written under ``--sets``, each needing its package). Append ``:METHOD`` to run a method the domain
-recommends instead of its default (``digits:byol``).
+and ``opencv_clips`` from ``video_sets.py`` (written under ``--sets``, each needing its package).
+Append ``:METHOD`` to run a method the domain recommends instead of its default (``digits:byol``).
 
     python benchmarks/quality.py digits spoken-digits --seeds 0 1 2
     python benchmarks/quality.py mnist5k --sets /tmp/sets --budget 5m
@@ -40,6 +40,12 @@ from rich.table import Table
 BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
 IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
 AUDIO_SETS = ("fillets_nl", "fillets_voices")
+VIDEO_SETS = ("opencv_clips",)
+WRITERS = {
+    **dict.fromkeys(IMAGE_SETS, ("image_sets.py", "natural")),
+    **dict.fromkeys(AUDIO_SETS, ("audio_sets.py", "audio")),
+    **dict.fromkeys(VIDEO_SETS, ("video_sets.py", "video")),
+}
 ENCODERS = ("pretrained", "random_init", "raw_input")
 
 
@@ -57,14 +63,12 @@ def data_set(spec: str, sets_root: Path) -> DataSet:
     name, _, method = spec.partition(":")
     if name in BUILTIN:
         return DataSet(name, BUILTIN[name], method or None, None, None)
-    if name not in (*IMAGE_SETS, *AUDIO_SETS):
-        raise SystemExit(f"unknown set {name!r}; known: {', '.join([*BUILTIN, *IMAGE_SETS, *AUDIO_SETS])}")
-    root = sets_root / name
-    image = name in IMAGE_SETS
+    if name not in WRITERS:
+        raise SystemExit(f"unknown set {name!r}; known: {', '.join([*BUILTIN, *WRITERS])}")
+    root, (writer, domain) = sets_root / name, WRITERS[name]
     if not (root / "test").is_dir():
-        script = Path(__file__).with_name("image_sets.py" if image else "audio_sets.py")
-        subprocess.run([sys.executable, str(script), name, str(root)], check=True)
-    return DataSet(name, "natural" if image else "audio", method or None, root / "train", root / "test")
+        subprocess.run([sys.executable, str(Path(__file__).with_name(writer)), name, str(root)], check=True)
+    return DataSet(name, domain, method or None, root / "train", root / "test")
 
 
 def sslcli(*args: str) -> subprocess.CompletedProcess:
@@ -148,7 +152,7 @@ def row(data: DataSet, runs: list[dict]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    names = ", ".join([*BUILTIN, *IMAGE_SETS, *AUDIO_SETS])
+    names = ", ".join([*BUILTIN, *WRITERS])
     parser.add_argument("sets", nargs="+", help=f"set names: {names}[:METHOD]")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", help="--time-budget for every run (default: each recipe's)")

