@@ -12,7 +12,9 @@ from sslcli.domains.base import BadItemError
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 from sslcli.domains.video.domain import VideoSettings
 from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip
+from torch.utils.flop_counter import FlopCounterMode
 
+from sslcli.models.backbones import build_clip_backbone
 from tests.conftest import invoke
 from tests.domains.video.video_files import frame_indices, write_counting_video
 
@@ -101,3 +103,18 @@ def test_a_load_of_a_missing_file_is_a_bad_item(tmp_path):
     (tmp_path / "gone.mp4").unlink()
     with pytest.raises(BadItemError):
         domain.load(item)
+
+
+def test_a_folder_on_a_cpu_gets_a_clip_encoder_three_times_cheaper_than_on_a_gpu():
+    """A CPU trains for minutes: its recipe's clip encoder must leave many more steps in a budget."""
+    domain = video_domain()
+    flops = {}
+    for device in ("cpu", "cuda"):
+        recipe = domain.recipe(False, [], device)
+        spec = domain.inputs(recipe["input_size"])["video"]
+        encoder, _ = build_clip_backbone(recipe["backbone"], spec.size, spec.channels)
+        with FlopCounterMode(display=False) as counter:
+            frames, height, width = spec.size
+            encoder(torch.zeros(1, frames, spec.channels, height, width))  # (B, T, C, H, W)
+        flops[device] = counter.get_total_flops()
+    assert flops["cpu"] * 3 < flops["cuda"]
