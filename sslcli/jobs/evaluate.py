@@ -85,14 +85,15 @@ def how_to_label(domain: Domain, label_attr: str | None, use_folders: bool) -> s
 
 
 def split_items(domain: Domain, options: EvalOptions) -> tuple[list[Item], list[Item], list[Path]]:
-    """(train, test) labelled items and the data roots they came from."""
+    """(train, test) labelled items and the data roots they came from. A built-in sample's folders are
+    the labels sslcli wrote there (the medical sample's are Modality values), never a user's folders."""
     if options.data is None:
-        train_root, test_root = builtin_sample(domain)
+        (train_root, test_root), folder_labels = builtin_sample(domain), True
     else:
-        train_root, test_root = options.data, options.test_data
-    train = labelled_items(domain, train_root, options.label_attr, options.folder_labels)
+        (train_root, test_root), folder_labels = (options.data, options.test_data), options.folder_labels
+    train = labelled_items(domain, train_root, options.label_attr, folder_labels)
     if test_root is not None:
-        test = labelled_items(domain, test_root, options.label_attr, options.folder_labels)
+        test = labelled_items(domain, test_root, options.label_attr, folder_labels)
         return train, test, [train_root, test_root]
     train_idx, test_idx = stratified_split([item.label for item in train], options.test_fraction)
     if not test_idx:

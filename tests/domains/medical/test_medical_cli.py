@@ -14,8 +14,11 @@ from types import SimpleNamespace
 import numpy as np
 import pydicom
 import pytest
+from sslcli.domains import get_domain
 from sslcli.domains.medical.privacy import SALT_FILE, item_hash
+from sslcli.domains.medical.sample import materialise_dicom_sample
 
+from sslcli.jobs.evaluate import EvalOptions, split_items
 from sslcli.reporting import plots
 from tests.conftest import invoke
 from tests.domains.conftest import write_dicom
@@ -286,8 +289,6 @@ def test_embed_refuses_a_run_of_another_domain(medical_outputs, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's notes on odd test files
 def test_builtin_sample_holds_the_decodable_files_split_by_modality(dicom_test_files, reference):
-    from sslcli.domains.medical.sample import materialise_dicom_sample
-
     frames, others = reference
     train, test = materialise_dicom_sample()
     linked = {split: list(folder.rglob("*.dcm")) for split, folder in (("train", train), ("test", test))}
@@ -299,6 +300,14 @@ def test_builtin_sample_holds_the_decodable_files_split_by_modality(dicom_test_f
         assert link.parent.name == (pydicom.dcmread(link).get("Modality") or "unknown")
     assert len(linked["test"]) >= 10
     assert all(re.fullmatch("[0-9a-f]{16}", p.stem) for p in linked["train"] + linked["test"])  # no names
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's notes on odd test files
+def test_eval_of_the_builtin_sample_labels_it_by_modality_without_flags(dicom_test_files, tmp_path):
+    train, test, roots = split_items(get_domain("medical"), EvalOptions(run_dir=tmp_path))
+    assert roots == list(materialise_dicom_sample()) and len(test) >= 10
+    for item in train + test:
+        assert item.label == (pydicom.dcmread(item.path).get("Modality") or "unknown")
 
 
 def test_labels_that_reach_a_picture_pass_the_allow_list(medical_outputs):
