@@ -1,6 +1,7 @@
 """The natural-image recipe for a user's folder: the input size follows the images' median short side
 within the device's range, a CPU gets the shallow backbone and many small steps, small inputs get
-SimCLR's small-image views, and a CPU run without epochs trains for the default time budget."""
+SimCLR's small-image views (small grayscale ones wider crops and no flips), and a CPU run without
+epochs trains for the default time budget."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sslcli.domains.natural_recipe import (
     INPUT_STEP,
     SMALL_INPUT,
     input_size_for,
-    median_short_side,
+    probe_headers,
 )
 
 from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
@@ -32,11 +33,11 @@ from sslcli.engine.trainer import pretrain
 from tests.engine.test_time_budget import TickingClock
 
 
-def write_images(root, sizes):
-    """One grey PNG per (width, height) in ``sizes``."""
+def write_images(root, sizes, channels=()):
+    """One PNG per (width, height) in ``sizes``: grayscale (mode L), or with ``channels=(3,)`` RGB."""
     root.mkdir(parents=True, exist_ok=True)
     for index, (width, height) in enumerate(sizes):
-        Image.fromarray(np.full((height, width), 128, np.uint8)).save(root / f"{index}.png")
+        Image.fromarray(np.full((height, width, *channels), 128, np.uint8)).save(root / f"{index}.png")
     return root
 
 
@@ -46,12 +47,22 @@ def test_the_probe_reads_the_median_short_side_and_ignores_unreadable_files(tmp_
     (root / "broken.png").write_bytes(b"not a png")
     os.mkfifo(root / "pipe.png")  # never opened: the open would block
     items = get_domain("natural").discover(root)
-    assert median_short_side(items) == statistics.median(min(size) for size in sizes) == 28
+    assert probe_headers(items).short_side == statistics.median(min(size) for size in sizes) == 28
 
 
 def test_a_folder_of_unreadable_files_has_no_side(tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
-    assert median_short_side(get_domain("natural").discover(tmp_path)) is None
+    assert probe_headers(get_domain("natural").discover(tmp_path)).short_side is None
+
+
+@pytest.mark.parametrize(
+    ("modes", "grayscale"),
+    [(["L", "L", "RGB"], True), (["RGB", "RGBA", "L"], False), (["I;16", "1", "LA"], True), (["P"], False)],
+)
+def test_a_folder_is_grayscale_when_most_of_its_images_have_one_luminance_band(tmp_path, modes, grayscale):
+    for index, mode in enumerate(modes):
+        Image.new(mode, (20, 20)).save(tmp_path / f"{index}.png")
+    assert probe_headers(get_domain("natural").discover(tmp_path)).grayscale is grayscale
 
 
 @pytest.mark.parametrize("side", [5, 12, 28, 31, 100, 600, None])
@@ -69,7 +80,7 @@ def test_the_input_size_is_the_rounded_side_within_the_device_range(side):
 
 def test_small_inputs_get_half_strength_jitter_wider_crops_and_no_blur(tmp_path):
     domain = get_domain("natural")
-    items = domain.discover(write_images(tmp_path / "small", [(28, 28)] * 3))
+    items = domain.discover(write_images(tmp_path / "small", [(28, 28)] * 3, channels=(3,)))
     defaults = SimCLRViewOptions().model_dump()
     for device in ("cpu", "cuda"):
         recipe = domain.recipe(False, items, device)
@@ -77,7 +88,19 @@ def test_small_inputs_get_half_strength_jitter_wider_crops_and_no_blur(tmp_path)
         views = recipe["views"]
         assert views["jitter"] == tuple(strength / 2 for strength in defaults["jitter"])
         assert views["blur_p"] == 0 and views["crop_scale"][0] > defaults["crop_scale"][0]
+        assert views["flip_p"] == defaults["flip_p"] > 0
     assert domain.recipe(False, items, "cpu")["backbone"] == "resnet10"
+
+
+def test_small_grayscale_inputs_get_gentler_crops_than_colour_ones_and_no_flips(tmp_path):
+    domain = get_domain("natural")
+    grey = domain.discover(write_images(tmp_path / "grey", [(28, 28)] * 3))
+    colour = domain.discover(write_images(tmp_path / "colour", [(28, 28)] * 3, channels=(3,)))
+    for device in ("cpu", "cuda"):
+        grey_views, colour_views = (domain.recipe(False, items, device)["views"] for items in (grey, colour))
+        assert grey_views["flip_p"] == 0 and grey_views["crop_scale"][0] > colour_views["crop_scale"][0]
+        same = {key for key in grey_views if grey_views[key] == colour_views[key]}
+        assert same == set(grey_views) - {"flip_p", "crop_scale"}
 
 
 def test_large_photos_on_a_gpu_keep_the_imagenet_views(tmp_path):
