@@ -69,12 +69,9 @@ def pretrain_summary(record: dict) -> Table:
     plan = record["time_budget"]
     if plan is not None:
         fit = "" if plan["fits"] else " (one epoch takes longer than the budget)"
-        rows.append(
-            (
-                "time budget",
-                f"{plan['budget_s']:.0f} s: {plan['epochs']} epochs at {plan['step_s']:.2f} s a step{fit}",
-            )
-        )
+        pace = f"{plan['step_s']:.2f} s a step"
+        pace += f", {plan['epoch_s']:.2f} s an epoch" if plan.get("epoch_s") is not None else ""
+        rows.append(("time budget", f"{plan['budget_s']:.0f} s: {plan['epochs']} epochs at {pace}{fit}"))
     if items["skipped"]:
         rows.append(("skipped files", f"listed in {plain(str(Path(record['run_dir']) / SKIPPED))}"))
     for key, value in rows:

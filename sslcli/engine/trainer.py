@@ -63,7 +63,7 @@ from sslcli.engine.setup import (
 from sslcli.engine.step_plan import budget_steps, compute_seconds_per_item, planned_batch, seconds_per_item
 from sslcli.engine.stop_signals import signals_stop_training
 from sslcli.engine.threads import restored_thread_count
-from sslcli.engine.time_budget import BudgetPlan, StepTimer, format_duration
+from sslcli.engine.time_budget import BudgetPlan, EpochCheck, StepTimer, format_duration
 from sslcli.errors import UserError
 from sslcli.methods import Method, StepContext
 from sslcli.reporting.progress import item_progress, training_progress
@@ -176,6 +176,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * self.config.epochs
         self.warmup_steps = warmup_steps(self.config.warmup_epochs, self.steps_per_epoch, self.total_steps)
         self.step_timer = StepTimer(clock, self.steps_per_epoch, self.warmup_steps) if planning else None
+        self.epoch_check: EpochCheck | None = None  # set by the plan: times the next epoch whole
         # called with (state, method) after each epoch's checkpoint, outside the timed steps
         self.on_epoch_end: Callable[[TrainState, Method], None] | None = None
         self.budget: BudgetPlan | None = None
@@ -477,6 +478,8 @@ class Trainer:
             )
             while self.state.epoch < self.config.epochs:
                 if self.state.batch_in_epoch == 0:
+                    if self.epoch_check is not None:
+                        self.epoch_check.epoch_starts()
                     self.method.on_epoch_start(self._context())
                     broadcast_module_state(self.method)  # what the hook drew, from rank 0's draw
                 batches = self._epoch_batches()[self.state.batch_in_epoch : micro_per_epoch]
@@ -536,6 +539,9 @@ class Trainer:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
                 self.save()
+                if self.epoch_check is not None and self.epoch_check.epoch_started is not None:
+                    self._check_budget()
+                    self.console.out(self.budget.describe(), highlight=False)
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(self.state, self.method)
 
@@ -563,8 +569,19 @@ class Trainer:
         """Set the epochs (and so the schedule's length) that fit ``--time-budget`` (rank 0's plan on
         every rank) and record the plan in config.json."""
         plan = self.step_timer.plan(self.config.time_budget_s, self.steps_per_epoch)
+        self.epoch_check = EpochCheck(self.step_timer.clock, self.step_timer.started)
+        self.step_timer = None
+        self._use_budget(plan)
+
+    def _check_budget(self) -> None:
+        """Plan the epochs left once more from the epoch just timed whole (``EpochCheck``)."""
+        plan, self.epoch_check = self.epoch_check.check(self.budget, self.state.epoch), None
+        self._use_budget(plan)
+
+    def _use_budget(self, plan: BudgetPlan) -> None:
+        """Train for rank 0's ``plan``: its epochs set the schedule's length; config.json records it."""
         plan = BudgetPlan(**{k: v for k, v in broadcast_json(plan.record()).items() if k != "fits"})
-        self.step_timer, self.budget = None, plan
+        self.budget = plan
         self.config = self.config.updated(epochs=plan.epochs)
         self.total_steps = self.steps_per_epoch * plan.epochs
         self.warmup_steps = warmup_steps(self.config.warmup_epochs, self.steps_per_epoch, self.total_steps)

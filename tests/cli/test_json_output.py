@@ -5,6 +5,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 from tests.conftest import FAST_PRETRAIN, invoke
 
@@ -51,7 +52,14 @@ def test_embed_json_matches_the_array_it_wrote(trained_run, tmp_path):
     assert again["already_done"] and again["items_per_s"] is None and again["rows"] == rows
 
 
-def test_a_budgeted_run_reports_its_plan_in_the_record_and_the_table(tmp_path):
+@pytest.mark.parametrize(
+    ("checked", "shown"),
+    [
+        ({}, "300 s: 4 epochs at 1.50 s a step"),  # 12 + 4 x 10 x 1.5 <= 300
+        ({"checked_epoch": 2, "epoch_s": 20.0}, "300 s: 4 epochs at 1.50 s a step, 20.00 s an epoch"),
+    ],
+)
+def test_a_budgeted_run_reports_its_plan_in_the_record_and_the_table(tmp_path, checked, shown):
     import io
     from types import SimpleNamespace
 
@@ -62,14 +70,15 @@ def test_a_budgeted_run_reports_its_plan_in_the_record_and_the_table(tmp_path):
     from sslcli.engine.time_budget import BudgetPlan
 
     state = SimpleNamespace(epoch=4, step=40, last_loss=1.5, items_seen=640, elapsed_s=64.0)
-    plan = BudgetPlan(budget_s=300.0, spent_s=12.0, step_s=1.5, steps_per_epoch=10, epochs=4)
+    plan = BudgetPlan(budget_s=300.0, spent_s=12.0, step_s=1.5, steps_per_epoch=10, epochs=4, **checked)
     result = SimpleNamespace(
         run_dir=tmp_path, config=PretrainConfig(input_size=16, backbone="resnet10"), state=state,
         items_found=160, skipped={}, data_source="builtin", budget=plan,
     )  # fmt: skip
     record = pretrain_record(result)
-    assert record["time_budget"]["epochs"] == 4 and record["time_budget"]["fits"]  # 12 + 4 x 10 x 1.5 <= 300
+    assert record["time_budget"]["epochs"] == 4 and record["time_budget"]["fits"]  # checked: 12 + 2 x 20
     assert record["items_per_s"] == 10.0
     console = Console(file=io.StringIO(), width=120)
     console.print(pretrain_summary(record))
-    assert "300 s: 4 epochs at 1.50 s a step" in console.file.getvalue()
+    assert shown in console.file.getvalue()
+    assert not BudgetPlan(300.0, 12.0, 1.5, 10, 20, **checked).fits  # 12 + 20 x 15, or 12 + 18 x 20

@@ -30,7 +30,7 @@ from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
 from sslcli.engine.setup import plan_run, recipe_lr
 from sslcli.engine.time_budget import SAFETY
 from sslcli.engine.trainer import pretrain
-from tests.engine.test_time_budget import TickingClock
+from tests.engine.test_time_budget import SimulatedTime
 
 
 def write_images(root, sizes, channels=()):
@@ -110,16 +110,18 @@ def test_large_photos_on_a_gpu_keep_the_imagenet_views(tmp_path):
     assert recipe["input_size"] == GPU_MAX_INPUT and recipe["views"] == SimCLRViewOptions().model_dump()
 
 
-def test_a_cpu_run_without_epochs_trains_for_the_default_budget(tmp_path):
+def test_a_cpu_run_without_epochs_trains_for_the_default_budget(tmp_path, monkeypatch):
     data = write_images(tmp_path / "images", [(20, 20)] * 24)
     config = PretrainConfig(
         data=str(data), out=str(tmp_path / "run"), batch_size=8, num_workers=0, device="cpu"
     )
-    tick = DEFAULT_CPU_BUDGET_S / 10  # a step is one tick; an epoch of 3 steps plans at its end
-    result = pretrain(config, None, Console(quiet=True), clock=TickingClock(tick))
+    step_s = DEFAULT_CPU_BUDGET_S / 10  # an epoch of 3 steps plans at its end; the next is timed whole
+    clock = SimulatedTime(step_s, save_s=0.0)
+    clock.run(monkeypatch)
+    result = pretrain(config, None, Console(quiet=True), clock=clock)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["time_budget_s"] == DEFAULT_CPU_BUDGET_S == result.budget.budget_s
-    assert result.state.epoch == math.floor((SAFETY * DEFAULT_CPU_BUDGET_S - 3 * tick) / (3 * tick))
+    assert result.state.epoch == 2 + math.floor((SAFETY * DEFAULT_CPU_BUDGET_S - 6 * step_s) / (3 * step_s))
     assert saved["config"]["input_size"] == input_size_for(20, "cpu")
 
 

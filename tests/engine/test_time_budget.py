@@ -1,6 +1,7 @@
 """--time-budget: durations parse, the plan is the most whole epochs that fit the budget's safe share
-by the measured step time, and a run planned with an injected clock trains exactly those epochs and
-records the plan (no wall-clock time is measured here)."""
+by the measured step time, the first epoch after the plan is timed whole and the epochs left planned
+again from it, and a run planned with a simulated clock trains exactly those epochs, within the
+budget, and records the plan (no wall-clock time is measured here)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ import pytest
 from rich.console import Console
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.time_budget import SAFETY, TIMED_STEPS, WARM_STEPS, parse_duration, plan_epochs
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.time_budget import (
+    SAFETY,
+    TIMED_STEPS,
+    WARM_STEPS,
+    check_epochs,
+    parse_duration,
+    plan_epochs,
+)
+from sslcli.engine.trainer import Trainer, pretrain
 from tests.conftest import invoke, write_digit_folder
 
 
@@ -43,34 +51,79 @@ def test_a_budget_shorter_than_an_epoch_still_trains_one_and_says_so():
     assert plan.epochs == 1 and not plan.fits
 
 
-class TickingClock:
-    """Each reading is ``tick`` seconds after the previous one."""
+@pytest.mark.parametrize(("done", "spent", "epoch_s"), [(2, 30.0, 12.0), (3, 100.0, 0.7), (2, 900.0, 5.0)])
+def test_the_check_plans_the_most_epochs_whose_rest_fits(done, spent, epoch_s):
+    plan = plan_epochs(budget_s=1000, spent_s=10, step_s=0.1, steps_per_epoch=20)
+    checked = check_epochs(plan, done, spent, epoch_s)
+    left = checked.epochs - done
+    assert left >= 0 and spent + left * epoch_s <= SAFETY * 1000
+    assert left == 0 and spent >= SAFETY * 1000 or spent + (left + 1) * epoch_s > SAFETY * 1000
+    assert checked.fits and checked.checked_epoch == done and checked.epoch_s == epoch_s
 
-    def __init__(self, tick: float):
-        self.tick, self.now = tick, 0.0
+
+class SimulatedTime:
+    """A clock for a budgeted run: an optimizer step takes ``step_s``, a checkpoint ``save_s``; nothing
+    else takes time. ``run`` wraps the trainer's step and save to advance it."""
+
+    def __init__(self, step_s: float, save_s: float):
+        self.step_s, self.save_s, self.now = step_s, save_s, 0.0
 
     def __call__(self) -> float:
-        self.now += self.tick
         return self.now
 
+    def run(self, monkeypatch) -> None:
+        step, save = Trainer._optimizer_step, Trainer.save
 
-def test_a_budgeted_run_trains_the_planned_epochs_and_records_the_plan(tmp_path):
+        def timed_step(trainer, lr):
+            step(trainer, lr)
+            self.now += self.step_s
+
+        def timed_save(trainer):
+            save(trainer)
+            self.now += self.save_s
+
+        monkeypatch.setattr(Trainer, "_optimizer_step", timed_step)
+        monkeypatch.setattr(Trainer, "save", timed_save)
+
+
+def budgeted_run(tmp_path, budget: float) -> PretrainConfig:
     data = write_digit_folder(tmp_path / "digits", per_class=16)  # 48 items: 6 steps of 8 an epoch
-    tick, budget = 0.25, 20.0
-    config = PretrainConfig(
+    return PretrainConfig(
         data=str(data), out=str(tmp_path / "run"), batch_size=8, input_size=16, backbone="resnet10",
         num_workers=0, device="cpu", time_budget_s=budget,
     )  # fmt: skip
-    result = pretrain(config, None, Console(quiet=True), clock=TickingClock(tick))
-    # the timer reads the clock at its start and at each step's end, a tick apart; the plan comes at the
-    # end of the warmup (one epoch of 6 steps here, at least WARM_STEPS + TIMED_STEPS), 6 ticks in
-    spent = max(WARM_STEPS + TIMED_STEPS, 6) * tick
-    expected = math.floor((SAFETY * budget - spent) / (tick * 6))
-    assert result.budget.epochs == expected == result.state.epoch
-    assert result.state.step == expected * 6 and result.budget.step_s == pytest.approx(tick)
+
+
+def test_a_budgeted_run_trains_the_planned_epochs_and_records_the_plan(tmp_path, monkeypatch):
+    step_s, budget = 0.25, 8.0
+    clock = SimulatedTime(step_s, save_s=0.0)
+    clock.run(monkeypatch)
+    result = pretrain(budgeted_run(tmp_path, budget), None, Console(quiet=True), clock=clock)
+    # the plan comes at the end of the warmup (one epoch of 6 steps here, at least WARM_STEPS +
+    # TIMED_STEPS); the second epoch, timed whole, ends 12 steps in and plans the rest
+    assert max(WARM_STEPS + TIMED_STEPS, 6) == 6
+    planned = math.floor((SAFETY * budget - 6 * step_s) / (6 * step_s))
+    expected = 2 + math.floor((SAFETY * budget - 12 * step_s) / (6 * step_s))
+    assert result.budget.epochs == expected == result.state.epoch and expected > planned
+    assert result.state.step == expected * 6 and result.budget.step_s == pytest.approx(step_s)
+    assert clock.now <= SAFETY * budget < clock.now + 6 * step_s
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["epochs"] == expected and saved["config"]["time_budget_s"] == budget
     assert saved["time_budget"]["epochs"] == expected and saved["time_budget"]["fits"]
+    assert saved["time_budget"]["checked_epoch"] == 2 and saved["time_budget"]["epoch_s"] == 6 * step_s
+
+
+def test_time_between_steps_is_counted_and_the_run_ends_within_its_budget(tmp_path, monkeypatch):
+    step_s, save_s, budget = 0.25, 1.5, 12.0  # each epoch's checkpoint costs as much as its 6 steps
+    clock = SimulatedTime(step_s, save_s)
+    clock.run(monkeypatch)
+    result = pretrain(budgeted_run(tmp_path, budget), None, Console(quiet=True), clock=clock)
+    epoch_s = 6 * step_s + save_s
+    planned = math.floor((SAFETY * budget - 6 * step_s) / (6 * step_s))  # by the step time alone
+    expected = 2 + math.floor((SAFETY * budget - 2 * epoch_s) / epoch_s)
+    assert result.state.epoch == result.budget.epochs == expected < planned
+    assert planned * epoch_s > budget  # the plan by step times alone would overrun the budget
+    assert clock.now <= SAFETY * budget + save_s  # the final save is the encoder's, after the budget
 
 
 def test_epochs_and_a_budget_together_are_one_line(tmp_path):
