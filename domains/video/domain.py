@@ -154,9 +154,10 @@ class VideoDomain(Domain):
     ) -> dict[str, Any]:
         if not data_is_builtin:
             views = {**VideoSettings().model_dump(), **ClipViewOptions().model_dump()}
+            size, backbone = self.default_input_size, self.default_backbone
             if device_type == "cpu":  # 8 frames x 2 views an item: 112 px and resnet18 took 12 s a step
-                return {"input_size": CPU_INPUT, "backbone": CPU_BACKBONE, "views": views}
-            return {"input_size": self.default_input_size, "backbone": self.default_backbone, "views": views}
+                size, backbone = CPU_INPUT, CPU_BACKBONE
+            return {"input_size": size, "backbone": backbone, "views": views}
         # 1 s pieces at 25-30 fps: 8 frames every 3rd cover 0.8-1 s; 64 px and resnet10 on every frame
         # keep a CPU epoch of the ~20 pieces short
         views = {**VideoSettings(stride=3).model_dump(), **ClipViewOptions().model_dump()}
