@@ -5,10 +5,15 @@
   pedestrian ("vtest") surveillance-style sequences, and the "box" and "cup" object-tracking clips:
   five sources, 150 one-second pieces. As in the built-in sample, each source is cut into one-second
   pieces at its own rate, scaled to a short side of 128 px, and the last third of every source is the
-  test split, so eval asks which video a later second comes from. Never used for tuning: the held-out
-  video set. Needs ``sudo apt-get install opencv-doc``.
+  test split, so eval asks which video a later second comes from. It cannot tell encoders apart
+  (every linear probe scores 1.000). Needs ``sudo apt-get install opencv-doc``.
+- ``blupi_clips``: the 14 cinematics of the game Planet Blupi (Debian's ``planetblupi-common``),
+  5-17 s each at 12 frames a second, one drawing style and one cast for all: 123 one-second pieces
+  (81 training, 42 test) cut as above, so eval asks which cinematic a later second comes from.
+  Never used for tuning: the held-out video set. Needs ``sudo apt-get install planetblupi-common``.
 
     python benchmarks/video_sets.py opencv_clips /tmp/sets/opencv_clips
+    python benchmarks/video_sets.py blupi_clips /tmp/sets/blupi_clips
 """
 
 from __future__ import annotations
@@ -49,7 +54,17 @@ def opencv_clips(out: Path) -> None:
         write_pieces(sources, out, "opencv-doc's")
 
 
-SETS = {"opencv_clips": opencv_clips}
+BLUPI_MOVIES = Path("/usr/share/planetblupi/movie")
+
+
+def blupi_clips(out: Path) -> None:
+    movies = sorted(BLUPI_MOVIES.glob("*.mkv"))
+    if not movies:
+        raise SystemExit(f"no cinematics under {BLUPI_MOVIES}: sudo apt-get install planetblupi-common")
+    write_pieces({movie: movie.stem for movie in movies}, out, "planetblupi-common's")
+
+
+SETS = {"opencv_clips": opencv_clips, "blupi_clips": blupi_clips}
 
 
 if __name__ == "__main__":
