@@ -6,7 +6,8 @@ for the recipe's time budget; then ``sslcli eval --json``), and prints one table
 and linear-probe accuracy of the pretrained encoder, of its random initialisation and of the raw
 input, as mean and spread (min-max) over the seeds, with how many seeds the encoder beat both
 baselines at, the selected checkpoint's epoch and the last weights' kNN beside the selected ones
-(``--select``), and the wall times of pretrain and of eval.
+(``--select``), and the wall times of pretrain and of eval. Each seed's scores are printed as its
+run ends.
 
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
@@ -128,6 +129,15 @@ def spread(values: list[float]) -> str:
     return f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{mean:.3f}"
 
 
+def seed_line(data: DataSet, seed: int, run: dict) -> str:
+    """One seed's scores as they come: ``kNN pre/rand/raw, linear pre/rand/raw``."""
+    scores = ["/".join(f"{run['scores'][which][protocol]:.3f}" for which in ENCODERS) for protocol in (0, 1)]
+    return (
+        f"{data.name} seed {seed}: kNN {scores[0]}, linear {scores[1]} (pre/rand/raw); "
+        f"{run['epochs']} epochs, {run['seconds']:.0f} s pretrain"
+    )
+
+
 def row(data: DataSet, runs: list[dict]) -> list[str]:
     cells = [data.name, runs[0]["method"]]
     for protocol in (0, 1):
@@ -169,7 +179,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for spec in args.sets:
             data = data_set(spec, args.sets_root)
-            runs = [one_run(data, seed, args.budget, Path(scratch)) for seed in args.seeds]
+            runs = []
+            for seed in args.seeds:
+                runs.append(one_run(data, seed, args.budget, Path(scratch)))
+                print(seed_line(data, seed, runs[-1]), flush=True)
             table.add_row(*row(data, runs))
     console = Console(width=200)
     console.print(table)
