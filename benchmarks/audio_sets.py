@@ -96,8 +96,9 @@ def klettres_languages(out: Path) -> None:
     if not recorded:
         raise SystemExit(f"no recordings under {KLETTRES_SOUND}: sudo apt-get install klettres-data")
     for language, lines in recorded.items():
-        step = max(1, len(lines) // MAX_LINES)  # spread over the files when there are too many
-        kept = [line for line in lines[::step][:MAX_LINES] if usable(line, min_seconds=0.0)]
+        count = min(len(lines), MAX_LINES)  # evenly spread over the files when there are more
+        spread = [lines[index * len(lines) // count] for index in range(count)]
+        kept = [line for line in spread if usable(line, min_seconds=0.0)]
         for index, line in enumerate(kept):
             split = "test" if index % TEST_EVERY == TEST_EVERY - 1 else "train"
             target = out / split / language / f"{line.parent.name}-{line.name}"
