@@ -11,9 +11,9 @@ run ends.
 
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
-``glyphs`` come from ``image_sets.py``, ``fillets_nl`` and ``fillets_voices`` from ``audio_sets.py``
-and ``opencv_clips`` and ``blupi_clips`` from ``video_sets.py`` (written under ``--sets``, each
-needing its package).
+``glyphs`` come from ``image_sets.py``, ``fillets_nl``, ``fillets_voices`` and
+``klettres_languages`` from ``audio_sets.py`` and ``opencv_clips`` and ``blupi_clips`` from
+``video_sets.py`` (written under ``--sets``, each needing its package).
 Append ``:METHOD`` to run a method the domain recommends instead of its default (``digits:byol``).
 
     python benchmarks/quality.py digits spoken-digits --seeds 0 1 2
@@ -41,7 +41,7 @@ from rich.table import Table
 
 BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
 IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
-AUDIO_SETS = ("fillets_nl", "fillets_voices")
+AUDIO_SETS = ("fillets_nl", "fillets_voices", "klettres_languages")
 VIDEO_SETS = ("opencv_clips", "blupi_clips")
 WRITERS = {
     **dict.fromkeys(IMAGE_SETS, ("image_sets.py", "natural")),
