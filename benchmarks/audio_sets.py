@@ -32,10 +32,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import soundfile
 from set_writer import write_named_set
-from sslcli.domains.audio.reading import SILENCE_PEAK
-from sslcli.domains.base import segment_bounds
+from sslcli.domains.audio.domain import AudioSettings
+from sslcli.domains.audio.reading import duration_s, read_waveform
+from sslcli.domains.base import BadItemError, segment_bounds
 
 FILLETS_SOUND = Path("/usr/share/games/fillets-ng/sound")
 SPEAKERS = {"m": "small_fish", "v": "big_fish"}
@@ -44,13 +44,19 @@ MIN_SECONDS = 1.0
 
 
 def usable(line: Path, min_seconds: float = MIN_SECONDS) -> bool:
-    """Whether ``line`` lasts ``min_seconds`` and every segment the audio domain cuts it into sounds."""
-    waveform, rate = soundfile.read(line, dtype="float32", always_2d=True)  # (T, channels)
-    mono = abs(waveform.mean(axis=1))  # (T,)
-    if len(mono) < min_seconds * rate:
+    """Whether ``line`` lasts ``min_seconds`` and the audio domain accepts every item it cuts it into
+    (its own reader at its own rate: a stretch of digital silence is a bad item)."""
+    settings = AudioSettings()
+    duration = duration_s(line)
+    if duration is None or duration < min_seconds:
         return False
-    bounds = segment_bounds(len(mono) / rate, MIN_SECONDS)
-    return all(mono[round(start * rate) : round(end * rate)].max() >= SILENCE_PEAK for start, end in bounds)
+    spans = [None] if duration < 2 * settings.segment_s else segment_bounds(duration, settings.segment_s)
+    try:
+        for span in spans:
+            read_waveform(line, settings.sample_rate, span)
+    except BadItemError:
+        return False
+    return True
 
 
 LANGUAGE_PACKAGES = {"nl": "fillets-ng-data-nl", "cs": "fillets-ng-data-cs"}
