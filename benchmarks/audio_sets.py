@@ -33,9 +33,9 @@ import shutil
 from pathlib import Path
 
 from set_writer import write_named_set
-from sslcli.domains.audio.domain import AudioSettings
-from sslcli.domains.audio.reading import duration_s, read_waveform
-from sslcli.domains.base import BadItemError, segment_bounds
+from sslcli.domains.audio.domain import AudioDomain, segments
+from sslcli.domains.audio.reading import duration_s
+from sslcli.domains.base import BadItemError, Entry
 
 FILLETS_SOUND = Path("/usr/share/games/fillets-ng/sound")
 SPEAKERS = {"m": "small_fish", "v": "big_fish"}
@@ -45,15 +45,14 @@ MIN_SECONDS = 1.0
 
 def usable(line: Path, min_seconds: float = MIN_SECONDS) -> bool:
     """Whether ``line`` lasts ``min_seconds`` and the audio domain accepts every item it cuts it into
-    (its own reader at its own rate: a stretch of digital silence is a bad item)."""
-    settings = AudioSettings()
+    (its own segments, reader and front end: a stretch of digital silence is a bad item)."""
     duration = duration_s(line)
     if duration is None or duration < min_seconds:
         return False
-    spans = [None] if duration < 2 * settings.segment_s else segment_bounds(duration, settings.segment_s)
+    domain = AudioDomain()
     try:
-        for span in spans:
-            read_waveform(line, settings.sample_rate, span)
+        for item in segments(Entry(line, line.name), domain.settings.segment_s):
+            domain.log_mel(item)
     except BadItemError:
         return False
     return True
