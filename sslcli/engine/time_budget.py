@@ -11,8 +11,8 @@ learning rate does not depend on the total.
 
 Step times miss what happens between steps: the checkpoint at each epoch's end, the label-free
 scoring, the loader's start. Where epochs are short that is most of the time (the built-in DICOM
-sample's 4-step epochs planned up to 147 epochs for 300 s and took 379 s), so the first epoch that starts
-after the plan is timed whole, end to end, and the epochs left are planned once more from it
+sample's 4-step epochs planned up to 147 epochs for 300 s and took 379 s), so the first epoch that
+starts after the plan is timed whole, end to end, and the epochs left are planned once more from it
 (``EpochCheck``). That check may lengthen the run as well: the first steps are slower than the rest.
 """
 
