@@ -42,7 +42,7 @@ from rich.table import Table
 BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
 IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
 AUDIO_SETS = ("fillets_nl", "fillets_voices", "klettres_languages")
-VIDEO_SETS = ("opencv_clips", "blupi_clips")
+VIDEO_SETS = ("opencv_clips", "blupi_clips", "lebiniou_clips")
 WRITERS = {
     **dict.fromkeys(IMAGE_SETS, ("image_sets.py", "natural")),
     **dict.fromkeys(AUDIO_SETS, ("audio_sets.py", "audio")),

@@ -11,9 +11,14 @@
   5-17 s each at 12 frames a second, one drawing style and one cast for all: 123 one-second pieces
   (81 training, 42 test) cut as above, so eval asks which cinematic a later second comes from.
   Never used for tuning: the held-out video set. Needs ``sudo apt-get install planetblupi-common``.
+- ``lebiniou_clips``: the 12 screen recordings of the music visualiser Le Biniou that ship with it
+  (Debian's ``lebiniou-data``), 7-22 s each at 30 frames a second, 320x180: one program's abstract
+  effects, each recording its own sequence of them, cut as above, so eval asks which recording a later
+  second comes from. The video tuning set. Needs ``sudo apt-get install lebiniou-data``.
 
     python benchmarks/video_sets.py opencv_clips /tmp/sets/opencv_clips
     python benchmarks/video_sets.py blupi_clips /tmp/sets/blupi_clips
+    python benchmarks/video_sets.py lebiniou_clips /tmp/sets/lebiniou_clips
 """
 
 from __future__ import annotations
@@ -64,7 +69,17 @@ def blupi_clips(out: Path) -> None:
     write_pieces({movie: movie.stem for movie in movies}, out, "planetblupi-common's")
 
 
-SETS = {"opencv_clips": opencv_clips, "blupi_clips": blupi_clips}
+LEBINIOU_MEDIA = Path("/usr/share/lebiniou/vue/media")
+
+
+def lebiniou_clips(out: Path) -> None:
+    recordings = sorted(LEBINIOU_MEDIA.glob("*.mp4"))
+    if not recordings:
+        raise SystemExit(f"no recordings under {LEBINIOU_MEDIA}: sudo apt-get install lebiniou-data")
+    write_pieces({video: video.stem for video in recordings}, out, "lebiniou-data's")
+
+
+SETS = {"opencv_clips": opencv_clips, "blupi_clips": blupi_clips, "lebiniou_clips": lebiniou_clips}
 
 
 if __name__ == "__main__":
