@@ -12,8 +12,8 @@ run ends.
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
 ``glyphs`` come from ``image_sets.py``, ``fillets_nl``, ``fillets_voices`` and
-``klettres_languages`` from ``audio_sets.py`` and ``opencv_clips`` and ``blupi_clips`` from
-``video_sets.py`` (written under ``--sets``, each needing its package).
+``klettres_languages`` from ``audio_sets.py`` and ``opencv_clips``, ``blupi_clips`` and
+``lebiniou_clips`` from ``video_sets.py`` (written under ``--sets``, each needing its package).
 Append ``:METHOD`` to run a method the domain recommends instead of its default (``digits:byol``).
 
     python benchmarks/quality.py digits spoken-digits --seeds 0 1 2

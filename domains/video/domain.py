@@ -52,10 +52,11 @@ class VideoSettings(ViewOptions):
 
 
 FOLDER_REASON = "a directory, not a video file"
-# a CPU trains for minutes: smaller frames and a shallower per-frame encoder buy more steps there (the
-# natural domain's CPU recipe, for the same reason); a GPU keeps 112 px and resnet18. Above 64 px the
-# ResNets keep ImageNet's strided stem: at 64 px their small-image stem costs twice 112 px's FLOPs
-CPU_INPUT, CPU_BACKBONE = 80, "resnet10"
+# a CPU trains for minutes: smaller frames, a shallower per-frame encoder and half the frames a clip buy
+# more steps there (the natural domain's CPU recipe, for the same reason); a GPU keeps 8 frames of 112 px
+# and resnet18. Above 64 px the ResNets keep ImageNet's strided stem: at 64 px their small-image stem
+# costs twice 112 px's FLOPs. The clip encoder averages its frames, so its cost is linear in them
+CPU_INPUT, CPU_BACKBONE, CPU_FRAMES = 80, "resnet10", 4
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,10 @@ class VideoDomain(Domain):
         self, data_is_builtin: bool, items: Sequence[Item] = (), device_type: str = "cpu"
     ) -> dict[str, Any]:
         if not data_is_builtin:
-            views = {**VideoSettings().model_dump(), **ClipViewOptions().model_dump()}
-            size, backbone = self.default_input_size, self.default_backbone
+            settings, size, backbone = VideoSettings(), self.default_input_size, self.default_backbone
             if device_type == "cpu":  # 8 frames x 2 views an item: 112 px and resnet18 took 12 s a step
-                size, backbone = CPU_INPUT, CPU_BACKBONE
+                settings, size, backbone = VideoSettings(frames=CPU_FRAMES), CPU_INPUT, CPU_BACKBONE
+            views = {**settings.model_dump(), **ClipViewOptions().model_dump()}
             return {"input_size": size, "backbone": backbone, "views": views}
         # 1 s pieces at 25-30 fps: 8 frames every 3rd cover 0.8-1 s; 64 px and resnet10 on every frame
         # keep a CPU epoch of the ~20 pieces short

@@ -160,8 +160,10 @@ def default_budget(config: PretrainConfig, recipe: dict, device_type: str) -> fl
 def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPlan:
     """Pick the data (``data`` or the domain's built-in sample), fill recipe defaults, find the items.
 
-    ``domain`` is the run's bound instance (``Domain.bind_run``). The resolved config keeps the data
-    path only for an ordinary folder: never for a private one.
+    ``domain`` is the run's bound instance (``Domain.bind_run``), configured anew with the resolved
+    views when the recipe adds to the user's, and its items found again under them (a resumed run
+    binds the saved, resolved views, so both train alike). The resolved config keeps the data path
+    only for an ordinary folder: never for a private one.
     """
     config = with_method(config, domain)
     method_cls = lookup_method(config.method, config.domain)
@@ -170,12 +172,16 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     items = discover_items(domain, root)
     device_type = resolve_device(config.device).type
     recipe = domain.recipe(source == "builtin", items, device_type)
+    views = {**recipe["views"], **config.views}
+    if any(model.parse(views) != model.parse(config.views) for model in domain.option_models()):
+        domain.configure(views)  # the recipe's settings (frames a clip, stride) shape loading as well
+        items = discover_items(domain, root)
     lr = config.lr or recipe_lr(config, recipe)
     resolved = config.updated(
         data=str(root) if source == "folder" else None,
         input_size=config.input_size or recipe["input_size"],
         backbone=config.backbone or method_cls.default_backbone or recipe["backbone"],
-        views={**recipe["views"], **config.views},
+        views=views,
         epochs=config.epochs or recipe.get("epochs", DEFAULT_EPOCHS),  # provisional under a budget
         time_budget_s=config.time_budget_s or default_budget(config, recipe, device_type),
         batch_size=config.batch_size or recipe.get("batch_size", DEFAULT_BATCH_SIZE),

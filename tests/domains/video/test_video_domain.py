@@ -105,16 +105,18 @@ def test_a_load_of_a_missing_file_is_a_bad_item(tmp_path):
         domain.load(item)
 
 
-def test_a_folder_on_a_cpu_gets_a_clip_encoder_three_times_cheaper_than_on_a_gpu():
-    """A CPU trains for minutes: its recipe's clip encoder must leave many more steps in a budget."""
-    domain = video_domain()
+def test_a_folder_on_a_cpu_gets_a_clip_encoder_six_times_cheaper_than_on_a_gpu():
+    """A CPU trains for minutes: its recipe's clips and clip encoder must leave many more steps in a
+    budget (smaller and fewer frames, a shallower encoder)."""
     flops = {}
     for device in ("cpu", "cuda"):
+        domain = video_domain()
         recipe = domain.recipe(False, [], device)
+        domain.configure(recipe["views"])
         spec = domain.inputs(recipe["input_size"])["video"]
         encoder, _ = build_clip_backbone(recipe["backbone"], spec.size, spec.channels)
         with FlopCounterMode(display=False) as counter:
             frames, height, width = spec.size
             encoder(torch.zeros(1, frames, spec.channels, height, width))  # (B, T, C, H, W)
         flops[device] = counter.get_total_flops()
-    assert flops["cpu"] * 3 < flops["cuda"]
+    assert flops["cpu"] * 6 < flops["cuda"]

@@ -14,6 +14,8 @@ import torch
 from rich.console import Console
 
 from sslcli.config import PretrainConfig
+from sslcli.domains.video.domain import VideoSettings
+from sslcli.engine.opening import open_run
 from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder
 from sslcli.models.vit import VisionTransformer
@@ -47,6 +49,18 @@ def test_methods_for_clips_train_on_videos(videos, tmp_path, method, backbone):
     assert result.state.step == 2 and torch.isfinite(torch.tensor(result.state.last_loss))
     encoder, _, feature_dim = load_encoder(run)
     assert encoder(torch.randn(2, FRAMES, 3, SIDE, SIDE)).shape == (2, feature_dim)
+
+
+def test_a_new_run_loads_clips_as_its_recipe_says(videos, tmp_path):
+    """The CPU recipe's clips (fewer frames than the domain's default) are what training loads, not
+    only what config.json records: the run's domain is configured with the resolved views."""
+    config = PretrainConfig(domain="video", data=str(videos), out=str(tmp_path / "run"), device="cpu")
+    plan = open_run(config, None).plan
+    frames = plan.config.views["frames"]
+    assert frames != VideoSettings().frames  # the recipe changed it (else this test shows nothing)
+    augment = plan.domain.augment(plan.config.input_size, plan.config.views)
+    clip = augment(plan.domain.load(plan.items[0])["video"])  # (T, 3, S, S)
+    assert clip.shape[0] == frames
 
 
 def test_videomae_trains_a_tubelet_vit_on_videos_draws_its_clips_and_reloads(videos, tmp_path):
