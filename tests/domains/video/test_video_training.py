@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
+from sslcli.domains.video.domain import VideoSettings
 
 from sslcli.config import PretrainConfig
-from sslcli.domains.video.domain import VideoSettings
 from sslcli.engine.opening import open_run
 from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder
