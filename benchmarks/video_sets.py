@@ -59,24 +59,20 @@ def opencv_clips(out: Path) -> None:
         write_pieces(sources, out, "opencv-doc's")
 
 
-BLUPI_MOVIES = Path("/usr/share/planetblupi/movie")
+def one_label_a_video(folder: Path, pattern: str, package: str, out: Path) -> None:
+    """Every video under ``folder`` matching ``pattern``, labelled by its own name, cut into pieces."""
+    videos = sorted(folder.glob(pattern))
+    if not videos:
+        raise SystemExit(f"no videos under {folder}: sudo apt-get install {package}")
+    write_pieces({video: video.stem for video in videos}, out, f"{package}'s")
 
 
 def blupi_clips(out: Path) -> None:
-    movies = sorted(BLUPI_MOVIES.glob("*.mkv"))
-    if not movies:
-        raise SystemExit(f"no cinematics under {BLUPI_MOVIES}: sudo apt-get install planetblupi-common")
-    write_pieces({movie: movie.stem for movie in movies}, out, "planetblupi-common's")
-
-
-LEBINIOU_MEDIA = Path("/usr/share/lebiniou/vue/media")
+    one_label_a_video(Path("/usr/share/planetblupi/movie"), "*.mkv", "planetblupi-common", out)
 
 
 def lebiniou_clips(out: Path) -> None:
-    recordings = sorted(LEBINIOU_MEDIA.glob("*.mp4"))
-    if not recordings:
-        raise SystemExit(f"no recordings under {LEBINIOU_MEDIA}: sudo apt-get install lebiniou-data")
-    write_pieces({video: video.stem for video in recordings}, out, "lebiniou-data's")
+    one_label_a_video(Path("/usr/share/lebiniou/vue/media"), "*.mp4", "lebiniou-data", out)
 
 
 SETS = {"opencv_clips": opencv_clips, "blupi_clips": blupi_clips, "lebiniou_clips": lebiniou_clips}
