@@ -11,7 +11,7 @@
   5-17 s each at 12 frames a second, one drawing style and one cast for all: 123 one-second pieces
   (81 training, 42 test) cut as above, so eval asks which cinematic a later second comes from.
   Never used for tuning: the held-out video set. Needs ``sudo apt-get install planetblupi-common``.
-- ``lebiniou_clips``: the 12 screen recordings of the music visualiser Le Biniou that ship with it
+- ``lebiniou_clips``: the 12 recordings of the music visualiser Le Biniou's output that ship with it
   (Debian's ``lebiniou-data``), 7-22 s each at 30 frames a second, 320x180: one program's abstract
   effects, each recording its own sequence of them, cut as above, so eval asks which recording a later
   second comes from. The video tuning set. Needs ``sudo apt-get install lebiniou-data``.
