@@ -327,6 +327,11 @@ class Domain(ABC):
         before ``bind_run``."""
         return None
 
+    def discovery_options(self) -> Any:
+        """Optional: the configured options ``discover`` depends on (e.g. the segment length), so a
+        run finds its items again only when its recipe changes them; None: it depends on none."""
+        return None
+
     def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
         """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt).
 

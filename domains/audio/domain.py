@@ -186,6 +186,9 @@ class AudioDomain(Domain):
     def save_run_state(self, run_dir: Path) -> None:
         save_normalisation(run_dir, self.normalisation)
 
+    def discovery_options(self) -> float:
+        return self.settings.segment_s
+
     def option_models(self) -> list[type[ViewOptions]]:
         return [AudioSettings, AudioViewOptions]
 

@@ -97,6 +97,9 @@ class AudioVisualDomain(Domain):
     def save_run_state(self, run_dir: Path) -> None:
         save_normalisation(run_dir, self.normalisation)
 
+    def discovery_options(self) -> float:
+        return self.settings.segment_s
+
     def option_models(self) -> list[type[ViewOptions]]:
         return [AudioVisualSettings, FrontEndSettings, ClipViewOptions, SoundtrackViewOptions]
 

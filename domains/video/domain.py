@@ -104,6 +104,9 @@ class VideoDomain(Domain):
     def configure(self, options: dict[str, Any]) -> None:
         self.settings = VideoSettings.parse(options)
 
+    def discovery_options(self) -> tuple[float, float]:
+        return self.settings.segment_s, self.settings.frame_rate
+
     def option_models(self) -> list[type[ViewOptions]]:
         return [VideoSettings, ClipViewOptions]
 

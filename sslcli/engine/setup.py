@@ -161,8 +161,8 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     """Pick the data (``data`` or the domain's built-in sample), fill recipe defaults, find the items.
 
     ``domain`` is the run's bound instance (``Domain.bind_run``), configured anew with the resolved
-    views when the recipe adds to the user's, and its items found again under them (a resumed run
-    binds the saved, resolved views, so both train alike). The resolved config keeps the data path
+    views, and its items found again when the recipe changed an option discovery depends on (a
+    resumed run binds the saved, resolved views, so both train alike). The resolved config keeps the data path
     only for an ordinary folder: never for a private one.
     """
     config = with_method(config, domain)
@@ -173,8 +173,9 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     device_type = resolve_device(config.device).type
     recipe = domain.recipe(source == "builtin", items, device_type)
     views = {**recipe["views"], **config.views}
-    if any(model.parse(views) != model.parse(config.views) for model in domain.option_models()):
-        domain.configure(views)  # the recipe's settings (frames a clip, stride) shape loading as well
+    found_under = domain.discovery_options()
+    domain.configure(views)  # the recipe's settings (frames a clip, stride) shape loading as well
+    if domain.discovery_options() != found_under:
         items = discover_items(domain, root)
     lr = config.lr or recipe_lr(config, recipe)
     resolved = config.updated(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from sslcli.domains.video.domain import VideoSettings
+from sslcli.domains.video.domain import VideoDomain, VideoSettings
 
 from sslcli.config import PretrainConfig
 from sslcli.engine.opening import open_run
@@ -61,6 +61,18 @@ def test_a_new_run_loads_clips_as_its_recipe_says(videos, tmp_path):
     augment = plan.domain.augment(plan.config.input_size, plan.config.views)
     clip = augment(plan.domain.load(plan.items[0])["video"])  # (T, 3, S, S)
     assert clip.shape[0] == frames
+
+
+def test_a_recipe_that_changes_no_discovery_option_finds_the_items_once(videos, tmp_path, monkeypatch):
+    """Frames a clip shape loading, not discovery: the folder's headers are probed once, not twice."""
+    calls = []
+    discover = VideoDomain.discover
+    monkeypatch.setattr(
+        VideoDomain, "discover", lambda self, root: calls.append(root) or discover(self, root)
+    )
+    config = PretrainConfig(domain="video", data=str(videos), out=str(tmp_path / "run"), device="cpu")
+    plan = open_run(config, None).plan
+    assert plan.config.views["frames"] != VideoSettings().frames and len(calls) == 1
 
 
 def test_videomae_trains_a_tubelet_vit_on_videos_draws_its_clips_and_reloads(videos, tmp_path):
