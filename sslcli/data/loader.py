@@ -60,16 +60,16 @@ PREFETCH_BATCHES = 4  # batches each worker prepares ahead (torch's default: 2)
 def make_loader(
     dataset: Dataset, batches: Iterable, num_workers: int, pin_memory: bool = False
 ) -> DataLoader:
-    """A loader of ``batches`` (lists of dataset keys), each worker ``PREFETCH_BATCHES`` ahead.
+    """A loader of ``batches`` (lists of dataset keys; a generator is read as the workers ask for
+    more), each worker ``PREFETCH_BATCHES`` ahead.
 
     Its workers' seed comes from a generator of its own, so that making a loader draws nothing from
     torch's global generator: a checkpoint restores that one, and a resumed epoch's loader must leave
-    it as the uninterrupted run's did (views are seeded per item, never by the worker). The trainer
-    makes one loader per epoch, so persistent workers would not outlive it.
+    it as the uninterrupted run's did (views are seeded per item, never by the worker).
     """
     return DataLoader(
         dataset,
-        batch_sampler=list(batches),
+        batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=pin_memory,

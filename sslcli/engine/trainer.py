@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -179,6 +179,7 @@ class Trainer:
         self.epoch_check: EpochCheck | None = None  # set by the plan: times the next epoch whole
         # called with (state, method) after each epoch's checkpoint, outside the timed steps
         self.on_epoch_end: Callable[[TrainState, Method], None] | None = None
+        self.epoch_started = False  # the current epoch's start (``_start_epoch``) has run
         self.budget: BudgetPlan | None = None
         self.selection = Selection(self.config.select, self.run_dir)
         if self.config.sync_batchnorm and not self.world.alone and self.device.type != "cuda":
@@ -477,17 +478,14 @@ class Trainer:
                 epoch=self._epoch_of_epochs(),
             )
             while self.state.epoch < self.config.epochs:
-                if self.state.batch_in_epoch == 0:
-                    if self.epoch_check is not None:
-                        self.epoch_check.epoch_starts()
-                    self.method.on_epoch_start(self._context())
-                    broadcast_module_state(self.method)  # what the hook drew, from rank 0's draw
-                batches = self._epoch_batches()[self.state.batch_in_epoch : micro_per_epoch]
+                self._start_epoch()  # before the loader: a method that draws each epoch draws here
                 loader = make_loader(
-                    self.dataset, batches, self.config.num_workers, self.device.type == "cuda"
+                    self.dataset, self._batches_ahead(), self.config.num_workers, self.device.type == "cuda"
                 )
                 tick, items_since = time.perf_counter(), 0
                 for batch in loader:
+                    if self._start_epoch():  # the next epoch of a loader that spans epochs
+                        tick = time.perf_counter()  # the hook's time is no step's
                     self.skips.add(batch.skipped)
                     self.state.batch_in_epoch += 1
                     with compile_failures(self.device):  # --compile compiles in the first step
@@ -536,14 +534,34 @@ class Trainer:
                         tracking.log_metrics(self.state.step, {f"train/{k}": v for k, v in tracked.items()})
                     if self.state.step % self.config.checkpoint_every == 0:
                         self.save()
-                self.state.epoch += 1
-                self.state.batch_in_epoch = 0
-                self.save()
-                if self.epoch_check is not None and self.epoch_check.epoch_started is not None:
-                    self._check_budget()
-                    self.console.out(self.budget.describe(), highlight=False)
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(self.state, self.method)
+                    if self.state.batch_in_epoch < micro_per_epoch:
+                        continue
+                    self._end_epoch()
+                    if self.state.epoch >= self.config.epochs or self._draws_each_epoch:
+                        break  # the last epoch trained, or a loader of one epoch
+
+    def _start_epoch(self) -> bool:
+        """The epoch's start, once, before its first batch (not when resuming mid-epoch): the method's
+        hook, the budget's epoch timer. True if it started here."""
+        if self.state.batch_in_epoch or self.epoch_started:
+            return False
+        self.epoch_started = True
+        if self.epoch_check is not None:
+            self.epoch_check.epoch_starts()
+        self.method.on_epoch_start(self._context())
+        broadcast_module_state(self.method)  # what the hook drew, from rank 0's draw
+        return True
+
+    def _end_epoch(self) -> None:
+        self.epoch_started = False
+        self.state.epoch += 1
+        self.state.batch_in_epoch = 0
+        self.save()
+        if self.epoch_check is not None and self.epoch_check.epoch_started is not None:
+            self._check_budget()
+            self.console.out(self.budget.describe(), highlight=False)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self.state, self.method)
 
     def _plan_line(self) -> str:
         """What training is about to do, on one line: items, batch, steps, epochs or budget, device."""
@@ -593,13 +611,33 @@ class Trainer:
                 memory=self.memory_record,
             )  # fmt: skip
 
-    def _epoch_batches(self) -> list[list[tuple[int, int]]]:
-        """This rank's micro-batches of the epoch: its slice of each global batch, whose order depends
+    @property
+    def _draws_each_epoch(self) -> bool:
+        """Whether the method draws each epoch's items from weights its training sets (DeepCluster's
+        clusters): then an epoch's batches are known only when it starts, and each gets its own loader."""
+        return type(self.method).sampling_weights is not Method.sampling_weights
+
+    def _batches_ahead(self) -> Iterator[list[tuple[int, int]]]:
+        """This rank's micro-batches from the current one on: the rest of this epoch, then (unless the
+        method draws each epoch) the next epochs', drawn as the loader asks for them, so that its workers
+        decode across an epoch's end instead of the pipeline draining there (a set of a few batches an
+        epoch drained every few steps). The budget may end the run sooner: what was decoded ahead is
+        dropped."""
+        epoch, first = self.state.epoch, self.state.batch_in_epoch
+        micro_per_epoch = self.steps_per_epoch * self.config.accumulate
+        while epoch < self.config.epochs:
+            yield from self._epoch_batches(epoch)[first:micro_per_epoch]
+            if self._draws_each_epoch:
+                return
+            epoch, first = epoch + 1, 0
+
+    def _epoch_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        """This rank's micro-batches of ``epoch``: its slice of each global batch, whose order depends
         on the seed and epoch only, so that N ranks with batch B train on what one process with batch
         N x B would, and a resumed epoch replays it."""
         config, rank, size = self.config, self.world.rank, self.config.batch_size
         weights = self.method.sampling_weights()
-        batches = epoch_batches(len(self.items), self.global_batch, config.seed, self.state.epoch, weights)
+        batches = epoch_batches(len(self.items), self.global_batch, config.seed, epoch, weights)
         return [batch[rank * size : (rank + 1) * size] for batch in batches]
 
     def _score_weights(self) -> dict[str, float]:
