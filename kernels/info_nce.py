@@ -54,7 +54,8 @@ def info_nce_reference(
     normalize: bool = True,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    """Plain-torch InfoNCE over the M x (K + Q) logits; the CPU path and the test oracle."""
+    """Plain-torch InfoNCE over the M x (K + Q) logits, in fp32 or better even under autocast (a bf16
+    product rounds logits of about 1/t to 3 significant digits); the CPU path and the test oracle."""
     _check(queries, keys, positives, negatives, exclude, reduction)
     exact = torch.promote_types(torch.promote_types(queries.dtype, keys.dtype), torch.float32)  # fp32+
 
@@ -63,7 +64,8 @@ def info_nce_reference(
 
     q, k = prepare(queries), prepare(keys)  # (M, D), (K, D)
     candidates = k if negatives is None else torch.cat([k, prepare(negatives.detach())])  # (K + Q, D)
-    logits = q @ candidates.T / temperature  # (M, K + Q)
+    with torch.autocast(q.device.type, enabled=False):
+        logits = q @ candidates.T / temperature  # (M, K + Q)
     index = torch.arange(len(candidates), device=q.device)[None, :]  # (1, K + Q)
     if exclude is not None:
         logits = logits.masked_fill(index == exclude[:, None], float("-inf"))

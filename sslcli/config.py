@@ -69,6 +69,8 @@ class PretrainConfig(BaseModel):
     check_data: bool = False  # decode every file before step 1 (else bad files are met as training goes)
     num_workers: int = Field(2, ge=0, le=MAX_WORKERS)
     compile: bool = False  # torch.compile the encoder(s) the method trains
+    # the training step's autocast; auto: bf16 where the device computes it natively (engine.acceleration)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
     # CPU intra-op threads: results depend on them (reduction order), so the count used is recorded.
     # None: torch's default (the machine's cores)
     threads: int | None = Field(None, ge=1, le=MAX_THREADS)

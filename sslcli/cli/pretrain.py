@@ -26,6 +26,7 @@ OVERRIDES = {
     "optimizer": "optimizer",
     "sync_batchnorm": "sync_batchnorm",
     "compile": "compile",
+    "precision": "precision",
     "threads": "threads",
     "init": "init",
     "logger": "logger",
@@ -115,6 +116,13 @@ OVERRIDES = {
     is_flag=True,
     default=None,
     help="torch.compile the encoder (the first step compiles it; on the CPU inductor needs a C++ compiler).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default=None,
+    help="The training step's precision: bf16 autocast or fp32. auto: bf16 on a CUDA GPU and on a CPU "
+    "with AMX matrix units, fp32 elsewhere.  [default: auto]",
 )
 @click.option(
     "--threads",

@@ -37,6 +37,8 @@ from sslcli.engine.acceleration import (
     channels_last_views,
     compile_encoders,
     compile_failures,
+    training_autocast,
+    trains_in_bf16,
 )
 from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, save_checkpoint
 from sslcli.engine.features import EveryInput, feature_batches
@@ -142,8 +144,7 @@ class Trainer:
         self.init_report: InitReport | None = None  # what --init loaded into a new run
         self.method: Method = build_method(self.config, self._load_init).to(self.device)
         self.init_record = self.init_report.record() if self.init_report else opened.record.get("init")
-        if self.device.type == "cuda":
-            channels_last_convolutions(self.method)
+        channels_last_convolutions(self.method)
         self.state = TrainState()
         self.last_logs: dict[str, float] = {name: float("nan") for name in self.method.log_names}
         self.skips = SkipLog(self.config.on_error, self.plan.data_root)
@@ -347,7 +348,7 @@ class Trainer:
             return None, 0, 0.0
         load_s = (time.perf_counter() - started) / len(samples)
         views = [{name: t.to(self.device) for name, t in view.items()} for view in batch.views]
-        return (channels_last_views(views) if self.device.type == "cuda" else views), len(batch), load_s
+        return channels_last_views(views), len(batch), load_s
 
     def start(self) -> None:
         """Write what the run starts from: its config and data set, the domain's run state, the skip
@@ -420,10 +421,8 @@ class Trainer:
         apply_rng_state(path, rng, self.device)
 
     # --- the loop ----------------------------------------------------------------------------
-    def autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return training_autocast(self.device, self.config.precision)
 
     def begin(self) -> None:
         """Restore the checkpoint of a resumed run, then write what the run starts from."""
@@ -564,7 +563,8 @@ class Trainer:
             self.on_epoch_end(self.state, self.method)
 
     def _plan_line(self) -> str:
-        """What training is about to do, on one line: items, batch, steps, epochs or budget, device."""
+        """What training is about to do, on one line: items, batch, steps, epochs or budget, device and
+        precision."""
         config = self.config
         batch = f"batch {config.batch_size}{self._times_processes()}"
         batch += f" x accumulate {config.accumulate}" if config.accumulate > 1 else ""
@@ -576,8 +576,11 @@ class Trainer:
         resumed = f", resuming at step {self.state.step}" if self.state.step else ""
         return (
             f"pretrain: {len(self.items)} items, {batch}, {self.steps_per_epoch} steps an epoch, {length}"
-            f"{resumed}, device {self.device}"
+            f"{resumed}, device {self.device}, {self._precision_name()}"
         )
+
+    def _precision_name(self) -> str:
+        return "bf16 autocast" if trains_in_bf16(self.device, self.config.precision) else "fp32"
 
     def _epoch_of_epochs(self) -> str:
         """``3/10``: the epoch being trained, counted from 1, and the epochs planned."""
@@ -704,8 +707,7 @@ class Trainer:
         ]
         with torch.no_grad():
             views = self.plan.domain.batch_augment(views)
-        if self.device.type == "cuda":
-            views = channels_last_views(views)
+        views = channels_last_views(views)
         indices = torch.tensor(batch.positions[:count], device=self.device)  # (B,)
         with self.autocast():
             output = self.model(views, self._context(indices))

@@ -63,6 +63,7 @@ def pretrain_args(data: Path, out: Path, method: str, batch_size: int) -> list[s
         "--epochs", "2",
         "--batch-size", str(batch_size), "--optimizer", "sgd", "--lr", "0.05", "--seed", "3",
         "--num-workers", "0", "--device", "cpu",
+        "--precision", "fp32",  # the exact equivalence of N ranks and one: bf16 would round it away
     ]  # fmt: skip
 
 

@@ -110,11 +110,24 @@ def test_half_precision_gradient_stays_accurate_as_the_positive_probability_near
     kernel_q, kernel_k = (x.to(device, copy=True).requires_grad_() for x in (queries, keys))
     fused = info_nce(kernel_q, kernel_k, positives.to(device), 0.05, negatives=queue.to(device))
     eager_q, eager_k = (x.float().requires_grad_() for x in (queries, keys))
-    with torch.autocast("cpu", dtype=dtype):
-        eager = info_nce_reference(eager_q, eager_k, positives, 0.05, negatives=queue.float())
+    with torch.autocast("cpu", dtype=dtype):  # what plain torch under autocast computes
+        candidates = F.normalize(torch.cat([eager_k, queue.float()]), dim=1)  # (K + Q, D)
+        eager = F.cross_entropy(F.normalize(eager_q, dim=1) @ candidates.T / 0.05, positives)
     fused_error = relative_error(grads(fused, kernel_q, kernel_k), grads(oracle, oracle_q, oracle_k))
     eager_error = relative_error(grads(eager, eager_q, eager_k), grads(oracle, oracle_q, oracle_k))
     assert fused_error <= 2 * eager_error and fused_error < 0.1, (fused_error, eager_error)
+
+
+def test_the_reference_keeps_its_logits_exact_under_bf16_autocast():
+    queries, keys, _, positives = make_inputs(64, 64, 0, 32, "cpu")
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a CPU training step's, where bf16 is native
+        loss = info_nce_reference(queries, keys, positives, 0.05)
+    (grad,) = grads(loss, queries)  # backward outside autocast, as the trainer's
+    oracle_q = queries.detach().double().requires_grad_()
+    oracle = info_nce_reference(oracle_q, keys.detach().double(), positives, 0.05)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss.double(), oracle, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grad.double(), grads(oracle, oracle_q)[0], rtol=1e-4, atol=1e-7)
 
 
 def test_rejects_bad_arguments(device):
