@@ -86,7 +86,7 @@ def main() -> None:
         cells = [f"{s:.2f} ({seconds[0] / s:.1f}x)" for s in seconds]
         what, backbone, _, shape, batch = case
         table.add_row(f"{what}: {backbone} {'x'.join(map(str, shape))}", str(batch), *cells)
-    console = Console()
+    console = Console(width=150)
     console.print(table)
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     amx = f", AMX: {'yes' if cpu_has_amx() else 'no'}" if device.type == "cpu" else ""
