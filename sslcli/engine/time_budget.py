@@ -13,7 +13,11 @@ Step times miss what happens between steps: the checkpoint at each epoch's end, 
 scoring, the loader's start. Where epochs are short that is most of the time (the built-in DICOM
 sample's 4-step epochs planned up to 147 epochs for 300 s and took 379 s), so the first epoch that
 starts after the plan is timed whole, end to end, and the epochs left are planned once more from it
-(``EpochCheck``). That check may lengthen the run as well: the first steps are slower than the rest.
+(``EpochCheck``). The first epochs are slower than the rest (loader workers filling their queues,
+oneDNN preparing its bf16 kernels: a 4-minute video run timed its second epoch at 5.4 s, ran at
+about 2.5 s an epoch, and ended after half its budget), so the stretches of epochs from there to
+where ``RECHECK_SHARES`` of the budget are spent are timed as well and plan the rest again; they come
+early enough that the cosine schedule laid over the new length changes little.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sslcli.config import MAX_EPOCHS, MAX_TIME_BUDGET_S
 WARM_STEPS = 2
 TIMED_STEPS = 3
 SAFETY = 0.9
+RECHECK_SHARES = (0.25, 0.5)  # of the budget: where later stretches end and plan again
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -60,8 +65,8 @@ class BudgetPlan:
     step_s: float  # measured seconds per optimizer step
     steps_per_epoch: int
     epochs: int
-    checked_epoch: int | None = None  # the epoch timed whole by ``EpochCheck`` (spent_s: up to its end)
-    epoch_s: float | None = None  # its seconds, end to end
+    checked_epoch: int | None = None  # epochs done at ``EpochCheck``'s last check (spent_s: up to then)
+    epoch_s: float | None = None  # seconds an epoch, end to end, over the stretch that check timed
 
     @property
     def fits(self) -> bool:
@@ -79,7 +84,7 @@ class BudgetPlan:
         fit = "" if self.fits else " (one epoch takes longer than the budget)"
         pace = f"{self.step_s:.3g} s a step"
         if self.epoch_s is not None:
-            pace = f"{self.epoch_s:.3g} s an epoch (epoch {self.checked_epoch} timed whole)"
+            pace = f"{self.epoch_s:.3g} s an epoch (timed whole, up to epoch {self.checked_epoch})"
         length = f"{self.epochs} epoch(s) ({steps} steps)"
         return f"time budget {format_duration(self.budget_s)}: {length} at {pace}{fit}"
 
@@ -112,21 +117,47 @@ def check_epochs(plan: BudgetPlan, epochs_done: int, spent_s: float, epoch_s: fl
 
 
 class EpochCheck:
-    """The clock readings of ``check_epochs``: the run's start (the ``StepTimer``'s), and the start of
-    the first epoch after the plan, read when it starts."""
+    """The clock readings of ``check_epochs``: the run's start (the ``StepTimer``'s) and the start of
+    the stretch being timed: first the epoch after the plan, then the epochs up to where the plan
+    expects each of ``RECHECK_SHARES`` of the budget spent. Every rank checks after the same epochs:
+    ``schedule`` reads the plan every rank follows (rank 0's)."""
 
     def __init__(self, clock, started: float):
         self.clock, self.started = clock, started
-        self.epoch_started: float | None = None
+        self.stretch_started: float | None = None
+        self.stretch_first = 0  # the index of the stretch's first epoch
+        self.due_after: int | None = 0  # the epochs done at whose end it checks; None: no more checks
+        self.shares_left = list(RECHECK_SHARES)
 
-    def epoch_starts(self) -> None:
-        if self.epoch_started is None:
-            self.epoch_started = self.clock()
+    def epoch_starts(self, epoch: int) -> None:
+        """Epoch ``epoch`` (its index) starts: the stretch starts with it unless one has started."""
+        if self.stretch_started is None:
+            self.stretch_started, self.stretch_first = self.clock(), epoch
+
+    def due(self, epochs_done: int) -> bool:
+        started = self.stretch_started is not None
+        return started and self.due_after is not None and epochs_done >= self.due_after
 
     def check(self, plan: BudgetPlan, epochs_done: int) -> BudgetPlan:
-        """``plan`` checked at the end of the timed epoch, the ``epochs_done``-th."""
+        """``plan`` checked at the end of the stretch, after ``epochs_done`` epochs."""
         now = self.clock()
-        return check_epochs(plan, epochs_done, now - self.started, now - self.epoch_started)
+        epoch_s = (now - self.stretch_started) / (epochs_done - self.stretch_first)
+        self.stretch_started = None
+        return check_epochs(plan, epochs_done, now - self.started, epoch_s)
+
+    def schedule(self, plan: BudgetPlan) -> None:
+        """The next check: after the epoch the checked ``plan`` expects to end past the next share
+        of the budget not yet spent; none when every share is."""
+        self.shares_left = [share for share in self.shares_left if share * plan.budget_s > plan.spent_s]
+        if not self.shares_left:
+            self.due_after = None
+            return
+        epochs_to = math.ceil((self.shares_left.pop(0) * plan.budget_s - plan.spent_s) / plan.epoch_s)
+        self.due_after = plan.checked_epoch + epochs_to
+
+    @property
+    def finished(self) -> bool:
+        return self.due_after is None
 
 
 class StepTimer:

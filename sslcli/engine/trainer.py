@@ -177,7 +177,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * self.config.epochs
         self.warmup_steps = warmup_steps(self.config.warmup_epochs, self.steps_per_epoch, self.total_steps)
         self.step_timer = StepTimer(clock, self.steps_per_epoch, self.warmup_steps) if planning else None
-        self.epoch_check: EpochCheck | None = None  # set by the plan: times the next epoch whole
+        self.epoch_check: EpochCheck | None = None  # set by the plan: times stretches of epochs whole
         # called with (state, method) after each epoch's checkpoint, outside the timed steps
         self.on_epoch_end: Callable[[TrainState, Method], None] | None = None
         self.epoch_started = False  # the current epoch's start (``_start_epoch``) has run
@@ -546,7 +546,7 @@ class Trainer:
             return False
         self.epoch_started = True
         if self.epoch_check is not None:
-            self.epoch_check.epoch_starts()
+            self.epoch_check.epoch_starts(self.state.epoch)
         self.method.on_epoch_start(self._context())
         broadcast_module_state(self.method)  # what the hook drew, from rank 0's draw
         return True
@@ -556,7 +556,7 @@ class Trainer:
         self.state.epoch += 1
         self.state.batch_in_epoch = 0
         self.save()
-        if self.epoch_check is not None and self.epoch_check.epoch_started is not None:
+        if self.epoch_check is not None and self.epoch_check.due(self.state.epoch):
             self._check_budget()
             self.console.out(self.budget.describe(), highlight=False)
         if self.on_epoch_end is not None:
@@ -595,9 +595,11 @@ class Trainer:
         self._use_budget(plan)
 
     def _check_budget(self) -> None:
-        """Plan the epochs left once more from the epoch just timed whole (``EpochCheck``)."""
-        plan, self.epoch_check = self.epoch_check.check(self.budget, self.state.epoch), None
-        self._use_budget(plan)
+        """Plan the epochs left once more from the stretch of epochs just timed whole (``EpochCheck``)."""
+        self._use_budget(self.epoch_check.check(self.budget, self.state.epoch))
+        self.epoch_check.schedule(self.budget)  # from the plan every rank follows
+        if self.epoch_check.finished:
+            self.epoch_check = None
 
     def _use_budget(self, plan: BudgetPlan) -> None:
         """Train for rank 0's ``plan``: its epochs set the schedule's length; config.json records it."""

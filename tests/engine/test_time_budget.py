@@ -1,7 +1,8 @@
 """--time-budget: durations parse, the plan is the most whole epochs that fit the budget's safe share
 by the measured step time, the first epoch after the plan is timed whole and the epochs left planned
-again from it, and a run planned with a simulated clock trains exactly those epochs, within the
-budget, and records the plan (no wall-clock time is measured here)."""
+again from it (and from later stretches of epochs, so that slow first epochs leave no budget unused),
+and a run planned with a simulated clock trains exactly those epochs, within the budget, and records
+the plan (no wall-clock time is measured here)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ class SimulatedTime:
     """A clock for a budgeted run: an optimizer step takes ``step_s``, a checkpoint ``save_s``; nothing
     else takes time. ``run`` wraps the trainer's step and save to advance it."""
 
-    def __init__(self, step_s: float, save_s: float):
+    def __init__(self, step_s: float, save_s: float, slow_steps: int = 0, slow_step_s: float = 0.0):
         self.step_s, self.save_s, self.now = step_s, save_s, 0.0
+        self.slow_steps, self.slow_step_s = slow_steps, slow_step_s  # the first steps' time
 
     def __call__(self) -> float:
         return self.now
@@ -76,7 +78,7 @@ class SimulatedTime:
 
         def timed_step(trainer, lr):
             step(trainer, lr)
-            self.now += self.step_s
+            self.now += self.slow_step_s if trainer.state.step <= self.slow_steps else self.step_s
 
         def timed_save(trainer):
             save(trainer)
@@ -100,7 +102,8 @@ def test_a_budgeted_run_trains_the_planned_epochs_and_records_the_plan(tmp_path,
     clock.run(monkeypatch)
     result = pretrain(budgeted_run(tmp_path, budget), None, Console(quiet=True), clock=clock)
     # the plan comes at the end of the warmup (one epoch of 6 steps here, at least WARM_STEPS +
-    # TIMED_STEPS); the second epoch, timed whole, ends 12 steps in and plans the rest
+    # TIMED_STEPS); the second epoch, timed whole, ends 12 steps in and plans the rest, and the third,
+    # past half the budget, plans it once more (the same at a constant step time)
     assert max(WARM_STEPS + TIMED_STEPS, 6) == 6
     planned = math.floor((SAFETY * budget - 6 * step_s) / (6 * step_s))
     expected = 2 + math.floor((SAFETY * budget - 12 * step_s) / (6 * step_s))
@@ -110,7 +113,7 @@ def test_a_budgeted_run_trains_the_planned_epochs_and_records_the_plan(tmp_path,
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["epochs"] == expected and saved["config"]["time_budget_s"] == budget
     assert saved["time_budget"]["epochs"] == expected and saved["time_budget"]["fits"]
-    assert saved["time_budget"]["checked_epoch"] == 2 and saved["time_budget"]["epoch_s"] == 6 * step_s
+    assert saved["time_budget"]["checked_epoch"] == 3 and saved["time_budget"]["epoch_s"] == 6 * step_s
 
 
 def test_time_between_steps_is_counted_and_the_run_ends_within_its_budget(tmp_path, monkeypatch):
@@ -124,6 +127,16 @@ def test_time_between_steps_is_counted_and_the_run_ends_within_its_budget(tmp_pa
     assert result.state.epoch == result.budget.epochs == expected < planned
     assert planned * epoch_s > budget  # the plan by step times alone would overrun the budget
     assert clock.now <= SAFETY * budget  # every step and checkpoint, within the safe share
+
+
+def test_slow_first_epochs_leave_no_budget_unused(tmp_path, monkeypatch):
+    step_s, budget = 0.25, 30.0  # 6 steps an epoch: 1.5 s, but the first 2 epochs take 6 s each
+    clock = SimulatedTime(step_s, save_s=0.0, slow_steps=12, slow_step_s=1.0)
+    clock.run(monkeypatch)
+    result = pretrain(budgeted_run(tmp_path, budget), None, Console(quiet=True), clock=clock)
+    # the plan (step 6) and the check of epoch 2 see only slow steps: 4 epochs, 15 s of the 27
+    assert result.state.epoch == result.budget.epochs == 2 + math.floor((SAFETY * budget - 12) / 1.5)
+    assert SAFETY * budget - 6 * step_s < clock.now <= SAFETY * budget
 
 
 def test_epochs_and_a_budget_together_are_one_line(tmp_path):
