@@ -4,7 +4,7 @@ it natively, the channels-last layout of 4-D batches and 2-D convolutions, and `
 
 On a CPU with AMX matrix units (Intel Xeon 4th generation and later) oneDNN runs bf16 convolutions and
 matrix products several times faster than fp32: one training step of the recipes' encoders took
-1.4-2.9x less time (BENCHMARKS.md, "bf16 on a CPU"), so a time budget holds that many more steps.
+1.3-2.5x less time (BENCHMARKS.md, "bf16 on a CPU"), so a time budget holds that many more steps.
 Channels-last suits oneDNN's convolutions as it suits CUDA's.
 """
 

@@ -149,7 +149,7 @@ class EpochCheck:
         """The next check: after the epoch the checked ``plan`` expects to end past the next share
         of the budget not yet spent; none when every share is."""
         self.shares_left = [share for share in self.shares_left if share * plan.budget_s > plan.spent_s]
-        if not self.shares_left:
+        if not self.shares_left or not plan.epoch_s:  # no epoch time: the clock did not move
             self.due_after = None
             return
         epochs_to = math.ceil((self.shares_left.pop(0) * plan.budget_s - plan.spent_s) / plan.epoch_s)
