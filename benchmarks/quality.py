@@ -15,6 +15,7 @@ natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``sce
 ``klettres_languages`` from ``audio_sets.py`` and ``opencv_clips``, ``blupi_clips`` and
 ``lebiniou_clips`` from ``video_sets.py`` (written under ``--sets``, each needing its package).
 Append ``:METHOD`` to run a method the domain recommends instead of its default (``digits:byol``).
+``--keep DIR`` keeps the runs there (to evaluate them again), else they are removed.
 
     python benchmarks/quality.py digits spoken-digits --seeds 0 1 2
     python benchmarks/quality.py mnist5k --sets /tmp/sets --budget 5m
@@ -23,6 +24,7 @@ Append ``:METHOD`` to run a method the domain recommends instead of its default 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import platform
@@ -168,6 +170,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", help="--time-budget for every run (default: each recipe's)")
     parser.add_argument("--sets", dest="sets_root", type=Path, default=Path("/tmp/sets"))
+    parser.add_argument("--keep", type=Path, help="keep the runs in this folder (default: removed)")
     args = parser.parse_args()
     table = Table(title="pretrained / random init / raw input; mean (min-max) over seeds")
     columns = ["set", "method"]
@@ -176,7 +179,10 @@ def main() -> None:
     for column in columns:
         table.add_column(column)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    runs_folder = contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()
+    with runs_folder as scratch:
         for spec in args.sets:
             data = data_set(spec, args.sets_root)
             runs = []
