@@ -15,6 +15,7 @@ import torch
 
 from sslcli import __version__
 from sslcli.domains.sample_cache import cache_root
+from sslcli.engine.acceleration import trains_in_bf16
 from sslcli.kernels._triton import triton_available
 from sslcli.kernels.dispatch import use_triton
 
@@ -36,7 +37,8 @@ def package_versions() -> dict[str, str | None]:
 
 
 def device_report() -> dict[str, Any]:
-    """The CUDA devices (name, compute capability, memory) and the CPU threads torch uses."""
+    """The CUDA devices (name, compute capability, memory), the CPU threads torch uses and the precision
+    ``--precision auto`` trains in on the CPU."""
     cuda = torch.cuda.is_available()
     devices = []
     for index in range(torch.cuda.device_count() if cuda else 0):
@@ -55,6 +57,9 @@ def device_report() -> dict[str, Any]:
         "cuda_devices": devices,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "cpu_trains_in": "bf16"
+        if trains_in_bf16(torch.device("cpu"), "auto")
+        else "fp32",  # --precision auto
     }
 
 

@@ -38,7 +38,11 @@ def env_command(as_json: bool) -> None:
     table.add_row(
         "device", f"{device['default']}" + (f": {gpus}, CUDA {device['cuda_runtime']}" if gpus else "")
     )
-    table.add_row("cpu", f"{device['cpu_count']} cores, torch uses {device['torch_threads']} threads")
+    table.add_row(
+        "cpu",
+        f"{device['cpu_count']} cores, torch uses {device['torch_threads']} threads, trains in "
+        f"{device['cpu_trains_in']} (--precision auto: bf16 where the CPU has AMX)",
+    )
     kernels = report["kernels"]
     table.add_row(
         "kernels",

@@ -25,6 +25,14 @@ def test_env_reports_what_is_in_effect(monkeypatch, tmp_path):
     assert report["caches"]["triton"] == str(tmp_path / "triton")
 
 
+@pytest.mark.parametrize(("amx", "precision"), [(True, "bf16"), (False, "fp32")])
+def test_env_names_the_precision_a_cpu_trains_in(monkeypatch, amx, precision):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert env_report()["device"]["cpu_trains_in"] == precision
+    result = invoke("env")
+    assert f"trains in {precision}" in result.stdout
+
+
 @pytest.mark.parametrize(("forced", "runs"), [("reference", "reference"), ("bogus", "error: SSLCLI_KERNELS")])
 def test_env_names_the_kernels_that_would_run(monkeypatch, forced, runs):
     monkeypatch.setenv("SSLCLI_KERNELS", forced)
