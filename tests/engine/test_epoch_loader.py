@@ -14,8 +14,14 @@ from tests.engine.test_resume import assert_same_parameters, killed_then_resumed
 
 
 def count_loaders(monkeypatch) -> list[int]:
+    """The trainer's ``make_loader``, counting its calls (one entry each)."""
     made, original = [], trainer_module.make_loader
-    monkeypatch.setattr(trainer_module, "make_loader", lambda *args: made.append(1) or original(*args))
+
+    def counted(*args):
+        made.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(trainer_module, "make_loader", counted)
     return made
 
 
