@@ -31,7 +31,7 @@ from sslcli.errors import UserError
 from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
 from sslcli.evaluate.label_efficiency import Classifier, label_efficiency
-from sslcli.evaluate.linear import linear_probe_predict
+from sslcli.evaluate.linear import chosen_weight_decay, linear_probe_predict
 from sslcli.evaluate.raw_input import RawInput
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
@@ -123,22 +123,29 @@ def extract(encoder, domain, items, config, options, device, skips, progress, na
     return torch.cat(features), positions
 
 
-def classifiers(num_classes: int, options: EvalOptions) -> dict[str, Classifier]:
-    """The protocols ``options`` asks for, each (train_x, train_y, test_x) -> predicted test classes."""
+def classifiers(num_classes: int, options: EvalOptions, weight_decay: float | None) -> dict[str, Classifier]:
+    """The protocols ``options`` asks for, each (train_x, train_y, test_x) -> predicted test classes;
+    the linear probe with ``weight_decay``."""
     chosen: dict[str, Classifier] = {}
     if options.protocol in ("knn", "all"):
         chosen["knn"] = lambda x, y, q: knn_predict(x, y, q, num_classes, options.k, options.temperature)
-    if options.protocol in ("linear", "all"):
-        chosen["linear"] = lambda x, y, q: linear_probe_predict(x, y, q, num_classes)
+    if weight_decay is not None:
+        chosen["linear"] = lambda x, y, q: linear_probe_predict(x, y, q, num_classes, (weight_decay,))
     return chosen
 
 
 def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptions) -> dict:
     """kNN and/or linear-probe accuracy, collapse indicators and the label-efficiency curve of one
-    encoder's features."""
-    protocols = classifiers(num_classes, options)
+    encoder's features. The probe's L2 weight is cross-validated once, on every training label, and
+    kept for each point of the curve."""
+    weight_decay = None
+    if options.protocol in ("linear", "all"):
+        weight_decay = chosen_weight_decay(train_x, train_y, num_classes)
+    protocols = classifiers(num_classes, options, weight_decay)
     curve = label_efficiency(train_x, train_y, test_x, test_y, protocols)  # its last point: every label
     scores: dict = {name: curve[name]["mean"][-1] for name in protocols}
+    if weight_decay is not None:
+        scores["linear_weight_decay"] = weight_decay
     return scores | {"collapse": collapse_report(test_x), "label_efficiency": curve}
 
 
