@@ -3,8 +3,8 @@
 The L2 weight is not fixed: it is chosen from a log-spaced grid by stratified k-fold cross-validation
 on the training labels, then the probe is refitted on all of them, as in the transfer protocol of
 Kornblith et al. (CVPR 2019, "Do Better ImageNet Models Transfer Better?") and SimCLR's linear
-evaluation (Chen et al., ICML 2020, appendix B.8). A fixed weight favours one feature width and one
-training-set size: 81 clips and 512 features need far more than 4000 digits and 64 pixels.
+evaluation (Chen et al., ICML 2020, appendix B.8). The weight a probe needs depends on the feature
+width and on how many labelled items there are, so no fixed weight suits every encoder and data set.
 """
 
 from __future__ import annotations
