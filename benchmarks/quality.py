@@ -12,8 +12,9 @@ run ends.
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
 ``glyphs`` come from ``image_sets.py``, ``fillets_nl``, ``fillets_voices`` and
-``klettres_languages`` from ``audio_sets.py`` and ``opencv_clips``, ``blupi_clips`` and
-``lebiniou_clips`` from ``video_sets.py`` (written under ``--sets``, each needing its package).
+``klettres_languages`` from ``audio_sets.py`` and ``opencv_clips``, ``blupi_clips``,
+``lebiniou_clips`` and ``scene_pans`` from ``video_sets.py`` (written under ``--sets``, each needing
+its package).
 Append ``:METHOD`` to run a method the domain recommends instead of its default (``digits:byol``).
 ``--keep DIR`` keeps the runs there (to evaluate them again), else they are removed.
 
@@ -44,7 +45,7 @@ from rich.table import Table
 BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
 IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
 AUDIO_SETS = ("fillets_nl", "fillets_voices", "klettres_languages")
-VIDEO_SETS = ("opencv_clips", "blupi_clips", "lebiniou_clips")
+VIDEO_SETS = ("opencv_clips", "blupi_clips", "lebiniou_clips", "scene_pans")
 WRITERS = {
     **dict.fromkeys(IMAGE_SETS, ("image_sets.py", "natural")),
     **dict.fromkeys(AUDIO_SETS, ("audio_sets.py", "audio")),
