@@ -104,8 +104,6 @@ def chosen_weight_decay(
     """The weight of ``weight_decays`` (strongest first) with the best held-out accuracy summed over the
     folds (ties: the lower held-out cross-entropy). The path stops once ``PATIENCE`` weaker weights in a
     row did no better. ``FALLBACK_WEIGHT_DECAY`` when the smallest class has fewer than 2 items."""
-    if len(weight_decays) == 1:
-        return weight_decays[0]
     folds = min(FOLDS, int(labels.unique(return_counts=True)[1].min()))
     if folds < 2:
         return FALLBACK_WEIGHT_DECAY
@@ -137,9 +135,10 @@ def linear_probe_predict(
     train_labels: torch.Tensor,
     test: torch.Tensor,
     num_classes: int,
-    weight_decays: tuple[float, ...] = WEIGHT_DECAYS,
+    weight_decay: float | None = None,
 ) -> torch.Tensor:
-    """Fit on (train (N, F), train_labels (N,)) with the cross-validated weight decay, return the
-    predicted classes of test (M, F) -> (M,)."""
-    weight_decay = chosen_weight_decay(train, train_labels, num_classes, weight_decays)
+    """Fit on (train (N, F), train_labels (N,)) with ``weight_decay`` (None: cross-validated on them),
+    return the predicted classes of test (M, F) -> (M,)."""
+    if weight_decay is None:
+        weight_decay = chosen_weight_decay(train, train_labels, num_classes)
     return fit_probe(Design.of(train), train_labels, num_classes, weight_decay).logits(test).argmax(dim=1)

@@ -130,7 +130,7 @@ def classifiers(num_classes: int, options: EvalOptions, weight_decay: float | No
     if options.protocol in ("knn", "all"):
         chosen["knn"] = lambda x, y, q: knn_predict(x, y, q, num_classes, options.k, options.temperature)
     if weight_decay is not None:
-        chosen["linear"] = lambda x, y, q: linear_probe_predict(x, y, q, num_classes, (weight_decay,))
+        chosen["linear"] = lambda x, y, q: linear_probe_predict(x, y, q, num_classes, weight_decay)
     return chosen
 
 
