@@ -5,9 +5,10 @@ the domain's default recipe: no flags beyond the data, the seed and the set's me
 for the recipe's time budget; then ``sslcli eval --json``), and prints one table: kNN (k=20, T=0.1)
 and linear-probe accuracy of the pretrained encoder, of its random initialisation and of the raw
 input, as mean and spread (min-max) over the seeds, with how many seeds the encoder beat both
-baselines at, the selected checkpoint's epoch and the last weights' kNN beside the selected ones
-(``--select``), and the wall times of pretrain and of eval. Each seed's scores are printed as its
-run ends.
+baselines at, per seed the test items its linear probe won and lost against random init's with
+McNemar's p (eval.json's ``paired``: on a small test set a lead of an item or two is chance), the
+selected checkpoint's epoch and the last weights' kNN beside the selected ones (``--select``), and
+the wall times of pretrain and of eval. Each seed's scores are printed as its run ends.
 
 Sets: ``digits``, ``spoken-digits``, ``video-clips`` and ``dicom`` are the built-in samples of the
 natural, audio, video and medical domains; ``mnist5k``, ``animal_shapes``, ``scene_crops`` and
@@ -117,6 +118,7 @@ def one_run(data: DataSet, seed: int, budget: str | None, scratch: Path) -> dict
     selection = json.loads(header["__metadata__"].get("selection", "null") or "null")
     return {
         "scores": {which: (report[which]["knn"], report[which]["linear"]) for which in ENCODERS},
+        "linear_vs_random": report["paired"]["linear"]["random_init"],
         "seconds": seconds,
         "eval_seconds": eval_seconds,
         "method": config["config"]["method"],
@@ -124,6 +126,11 @@ def one_run(data: DataSet, seed: int, budget: str | None, scratch: Path) -> dict
         "epochs": config["config"]["epochs"],
         "last_knn": last_weights_knn(run, data),
     }
+
+
+def won_lost(test: dict) -> str:
+    """McNemar's test from eval.json's ``paired``: ``+won/-lost (p=P)``."""
+    return f"+{test['pretrained_only']}/-{test['baseline_only']} (p={test['p_value']:.2f})"
 
 
 def spread(values: list[float]) -> str:
@@ -136,8 +143,9 @@ def seed_line(data: DataSet, seed: int, run: dict) -> str:
     """One seed's scores as they come: ``kNN pre/rand/raw, linear pre/rand/raw``."""
     scores = ["/".join(f"{run['scores'][which][protocol]:.3f}" for which in ENCODERS) for protocol in (0, 1)]
     return (
-        f"{data.name} seed {seed}: kNN {scores[0]}, linear {scores[1]} (pre/rand/raw); "
-        f"{run['epochs']} epochs, {run['seconds']:.0f} s pretrain"
+        f"{data.name} seed {seed}: kNN {scores[0]}, linear {scores[1]} (pre/rand/raw); linear against "
+        f"random init {won_lost(run['linear_vs_random'])}; {run['epochs']} epochs, "
+        f"{run['seconds']:.0f} s pretrain"
     )
 
 
@@ -153,6 +161,7 @@ def row(data: DataSet, runs: list[dict]) -> list[str]:
         for run in runs
     )
     cells.append(f"{beats}/{len(runs)}")
+    cells.append(" ".join(won_lost(run["linear_vs_random"]) for run in runs))
     chosen = [f"{run['selected_epoch'] or run['epochs']}/{run['epochs']}" for run in runs]
     cells.append(" ".join(chosen))
     last = [
@@ -176,7 +185,8 @@ def main() -> None:
     table = Table(title="pretrained / random init / raw input; mean (min-max) over seeds")
     columns = ["set", "method"]
     columns += [f"{protocol} {which}" for protocol in ("kNN", "linear") for which in ("pre", "rand", "raw")]
-    columns += ["beats both", "selected epoch", "kNN last", "pretrain", "eval"]
+    columns += ["beats both", "linear vs rand: items won/lost, p", "selected epoch", "kNN last"]
+    columns += ["pretrain", "eval"]
     for column in columns:
         table.add_column(column)
     started = time.perf_counter()

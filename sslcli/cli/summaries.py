@@ -156,14 +156,19 @@ def eval_tables(report: dict) -> list[Table]:
         f"eval: {report['method']} on {report['domain']} "
         f"({report['n_train']} train / {report['n_test']} test, {report['classes']} classes)"
     )
-    for column in ("protocol", "pretrained", "random init", "raw input", "gain"):
+    columns = ("protocol", "pretrained", "random init", "raw input", "gain", "items won/lost, p")
+    for column in columns:
         accuracy.add_column(column, justify="left" if column == "protocol" else "right")
     names = {"knn": f"kNN (k={knn['k']}, T={knn['T']})", "linear": "linear probe"}
     for key, name in names.items():
         if key in report["pretrained"]:
             trained, baseline, raw = (report[which][key] for which in ENCODERS)
-            gain = trained - max(baseline, raw)  # over the better baseline
-            accuracy.add_row(name, f"{trained:.3f}", f"{baseline:.3f}", f"{raw:.3f}", f"{gain:+.3f}")
+            better = "random_init" if baseline >= raw else "raw_input"  # the gain is over it
+            gain = trained - max(baseline, raw)
+            accuracy.add_row(
+                name, f"{trained:.3f}", f"{baseline:.3f}", f"{raw:.3f}", f"{gain:+.3f}",
+                won_lost(report["paired"][key][better]),
+            )  # fmt: skip
     collapse = Table(title="collapse indicators (test embeddings)")
     for column in ("encoder", "per-dim std (normalised)", "uniform reference", "effective rank", "dim"):
         collapse.add_column(column, justify="left" if column == "encoder" else "right")
@@ -180,6 +185,12 @@ def eval_tables(report: dict) -> list[Table]:
     if report["skipped_files"]:
         tables.append(skipped_table(report["skipped_files"]))
     return tables
+
+
+def won_lost(test: dict) -> str:
+    """McNemar's test against a baseline as ``+won/-lost, p=P``: the test items only the pretrained
+    encoder got right, those only the baseline did, and the chance of a split this uneven."""
+    return f"+{test['pretrained_only']}/-{test['baseline_only']}, p={test['p_value']:.2f}"
 
 
 def label_efficiency_table(report: dict) -> Table:

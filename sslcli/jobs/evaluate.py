@@ -32,6 +32,7 @@ from sslcli.evaluate.collapse import collapse_report
 from sslcli.evaluate.knn import knn_predict
 from sslcli.evaluate.label_efficiency import Classifier, label_efficiency
 from sslcli.evaluate.linear import chosen_weight_decay, linear_probe_predict
+from sslcli.evaluate.paired import paired_report
 from sslcli.evaluate.raw_input import RawInput
 from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
@@ -134,19 +135,22 @@ def classifiers(num_classes: int, options: EvalOptions, weight_decay: float | No
     return chosen
 
 
-def score(train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptions) -> dict:
+def score(
+    train_x, train_y, test_x, test_y, num_classes: int, options: EvalOptions
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """kNN and/or linear-probe accuracy, collapse indicators and the label-efficiency curve of one
-    encoder's features. The probe's L2 weight is cross-validated once, on every training label, and
-    kept for each point of the curve."""
+    encoder's features, and each protocol's test predictions (M,) with every label. The probe's L2
+    weight is cross-validated once, on every training label, and kept for each point of the curve."""
     weight_decay = None
     if options.protocol in ("linear", "all"):
         weight_decay = chosen_weight_decay(train_x, train_y, num_classes)
     protocols = classifiers(num_classes, options, weight_decay)
-    curve = label_efficiency(train_x, train_y, test_x, test_y, protocols)  # its last point: every label
-    scores: dict = {name: curve[name]["mean"][-1] for name in protocols}
+    predictions = {name: classify(train_x, train_y, test_x) for name, classify in protocols.items()}
+    curve = label_efficiency(train_x, train_y, test_x, test_y, protocols, full=predictions)
+    scores: dict = {name: curve[name]["mean"][-1] for name in protocols}  # the curve's every-label point
     if weight_decay is not None:
         scores["linear_weight_decay"] = weight_decay
-    return scores | {"collapse": collapse_report(test_x), "label_efficiency": curve}
+    return scores | {"collapse": collapse_report(test_x), "label_efficiency": curve}, predictions
 
 
 def evaluate_run(options: EvalOptions, console) -> dict:
@@ -219,15 +223,16 @@ def evaluate_encoder(options: EvalOptions, console) -> dict:
         "knn_params": {"k": options.k, "T": options.temperature},
         "threads": torch.get_num_threads(),  # as evaluate_locked set it
     }
-    test_features = both.split(test_x)
+    test_features, predictions = both.split(test_x), {}
     with stage_progress(console) as progress:
         task = progress.add_task("kNN, linear probe, label curve", total=len(both.encoders))
         for which, train_features in both.split(train_x).items():
             progress.update(task, description=f"kNN, linear probe, label curve: {which.replace('_', ' ')}")
-            report[which] = score(
+            report[which], predictions[which] = score(
                 train_features, train_y, test_features[which], test_y, len(classes), options
             )
             progress.advance(task)
+    report["paired"] = paired_report(predictions, test_y)
     test_labels = [test_items[test_pos[i]].label for i in known]
     verbatim = not domain.identifying_paths or options.label_attr is not None  # allow-listed attributes
     shown = shown_labels(test_labels, verbatim)

@@ -66,6 +66,12 @@ def test_eval_json_reports_both_encoders(trained_run):
         assert report[which]["collapse"]["dim"] == dim
         curve = report[which]["label_efficiency"]
         assert curve["fractions"] == [0.01, 0.05, 0.1, 0.25, 1.0] and len(curve["linear"]["std"]) == 5
+    for protocol in ("knn", "linear"):  # won minus lost items is the accuracy difference
+        for baseline in ("random_init", "raw_input"):
+            paired = report["paired"][protocol][baseline]
+            lead = report["pretrained"][protocol] - report[baseline][protocol]
+            assert paired["pretrained_only"] - paired["baseline_only"] == round(lead * report["n_test"])
+            assert 0 < paired["p_value"] <= 1
     for picture in ("embedding_map.png", "label_efficiency.png"):
         assert (trained_run / "plots" / picture).stat().st_size > 0
 

@@ -49,3 +49,18 @@ def test_accuracies_are_the_mean_and_spread_over_the_seeds_draws():
         by_hand.append(float((test_y == first).float().mean()))
     assert curve["first"]["mean"] == [pytest.approx(sum(by_hand) / 3)]
     assert curve["first"]["std"] == [pytest.approx(float(torch.tensor(by_hand).std(unbiased=False)))]
+
+
+def test_predictions_made_with_every_label_are_reused_not_refitted():
+    test_y = torch.tensor([0, 1, 2, 2])
+
+    def refuses_every_label(x, y, q):  # the full-label point must come from ``full``
+        assert len(y) < len(LABELS), "fitted again on every label"
+        return torch.zeros(len(q), dtype=torch.long)
+
+    full = {"probe": torch.tensor([0, 1, 2, 0])}
+    curve = label_efficiency(
+        torch.zeros(len(LABELS), 1), LABELS, torch.zeros(4, 1), test_y, {"probe": refuses_every_label},
+        fractions=(0.1, 1.0), full=full,
+    )  # fmt: skip
+    assert curve["probe"]["mean"] == [0.25, 0.75]
