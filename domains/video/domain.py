@@ -4,8 +4,10 @@
 Videos of at least two ``segment_s`` are cut into consecutive segments (the last one runs to the end),
 one item each, as the audio domain cuts recordings: an epoch draws clips from every stretch of a long
 video, and embed writes a row per segment with its start and end seconds and a pooled row per video.
-Loading an item decodes its stretch once, every ``stride`` source frames, scaled to a short side of
-``short_side`` (``reading``); each view is then a clip of ``frames`` consecutive samples of it. A
+Loading an item decodes its stretch once, a sample every ``stride`` frames of ``STRIDE_FPS`` (so a
+clip spans the same time at any frame rate, as PySlowFast resamples every video to one target rate;
+never finer than the video's own frames), scaled to a short side of ``short_side`` (``reading``);
+each view is then a clip of ``frames`` consecutive samples of it. A
 stretch holding fewer than ``frames`` source frames (a still picture, a one-frame file) is a bad item.
 """
 
@@ -45,13 +47,14 @@ class VideoSettings(ViewOptions):
     """How clips are sampled from a video, fixed for a run."""
 
     frames: Annotated[int, Field(ge=1, le=128)] = 8  # T: frames per clip (rho-BYOL: 8)
-    stride: Annotated[int, Field(ge=1)] = 4  # source frames between a clip's frames (rho-BYOL: 8)
+    stride: Annotated[int, Field(ge=1)] = 4  # frames at STRIDE_FPS between a clip's (rho-BYOL: 8 at 30)
     short_side: Annotated[int, Field(ge=8)] = 128  # decoded frames' short side, before the views
     segment_s: Annotated[float, Field(gt=0)] = 8.0  # videos of 2+ segments are cut into these
     frame_rate: Annotated[float, Field(gt=0)] = 25.0  # of folders of frame images (one video each)
 
 
 FOLDER_REASON = "a directory, not a video file"
+STRIDE_FPS = 25.0  # the rate ``stride`` counts frames at, whatever the video's own
 # a CPU trains for minutes: smaller frames, a shallower per-frame encoder and half the frames a clip buy
 # more steps there (the natural domain's CPU recipe, for the same reason); a GPU keeps 8 frames of 112 px
 # and resnet18. Above 64 px the ResNets keep ImageNet's strided stem: at 64 px their small-image stem
@@ -88,6 +91,13 @@ def video_stretches(entry: Entry, segment_s: float) -> list[Item]:
     info = probe(entry.path)
     duration, fps = (info.duration_s, info.fps) if info else (None, FALLBACK_FPS)
     return stretches(entry.path, entry.rel, duration, fps, segment_s)
+
+
+def sample_step_s(stride: int, fps: float) -> float:
+    """Seconds between the samples of a video at ``fps``: ``stride`` frames at ``STRIDE_FPS``, or one
+    frame of the video where its frames are further apart (a slow video is not sampled twice a frame).
+    A 12 fps cartoon at stride 4 gives every other frame, as a 25 fps film gives every fourth."""
+    return max(stride / STRIDE_FPS, 1 / fps)
 
 
 @register_domain
@@ -130,7 +140,8 @@ class VideoDomain(Domain):
     def load(self, item: Item) -> Sample:
         whole = (0.0, None, FALLBACK_FPS)
         start, end, fps = (item.start_s, item.end_s, item.fps) if isinstance(item, VideoStretch) else whole
-        step_s, short_side, clip = self.settings.stride / fps, self.settings.short_side, self.settings.frames
+        step_s, short_side = sample_step_s(self.settings.stride, fps), self.settings.short_side
+        clip = self.settings.frames
         if item.path.is_dir():
             frames = read_frame_folder(item.path, fps, start, end, step_s, short_side, min_frames=clip)
         else:
@@ -146,7 +157,8 @@ class VideoDomain(Domain):
     def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
         s = self.settings
         decode = (
-            f"every {s.stride}th frame (folders of frames: {s.frame_rate} fps), short side {s.short_side}"
+            f"a frame every {s.stride / STRIDE_FPS:g} s ({s.stride} frames at {STRIDE_FPS:g} fps; a slower "
+            f"video: each frame; folders of frames: {s.frame_rate:g} fps), short side {s.short_side}"
         )
         return {"video": middle_clip_record(s.frames, input_size, decode)}
 
@@ -162,8 +174,8 @@ class VideoDomain(Domain):
                 settings, size, backbone = VideoSettings(frames=CPU_FRAMES), CPU_INPUT, CPU_BACKBONE
             views = {**settings.model_dump(), **ClipViewOptions().model_dump()}
             return {"input_size": size, "backbone": backbone, "views": views}
-        # 1 s pieces at 25-30 fps: 8 frames every 3rd cover 0.8-1 s; 64 px and resnet10 on every frame
-        # keep a CPU epoch of the ~20 pieces short
+        # 1 s pieces: 8 frames 0.12 s apart (every 3rd at 25 fps) cover 0.96 s; 64 px and resnet10 on
+        # every frame keep a CPU epoch of the ~20 pieces short
         views = {**VideoSettings(stride=3).model_dump(), **ClipViewOptions().model_dump()}
         recipe = {"input_size": 64, "backbone": "resnet10", "views": views, "epochs": 5, "batch_size": 8}
         return recipe | {"cpu_budget_s": SAMPLE_CPU_BUDGET_S}

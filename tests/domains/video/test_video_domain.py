@@ -55,6 +55,22 @@ def test_a_long_video_is_cut_into_segments_and_each_load_holds_only_its_stretch(
     assert frame_indices(domain.load(items[3])["video"]) == list(range(0, 10, 2))
 
 
+@pytest.mark.parametrize(
+    "fps, stride, expected", [(50, 4, [0, 8, 16, 24]), (12, 4, [0, 2, 4, 6]), (5, 2, [0, 1, 2, 3])]
+)
+def test_samples_are_stride_frames_of_25_fps_apart_at_any_rate_but_never_finer_than_the_video(
+    tmp_path, fps, stride, expected
+):
+    path = write_counting_video(tmp_path / "v.mp4", frames=32, fps=fps)
+    domain = video_domain(stride=stride)
+    indices = frame_indices(domain.load(only_item(domain, path))["video"])
+    step_s = max(stride / 25, 1 / fps)  # stride frames of 25 fps: 0.16 s for stride 4; a 5 fps frame is 0.2 s
+    assert indices[:4] == expected
+    assert indices == [
+        math.ceil(k * step_s * fps - 1e-6) for k in range(len(indices))
+    ]  # first frame at or after
+
+
 def test_a_view_is_consecutive_samples_of_the_stretch_and_short_stretches_repeat_their_end(tmp_path):
     domain = video_domain(frames=4, stride=1)
     stretch = domain.load(only_item(domain, write_counting_video(tmp_path / "v.mp4", frames=12)))["video"]
