@@ -43,6 +43,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from sslcli.cli.summaries import won_lost
+
 BUILTIN = {"digits": "natural", "spoken-digits": "audio", "video-clips": "video", "dicom": "medical"}
 IMAGE_SETS = ("mnist5k", "animal_shapes", "scene_crops", "glyphs")
 AUDIO_SETS = ("fillets_nl", "fillets_voices", "klettres_languages")
@@ -126,11 +128,6 @@ def one_run(data: DataSet, seed: int, budget: str | None, scratch: Path) -> dict
         "epochs": config["config"]["epochs"],
         "last_knn": last_weights_knn(run, data),
     }
-
-
-def won_lost(test: dict) -> str:
-    """McNemar's test from eval.json's ``paired``: ``+won/-lost (p=P)``."""
-    return f"+{test['pretrained_only']}/-{test['baseline_only']} (p={test['p_value']:.2f})"
 
 
 def spread(values: list[float]) -> str:
