@@ -23,10 +23,10 @@ import soundfile
 import torch
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import get_domain
 
 from sslcli.config import PretrainConfig
 from sslcli.engine.trainer import pretrain
+from sslcli.registry import DOMAINS
 
 FORMATS = {"WAV 16-bit": ("wav", "PCM_16"), "FLAC": ("flac", "PCM_16"), "OGG Vorbis": ("ogg", "VORBIS")}
 FORMATS["MP3"] = ("mp3", "MPEG_LAYER_III")
@@ -48,7 +48,7 @@ def write_clips(folder: Path, suffix: str, subtype: str, clips: int, seconds: fl
 
 def decode_rate(folder: Path, repeats: int) -> float:
     """Items (segments) per second through ``AudioDomain.load`` (after one warm-up pass)."""
-    audio = get_domain("audio")
+    audio = DOMAINS["audio"]()
     items = audio.discover(folder)  # also measures the normalisation statistics
     for item in items:
         audio.load(item)

@@ -22,9 +22,9 @@ from collections.abc import Callable
 import torch
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import get_domain
 
 from sslcli.data.loader import stack_samples
+from sslcli.registry import DOMAINS
 
 SOURCE_SIDE = 40
 
@@ -44,7 +44,7 @@ def timed(run: Callable[[], object], device: torch.device, repeats: int) -> floa
 
 def per_item_views(images: list[torch.Tensor], augment_on: str, side: int) -> Callable[[], list]:
     """Two views of every image, one image at a time, stacked into the batch's views."""
-    view_fn = get_domain("natural").views("two_views", side, {"augment_on": augment_on})
+    view_fn = DOMAINS["natural"]().views("two_views", side, {"augment_on": augment_on})
 
     def run() -> list:
         views = [view_fn({"image": image}) for image in images]
@@ -55,7 +55,7 @@ def per_item_views(images: list[torch.Tensor], augment_on: str, side: int) -> Ca
 
 def batch_colour(images: list[torch.Tensor], side: int, device: torch.device) -> Callable[[], list]:
     """The colour stages on the batch's two views (already cropped and flipped), on ``device``."""
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     natural.views("two_views", side, {"augment_on": "device"})
     views = per_item_views(images, "device", side)()  # pinned below: the copy a CUDA loader makes
     if device.type == "cuda":

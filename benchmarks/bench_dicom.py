@@ -27,9 +27,11 @@ from pydicom.uid import (
 )
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError
 from sslcli.domains.medical import MedicalSettings
 from sslcli.domains.medical.sample import pydicom_test_files
+
+from sslcli.registry import DOMAINS
 
 SYNTAXES = {
     "native (explicit VR LE)": ExplicitVRLittleEndian,
@@ -87,7 +89,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=8, help="synthetic 512x512 slices per syntax")
     parser.add_argument("--window", default="auto")
     args = parser.parse_args()
-    domain = get_domain("medical")
+    domain = DOMAINS["medical"]()
     domain.settings = MedicalSettings(window=args.window)
     table = Table(title=f"medical decode + window ({args.window}), one process, best of {args.repeats}")
     for column in ("data", "slices", "slices/s", "MPix/s"):

@@ -33,17 +33,17 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import get_domain
 
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
 from sslcli.engine.time_budget import parse_duration
 from sslcli.engine.trainer import pretrain
-from sslcli.evaluate.knn import knn_predict
-from sslcli.evaluate.raw_input import RawInput
 from sslcli.jobs.evaluate import labelled_items
 from sslcli.models import build_backbone
+from sslcli.registry import DOMAINS
+from sslcli.scoring.knn import knn_predict
+from sslcli.scoring.raw_input import RawInput
 
 THROUGHPUT_SIZE = 32
 WARM_STEPS = 2
@@ -53,7 +53,7 @@ class KnnProbe:
     """kNN accuracy of an encoder on fixed train/test folders, through eval's own loading and views."""
 
     def __init__(self, train: Path, test: Path, device: torch.device):
-        self.domain, self.device = get_domain("natural"), device
+        self.domain, self.device = DOMAINS["natural"](), device
         self.train, self.test = labelled_items(self.domain, train), labelled_items(self.domain, test)
         self.classes = sorted({item.label for item in self.train})
 

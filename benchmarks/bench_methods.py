@@ -25,22 +25,21 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import get_domain
 
 from sslcli.config import PretrainConfig
 from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
 from sslcli.engine.setup import resolve_device
 from sslcli.engine.trainer import pretrain
-from sslcli.evaluate.knn import knn_predict
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.jobs.evaluate import labelled_items
-from sslcli.methods import available_methods
+from sslcli.registry import DOMAINS, METHODS
+from sslcli.scoring.knn import knn_predict
 
 
 def features(encoder, items, input_size: int, device) -> torch.Tensor:
     """Pooled features (N, F) of labelled digits, in item order."""
-    natural, skips = get_domain("natural"), SkipLog("raise", Path("."))
+    natural, skips = DOMAINS["natural"](), SkipLog("raise", Path("."))
     batches = feature_batches(encoder, natural, items, input_size, 256, device, skips)
     return torch.cat([batch for _, batch, _ in batches])
 
@@ -56,7 +55,7 @@ def spread(items: list, count: int | None) -> list:
 def knn_accuracy(encoder, input_size: int, device, bank_items: int | None) -> float:
     """Weighted kNN (k=20, T=0.1, as ``sslcli eval``) from the digits' train split (or ``bank_items``
     of it) to their whole test split."""
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     train, test = (labelled_items(natural, root) for root in natural.builtin_sample())
     train = spread(train, bank_items)
     classes = sorted({item.label for item in train})
@@ -73,7 +72,7 @@ def training_subset(count: int | None, root: Path) -> str | None:
     """A folder with ``count`` digits of the train split, every class equally (None: the whole split)."""
     if count is None:
         return None
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     for item in spread(labelled_items(natural, natural.builtin_sample()[0]), count):
         target = root / "subset" / item.rel_path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +84,7 @@ def run_method(
     name: str, args: argparse.Namespace, root: Path, baselines: dict
 ) -> tuple[float, float, float]:
     """(kNN accuracy, random-init kNN accuracy, pretraining seconds) of one method."""
-    method_cls = available_methods()[name]
+    method_cls = METHODS[name]
     backbone = None if method_cls.default_backbone else args.backbone  # MAE keeps its ViT
     config = PretrainConfig(
         method=name,
@@ -127,7 +126,9 @@ def main() -> None:
     parser.add_argument("--bank-items", type=int, default=None, help="kNN bank size (default: train split)")
     parser.add_argument("--train-items", type=int, default=None, help="digits to pretrain on (default: all)")
     args = parser.parse_args()
-    image_methods = [name for name, cls in available_methods().items() if "image2d" in cls.accepts]
+    natural = DOMAINS["natural"]
+    natural_inputs = natural().inputs(natural.default_input_size)
+    image_methods = [name for name, cls in METHODS.items() if cls.fits(natural_inputs)]
     names = args.methods.split(",") if args.methods else image_methods
     table = Table(
         title=f"digits: {args.epochs} epoch(s), {args.train_items or 'all'} items, batch {args.batch_size}"
@@ -140,7 +141,7 @@ def main() -> None:
         args.data = training_subset(args.train_items, Path(tmp))
         for name in names:
             knn, random_knn, seconds = run_method(name, args, Path(tmp), baselines)
-            backbone = available_methods()[name].default_backbone or args.backbone or "recipe"
+            backbone = METHODS[name].default_backbone or args.backbone or "recipe"
             table.add_row(name, backbone, f"{knn:.3f}", f"{random_knn:.3f}", f"{seconds:.0f}")
             print(f"{name}: kNN {knn:.3f} (random init {random_knn:.3f}) in {seconds:.0f} s", flush=True)
     console.print(table)

@@ -25,8 +25,9 @@ from sslcli.engine.acceleration import (
     cpu_has_amx,
     training_autocast,
 )
-from sslcli.methods import StepContext, get_method
+from sslcli.methods import StepContext
 from sslcli.models import build_backbone
+from sslcli.registry import METHODS
 
 # (what, backbone, input name, one item's shape, batch): the recipes' encoders on a CPU
 CASES = [
@@ -44,7 +45,7 @@ def step_seconds(case: tuple, precision: str, channels_last: bool, device: torch
     torch.manual_seed(0)
     size = shape[-2:] if len(shape) == 3 else (shape[0], *shape[-2:])
     backbone, feature_dim = build_backbone(backbone_name, size, shape[-3])
-    method = get_method("simclr")(backbone, feature_dim).to(device)
+    method = METHODS["simclr"](backbone, feature_dim).to(device)
     views = [{input_name: torch.randn(batch, *shape, device=device)} for _ in range(2)]
     if channels_last:
         channels_last_convolutions(method)

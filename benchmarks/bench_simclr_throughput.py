@@ -16,15 +16,16 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from sslcli.methods import StepContext, get_method
+from sslcli.methods import StepContext
 from sslcli.models import build_backbone
+from sslcli.registry import METHODS
 
 
 def time_steps(batch_size: int, input_size: int, steps: int, device: torch.device) -> float:
     """Seconds per optimizer step, median over ``steps`` after two warm-up steps."""
     torch.manual_seed(0)
     backbone, feature_dim = build_backbone("resnet18", input_size)
-    method = get_method("simclr")(backbone, feature_dim).to(device)
+    method = METHODS["simclr"](backbone, feature_dim).to(device)
     optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3)
     views = [torch.randn(batch_size, 3, input_size, input_size, device=device) for _ in range(2)]
     autocast = (

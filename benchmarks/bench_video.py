@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import get_domain
 from sslcli.domains.video.writing import write_mp4
 
 from sslcli.config import PretrainConfig
 from sslcli.engine.trainer import pretrain
+from sslcli.registry import DOMAINS
 
 CODECS = {
     "H.264 / mp4": ("mp4", "libx264"),
@@ -78,7 +78,7 @@ def write_sounding_videos(folder: Path, videos: int, seconds: float) -> Path:
 
 def clip_rate(folder: Path, domain_name: str = "video") -> tuple[float, int]:
     """(segments per second through load + one view, segments), after one warm-up pass."""
-    domain = get_domain(domain_name)
+    domain = DOMAINS[domain_name]()
     domain.configure({"segment_s": SEGMENT_S})
     items = domain.discover(folder)
     view = domain.views("one_view", 112, {})

@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.table import Table
-from sslcli.domains import get_domain
 
 from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
 from sslcli.engine.setup import builtin_sample
-from sslcli.evaluate.knn import knn_predict
-from sslcli.evaluate.raw_input import RawInput
 from sslcli.jobs.evaluate import labelled_items
+from sslcli.registry import DOMAINS
+from sslcli.scoring.knn import knn_predict
+from sslcli.scoring.raw_input import RawInput
 
 
 def raw_features(domain, root: Path, input_size: int) -> tuple[torch.Tensor, list[str]]:
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--temperature", type=float, default=0.1)
     args = parser.parse_args()
-    domain = get_domain(args.domain)
+    domain = DOMAINS[args.domain]()
     train_root, test_root = (args.data, args.test_data) if args.data else builtin_sample(domain)
     input_size = args.input_size or domain.default_input_size
     train, train_labels = raw_features(domain, train_root, input_size)  # statistics from train first

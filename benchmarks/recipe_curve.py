@@ -25,11 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from sslcli.config import PretrainConfig, load_run_config
-from sslcli.engine.metrics import read_metrics
 from sslcli.engine.selection import SCORE_COLUMNS
-from sslcli.evaluate.label_free import CRITERIA
-from sslcli.evaluate.raw_input import RawInput
+from sslcli.metrics_csv import read_metrics
 from sslcli.models import build_backbone
+from sslcli.scoring.label_free import CRITERIA
+from sslcli.scoring.raw_input import RawInput
 
 
 def main() -> None:

@@ -1,26 +1,25 @@
-"""Modality adapters (installed as ``sslcli.domains``): discovery, decoding, views."""
+"""Modality adapters (installed as ``sslcli.domains``): discovery, decoding, views.
 
-from sslcli.domains import audio, audiovisual, medical, natural, video  # noqa: F401  (registers the domains)
+Each domain is an entry point of group ``sslcli.domains`` in pyproject.toml, which
+``sslcli.registry.DOMAINS`` loads (a domain package imports nothing from the application).
+"""
+
 from sslcli.domains.base import (
     BadItemError,
+    ChannelNormalisation,
     Domain,
     DomainError,
     InputSpec,
     Item,
     Sample,
-    available_domains,
-    get_domain,
-    register_domain,
 )
 
 __all__ = [
     "BadItemError",
+    "ChannelNormalisation",
     "Domain",
     "DomainError",
     "InputSpec",
     "Item",
     "Sample",
-    "available_domains",
-    "get_domain",
-    "register_domain",
 ]

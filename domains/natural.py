@@ -19,12 +19,12 @@ from pydantic import Field
 from sslcli.domains.base import (
     DIRECTORY,
     BadItemError,
+    ChannelNormalisation,
     Domain,
     InputSpec,
     Item,
     Sample,
     discover_files,
-    register_domain,
     resize_crop_normalise,
 )
 from sslcli.domains.batch_views import BatchColourViews
@@ -38,6 +38,7 @@ DEMO_CPU_BUDGET_S = 4 * 60.0
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET = ChannelNormalisation(IMAGENET_MEAN, IMAGENET_STD)
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -157,7 +158,6 @@ def simclr_transform(input_size: int, opts: SimCLRViewOptions) -> v2.Compose:
     )
 
 
-@register_domain
 class NaturalDomain(Domain):
     name = "natural"
     description = "photos and other RGB/grayscale images (jpg, png, bmp, tiff, webp; 8/16-bit)"
@@ -177,7 +177,8 @@ class NaturalDomain(Domain):
         return place == "device" or (place == "auto" and self.device.type == "cuda")
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
-        return {"image": InputSpec("image2d", 3, (input_size, input_size), colour=True)}
+        size = (input_size, input_size)
+        return {"image": InputSpec("image2d", 3, size, colour=True, normalisation=IMAGENET)}
 
     def option_models(self) -> list[type[ViewOptions]]:
         return [SimCLRViewOptions, AugmentOnOptions]

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sslcli.kernels.distributed import distributed_world, gather_with_grad
+from sslcli.kernels.gather import distributed_world, gather_with_grad
 from sslcli.kernels.info_nce import info_nce
 from sslcli.kernels.ntxent import check_pair
+from sslcli.kernels.op import FusedOp
 
 
 def cross_modal_info_nce_reference(
@@ -51,3 +52,11 @@ def cross_modal_info_nce(
     keys_b = gather_with_grad(b) if world > 1 else b  # (world * N, D)
     keys_a = gather_with_grad(a) if world > 1 else a
     return (info_nce(a, keys_b, rows, temperature) + info_nce(b, keys_a, rows, temperature)) / 2
+
+
+CROSS_MODAL_INFO_NCE = FusedOp(
+    "cross_modal_info_nce",
+    cross_modal_info_nce,
+    cross_modal_info_nce_reference,
+    "symmetric InfoNCE between two modalities (AVID)",
+)

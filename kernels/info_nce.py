@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from sslcli.kernels._triton import LazyKernel, cdiv, config, dot_precision, triton_available
 from sslcli.kernels.dispatch import use_triton
+from sslcli.kernels.op import FusedOp
 
 tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
 
@@ -453,3 +454,8 @@ _BACKWARD_Q = LazyKernel(
     _backward_queries_kernel, _TILES, _tile_configs, key=["M", "K", "Q", "D", "SPLIT_LEN"]
 )
 _BACKWARD_K = LazyKernel(_backward_keys_kernel, _TILES, _tile_configs, key=["M", "K", "D", "SPLIT_LEN"])
+
+
+INFO_NCE = FusedOp(
+    "info_nce", info_nce, info_nce_reference, "InfoNCE of queries against keys and a queue (MoCo, CPC)"
+)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import torch
 from sslcli.kernels._triton import LazyKernel, cdiv, config, triton_available
 from sslcli.kernels.dispatch import use_triton
+from sslcli.kernels.op import FusedOp
 
 tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
 
@@ -439,4 +440,18 @@ _UNSHUFFLE = LazyKernel(
 )
 _UNSHUFFLE_BACKWARD = LazyKernel(
     _unshuffle_backward_kernel, {"BLOCK_L": 16, "BLOCK_E": 32}, _unshuffle_configs, key=["L", "keep", "E"]
+)
+
+
+MAE_RANDOM_MASKING = FusedOp(
+    "mae_random_masking",
+    mae_random_masking,
+    mae_random_masking_reference,
+    "MAE's random (and tube) masking: keep, gather and restore indices in one pass",
+)
+MAE_UNSHUFFLE = FusedOp(
+    "mae_unshuffle",
+    mae_unshuffle,
+    mae_unshuffle_reference,
+    "MAE decoder input: encoded visible tokens and mask tokens back in patch order",
 )

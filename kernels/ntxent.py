@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sslcli.kernels.distributed import distributed_world, gather_with_grad
+from sslcli.kernels.gather import distributed_world, gather_with_grad
 from sslcli.kernels.info_nce import info_nce
+from sslcli.kernels.op import FusedOp
 
 
 def nt_xent_reference(
@@ -78,3 +79,8 @@ def check_pair(op: str, z_a: torch.Tensor, z_b: torch.Tensor) -> None:
             f"{op} expects two (N, D) tensors of equal shape with N >= 1, "
             f"got {tuple(z_a.shape)} and {tuple(z_b.shape)}"
         )
+
+
+NT_XENT = FusedOp(
+    "nt_xent", nt_xent, nt_xent_reference, "NT-Xent of two views (SimCLR), forward and backward fused"
+)

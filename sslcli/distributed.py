@@ -23,6 +23,9 @@ from sslcli.errors import UserError
 
 @dataclass(frozen=True)
 class World:
+    """This process's place among the ranks, and the collectives a method may use through
+    ``StepContext.world`` (each the identity when the process runs alone)."""
+
     rank: int = 0
     size: int = 1
     local_rank: int = 0
@@ -34,6 +37,18 @@ class World:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def gather(self, x):
+        """Every rank's rows of ``x``, rank-major, gradients flowing back (``gather_batch``)."""
+        return gather_batch(x)
+
+    def gather_rows(self, x):
+        """Every rank's rows of ``x``, rank-major, without gradient (``gather_rows``)."""
+        return gather_rows(x)
+
+    def all_reduce_mean(self, values):
+        """The mean over ranks of ``values`` (``all_reduce_mean``)."""
+        return all_reduce_mean(values)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -184,7 +199,7 @@ def gather_rows(x):
     must pass the same m. Alone: ``x``."""
     if not _joined():
         return x
-    from sslcli.kernels.distributed import all_gather_rows
+    from sslcli.kernels.gather import all_gather_rows
 
     return all_gather_rows(x.detach())
 
@@ -195,7 +210,7 @@ def gather_batch(x):
     gradient of the same loss on one process holding the whole batch. Alone: ``x``."""
     if not _joined():
         return x
-    from sslcli.kernels.distributed import gather_with_grad
+    from sslcli.kernels.gather import gather_with_grad
 
     return gather_with_grad(x)
 

@@ -18,6 +18,7 @@ from sslcli.domains.sample_cache import cache_root
 from sslcli.engine.acceleration import trains_in_bf16
 from sslcli.kernels._triton import triton_available
 from sslcli.kernels.dispatch import use_triton
+from sslcli.registry import KERNELS
 
 PACKAGES = (
     "torch", "torchvision", "torchaudio", "triton", "kornia", "numpy", "pydantic", "pydicom", "av",
@@ -64,7 +65,7 @@ def device_report() -> dict[str, Any]:
 
 
 def kernel_report(default_device: str) -> dict[str, Any]:
-    """Which implementation the fused ops (NT-Xent, InfoNCE, MAE masking) take on the default device."""
+    """The registered fused ops, and which implementation they take on the default device."""
     forced = os.environ.get("SSLCLI_KERNELS", "auto")
     try:
         triton = use_triton(torch.empty(0, device=default_device))
@@ -75,6 +76,7 @@ def kernel_report(default_device: str) -> dict[str, Any]:
         runs = f"error: {err}"
     return {
         "runs": runs,
+        "ops": list(KERNELS),
         "SSLCLI_KERNELS": forced,
         "TRITON_INTERPRET": os.environ.get("TRITON_INTERPRET", ""),
         "triton_installed": triton_available(),

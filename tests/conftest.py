@@ -34,6 +34,21 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
 
+@pytest.fixture
+def register():
+    """``register(registry, thing)``: ``thing`` added to an sslcli registry under its name for one test."""
+    added = []
+
+    def add(registry, thing):
+        registry.add(thing.name, thing, origin="a test")
+        added.append((registry, thing.name))
+        return thing
+
+    yield add
+    for registry, name in added:
+        registry.remove(name)
+
+
 def write_digit_folder(
     root: Path, classes: tuple[int, ...] = (0, 1, 7), per_class: int = 12, offset: int = 0
 ) -> Path:

@@ -1,44 +1,32 @@
 """The static catalog (what `sslcli methods`/`domains` list and the CLI checks before importing torch)
-against the registries it mirrors: a method or domain changed without its entry fails here by name."""
+is generated from the registries, and the early check agrees with the registries on every pair."""
 
-from sslcli.domains import available_domains
-
-from sslcli.catalog import DOMAINS, METHODS, method_domain_problem
-from sslcli.engine.setup import method_supports
-from sslcli.methods import available_methods
+from sslcli.catalog import method_domain_problem
+from sslcli.catalog_build import catalog_text, main
+from sslcli.registry import DOMAINS, METHODS
 
 
-def live_accepts(cls) -> str:
-    colour = " in colour" if cls.needs_colour else ""
-    count = f", {cls.input_count} inputs per sample" if cls.input_count > 1 else ""
-    return ", ".join(cls.accepts) + colour + count
+def test_catalog_json_is_what_the_registries_generate():
+    assert main(["--check"]) == 0, "python -m sslcli.catalog_build"
 
 
-def test_every_registered_method_has_its_entry():
-    domains = {name: cls() for name, cls in available_domains().items()}
-    assert list(METHODS) == list(available_methods())
-    for name, cls in available_methods().items():
-        working = tuple(d for d, domain in domains.items() if method_supports(cls, domain))
-        live = (live_accepts(cls), cls.paper, working, cls.description)
-        entry = METHODS[name]
-        assert (entry.accepts, entry.paper, entry.domains, entry.description) == live, name
-
-
-def test_every_registered_domain_has_its_entry():
-    assert list(DOMAINS) == list(available_domains())
-    for name, cls in available_domains().items():
-        kinds = ", ".join(spec.kind for spec in cls().inputs(cls.default_input_size).values())
-        size = f"{cls.default_input_size}{cls.input_size_unit}"
-        live = (kinds, size, cls.identifying_paths, cls.description)
-        entry = DOMAINS[name]
-        assert (entry.inputs, entry.input, entry.identifying_paths, entry.description) == live, name
+def test_the_builder_fails_on_a_stale_catalog(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "catalog.json"
+    stale.write_text(catalog_text().replace("Chen et al., ICML 2020", "a paper changed by hand"))
+    monkeypatch.setattr("sslcli.catalog_build.CATALOG_FILE", stale)
+    assert main(["--check"]) == 1
+    assert "out of date" in capsys.readouterr().out
 
 
 def test_the_early_check_agrees_with_the_registries_on_every_pair():
-    domains = available_domains()
-    for method, cls in available_methods().items():
-        for domain, domain_cls in domains.items():
+    for method, cls in METHODS.items():
+        for domain, domain_cls in DOMAINS.items():
             refused = method_domain_problem(method, domain) is not None
-            assert refused == (not method_supports(cls, domain_cls())), (method, domain)
+            specs = domain_cls().inputs(domain_cls.default_input_size)
+            fits = len(specs) == cls.input_count and all(
+                (spec.kind in cls.accepts or "any" in cls.accepts) and (spec.colour or not cls.needs_colour)
+                for spec in specs.values()
+            )
+            assert refused == (not fits), (method, domain)
     assert "unknown method 'nosuch'" in method_domain_problem("nosuch", "natural")
     assert "unknown domain 'xray'" in method_domain_problem("simclr", "xray")

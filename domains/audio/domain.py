@@ -38,7 +38,6 @@ from sslcli.domains.base import (
     Sample,
     discover_files,
     refuse_unusable,
-    register_domain,
     segment_bounds,
 )
 from sslcli.domains.options import ViewOptions
@@ -164,7 +163,6 @@ def front_end(settings: FrontEndSettings) -> LogMel:
     )
 
 
-@register_domain
 class AudioDomain(Domain):
     name = "audio"
     description = "recordings (wav, flac, ogg, mp3) as log-mel spectrograms, 16 kHz mono"

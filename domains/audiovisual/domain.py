@@ -39,8 +39,8 @@ from sslcli.domains.base import (
     Sample,
     ViewFn,
     discover_files,
-    register_domain,
 )
+from sslcli.domains.natural import IMAGENET
 from sslcli.domains.options import CropScale, ViewOptions
 from sslcli.domains.video.domain import VideoStretch, video_stretches
 from sslcli.domains.video.reading import VIDEO_SUFFIXES, read_frames
@@ -76,7 +76,6 @@ class SoundtrackViewOptions(AudioViewOptions):
     shift_frames: Annotated[int, Field(ge=0)] = 0
 
 
-@register_domain
 class AudioVisualDomain(Domain):
     name = "audiovisual"
     description = "videos with sound: a clip and the log-mel of the same seconds, one encoder each"
@@ -115,7 +114,9 @@ class AudioVisualDomain(Domain):
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         return {
-            VIDEO: InputSpec("clip", 3, (self.settings.frames, input_size, input_size), colour=True),
+            VIDEO: InputSpec(
+                "clip", 3, (self.settings.frames, input_size, input_size), colour=True, normalisation=IMAGENET
+            ),
             AUDIO: InputSpec("spectrogram", 1, (self.audio.n_mels, self.audio_frames)),
         }
 

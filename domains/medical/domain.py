@@ -33,13 +33,13 @@ from sslcli.domains.base import (
     InputSpec,
     Item,
     Sample,
-    register_domain,
 )
 from sslcli.domains.medical.decode import Frame, read_frame
 from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
 from sslcli.domains.medical.sample import materialise_dicom_sample
 from sslcli.domains.medical.scan import DicomItem, Slice, discover_dicom
 from sslcli.domains.medical.views import (
+    WINDOW_UNITS,
     MedicalViewOptions,
     medical_eval_record,
     medical_eval_transform,
@@ -81,7 +81,6 @@ def neighbour_frame(slice_: Slice | None, centre: Frame) -> Frame:
     return frame if frame.values.shape == centre.values.shape and not frame.colour else centre
 
 
-@register_domain
 class MedicalDomain(Domain):
     name = "medical"
     description = "DICOM (CT, MR, CR, US, NM, ...; JPEG, JPEG-LS, JPEG 2000, RLE; multi-frame), hashed ids"
@@ -107,7 +106,7 @@ class MedicalDomain(Domain):
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         # three channels of window units (one window replicated, three windows, or 2.5-D slices)
-        return {"image": InputSpec("image2d", 3, (input_size, input_size))}
+        return {"image": InputSpec("image2d", 3, (input_size, input_size), normalisation=WINDOW_UNITS)}
 
     def discover(self, root: Path) -> list[Item]:
         return discover_dicom(root, self.salt)

@@ -19,11 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from sslcli.domains.base import resize_crop_normalise
+from sslcli.domains.base import ChannelNormalisation, resize_crop_normalise
 from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
 from torchvision.transforms import v2
 
 MEAN, STD = 0.5, 0.25  # window units [0, 1] -> about [-2, 2]
+WINDOW_UNITS = ChannelNormalisation((MEAN,) * 3, (STD,) * 3)
 
 
 class MedicalViewOptions(ViewOptions):

@@ -27,9 +27,9 @@ from sslcli.domains.base import (
     Item,
     Sample,
     discover_files,
-    register_domain,
     segment_bounds,
 )
+from sslcli.domains.natural import IMAGENET
 from sslcli.domains.options import ViewOptions
 from sslcli.domains.video.clips_sample import materialise_video_clips
 from sslcli.domains.video.reading import (
@@ -100,7 +100,6 @@ def sample_step_s(stride: int, fps: float) -> float:
     return max(stride / STRIDE_FPS, 1 / fps)
 
 
-@register_domain
 class VideoDomain(Domain):
     name = "video"
     description = "videos (mp4, webm, mkv, avi, mov; folders of frame images) as clips, read by time"
@@ -122,7 +121,7 @@ class VideoDomain(Domain):
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         size = (self.settings.frames, input_size, input_size)
-        return {"video": InputSpec("clip", 3, size, colour=True)}
+        return {"video": InputSpec("clip", 3, size, colour=True, normalisation=IMAGENET)}
 
     def discover(self, root: Path) -> list[Item]:
         """Video files by extension, and folders holding frame images (one video per folder)."""

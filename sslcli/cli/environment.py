@@ -46,7 +46,7 @@ def env_command(as_json: bool) -> None:
     kernels = report["kernels"]
     table.add_row(
         "kernels",
-        f"{kernels['runs']} (SSLCLI_KERNELS={kernels['SSLCLI_KERNELS']}, "
+        f"{', '.join(kernels['ops'])}: {kernels['runs']} (SSLCLI_KERNELS={kernels['SSLCLI_KERNELS']}, "
         f"triton {'installed' if kernels['triton_installed'] else 'not installed'})",
     )
     for name, folder in report["caches"].items():

@@ -5,35 +5,57 @@ from __future__ import annotations
 
 import click
 
+from sslcli.registry import DOMAINS, METHODS
+
+
+def listed_entries() -> tuple[dict, dict]:
+    """The method and domain entries to list: the static catalog's (no torch), and where another
+    distribution declares a method or domain entry point, everything the registries hold (plug-ins
+    are described by loading them, which imports torch)."""
+    from sslcli.catalog import DOMAIN_ENTRIES, METHOD_ENTRIES, catalog_entries
+    from sslcli.registry import entry_point_names
+
+    plugins = [*set(entry_point_names(METHODS.group)) - set(METHOD_ENTRIES)] + [
+        *set(entry_point_names(DOMAINS.group)) - set(DOMAIN_ENTRIES)
+    ]
+    if not plugins:
+        return METHOD_ENTRIES, DOMAIN_ENTRIES
+    from sslcli.catalog_build import catalog
+
+    return catalog_entries(catalog(own_only=False))
+
+
+def listed_entry(what: str, name: str, entries: dict):
+    """Entry ``name`` of ``entries``; a one-line error naming the close matches if there is none."""
+    from sslcli.errors import UserError
+    from sslcli.registry import unknown
+
+    if name not in entries:
+        raise UserError(unknown(what, name, entries))
+    return entries[name]
+
 
 @click.command("methods")
 @click.option("--show", "show", metavar="NAME", help="One method's description, paper and options.")
 def methods_command(show: str | None) -> None:
     """List the SSL methods, the domains each trains on and its kind (from static metadata: no torch)."""
-    from sslcli.catalog import METHODS
-
+    methods, _ = listed_entries()
     if show is not None:
-        show_method(show)
+        show_method(show, listed_entry("method", show, methods))
         return
-    rows = [(name, entry.kind, ", ".join(entry.domains)) for name, entry in METHODS.items()]
+    rows = [(name, entry.kind, ", ".join(entry.domains)) for name, entry in methods.items()]
     print_listing("methods", ("name", "kind", "domains"), rows, "sslcli methods --show NAME: details")
 
 
-def show_method(name: str) -> None:
-    from sslcli.catalog import METHODS, unknown_name
+def show_method(name: str, entry) -> None:
     from sslcli.cli.console import stdout_console
-    from sslcli.errors import UserError
 
-    if name not in METHODS:
-        raise UserError(unknown_name("method", name, METHODS))
-    from sslcli.methods import available_methods
-
-    cls, entry = available_methods()[name], METHODS[name]
+    cls = METHODS[name]
     console = stdout_console()
     console.print(f"{name}: {cls.description}", markup=False, highlight=False)
     console.print(f"paper: {cls.paper}", markup=False, highlight=False)
     console.print(f"views: {cls.family}; accepts: {entry.accepts}; domains: {', '.join(entry.domains)}")
-    console.print(method_options_table(name, available_methods()))
+    console.print(method_options_table(name, METHODS))
 
 
 def method_options_table(name: str, methods: dict):
@@ -49,29 +71,22 @@ def method_options_table(name: str, methods: dict):
 @click.option("--show", "show", metavar="NAME", help="One domain's view options and defaults.")
 def domains_command(show: str | None) -> None:
     """List the data domains with their default input (from static metadata: no torch)."""
-    from sslcli.catalog import DOMAINS
-
+    methods, domains = listed_entries()
     if show is not None:
-        show_domain(show)
+        fitting = [method for method, entry in methods.items() if show in entry.domains]
+        show_domain(show, listed_entry("domain", show, domains), fitting)
         return
-    rows = [(name, entry.input, entry.description) for name, entry in DOMAINS.items()]
+    rows = [(name, entry.input, entry.description) for name, entry in domains.items()]
     print_listing("domains", ("name", "input", "description"), rows, "sslcli domains --show NAME: options")
 
 
-def show_domain(name: str) -> None:
-    from sslcli.catalog import DOMAINS, methods_for, unknown_name
+def show_domain(name: str, entry, methods: list[str]) -> None:
     from sslcli.cli.console import stdout_console
-    from sslcli.errors import UserError
 
-    if name not in DOMAINS:
-        raise UserError(unknown_name("domain", name, DOMAINS))
-    from sslcli.domains import available_domains
-
-    entry = DOMAINS[name]
     console = stdout_console()
     console.print(f"{name}: {entry.description}", markup=False, highlight=False)
-    console.print(f"input: {entry.input} ({entry.inputs}); methods: {', '.join(methods_for(name))}")
-    console.print(domain_options_table(name, available_domains()))
+    console.print(f"input: {entry.input} ({entry.inputs}); methods: {', '.join(methods)}")
+    console.print(domain_options_table(name, DOMAINS))
 
 
 def print_listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]], caption: str) -> None:

@@ -5,19 +5,19 @@ where they act on them."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from sslcli.catalog import DOMAINS, METHODS, fitting_default, method_domain_problem, methods_for
+from sslcli.catalog import DOMAIN_ENTRIES, METHOD_ENTRIES, fitting_default, method_domain_problem, methods_for
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.data_root import data_root_problem, describe_data_root, file_problem
 from sslcli.errors import UserError
+from sslcli.registry import DOMAINS, METHODS
 from sslcli.run_dir import CONFIG, start_refusal
 
 
 def check_data(data: Path, domain: str) -> None:
     """``data`` exists and is a folder; named only as "--data" where paths may identify patients."""
-    entry = DOMAINS.get(domain)
+    entry = DOMAIN_ENTRIES.get(domain)
     where = describe_data_root(data, entry is None or entry.identifying_paths)
     problem = data_root_problem(data.expanduser(), where)
     if problem:
@@ -25,19 +25,18 @@ def check_data(data: Path, domain: str) -> None:
 
 
 def registered_by_an_extension(method: str, domain: str) -> bool:
-    """Whether code imported before the CLI registered ``method`` or ``domain`` (a new modality or
-    method, as tests/engine/test_new_modality.py adds one): then the job checks them, not the catalog.
-    Only registries already imported are asked, so this imports nothing."""
-    methods, domains = sys.modules.get("sslcli.methods"), sys.modules.get("sslcli.domains")
-    return (methods is not None and method in methods.available_methods() and method not in METHODS) or (
-        domains is not None and domain in domains.available_domains() and domain not in DOMAINS
+    """Whether ``method`` or ``domain`` is not sslcli's own but registered by code imported before the
+    CLI (a new modality, as tests/engine/test_new_modality.py adds one) or declared as an entry point
+    by another distribution (a plug-in): then the job checks them, not the catalog. Imports nothing."""
+    return (method not in METHOD_ENTRIES and METHODS.holds(method)) or (
+        domain not in DOMAIN_ENTRIES and DOMAINS.holds(domain)
     )
 
 
 def method_to_train(config: PretrainConfig) -> str:
     """The method named (option or config file), else the domain's default (``catalog.fitting_default``;
     ``engine.setup.with_method`` resolves the same from the registries)."""
-    if "method" in config.model_fields_set or config.domain not in DOMAINS:
+    if "method" in config.model_fields_set or config.domain not in DOMAIN_ENTRIES:
         return config.method
     return fitting_default(config.method, methods_for(config.domain))
 

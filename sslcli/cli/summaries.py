@@ -8,8 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sslcli.errors import printable
-from sslcli.evaluate import ENCODERS
 from sslcli.run_dir import ENCODER, SKIPPED
+from sslcli.scoring import ENCODERS
 
 
 def titled_table(title: str) -> Table:

@@ -25,8 +25,8 @@ import torch
 from sslcli.data.loader import collate
 from sslcli.domains.base import Sample, only_input
 from sslcli.engine.encoder_file import ENCODER_CHECKSUM_KEY, read_encoder_tensors, save_encoder, write_signed
-from sslcli.evaluate.label_free import CRITERIA, label_free_scores
 from sslcli.run_dir import ENCODER, ENCODER_LAST, SELECTED
+from sslcli.scoring.label_free import CRITERIA, label_free_scores
 
 SCORED_ITEMS = 512  # embeddings per scoring: enough for the rank of a 512-wide feature, seconds on a CPU
 MIN_SCORED_ITEMS = 64

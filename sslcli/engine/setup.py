@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,13 @@ from sslcli.config import (
 )
 from sslcli.data_root import data_root_problem, describe_data_root
 from sslcli.distributed import current_world
-from sslcli.domains import Domain, DomainError, InputSpec, Item, get_domain
+from sslcli.domains import Domain, DomainError, InputSpec, Item
 from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
-from sslcli.methods import Method, available_methods, get_method
+from sslcli.methods import Method
 from sslcli.methods.options import options_model, validate_options
-from sslcli.models import build_backbone
+from sslcli.models import build_encoder
+from sslcli.registry import DOMAINS, METHODS
 
 
 @dataclass
@@ -41,7 +43,7 @@ class RunPlan:
 
 def lookup_domain(name: str) -> Domain:
     try:
-        return get_domain(name)
+        return DOMAINS[name]()
     except KeyError as err:
         raise UserError(err.args[0]) from None
 
@@ -64,15 +66,13 @@ def bound_domain(name: str, run_dir: Path, views: dict, create: bool) -> Domain:
 
 
 def method_supports(method: type[Method], domain: Domain) -> bool:
-    """Whether ``method`` takes as many inputs per sample as ``domain``'s samples hold and accepts each
-    of them (by kind, never by domain name)."""
-    specs = domain.inputs(domain.default_input_size).values()
-    return len(specs) == method.input_count and all(method.supports(spec) for spec in specs)
+    """Whether ``method`` fits ``domain``'s samples (``Method.fits``: by input kinds, never by name)."""
+    return method.fits(domain.inputs(domain.default_input_size))
 
 
 def lookup_method(name: str, domain_name: str) -> type[Method]:
     try:
-        method = get_method(name)
+        method = METHODS[name]
     except KeyError as err:
         raise UserError(err.args[0]) from None
     if not method_supports(method, lookup_domain(domain_name)):
@@ -85,7 +85,7 @@ def with_method(config: PretrainConfig, domain: Domain) -> PretrainConfig:
     among the methods that fit ``domain`` (``catalog.fitting_default``)."""
     if "method" in config.model_fields_set:
         return config
-    fitting = [name for name, method in available_methods().items() if method_supports(method, domain)]
+    fitting = [name for name, method in METHODS.items() if method_supports(method, domain)]
     return config.updated(method=fitting_default(config.method, fitting))
 
 
@@ -235,7 +235,7 @@ def backbone_names(backbone: str, inputs: list[str]) -> dict[str, str]:
     return names
 
 
-def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[str, int]]:
+def build_run_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[str, int]]:
     """Randomly initialised encoder(s) for the run's inputs (channels and size from each InputSpec):
     one backbone and its feature size, or for several inputs an ``nn.ModuleDict`` of backbones by
     input name and their feature sizes by input name."""
@@ -244,9 +244,7 @@ def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[s
     encoders, dims = {}, {}
     for input_name, spec in specs.items():
         try:
-            encoders[input_name], dims[input_name] = build_backbone(
-                names[input_name], spec.size, spec.channels
-            )
+            encoders[input_name], dims[input_name] = build_encoder(names[input_name], spec)
         except (KeyError, ValueError) as err:
             where = f" of {input_name}" if len(specs) > 1 else ""
             raise UserError(f"backbone{where}: {err.args[0]}") from None
@@ -255,17 +253,24 @@ def build_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[s
     return torch.nn.ModuleDict(encoders), dims
 
 
+def engine_arguments(method: type[Method], config: PretrainConfig) -> dict:
+    """The input specs ``method``'s constructor asks for: ``spec`` (the one input's, e.g. to size a
+    pixel decoder) and ``inputs`` (every input's by name, e.g. to tell a clip from its sound)."""
+    wanted = inspect.signature(method.__init__).parameters
+    given = {"spec": lambda: input_spec(config), "inputs": lambda: input_specs(config)}
+    return {name: spec() for name, spec in given.items() if name in wanted}
+
+
 def build_method(config: PretrainConfig, prepare: Callable[[torch.nn.Module], None] | None = None) -> Method:
     """The configured method around freshly initialised backbone(s) (seeded by ``config.seed``);
     ``prepare`` sees the backbone(s) first, before the method copies them (e.g. into a momentum
     encoder), to load ``--init`` weights."""
     torch.manual_seed(config.seed)
     method_cls = lookup_method(config.method, config.domain)
-    backbone, feature_dim = build_encoder(config)
+    backbone, feature_dim = build_run_encoder(config)
     if prepare is not None:
         prepare(backbone)
-    sized = {"spec": input_spec(config)} if method_cls.sized else {}  # e.g. decoders of pixel targets
-    options = {**config.method_options, **sized}
+    options = {**config.method_options, **engine_arguments(method_cls, config)}
     try:
         return method_cls(backbone, feature_dim, **options)
     except (TypeError, ValueError) as err:

@@ -44,7 +44,6 @@ from sslcli.engine.checkpoint import apply_rng_state, restore_training_state, sa
 from sslcli.engine.features import EveryInput, feature_batches
 from sslcli.engine.init_weights import InitReport, load_init
 from sslcli.engine.memory_plan import cuda_devices, free_memory, measure_step, optimizer_bytes, plan_memory
-from sslcli.engine.metrics import MetricsLog
 from sslcli.engine.opening import OpenedRun, ResumeRequest, follow_run, open_run
 from sslcli.engine.run_record import write_run_record
 from sslcli.engine.schedule import warmup_cosine, warmup_steps
@@ -68,6 +67,7 @@ from sslcli.engine.threads import restored_thread_count
 from sslcli.engine.time_budget import BudgetPlan, EpochCheck, StepTimer, format_duration
 from sslcli.errors import UserError
 from sslcli.methods import Method, StepContext
+from sslcli.metrics_csv import MetricsLog
 from sslcli.reporting.progress import item_progress, training_progress
 from sslcli.run_dir import (
     CHECKPOINT,
@@ -728,8 +728,9 @@ class Trainer:
         return count
 
     def _context(self, indices: torch.Tensor | None = None) -> StepContext:
+        state = self.state
         return StepContext(
-            self.state.step, self.total_steps, self.state.epoch, indices, features=self._item_features
+            state.step, self.total_steps, state.epoch, indices, self.world, features=self._item_features
         )
 
     def _optimizer_step(self, lr: float) -> None:
@@ -743,14 +744,8 @@ class Trainer:
     def _finish(self, tracking: Tracking) -> PretrainResult:
         self._gather_skips()
         if self.world.is_main:
-            before = pictures(self.run_dir / PLOTS)
-            self._write_outputs()
-            drawn = {
-                f"plots/{path.stem}": path
-                for path, stamp in pictures(self.run_dir / PLOTS).items()
-                if before.get(path) != stamp
-            }  # the loss curve and the method's pictures, drawn just now
-            tracking.log_images(drawn, self.state.step)
+            drawn = self._write_outputs()
+            tracking.log_images({f"plots/{path.stem}": path for path in drawn}, self.state.step)
         return PretrainResult(
             self.run_dir,
             self.config,
@@ -772,21 +767,21 @@ class Trainer:
             "sslcli": sslcli.__version__,
         }
 
-    def _write_outputs(self) -> None:
-        """The encoder, the method's pictures, the skip list and the loss plot (rank 0)."""
-        from sslcli.reporting.plots import plot_loss
+    def _write_outputs(self) -> list[Path]:
+        """The encoder, the skip list, the loss plot and the method's pictures (rank 0); returns the
+        pictures' paths."""
+        from sslcli.reporting.plots import plot_loss, save_picture
 
         chosen = self.selection.write_encoders(self.state, self.method.backbone, self._encoder_metadata())
         if chosen is not None:
             self.console.print(chosen, markup=False, highlight=False)
-        self.method.on_train_end(self.run_dir, show_samples=not self.plan.domain.identifying_paths)
         self.skips.write(self.run_dir / SKIPPED)
-        plot_loss(self.run_dir / METRICS, self.run_dir / PLOTS / "loss.png")
-
-
-def pictures(folder: Path) -> dict[Path, int]:
-    """The PNGs in ``folder`` and when each was last written (ns)."""
-    return {path: path.stat().st_mtime_ns for path in sorted(folder.glob("*.png"))}
+        loss_plot = self.run_dir / PLOTS / "loss.png"
+        drawn = [loss_plot] if plot_loss(self.run_dir / METRICS, loss_plot) else []
+        for name, picture in self.method.on_train_end(not self.plan.domain.identifying_paths).items():
+            drawn.append(self.run_dir / PLOTS / f"{name}.png")
+            save_picture(picture, drawn[-1])
+        return drawn
 
 
 def pretrain(

@@ -12,7 +12,7 @@ import torch
 
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.engine.encoder_file import first_non_finite, read_encoder_tensors
-from sslcli.engine.setup import build_encoder, input_specs
+from sslcli.engine.setup import build_run_encoder, input_specs
 from sslcli.engine.state_checks import one_line, state_dict_mismatch
 from sslcli.errors import UserError
 from sslcli.run_dir import ENCODER
@@ -41,7 +41,7 @@ def pick_input(
 def random_init_encoder(config: PretrainConfig, input_name: str | None = None) -> torch.nn.Module:
     """The run's architecture with the initial weights pretraining started from (same seed)."""
     torch.manual_seed(config.seed)
-    backbone, feature_dim = build_encoder(config)
+    backbone, feature_dim = build_run_encoder(config)
     return pick_input(backbone, feature_dim, input_name, config)[0].eval()
 
 
@@ -56,7 +56,7 @@ def load_encoder(run_dir: Path, input_name: str | None = None) -> tuple[torch.nn
         raise UserError(
             f"{run_dir}: no encoder.safetensors (is pretraining finished? resume it with --resume)"
         )
-    backbone, feature_dim = build_encoder(config)
+    backbone, feature_dim = build_run_encoder(config)
     tensors, _ = read_encoder_tensors(path)  # checksum verified
     problem = state_dict_mismatch(tensors, backbone.state_dict())
     if problem:

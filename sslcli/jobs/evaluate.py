@@ -16,7 +16,6 @@ from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import SideBySide, feature_batches
-from sslcli.engine.metrics import read_metrics
 from sslcli.engine.setup import (
     bound_domain,
     builtin_sample,
@@ -28,17 +27,18 @@ from sslcli.engine.setup import (
 )
 from sslcli.engine.threads import restored_thread_count
 from sslcli.errors import UserError
-from sslcli.evaluate.collapse import collapse_report
-from sslcli.evaluate.knn import knn_predict
-from sslcli.evaluate.label_efficiency import Classifier, label_efficiency
-from sslcli.evaluate.linear import chosen_weight_decay, linear_probe_predict
-from sslcli.evaluate.paired import paired_report
-from sslcli.evaluate.raw_input import RawInput
-from sslcli.evaluate.split import stratified_split
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.jobs.retrieval import evaluate_retrieval
+from sslcli.metrics_csv import read_metrics
 from sslcli.reporting.progress import item_progress, stage_progress
 from sslcli.run_dir import METRICS, exclusive, write_text_atomic
+from sslcli.scoring.collapse import collapse_report
+from sslcli.scoring.knn import knn_predict
+from sslcli.scoring.label_efficiency import Classifier, label_efficiency
+from sslcli.scoring.linear import chosen_weight_decay, linear_probe_predict
+from sslcli.scoring.paired import paired_report
+from sslcli.scoring.raw_input import RawInput
+from sslcli.scoring.split import stratified_split
 from sslcli.tracking.eval_results import log_eval
 
 

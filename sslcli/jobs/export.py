@@ -35,13 +35,6 @@ class ExportResult:
     record: dict[str, Any]  # the sidecar's content
 
 
-def sample_shape(spec: InputSpec) -> tuple[int, ...]:
-    """One sample as the encoder takes it: (C, H, W), (1, mels, frames), or (T, C, H, W) for a clip."""
-    if spec.kind == "clip":
-        return (spec.size[0], spec.channels, *spec.size[1:])
-    return (spec.channels, *spec.size)
-
-
 def output_path(run_dir: Path, fmt: str, out: Path | None, input_name: str | None) -> Path:
     """``out``, or inside it where it is a folder, else ``RUN_DIR/export/``; the default file name is
     ``encoder[-INPUT]`` with the format's suffix."""
@@ -62,7 +55,8 @@ def describe(
             {
                 "name": name,
                 "kind": spec.kind,
-                "shape": ["batch", *sample_shape(spec)],
+                "shape": ["batch", *spec.shape],
+                "layout": spec.layout,
                 "dtype": "float32",
                 "channels": spec.channels,
                 "size": list(spec.size),
@@ -95,8 +89,8 @@ def export_encoder(
     record = describe(config, backbone, name, specs[name], preprocessing, dim, fmt)
     path = output_path(run_dir, fmt, out, input_name)
     generator = torch.Generator().manual_seed(0)
-    example = torch.randn(2, *sample_shape(specs[name]), generator=generator)  # (2, ...): a batch > 1
-    check = torch.randn(3, *sample_shape(specs[name]), generator=generator)  # another batch size
+    example = torch.randn(2, *specs[name].shape, generator=generator)  # (2, ...): a batch > 1
+    check = torch.randn(3, *specs[name].shape, generator=generator)  # another batch size
     encoder = encoder.float().eval()
     if fmt == "onnx":
         write_onnx(encoder, example, name, path, check)

@@ -3,7 +3,7 @@
 Each held-out item's inputs (the eval window: the middle ``clip_s`` seconds) are embedded into the
 method's shared space (``Method.embed``) by the trained network and by the same network at its
 random initialisation; for every ordered pair of inputs, each item's embedding of one ranks the
-other input's embeddings of every item (``sslcli.evaluate.retrieval``: recall@1, recall@5, median
+other input's embeddings of every item (``sslcli.scoring.retrieval``: recall@1, recall@5, median
 rank, chance). The trained projection heads come from the run's last checkpoint, which holds the
 whole method; ``encoder.safetensors`` holds the encoders only.
 """
@@ -28,10 +28,10 @@ from sslcli.engine.setup import (
     resolve_device,
 )
 from sslcli.errors import UserError
-from sslcli.evaluate.retrieval import retrieval_scores
 from sslcli.methods import Method
 from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import CHECKPOINT, ENCODER, write_text_atomic
+from sslcli.scoring.retrieval import retrieval_scores
 
 
 class SharedSpace(torch.nn.Module):

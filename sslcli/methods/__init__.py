@@ -1,35 +1,14 @@
-"""SSL methods, one file each, registered by name."""
+"""SSL methods, one file each, registered by name in ``sslcli.registry.METHODS``.
 
-# Importing a method module registers it.
-from sslcli.methods import (  # noqa: F401
-    audio_visual,
-    barlow_twins,
-    byol,
-    clip_order,
-    colorization,
-    cpc,
-    deepcluster,
-    denoising,
-    dino,
-    inpainting,
-    jigsaw,
-    mae,
-    moco,
-    relative_patch,
-    rotnet,
-    simclr,
-    simsiam,
-    super_resolution,
-    vicreg,
-    video_mae,
-)
-from sslcli.methods.base import (
-    Method,
-    StepContext,
-    StepOutput,
-    available_methods,
-    get_method,
-    register_method,
-)
+Importing this package imports every module in it, so a new method file registers itself by being here.
+"""
 
-__all__ = ["Method", "StepContext", "StepOutput", "available_methods", "get_method", "register_method"]
+import importlib
+import pkgutil
+
+from sslcli.methods.base import Method, StepContext, StepOutput
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["Method", "StepContext", "StepOutput"]

@@ -16,15 +16,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sslcli.domains import InputSpec
 from sslcli.kernels import cross_modal_info_nce
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, input_of_kind
 from sslcli.methods.options import Count, Positive
 from sslcli.models.heads import ProjectionHead
+from sslcli.registry import METHODS
 
-VISUAL, AUDIO = "video", "audio"
 
-
-@register_method
+@METHODS.register
 class AudioVisualCorrespondence(Method):
     name = "avid"
     description = "audio-visual: a clip matches its own soundtrack, cross-modal InfoNCE both ways"
@@ -38,13 +38,15 @@ class AudioVisualCorrespondence(Method):
         self,
         backbone: nn.ModuleDict,
         feature_dim: dict[str, int],
+        inputs: dict[str, InputSpec],
         projection_dim: Count = 128,
         hidden_dim: Count = 512,
         temperature: Positive = 0.1,
     ):
         super().__init__(backbone, feature_dim)
-        if not isinstance(backbone, nn.ModuleDict) or sorted(backbone) != sorted((VISUAL, AUDIO)):
-            raise ValueError(f"{self.name} needs a {VISUAL} and an {AUDIO} encoder (--domain audiovisual)")
+        self.pair = (input_of_kind(inputs, "clip"), input_of_kind(inputs, "spectrogram"))  # input names
+        if not isinstance(backbone, nn.ModuleDict) or sorted(backbone) != sorted(self.pair):
+            raise ValueError(f"{self.name} needs an encoder for each of {', '.join(self.pair)}")
         self.temperature = temperature
         self.projectors = nn.ModuleDict(
             {name: ProjectionHead(dim, hidden_dim, projection_dim) for name, dim in feature_dim.items()}
@@ -52,10 +54,10 @@ class AudioVisualCorrespondence(Method):
 
     def embed(self, sample: Sample) -> dict[str, torch.Tensor]:
         """The clips' and the soundtracks' embeddings in the shared space, (B, P) each, not normalised."""
-        return {name: self.projectors[name](self.backbone[name](sample[name])) for name in (VISUAL, AUDIO)}
+        return {name: self.projectors[name](self.backbone[name](sample[name])) for name in self.pair}
 
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
-        (sample,) = views  # {"video": (B, T, 3, H, W), "audio": (B, 1, M, F)}, the same time spans
+        (sample,) = views  # a clip (B, T, 3, H, W) and its log-mel (B, 1, M, F), the same time spans
         video, audio = self.embed(sample).values()
         with torch.no_grad():
             similarity = F.normalize(video.float(), dim=1) @ F.normalize(audio.float(), dim=1).T  # (B, B)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from sslcli.distributed import gather_batch
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import ANY_KIND, Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, NonNegative
 from sslcli.models.heads import ProjectionHead
+from sslcli.registry import METHODS
 
 
 def standardise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -33,13 +33,13 @@ def barlow_twins_loss(z_a: torch.Tensor, z_b: torch.Tensor, off_diagonal_weight:
     return on_diagonal + off_diagonal_weight * off_diagonal
 
 
-@register_method
+@METHODS.register
 class BarlowTwins(Method):
     name = "barlow_twins"
     description = "redundancy reduction: cross-correlation of two views' embeddings -> identity"
     paper = "Zbontar et al., ICML 2021"
     family = "two_views"
-    accepts = ("image2d", "spectrogram")
+    accepts = (ANY_KIND,)  # only pooled embeddings of two views: every kind a domain augments
 
     def __init__(
         self,
@@ -57,5 +57,5 @@ class BarlowTwins(Method):
         view_a, view_b = view_tensors(views)  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
-        z_a, z_b = gather_batch(z[:batch]), gather_batch(z[batch:])  # (world * B, D) each
+        z_a, z_b = ctx.world.gather(z[:batch]), ctx.world.gather(z[batch:])  # (world * B, D) each
         return StepOutput(barlow_twins_loss(z_a, z_b, self.off_diagonal_weight))

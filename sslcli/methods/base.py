@@ -1,15 +1,15 @@
-"""The contract every SSL method fulfils, and the registry that names methods."""
+"""The contract every SSL method fulfils (methods register in ``sslcli.registry.METHODS``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
+from sslcli.distributed import World
 from sslcli.domains.base import InputSpec, Sample, only_input
 
 
@@ -30,8 +30,12 @@ class StepContext:
     total_steps: int = 1
     epoch: int = 0
     indices: torch.Tensor | None = None  # (B,) positions of the batch's items in the run's item list
+    world: World = field(default_factory=World)  # the other ranks: a method's only way to reach them
     # pooled features (N, F) of every training item, eval transform, on the CPU, in item order
     features: Callable[[], torch.Tensor] | None = None
+
+
+ANY_KIND = "any"  # in ``Method.accepts``: inputs of every kind (the method uses pooled embeddings only)
 
 
 class Method(nn.Module):
@@ -41,19 +45,20 @@ class Method(nn.Module):
     ``StepOutput`` from ``forward(views, ctx)``: the ``nn.Module`` forward, so a
     ``DistributedDataParallel`` wrapper syncs their gradients. Hooks (EMA updates, queues, cluster
     reassignment) are no-ops here. ``self.backbone`` is what ``encoder.safetensors`` stores and
-    ``embed`` uses (for several inputs, every input's encoder; ``embed --input`` picks one). A method
-    with ``sized`` set also receives the run's ``InputSpec`` as ``spec``
-    (e.g. to size a pixel decoder to the input's channels and H x W).
+    ``embed`` uses (for several inputs, every input's encoder; ``embed --input`` picks one). A
+    constructor with a ``spec`` parameter also receives the run's ``InputSpec`` (e.g. to size a pixel
+    decoder to the input's channels and H x W); one with ``inputs``, every input's spec by name (to
+    tell a method of several inputs which is which, by kind).
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     paper: ClassVar[str]
     family: ClassVar[str]  # which views the domain must produce, e.g. "two_views"
-    accepts: ClassVar[tuple[str, ...]]  # input kinds it trains on (``InputSpec.kind``), not domains
+    # input kinds it trains on (``InputSpec.kind``, or ``ANY_KIND``), never domains
+    accepts: ClassVar[tuple[str, ...]]
     needs_colour: ClassVar[bool] = False  # True: only inputs whose channels are colour (RGB)
     log_names: ClassVar[tuple[str, ...]] = ()  # the keys of ``StepOutput.logs``
-    sized: ClassVar[bool] = False  # True: the constructor takes ``spec``, the input's InputSpec
     # Inputs per sample; above 1 (a clip and its sound), ``backbone`` is an ``nn.ModuleDict`` of one
     # encoder per input name and ``feature_dim`` a dict of their feature sizes.
     input_count: ClassVar[int] = 1
@@ -70,7 +75,14 @@ class Method(nn.Module):
     @classmethod
     def supports(cls, spec: InputSpec) -> bool:
         """Whether this method can train on inputs described by ``spec``."""
-        return spec.kind in cls.accepts and (spec.colour or not cls.needs_colour)
+        kind_ok = ANY_KIND in cls.accepts or spec.kind in cls.accepts
+        return kind_ok and (spec.colour or not cls.needs_colour)
+
+    @classmethod
+    def fits(cls, inputs: dict[str, InputSpec]) -> bool:
+        """Whether this method trains on samples whose inputs are ``inputs`` (a domain's, by name): as
+        many as it takes, each of a kind it accepts (decided by kinds, never by a domain's name)."""
+        return len(inputs) == cls.input_count and all(cls.supports(spec) for spec in inputs.values())
 
     def embed(self, sample: Sample) -> dict[str, torch.Tensor]:
         """Methods with several inputs: each input's embedding (B, P) in their shared space, by input
@@ -94,37 +106,24 @@ class Method(nn.Module):
         keeps the plain shuffled pass. Must depend only on state saved in ``state_dict`` (resume)."""
         return None
 
-    def on_train_end(self, run_dir: Path, show_samples: bool) -> None:
-        """Called once training has finished (e.g. to write pictures into ``run_dir / "plots"``).
+    def on_train_end(self, show_samples: bool) -> dict[str, torch.Tensor]:
+        """Called once training has finished: the method's pictures by name, each an RGB image (3, H, W)
+        in [0, 1], which the engine writes to ``plots/<name>.png`` and sends to the trackers.
 
         ``show_samples`` False: the data may identify people (a patient's face, burned-in names), so
         no picture may show an input's pixels."""
+        return {}
+
+
+def input_of_kind(inputs: dict[str, InputSpec], kind: str) -> str:
+    """The name of the one input of ``kind`` among ``inputs`` (a method of several inputs picks its
+    inputs by kind, never by a domain's names for them)."""
+    names = [name for name, spec in inputs.items() if spec.kind == kind]
+    if len(names) != 1:
+        raise ValueError(f"expected one {kind} input, got {len(names)} among {', '.join(inputs)}")
+    return names[0]
 
 
 def view_tensors(views: list[Sample]) -> list[torch.Tensor]:
     """The input tensor of each view, for methods that train on one input (an image, a spectrogram)."""
     return [only_input(view) for view in views]
-
-
-_REGISTRY: dict[str, type[Method]] = {}
-
-
-def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a method under ``cls.name``; registering a name twice is an error."""
-    if cls.name in _REGISTRY:
-        raise ValueError(
-            f"method {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})"
-        )
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_method(name: str) -> type[Method]:
-    """The method class called ``name``; an unknown name lists the valid ones."""
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def available_methods() -> dict[str, type[Method]]:
-    return dict(sorted(_REGISTRY.items()))

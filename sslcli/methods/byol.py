@@ -13,10 +13,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import ANY_KIND, Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction
 from sslcli.models.heads import ProjectionHead
+from sslcli.registry import METHODS
 
 
 def byol_regression(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -24,13 +25,13 @@ def byol_regression(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return (2 - 2 * F.cosine_similarity(prediction, target, dim=1)).mean()
 
 
-@register_method
+@METHODS.register
 class BYOL(Method):
     name = "byol"
     description = "siamese: EMA target network (cosine decay schedule), predictor, no negatives"
     paper = "Grill et al., NeurIPS 2020"
     family = "two_views"
-    accepts = ("image2d", "spectrogram", "clip")
+    accepts = (ANY_KIND,)  # only pooled embeddings of two views: every kind a domain augments
 
     def __init__(
         self,

@@ -17,8 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, Fraction
+from sslcli.registry import METHODS
 
 PAIR_DIM = 512  # VCOP's pairwise layer
 
@@ -40,13 +41,12 @@ def shuffle_sub_clips(views: torch.Tensor, clips: int) -> tuple[torch.Tensor, to
     return sub_clips[torch.arange(batch, device=views.device)[:, None], order], labels
 
 
-@register_method
+@METHODS.register
 class ClipOrder(Method):
     name = "clip_order"
     description = "pretext: predict the order of shuffled sub-clips of a clip (VCOP; frame order)"
     paper = "Xu et al., CVPR 2019"
     family = "one_view"
-    sized = True
     accepts = ("clip",)
 
     def __init__(

@@ -4,7 +4,8 @@ Each view is converted to CIE Lab (sRGB, D65 white); the backbone sees only the 
 the neutral grey of the same lightness (so the encoder later embeds ordinary images of that
 modality), and a pixel decoder predicts the a and b channels. The paper classifies ab into 313
 quantised bins with class rebalancing; this is the plain L2 regression variant it compares against
-(ab scaled by 1/110). Natural images only: the input must be the natural domain's normalised RGB.
+(ab scaled by 1/110). Colour images only; the input's ``InputSpec.normalisation`` is undone to get RGB
+in [0, 1] (none: the views are RGB in [0, 1]).
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
-from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.models.decoders import PixelDecoder
+from sslcli.registry import METHODS
 
 AB_SCALE = 110.0
 SRGB_TO_XYZ = torch.tensor(
     [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
 )
+
 D65_WHITE = torch.tensor([0.95047, 1.0, 1.08883])
 DELTA = 6 / 29
 
@@ -51,36 +53,41 @@ def lightness_to_grey(lightness: torch.Tensor) -> torch.Tensor:
     return linear_to_srgb(y).clamp(0, 1).expand(-1, 3, -1, -1)
 
 
-def normalisation(reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(IMAGENET_MEAN).to(reference)[None, :, None, None]
-    std = torch.tensor(IMAGENET_STD).to(reference)[None, :, None, None]
-    return mean, std
+def channel_statistics(spec: InputSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel mean and std (1, C, 1, 1) the views normalised with (0 and 1 where none)."""
+    norm = spec.normalisation
+    mean = torch.tensor(norm.mean if norm else (0.0,) * spec.channels)
+    std = torch.tensor(norm.std if norm else (1.0,) * spec.channels)
+    return mean[None, :, None, None], std[None, :, None, None]
 
 
-def split_lightness(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised RGB views (B, 3, H, W) -> normalised grey input (B, 3, H, W) and ab / 110 (B, 2, H, W)."""
-    mean, std = normalisation(views)
+def split_lightness(
+    views: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised RGB views (B, 3, H, W) -> normalised grey input (B, 3, H, W) and ab / 110 (B, 2, H, W);
+    ``mean`` and ``std`` (1, 3, 1, 1): the normalisation of the views."""
+    mean, std = mean.to(views.device), std.to(views.device)
     lab = rgb_to_lab((views.float() * std + mean).clamp(0, 1))  # (B, 3, H, W)
     grey = (lightness_to_grey(lab[:, :1]) - mean) / std
     return grey, lab[:, 1:] / AB_SCALE
 
 
-@register_method
+@METHODS.register
 class Colorization(Method):
     name = "colorization"
     description = "pretext: predict the ab colour channels from the L channel (CIE Lab)"
     paper = "Zhang et al., ECCV 2016"
     family = "one_view"
-    sized = True
     accepts = ("image2d",)
     needs_colour = True  # predicts colour from luminance
 
     def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec):
         super().__init__(backbone, feature_dim)
         self.decoder = PixelDecoder(feature_dim, 2, spec.size)  # the a and b channels
+        self.mean, self.std = channel_statistics(spec)  # (1, 3, 1, 1) each
 
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
         (images,) = view_tensors(views)  # (B, 3, H, W)
-        grey, ab = split_lightness(images)  # (B, 3, H, W), (B, 2, H, W)
+        grey, ab = split_lightness(images, self.mean, self.std)  # (B, 3, H, W), (B, 2, H, W)
         predicted = self.decoder(self.backbone(grey.to(images.dtype)))  # (B, 2, H, W)
         return StepOutput(F.mse_loss(predicted.float(), ab))

@@ -15,13 +15,14 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from sslcli.distributed import World
 from sslcli.kernels import info_nce
-from sslcli.kernels.distributed import distributed_world, gather_with_grad
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, Positive
+from sslcli.registry import METHODS
 
 
-@register_method
+@METHODS.register
 class CPC(Method):
     name = "cpc"
     description = "predictive coding: GRU context predicts the latents k steps ahead, InfoNCE"
@@ -56,17 +57,16 @@ class CPC(Method):
             )
         contexts, _ = self.context(latents)  # (B, T, H)
         losses = [
-            self.step_loss(predict(contexts[:, : steps - k]), latents[:, k:])
+            self.step_loss(predict(contexts[:, : steps - k]), latents[:, k:], ctx.world)
             for k, predict in enumerate(self.predictors, start=1)
         ]
         return StepOutput(torch.stack(losses).mean())
 
-    def step_loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def step_loss(self, predictions: torch.Tensor, targets: torch.Tensor, world: World) -> torch.Tensor:
         """InfoNCE of predictions (B, T - k, D) for targets (B, T - k, D): every target of every rank
         is a candidate, the one at the same (sequence, step) the positive."""
         queries, keys = predictions.flatten(0, 1), targets.flatten(0, 1)  # (N, D) each, N = B (T - k)
-        rank, world = distributed_world(gather=True)
-        if world > 1:
-            keys = gather_with_grad(keys)  # (world N, D) rank-major
-        positives = rank * len(queries) + torch.arange(len(queries), device=queries.device)  # (N,)
+        if not world.alone:
+            keys = world.gather(keys)  # (world N, D) rank-major
+        positives = world.rank * len(queries) + torch.arange(len(queries), device=queries.device)  # (N,)
         return info_nce(queries, keys, positives, self.temperature)

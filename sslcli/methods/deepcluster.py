@@ -20,8 +20,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field
 
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count
+from sslcli.registry import METHODS
 
 SPLIT_EPS = 1 / 1024
 
@@ -84,7 +85,7 @@ def uniform_cluster_weights(labels: torch.Tensor) -> torch.Tensor:
     return 1.0 / (counts[labels] * (counts > 0).sum())
 
 
-@register_method
+@METHODS.register
 class DeepCluster(Method):
     name = "deepcluster"
     description = "clustering: k-means pseudo-labels each epoch, classification, uniform cluster sampling"

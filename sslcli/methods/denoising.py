@@ -12,9 +12,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Positive
 from sslcli.models.decoders import PixelDecoder
+from sslcli.registry import METHODS
 
 
 def corrupt(images: torch.Tensor, noise_std: float) -> torch.Tensor:
@@ -22,13 +23,12 @@ def corrupt(images: torch.Tensor, noise_std: float) -> torch.Tensor:
     return images + noise_std * torch.randn_like(images)
 
 
-@register_method
+@METHODS.register
 class DenoisingAutoencoder(Method):
     name = "denoising"
     description = "pretext: reconstruct the clean image from a noise-corrupted copy"
     paper = "Vincent et al., ICML 2008"
     family = "one_view"
-    sized = True
     accepts = ("image2d",)
 
     def __init__(self, backbone: nn.Module, feature_dim: int, spec: InputSpec, noise_std: Positive = 0.5):

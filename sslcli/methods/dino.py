@@ -17,11 +17,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.distributed import all_reduce_mean
+from sslcli.distributed import World
 from sslcli.domains.base import GLOBAL_CROPS
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.momentum import cosine_momentum, ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction, Positive
+from sslcli.registry import METHODS
 
 
 class DINOHead(nn.Module):
@@ -73,7 +74,7 @@ def teacher_temperature(progress: float, start: float, end: float, warmup: float
     return start + (end - start) * min(progress / warmup, 1.0)
 
 
-@register_method
+@METHODS.register
 class DINO(Method):
     name = "dino"
     description = "self-distillation: EMA teacher, multi-crop, centring + sharpening, no labels"
@@ -123,13 +124,13 @@ class DINO(Method):
             self.student_temp,
             temperature,
         )
-        self._update_center(teacher)
+        self._update_center(teacher, ctx.world)
         return StepOutput(loss, {"teacher_temp": temperature})
 
     @torch.no_grad()
-    def _update_center(self, teacher: torch.Tensor) -> None:
+    def _update_center(self, teacher: torch.Tensor, world: World) -> None:
         """center <- m * center + (1 - m) * batch mean of the teacher logits (2B, K), over every rank."""
-        batch_center = all_reduce_mean(teacher.mean(dim=0, keepdim=True))  # (1, K)
+        batch_center = world.all_reduce_mean(teacher.mean(dim=0, keepdim=True))  # (1, K)
         self.center.lerp_(batch_center, 1 - self.center_momentum)
 
     def on_step_end(self, ctx: StepContext) -> None:

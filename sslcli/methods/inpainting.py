@@ -14,9 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import OpenFraction
 from sslcli.models.decoders import PixelDecoder
+from sslcli.registry import METHODS
 
 
 def hole_bounds(size: int, fraction: float) -> tuple[int, int]:
@@ -35,13 +36,12 @@ def cut_centre(images: torch.Tensor, fraction: float) -> tuple[torch.Tensor, tor
     return context, hole
 
 
-@register_method
+@METHODS.register
 class Inpainting(Method):
     name = "inpainting"
     description = "pretext: context encoder paints the blanked centre of the image (L2 on the hole)"
     paper = "Pathak et al., CVPR 2016"
     family = "one_view"
-    sized = True
     accepts = ("image2d",)
 
     def __init__(

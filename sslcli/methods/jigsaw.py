@@ -20,9 +20,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field
 
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
+from sslcli.registry import METHODS
 
 TILES = GRID * GRID
 
@@ -51,7 +52,7 @@ def shuffle_tiles(tiles: torch.Tensor, permutations: torch.Tensor, labels: torch
     return tiles.gather(1, index)
 
 
-@register_method
+@METHODS.register
 class Jigsaw(Method):
     name = "jigsaw"
     description = "pretext: recognise which permutation shuffled the 3x3 tiles of an image"

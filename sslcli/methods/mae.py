@@ -6,7 +6,7 @@ reference on CPU); the ViT encoder sees only the visible patches, a light transf
 them back in place with mask tokens in the gaps (``mae_unshuffle``) and predicts every patch's
 pixels; the loss is the MSE on the hidden patches against per-patch normalised pixels. ``embed``
 runs the encoder on all patches, without masking, and mean-pools them. The backbone defaults to
-``vit_tiny`` whatever the domain's; writes ``plots/<name>_reconstruction.png`` at the end, except for
+``vit_tiny`` whatever the domain's; returns the picture ``<name>_reconstruction`` at the end, except for
 data that may identify people (the medical domain), whose pixels no picture shows.
 
 The same code trains a clip ViT (tubelets, ``sslcli.models.vit``) on clips (B, T, C, H, W) with tube
@@ -15,15 +15,13 @@ masking: ``sslcli.methods.video_mae`` is VideoMAE's name and defaults around it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.utils import save_image
+from torchvision.utils import make_grid
 
 from sslcli.kernels import mae_random_masking, mae_unshuffle, num_visible
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, OpenFraction
 from sslcli.models.vit import (
     VisionTransformer,
@@ -32,7 +30,7 @@ from sslcli.models.vit import (
     transformer_blocks,
     unpatchify,
 )
-from sslcli.run_dir import atomic_write
+from sslcli.registry import METHODS
 
 PREVIEW_IMAGES = 8
 PREVIEW_CLIPS = 3
@@ -90,7 +88,7 @@ class MAEDecoder(nn.Module):
         return self.predict(self.norm(tokens))  # (B, G*L, P)
 
 
-@register_method
+@METHODS.register
 class MAE(Method):
     name = "mae"
     description = "masked: ViT encoder on visible patches, light decoder reconstructs hidden pixels"
@@ -166,9 +164,11 @@ class MAE(Method):
             patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, size, t
         )
 
-    def on_train_end(self, run_dir: Path, show_samples: bool) -> None:
+    def on_train_end(self, show_samples: bool) -> dict[str, torch.Tensor]:
+        """``<name>_reconstruction``: originals, masked inputs and reconstructions of the last batch seen,
+        as a grid (3, H, W); nothing where the data may identify people."""
         if self.preview is None or not show_samples:
-            return
+            return {}
         was_training = self.training
         self.eval()
         originals = self.preview.float()
@@ -177,6 +177,5 @@ class MAE(Method):
         tiles, per_row = picture_tiles(originals, masked, restored)  # (N, C, H, W)
         scale = max(1, PREVIEW_MIN_SIDE // originals.shape[-1])
         tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest")
-        picture = dict(nrow=per_row, normalize=True, scale_each=True, padding=2, format="png")
-        out = run_dir / "plots" / f"{self.name}_reconstruction.png"
-        atomic_write(out, lambda tmp: save_image(tiles.cpu(), tmp, **picture))
+        grid = make_grid(tiles.cpu(), nrow=per_row, normalize=True, scale_each=True, padding=2)  # (3, H, W)
+        return {f"{self.name}_reconstruction": grid}

@@ -17,11 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.distributed import gather_rows
 from sslcli.kernels import info_nce
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import ANY_KIND, Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.momentum import ema_update, frozen_copy
 from sslcli.methods.options import Count, Fraction, Positive
+from sslcli.registry import METHODS
 
 
 def moco_loss(
@@ -35,13 +35,13 @@ def moco_loss(
     )
 
 
-@register_method
+@METHODS.register
 class MoCoV2(Method):
     name = "moco_v2"
     description = "contrastive: momentum key encoder, queue of negatives, MLP head"
     paper = "Chen et al., arXiv 2020 (MoCo: He et al., CVPR 2020)"
     family = "two_views"
-    accepts = ("image2d", "spectrogram")
+    accepts = (ANY_KIND,)  # only pooled embeddings of two views: every kind a domain augments
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class MoCoV2(Method):
         with torch.no_grad():
             key = F.normalize(self.key_projector(self.key_backbone(view_k)), dim=1)  # (B, P)
         loss = moco_loss(query, key, self.queue.clone(), self.temperature)
-        self._enqueue(gather_rows(key))  # (world * B, P)
+        self._enqueue(ctx.world.gather_rows(key))  # (world * B, P)
         return StepOutput(loss)
 
     @torch.no_grad()

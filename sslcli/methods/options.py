@@ -25,7 +25,7 @@ Count = Annotated[int, Field(ge=1)]  # widths, depths, queue sizes, iterations
 BOUND_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 # Constructor parameters the engine fills in, not options a user sets.
-ENGINE_ARGUMENTS = ("self", "backbone", "feature_dim", "spec")
+ENGINE_ARGUMENTS = ("self", "backbone", "feature_dim", "spec", "inputs")
 
 
 @functools.cache

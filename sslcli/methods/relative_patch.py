@@ -14,9 +14,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field
 
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count
 from sslcli.methods.tiles import GRID, cut_tiles, jitter_crop, jittered_size, normalise_tiles
+from sslcli.registry import METHODS
 
 CENTRE = GRID * GRID // 2
 NEIGHBOURS = torch.tensor([i for i in range(GRID * GRID) if i != CENTRE])  # label -> cell index (8,)
@@ -29,7 +30,7 @@ def centre_and_neighbour(tiles: torch.Tensor, labels: torch.Tensor) -> tuple[tor
     return tiles[:, CENTRE], tiles[rows, cells]
 
 
-@register_method
+@METHODS.register
 class RelativePatchLocation(Method):
     name = "relative_patch"
     description = "pretext: predict where a neighbouring tile lies relative to the centre tile (8-way)"

@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
+from sslcli.registry import METHODS
 
 ROTATIONS = 4
 
@@ -26,7 +27,7 @@ def rotate_all(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rotated, labels
 
 
-@register_method
+@METHODS.register
 class RotNet(Method):
     name = "rotnet"
     description = "pretext: classify the 4-way rotation (0/90/180/270 degrees) of each image"

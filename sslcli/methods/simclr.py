@@ -7,18 +7,19 @@ import torch
 import torch.nn as nn
 
 from sslcli.kernels import nt_xent
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import ANY_KIND, Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, Positive
 from sslcli.models.heads import ProjectionHead
+from sslcli.registry import METHODS
 
 
-@register_method
+@METHODS.register
 class SimCLR(Method):
     name = "simclr"
     description = "contrastive: two views, projection head, NT-Xent over the batch"
     paper = "Chen et al., ICML 2020"
     family = "two_views"
-    accepts = ("image2d", "spectrogram", "clip")
+    accepts = (ANY_KIND,)  # only pooled embeddings of two views: every kind a domain augments
 
     def __init__(
         self,

@@ -12,9 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count
 from sslcli.models.heads import ProjectionHead
+from sslcli.registry import METHODS
 
 
 def negative_cosine(prediction: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
@@ -22,7 +23,7 @@ def negative_cosine(prediction: torch.Tensor, projection: torch.Tensor) -> torch
     return -F.cosine_similarity(prediction, projection.detach(), dim=1).mean()
 
 
-@register_method
+@METHODS.register
 class SimSiam(Method):
     name = "simsiam"
     description = "siamese: predictor + stop-gradient, no negatives, no momentum encoder"

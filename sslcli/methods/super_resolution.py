@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from sslcli.domains import InputSpec
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.models.decoders import PixelDecoder
+from sslcli.registry import METHODS
 
 
 def degrade(images: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,13 +27,12 @@ def degrade(images: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tens
     return low, F.interpolate(low, size=images.shape[-2:], mode="bicubic", align_corners=False)
 
 
-@register_method
+@METHODS.register
 class SuperResolution(Method):
     name = "super_resolution"
     description = "pretext: restore the full-resolution image from a downsampled-then-upsampled copy"
     paper = "Dong et al., TPAMI 2016 (SRCNN)"
     family = "one_view"
-    sized = True
     accepts = ("image2d",)
 
     def __init__(

@@ -21,10 +21,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sslcli.distributed import gather_batch
-from sslcli.methods.base import Method, Sample, StepContext, StepOutput, register_method, view_tensors
+from sslcli.methods.base import ANY_KIND, Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, NonNegative
 from sslcli.models.heads import ProjectionHead
+from sslcli.registry import METHODS
 
 
 def variance_term(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
@@ -55,13 +55,13 @@ def vicreg_loss(
     )
 
 
-@register_method
+@METHODS.register
 class VICReg(Method):
     name = "vicreg"
     description = "regularised siamese: invariance + variance hinge + covariance decorrelation"
     paper = "Bardes et al., ICLR 2022"
     family = "two_views"
-    accepts = ("image2d", "spectrogram")
+    accepts = (ANY_KIND,)  # only pooled embeddings of two views: every kind a domain augments
 
     def __init__(
         self,
@@ -81,5 +81,5 @@ class VICReg(Method):
         view_a, view_b = view_tensors(views)  # (B, C, H, W) each
         batch = view_a.shape[0]
         z = self.projector(self.backbone(torch.cat([view_a, view_b]))).float()  # (2B, D)
-        z_a, z_b = gather_batch(z[:batch]), gather_batch(z[batch:])  # (world * B, D) each
+        z_a, z_b = ctx.world.gather(z[:batch]), ctx.world.gather(z[batch:])  # (world * B, D) each
         return StepOutput(vicreg_loss(z_a, z_b, *self.weights))

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from sslcli.methods.base import register_method
 from sslcli.methods.mae import MAE
 from sslcli.methods.options import Count, OpenFraction
+from sslcli.registry import METHODS
 
 
-@register_method
+@METHODS.register
 class VideoMAE(MAE):
     name = "videomae"
     description = "masked video: ViT on the visible tubelets of tube-masked clips, decoder rebuilds the rest"

@@ -1,6 +1,6 @@
-"""Backbones and heads."""
+"""Encoders (registered by input kind in ``sslcli.models.encoders``) and heads."""
 
-from sslcli.models.backbones import available_backbones, build_backbone
+from sslcli.models.encoders import EncoderFamily, build_backbone, build_encoder
 from sslcli.models.heads import ProjectionHead
 
-__all__ = ["ProjectionHead", "available_backbones", "build_backbone"]
+__all__ = ["EncoderFamily", "ProjectionHead", "build_backbone", "build_encoder"]

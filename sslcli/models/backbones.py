@@ -1,14 +1,11 @@
-"""Backbones: torchvision ResNets returning pooled features, with a small-image stem, and ViTs.
+"""ResNet backbones: torchvision's ResNets returning pooled features, with a small-image stem.
 
 He et al., "Deep Residual Learning for Image Recognition", CVPR 2016. For inputs <= 64 px the
 7x7/2 stem and max-pool are replaced by a 3x3/1 convolution, as SimCLR does for CIFAR-10.
 ``resnet10`` (one basic block per stage) is a cheap CPU variant. A ``_w<width>`` suffix sets the first
 stage's channels (64 in the paper; the later stages double it), e.g. ``resnet10_w32``: a quarter of the
-convolutions' cost, for CPU budgets of minutes. ``spec_cnn`` is the spectrogram
-encoder of ``sslcli.models.audio`` (time steps as tokens). Clips (an input size (T, H, W)) get
-``sslcli.models.video``'s encoders: ``r3d_18``, ``r2plus1d_18``, or any 2-D backbone run on every frame
-and averaged over them. ViTs (``vit_tiny``, ``vit_small``, ``vit_base``, optionally ``_p<patch>``) are
-built by ``sslcli.models.vit``, for clips as a ViT over 2-frame tubelets (VideoMAE's).
+convolutions' cost, for CPU budgets of minutes. ``sslcli.models.encoders`` registers them by input kind
+beside the other architectures.
 """
 
 from __future__ import annotations
@@ -21,10 +18,6 @@ import torch
 import torch.nn as nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
-
-from sslcli.models.audio import SpectrogramCNN
-from sslcli.models.video import VIDEO_RESNETS, FramePooledEncoder, VideoResNet
-from sslcli.models.vit import VIT_SIZES, build_vit, parse_vit_name
 
 SMALL_INPUT_MAX = 64
 
@@ -84,13 +77,6 @@ _RESNETS: dict[str, Callable[..., ResNetEncoder]] = {
 }
 
 
-SPECTROGRAM_CNN = "spec_cnn"
-
-
-def available_backbones() -> list[str]:
-    return sorted([*_RESNETS, *VIT_SIZES, SPECTROGRAM_CNN, *VIDEO_RESNETS])
-
-
 def parse_resnet_name(name: str) -> tuple[str, int] | None:
     """``resnet18`` or ``resnet18_w32`` -> (depth name, first-stage width); None for other names."""
     match = _RESNET_NAME.match(name)
@@ -99,33 +85,10 @@ def parse_resnet_name(name: str) -> tuple[str, int] | None:
     return match.group(1), int(match.group(2) or RESNET_WIDTH)
 
 
-def build_backbone(
-    name: str, input_size: int | tuple[int, int], in_channels: int = 3
-) -> tuple[nn.Module, int]:
-    """Randomly initialised encoder mapping (B, C, H, W) -> (B, F), and its feature size F. Every
-    encoder also has ``tokens``: (B, C, H, W) -> (B, L, F), whose mean over L is the forward output,
-    and ``time_steps``: (B, C, H, W) -> (B, T, F) along W (a spectrogram's time axis), also
-    averaging to the forward output.
-
-    ``input_size``: the side of a square input, (H, W), or (T, H, W) for clips (B, T, C, H, W);
-    ``in_channels``: C (any number)."""
-    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    if len(size) == 3:
-        return build_clip_backbone(name, size, in_channels)
-    if name in VIDEO_RESNETS:
-        raise ValueError(f"{name} encodes clips (T, C, H, W), not single images")
-    if parse_vit_name(name) is not None:
-        return build_vit(name, size, in_channels, SMALL_INPUT_MAX)
-    if name == SPECTROGRAM_CNN:
-        cnn = SpectrogramCNN(size, in_channels)
-        return cnn, cnn.feature_dim
-    resnet = parse_resnet_name(name)
-    if resnet is None or resnet[1] < 1:
-        raise KeyError(
-            f"unknown backbone {name!r}; available: {', '.join(available_backbones())} "
-            "(ViTs take an optional _p<patch> suffix, ResNets _w<first-stage width>)"
-        )
-    depth, width = resnet
+def build_resnet(name: str, size: tuple[int, int], in_channels: int) -> tuple[nn.Module, int]:
+    """The 2-D ResNet ``name`` for inputs of ``size`` (H, W) with ``in_channels``: (B, C, H, W) -> (B, F),
+    with the small-image stem at sides up to ``SMALL_INPUT_MAX``."""
+    depth, width = parse_resnet_name(name)
     net = _RESNETS[depth](width=width)
     small = max(size) <= SMALL_INPUT_MAX
     if small or in_channels != 3:
@@ -136,15 +99,3 @@ def build_backbone(
     feature_dim = net.fc.in_features
     net.fc = nn.Identity()
     return net, feature_dim
-
-
-def build_clip_backbone(name: str, size: tuple[int, int, int], in_channels: int) -> tuple[nn.Module, int]:
-    """A clip encoder: a 3-D ResNet, a ViT over tubelets, or the 2-D backbone ``name`` on every frame,
-    averaged."""
-    if name in VIDEO_RESNETS:
-        net = VideoResNet(name, in_channels)
-        return net, net.feature_dim
-    if parse_vit_name(name) is not None:
-        return build_vit(name, size, in_channels, SMALL_INPUT_MAX)
-    frame_encoder, feature_dim = build_backbone(name, size[1:], in_channels)
-    return FramePooledEncoder(frame_encoder, feature_dim), feature_dim

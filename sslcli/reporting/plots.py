@@ -18,6 +18,15 @@ def _pyplot():
     return plt
 
 
+def save_picture(picture, out: Path) -> None:
+    """Write an RGB image (3, H, W) in [0, 1] (a method's picture) as a PNG atomically."""
+    from torchvision.utils import save_image
+
+    from sslcli.run_dir import atomic_write
+
+    atomic_write(out, lambda tmp: save_image(picture, tmp, format="png"))
+
+
 def save_figure(plt, fig, out: Path) -> None:
     """Write ``fig`` as a PNG atomically (a full disk names ``out`` and leaves no half picture)."""
     from sslcli.run_dir import atomic_write
@@ -28,13 +37,14 @@ def save_figure(plt, fig, out: Path) -> None:
         plt.close(fig)
 
 
-def plot_loss(metrics_csv: Path, out: Path) -> None:
-    """Training loss (and learning rate on a twin axis) against the optimizer step."""
-    from sslcli.engine.metrics import read_metrics
+def plot_loss(metrics_csv: Path, out: Path) -> bool:
+    """Training loss (and learning rate on a twin axis) against the optimizer step; False (nothing
+    drawn) when no step was logged."""
+    from sslcli.metrics_csv import read_metrics
 
     rows = read_metrics(metrics_csv)
     if not rows:
-        return
+        return False
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
@@ -62,6 +72,7 @@ def plot_loss(metrics_csv: Path, out: Path) -> None:
     ax.patch.set_visible(False)
     fig.tight_layout()
     save_figure(plt, fig, out)
+    return True
 
 
 def plot_embedding_map(panels: dict[str, np.ndarray], labels: list[str], title: str, out: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from sslcli.evaluate import ENCODERS
+from sslcli.scoring import ENCODERS
 from sslcli.tracking.base import TrackingContext
 from sslcli.tracking.fanout import open_tracking
 from sslcli.tracking.params import run_name

@@ -57,3 +57,16 @@ def test_env_table_fits_80_columns(monkeypatch):
     result = invoke("env")
     assert result.exit_code == 0 and "kernels" in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+def test_env_lists_every_fused_op_the_kernel_registry_loads_with_its_oracle():
+    import sslcli.kernels as kernels
+
+    from sslcli.registry import KERNELS
+
+    assert env_report()["kernels"]["ops"] == list(KERNELS)
+    assert {"nt_xent", "info_nce", "cross_modal_info_nce", "mae_random_masking", "mae_unshuffle"} <= set(
+        KERNELS
+    )
+    for name, op in KERNELS.items():
+        assert op.fused is getattr(kernels, name) and op.reference is getattr(kernels, f"{name}_reference")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from sslcli.catalog import DOMAINS, METHODS
+from sslcli.catalog import DOMAIN_ENTRIES, METHOD_ENTRIES
 
 TYPOS = [
     (["pretrain", "--method", "nosuch", "--out", "{tmp}/run"], "unknown method 'nosuch'"),
@@ -45,7 +45,7 @@ def test_a_typo_is_one_line_before_torch_is_imported(tmp_path, args, message):
     assert "DOE^JANE" not in output
 
 
-@pytest.mark.parametrize(("command", "names"), [("methods", METHODS), ("domains", DOMAINS)])
+@pytest.mark.parametrize(("command", "names"), [("methods", METHOD_ENTRIES), ("domains", DOMAIN_ENTRIES)])
 def test_listings_fit_80_columns_with_whole_names_and_no_torch(command, names):
     code, output, torch_imported = run_cli_reporting_torch([command], columns=80)
     assert code == 0 and not torch_imported
@@ -55,15 +55,16 @@ def test_listings_fit_80_columns_with_whole_names_and_no_torch(command, names):
     assert set(names) <= first_words  # each name whole, at the start of its row
 
 
-def test_a_domain_an_extension_registered_is_left_to_the_job(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
+def test_a_domain_an_extension_registered_is_left_to_the_job(tmp_path):
     from sslcli.cli.preflight import check_pretrain
     from sslcli.config import PretrainConfig
     from sslcli.errors import UserError
+    from sslcli.registry import DOMAINS
 
-    registry = SimpleNamespace(available_domains=lambda: {**DOMAINS, "toy_grid": object})
-    monkeypatch.setitem(sys.modules, "sslcli.domains", registry)
-    check_pretrain(PretrainConfig(domain="toy_grid", out=str(tmp_path / "run")), resuming=False)
-    with pytest.raises(UserError, match="unknown domain 'toy_strip'"):
-        check_pretrain(PretrainConfig(domain="toy_strip", out=str(tmp_path / "run")), resuming=False)
+    DOMAINS.add("toy_grid", object, origin="a test")
+    try:
+        check_pretrain(PretrainConfig(domain="toy_grid", out=str(tmp_path / "run")), resuming=False)
+        with pytest.raises(UserError, match="unknown domain 'toy_strip'"):
+            check_pretrain(PretrainConfig(domain="toy_strip", out=str(tmp_path / "run")), resuming=False)
+    finally:
+        DOMAINS.remove("toy_grid")

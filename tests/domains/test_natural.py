@@ -7,13 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
+
+from sslcli.registry import DOMAINS
 
 
 @pytest.fixture
 def natural():
-    return get_domain("natural")
+    return DOMAINS["natural"]()
 
 
 def load(natural, path):

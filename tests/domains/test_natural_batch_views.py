@@ -5,10 +5,11 @@ the per-item views that feed them (crop and flip only); ``auto`` keeps today's C
 import pytest
 import torch
 import torch.nn.functional as F
-from sslcli.domains import get_domain
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
+
+from sslcli.registry import DOMAINS
 
 MEAN = torch.tensor(IMAGENET_MEAN)[:, None, None]
 STD = torch.tensor(IMAGENET_STD)[:, None, None]
@@ -18,7 +19,7 @@ SIDE = 24
 
 def on_device(family: str = "two_views", **options):
     """The natural domain set up for ``family`` views with the colour stages on the batch's device."""
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     natural.views(family, SIDE, {"augment_on": "device", **options})
     return natural
 
@@ -80,7 +81,7 @@ def test_the_same_torch_seed_gives_the_same_batch_and_a_new_draw_another():
 
 
 def test_per_item_views_are_crop_and_flip_only():
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     image = torch.rand(3, 10, 10)
     view_fn = natural.views(
         "two_views", 20, {"augment_on": "device", "crop_scale": (1.0, 1.0), "flip_p": 0.0}
@@ -106,19 +107,19 @@ def test_multi_crop_views_keep_their_sizes_through_the_batch_stages():
 
 @pytest.mark.parametrize("family", ["plain", "two_views"])
 def test_auto_keeps_todays_per_item_views_on_a_cpu(family):
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     natural.use_device(torch.device("cpu"))
     image = torch.rand(3, 32, 32)
     torch.manual_seed(3)
     auto = natural.views(family, SIDE, {})({"image": image})
     assert natural.batch_augment(auto) is auto  # nothing left for the batch
     torch.manual_seed(3)
-    cpu = get_domain("natural").views(family, SIDE, {"augment_on": "cpu"})({"image": image})
+    cpu = DOMAINS["natural"]().views(family, SIDE, {"augment_on": "cpu"})({"image": image})
     assert all(torch.equal(a["image"], c["image"]) for a, c in zip(auto, cpu, strict=True))
 
 
 def test_auto_moves_the_colour_stages_to_a_cuda_device():
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     natural.use_device(torch.device("cuda"))  # only recorded: nothing runs there in this test
     view = natural.views("two_views", SIDE, {})({"image": torch.rand(3, 32, 32)})[0]["image"]
     assert view.min() >= 0 and view.max() <= 1 and natural.batch_views is not None
@@ -127,7 +128,7 @@ def test_auto_moves_the_colour_stages_to_a_cuda_device():
 
 
 def test_solarize_option_applies_on_the_cpu_path_too():
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     image = torch.rand(3, SIDE, SIDE)
     options = {**NO_COLOUR, "augment_on": "cpu", "solarize_p": 1.0, "crop_scale": (1.0, 1.0), "flip_p": 0.0}
     view = natural.views("one_view", SIDE, options)({"image": image})[0]["image"]
@@ -150,7 +151,7 @@ def test_the_cpu_views_draw_exactly_as_the_simclr_pipeline_without_solarize():
     )
     image = torch.rand(3, 40, 40)
     torch.manual_seed(11)
-    views = get_domain("natural").views("two_views", SIDE, {})({"image": image})
+    views = DOMAINS["natural"]().views("two_views", SIDE, {})({"image": image})
     torch.manual_seed(11)
     expected = [reference(image), reference(image)]
     assert all(torch.equal(view["image"], want) for view, want in zip(views, expected, strict=True))

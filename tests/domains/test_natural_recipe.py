@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from rich.console import Console
-from sslcli.domains import get_domain
 from sslcli.domains.natural import SimCLRViewOptions
 from sslcli.domains.natural_recipe import (
     CPU_MAX_INPUT,
@@ -30,6 +29,7 @@ from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
 from sslcli.engine.setup import plan_run, recipe_lr
 from sslcli.engine.time_budget import SAFETY
 from sslcli.engine.trainer import pretrain
+from sslcli.registry import DOMAINS
 from tests.engine.test_time_budget import SimulatedTime
 
 
@@ -46,13 +46,13 @@ def test_the_probe_reads_the_median_short_side_and_ignores_unreadable_files(tmp_
     root = write_images(tmp_path / "images", sizes)
     (root / "broken.png").write_bytes(b"not a png")
     os.mkfifo(root / "pipe.png")  # never opened: the open would block
-    items = get_domain("natural").discover(root)
+    items = DOMAINS["natural"]().discover(root)
     assert probe_headers(items).short_side == statistics.median(min(size) for size in sizes) == 28
 
 
 def test_a_folder_of_unreadable_files_has_no_side(tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
-    assert probe_headers(get_domain("natural").discover(tmp_path)).short_side is None
+    assert probe_headers(DOMAINS["natural"]().discover(tmp_path)).short_side is None
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_a_folder_of_unreadable_files_has_no_side(tmp_path):
 def test_a_folder_is_grayscale_when_most_of_its_images_have_one_luminance_band(tmp_path, modes, grayscale):
     for index, mode in enumerate(modes):
         Image.new(mode, (20, 20)).save(tmp_path / f"{index}.png")
-    assert probe_headers(get_domain("natural").discover(tmp_path)).grayscale is grayscale
+    assert probe_headers(DOMAINS["natural"]().discover(tmp_path)).grayscale is grayscale
 
 
 @pytest.mark.parametrize("side", [5, 12, 28, 31, 100, 600, None])
@@ -79,7 +79,7 @@ def test_the_input_size_is_the_rounded_side_within_the_device_range(side):
 
 
 def test_small_inputs_get_half_strength_jitter_wider_crops_and_no_blur(tmp_path):
-    domain = get_domain("natural")
+    domain = DOMAINS["natural"]()
     items = domain.discover(write_images(tmp_path / "small", [(28, 28)] * 3, channels=(3,)))
     defaults = SimCLRViewOptions().model_dump()
     for device in ("cpu", "cuda"):
@@ -93,7 +93,7 @@ def test_small_inputs_get_half_strength_jitter_wider_crops_and_no_blur(tmp_path)
 
 
 def test_small_grayscale_inputs_get_gentler_crops_than_colour_ones_and_no_flips(tmp_path):
-    domain = get_domain("natural")
+    domain = DOMAINS["natural"]()
     grey = domain.discover(write_images(tmp_path / "grey", [(28, 28)] * 3))
     colour = domain.discover(write_images(tmp_path / "colour", [(28, 28)] * 3, channels=(3,)))
     for device in ("cpu", "cuda"):
@@ -104,7 +104,7 @@ def test_small_grayscale_inputs_get_gentler_crops_than_colour_ones_and_no_flips(
 
 
 def test_large_photos_on_a_gpu_keep_the_imagenet_views(tmp_path):
-    domain = get_domain("natural")
+    domain = DOMAINS["natural"]()
     items = domain.discover(write_images(tmp_path / "photos", [(640, 480)] * 3))
     recipe = domain.recipe(False, items, "cuda")
     assert recipe["input_size"] == GPU_MAX_INPUT and recipe["views"] == SimCLRViewOptions().model_dump()
@@ -137,6 +137,6 @@ def test_a_folder_on_a_cpu_trains_at_the_generic_adamw_lr(tmp_path):
     data = write_images(tmp_path / "images", [(28, 28)] * 4)
     for batch in (None, 64):
         config = PretrainConfig(data=str(data), out=str(tmp_path / "run"), batch_size=batch, device="cpu")
-        resolved = plan_run(config, config.data, get_domain("natural")).config
+        resolved = plan_run(config, config.data, DOMAINS["natural"]()).config
         assert resolved.lr == pytest.approx(1e-3 * resolved.batch_size / 256)  # 1e-3 x B / 256
         assert resolved.batch_size == (batch or 128)

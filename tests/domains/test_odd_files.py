@@ -12,8 +12,9 @@ import pytest
 import soundfile
 import torch
 from PIL import Image
-from sslcli.domains import BadItemError, Domain, Item, get_domain
+from sslcli.domains import BadItemError, Domain, Item
 
+from sslcli.registry import DOMAINS
 from tests.domains.audio.audio_files import tone
 from tests.domains.audiovisual.av_files import write_switching_clip
 from tests.domains.video.video_files import write_counting_video
@@ -35,7 +36,7 @@ def fifo(tmp_path):
 
 @pytest.fixture
 def natural():
-    return get_domain("natural")
+    return DOMAINS["natural"]()
 
 
 def reasons(domain, root: Path) -> dict[str, str | None]:
@@ -129,7 +130,7 @@ def test_photos_are_turned_upright_by_their_exif_orientation(natural, tmp_path, 
 
 @pytest.fixture
 def medical():
-    return get_domain("medical")
+    return DOMAINS["medical"]()
 
 
 def test_medical_reports_fifos_and_broken_links_without_opening_them(
@@ -161,7 +162,7 @@ def test_medical_reports_fifos_and_broken_links_without_opening_them(
 def test_a_foreign_exception_never_carries_a_private_path_into_the_skip_reason(dicom_test_files, monkeypatch):
     from sslcli.data.datasets import ScanDataset
 
-    domain = get_domain("medical")
+    domain = DOMAINS["medical"]()
     items = domain.discover(dicom_test_files)[:1]
 
     def failing_load(item):
@@ -193,7 +194,7 @@ def test_recordings_and_videos_report_fifos_and_broken_links_without_opening_the
     os.symlink(f"gone.{suffix}", tmp_path / f"dangling.{suffix}")
     os.symlink(f"loop.{suffix}", tmp_path / f"loop.{suffix}")
     (tmp_path / f"folder.{suffix}").mkdir()
-    found = reasons(get_domain(name), tmp_path)
+    found = reasons(DOMAINS[name](), tmp_path)
     assert not watch.close(), "the FIFO was opened"
     assert found == {
         f"dangling.{suffix}": "dangling symbolic link",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from sslcli.domains import get_domain
 
+from sslcli.registry import DOMAINS
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import invoke
 
@@ -27,12 +27,12 @@ from tests.conftest import invoke
 )
 def test_bad_values_are_refused_naming_the_field(domain, options, field):
     with pytest.raises(ValidationError) as raised:
-        get_domain(domain).check_views(options)
+        DOMAINS[domain]().check_views(options)
     assert {error["loc"][0] for error in raised.value.errors()} == {field}
 
 
 def test_json_lists_are_tuples_and_unknown_names_list_the_valid_ones():
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     natural.check_views({"crop_scale": [0.2, 1.0], "blur_sigma": [0.1, 1], "local_crops": 2})
     with pytest.raises(ValueError, match=r"unknown view option\(s\) fliip_p; valid: .*flip_p"):
         natural.check_views({"fliip_p": 0.5})

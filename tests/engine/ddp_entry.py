@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from sslcli.domains import BadItemError, Domain, InputSpec, Item, Sample
-from sslcli.domains.base import _REGISTRY
+
+from sslcli.registry import DOMAINS
 
 SHAPE = (1, 16, 16)
 
@@ -96,8 +97,8 @@ if __name__ == "__main__":
     options, args = entry_options(sys.argv[1:])
     if "--kill-after-step" in options:
         kill_after(options["--kill-after-step"], options.get("--kill-rank", 0))
-    _REGISTRY[GridDomain.name] = GridDomain
-    _REGISTRY[SpectrogramGridDomain.name] = SpectrogramGridDomain
+    for domain in (GridDomain, SpectrogramGridDomain):
+        DOMAINS.add(domain.name, domain, origin="tests/engine/ddp_entry.py")
     from sslcli.cli import main
 
     main(args, prog_name="sslcli")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sslcli.engine.metrics import MetricsLog, read_metrics
+from sslcli.metrics_csv import MetricsLog, read_metrics
 from sslcli.run_dir import DiskFullError
 
 ROW = dict(step=1, epoch=0, loss=2.5, lr=1e-3, items_per_s=10.0, elapsed_s=1.0)

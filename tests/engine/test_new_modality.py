@@ -12,12 +12,12 @@ import pytest
 import torch
 from rich.console import Console
 from sslcli.domains import BadItemError, Domain, InputSpec, Item, Sample
-from sslcli.domains.base import _REGISTRY
 
 from sslcli.config import PretrainConfig
 from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder
 from sslcli.methods.simclr import SimCLR
+from sslcli.registry import DOMAINS
 
 SHAPE = (1, 40, 96)  # (channels, rows, columns)
 
@@ -58,9 +58,9 @@ class StripDomain(Domain):
 
 
 @pytest.fixture
-def strips(tmp_path, monkeypatch) -> Path:
+def strips(tmp_path, register) -> Path:
     """Two classes of strips (low and high frequency stripes with noise), and the domain registered."""
-    monkeypatch.setitem(_REGISTRY, StripDomain.name, StripDomain)
+    register(DOMAINS, StripDomain)
     rng = np.random.default_rng(0)
     columns = np.arange(SHAPE[2])
     for label, frequency in (("low", 2), ("high", 9)):
@@ -116,8 +116,10 @@ class BandMaskedStrips(StripDomain):
         return [{"strip": view["strip"].index_fill(2, torch.arange(10, 20), 0.0)} for view in views]
 
 
-def test_the_domains_batch_augmentation_runs_on_every_batch_before_the_method(strips, tmp_path, monkeypatch):
-    monkeypatch.setitem(_REGISTRY, BandMaskedStrips.name, BandMaskedStrips)
+def test_the_domains_batch_augmentation_runs_on_every_batch_before_the_method(
+    strips, tmp_path, monkeypatch, register
+):
+    register(DOMAINS, BandMaskedStrips)
     given = []
     forward = SimCLR.forward
 

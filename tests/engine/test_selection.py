@@ -22,7 +22,7 @@ from sslcli.engine.selection import (
     scoring_epochs,
 )
 from sslcli.engine.trainer import TrainState
-from sslcli.evaluate.label_free import rankme
+from sslcli.scoring.label_free import rankme
 from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
 
 

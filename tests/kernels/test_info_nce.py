@@ -141,7 +141,7 @@ def test_rejects_bad_arguments(device):
 
 
 def test_moco_trains_through_the_fused_kernel_with_the_eager_queue_loss(device, monkeypatch):
-
+    from sslcli.methods import StepContext
     from sslcli.methods.moco import MoCoV2
     from sslcli.models import build_backbone
 
@@ -161,7 +161,7 @@ def test_moco_trains_through_the_fused_kernel_with_the_eager_queue_loss(device, 
         key = F.normalize(moco.key_projector(moco.key_backbone(views[1]["image"])), dim=1)
         logits = torch.cat([(query * key).sum(1, keepdim=True), query @ queue.T], dim=1) / 0.2
         expected = F.cross_entropy(logits, torch.zeros(6, dtype=torch.int64, device=device))
-    loss = moco(views, None).loss
+    loss = moco(views, StepContext()).loss
     assert calls == [1]
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
     loss.backward()

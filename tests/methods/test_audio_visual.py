@@ -8,9 +8,12 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from sslcli.domains import InputSpec
 
 from sslcli.methods.audio_visual import AudioVisualCorrespondence
 from sslcli.methods.base import StepContext
+
+INPUTS = {"video": InputSpec("clip", 3, (2, 4, 4)), "audio": InputSpec("spectrogram", 1, (5, 6))}
 
 
 def encoders() -> tuple[nn.ModuleDict, dict[str, int]]:
@@ -22,7 +25,9 @@ def encoders() -> tuple[nn.ModuleDict, dict[str, int]]:
 def test_the_loss_is_the_symmetric_infonce_of_the_projected_pairs():
     torch.manual_seed(0)
     backbone, dims = encoders()
-    method = AudioVisualCorrespondence(backbone, dims, projection_dim=8, hidden_dim=16, temperature=0.2)
+    method = AudioVisualCorrespondence(
+        backbone, dims, INPUTS, projection_dim=8, hidden_dim=16, temperature=0.2
+    )
     sample = {"video": torch.randn(6, 2, 3, 4, 4), "audio": torch.randn(6, 1, 5, 6)}
     out = method([sample], StepContext())
     video = method.projectors["video"](backbone["video"](sample["video"]))  # (6, 8)
@@ -40,7 +45,9 @@ def test_the_loss_is_the_symmetric_infonce_of_the_projected_pairs():
 def test_the_retrieval_log_is_one_when_every_clip_sits_on_its_soundtrack():
     video = nn.Flatten()
     backbone = nn.ModuleDict({"video": video, "audio": nn.Flatten()})
-    method = AudioVisualCorrespondence(backbone, {"video": 4, "audio": 4}, projection_dim=4, hidden_dim=4)
+    method = AudioVisualCorrespondence(
+        backbone, {"video": 4, "audio": 4}, INPUTS, projection_dim=4, hidden_dim=4
+    )
     for name in ("video", "audio"):  # identity projections: the two inputs' embeddings are the inputs
         method.projectors[name] = nn.Identity()
     codes = torch.eye(4) * 3 + 0.1 * torch.randn(4, 4)  # (4, 4) distinct directions
@@ -49,5 +56,16 @@ def test_the_retrieval_log_is_one_when_every_clip_sits_on_its_soundtrack():
 
 
 def test_one_encoder_for_both_inputs_is_refused():
-    with pytest.raises(ValueError, match="video and an audio encoder"):
-        AudioVisualCorrespondence(nn.Flatten(), 4)
+    with pytest.raises(ValueError, match="an encoder for each of video, audio"):
+        AudioVisualCorrespondence(nn.Flatten(), 4, INPUTS)
+
+
+def test_the_inputs_are_told_apart_by_kind_whatever_their_names():
+    torch.manual_seed(0)
+    backbone, dims = encoders()
+    renamed = {"sound": INPUTS["audio"], "frames": INPUTS["video"]}
+    backbone = nn.ModuleDict({"frames": backbone["video"], "sound": backbone["audio"]})
+    method = AudioVisualCorrespondence(backbone, {"frames": 12, "sound": 7}, renamed, projection_dim=8)
+    sample = {"frames": torch.randn(6, 2, 3, 4, 4), "sound": torch.randn(6, 1, 5, 6)}
+    assert list(method.embed(sample)) == ["frames", "sound"]  # the clip first, as the loss takes them
+    method([sample], StepContext()).loss.backward()

@@ -8,15 +8,15 @@ import inspect
 import pytest
 from pydantic import ValidationError
 
-from sslcli.methods import available_methods
 from sslcli.methods.options import ENGINE_ARGUMENTS, options_model, validate_options
+from sslcli.registry import METHODS
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import invoke
 
 
-@pytest.mark.parametrize("name", list(available_methods()))
+@pytest.mark.parametrize("name", list(METHODS))
 def test_the_options_are_the_constructor_keywords_with_their_defaults(name):
-    method = available_methods()[name]
+    method = METHODS[name]
     keywords = {
         p.name: p.default
         for p in inspect.signature(method.__init__).parameters.values()
@@ -42,12 +42,12 @@ def test_the_options_are_the_constructor_keywords_with_their_defaults(name):
 )
 def test_bad_options_are_refused_naming_the_field(name, options, field):
     with pytest.raises(ValidationError) as raised:
-        validate_options(available_methods()[name], options)
+        validate_options(METHODS[name], options)
     assert [error["loc"] for error in raised.value.errors()] == [(field,)]
 
 
 def test_tuples_and_whole_numbers_read_from_json():
-    model = options_model(available_methods()["simclr"])
+    model = options_model(METHODS["simclr"])
     assert model.model_validate_json('{"temperature": 1}').temperature == 1.0
 
 

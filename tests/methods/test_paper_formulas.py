@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sslcli.domains import InputSpec
+from sslcli.domains import ChannelNormalisation, InputSpec
 from sslcli.kernels import nt_xent
 
 from sslcli.methods import StepContext
@@ -545,10 +545,11 @@ def srgb_to_ab(rgb: torch.Tensor) -> torch.Tensor:
 def test_colorization_regresses_the_ab_channels():
     """Zhang et al., ECCV 2016, the L2 regression variant: predict a, b (scaled by 1/110 in sslcli)."""
     torch.manual_seed(15)
-    model = Colorization(*tiny(), spec=SQUARE_RGB)
+    means, stds = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as the natural domain's
+    spec = InputSpec("image2d", 3, (SIDE, SIDE), colour=True, normalisation=ChannelNormalisation(means, stds))
+    model = Colorization(*tiny(), spec=spec)  # undoes the normalisation the spec records
     rgb = torch.rand(B, 3, SIDE, SIDE)
-    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]  # the natural domain's normalisation
-    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    mean, std = torch.tensor(means)[None, :, None, None], torch.tensor(stds)[None, :, None, None]
     with record(model.decoder) as ab:
         loss = model(as_views([(rgb - mean) / std]), StepContext()).loss
     target = srgb_to_ab(rgb.double()) / 110

@@ -35,6 +35,7 @@ lightly_loss = pytest.importorskip("lightly.loss")
 
 from sslcli.kernels import nt_xent  # noqa: E402
 
+from sslcli.distributed import World  # noqa: E402
 from sslcli.methods.barlow_twins import barlow_twins_loss  # noqa: E402
 from sslcli.methods.byol import byol_regression  # noqa: E402
 from sslcli.methods.dino import DINO, dino_loss  # noqa: E402
@@ -113,7 +114,7 @@ def test_dino_loss_and_centre_match_lightly():
         teacher = [torch.randn(batch, out_dim, dtype=torch.float64) for _ in range(2)]  # global crops
         student = [leaf(batch, out_dim) for _ in range(2 + step)]  # global crops, then 0..2 local crops
         ours = dino_loss(student, teacher, dino.center.double(), 0.1, teacher_temp)
-        dino._update_center(torch.cat(teacher).float())
+        dino._update_center(torch.cat(teacher).float(), World())
         theirs = peer(teacher, student, teacher_temp=teacher_temp)
         assert_same_loss_and_grads(ours, theirs, tuple(student), FP32)  # centres are kept in fp32
         torch.testing.assert_close(peer.center.view(1, out_dim).float(), dino.center)

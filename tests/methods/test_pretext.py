@@ -4,10 +4,9 @@ import itertools
 
 import pytest
 import torch
-from sslcli.domains import get_domain
 from sslcli.kernels import mae_random_masking_reference
 
-from sslcli.methods.colorization import lightness_to_grey, rgb_to_lab, split_lightness
+from sslcli.methods.colorization import channel_statistics, lightness_to_grey, rgb_to_lab, split_lightness
 from sslcli.methods.deepcluster import kmeans, pca_whiten, uniform_cluster_weights
 from sslcli.methods.denoising import corrupt
 from sslcli.methods.inpainting import cut_centre
@@ -17,6 +16,7 @@ from sslcli.methods.rotnet import rotate_all
 from sslcli.methods.super_resolution import degrade
 from sslcli.methods.tiles import cut_tiles, jitter_crop
 from sslcli.models.vit import patchify, unpatchify
+from sslcli.registry import DOMAINS
 
 
 @pytest.fixture
@@ -109,13 +109,13 @@ def test_lab_conversion_matches_published_values():
 
 
 def test_colorization_input_keeps_the_lightness_and_drops_the_colour():
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     torch.manual_seed(1)
     rgb = torch.rand(2, 3, 6, 6)
     views = torch.stack([natural.eval_transform(6)(image) for image in rgb])  # normalised as in training
-    grey, ab = split_lightness(views)
-    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]  # ImageNet's, written out
     std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+    grey, ab = split_lightness(views, *channel_statistics(natural.inputs(6)["image"]))
     grey_lab = rgb_to_lab(grey * std + mean)
     assert torch.allclose(grey_lab[:, 0], rgb_to_lab(rgb)[:, 0], atol=0.05)
     assert grey_lab[:, 1:].abs().max() < 0.05
@@ -177,7 +177,7 @@ def test_pca_whitening_decorrelates_before_normalising():
 
 
 def test_multi_crop_views_give_global_then_local_crops():
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     views = natural.views("multi_crop", 32, {"local_crops": 3, "flip_p": 0.0})(
         {"image": torch.rand(3, 20, 20)}
     )

@@ -1,12 +1,14 @@
 """Every registered method for images pretrains on a fixed batch of the built-in digits with a falling loss;
 the engine's method hooks (epoch start, sampling weights, item indices, train end) work end to end."""
 
+import inspect
+
 import pytest
 import torch
-from sslcli.domains import InputSpec, get_domain
 
-from sslcli.methods import StepContext, available_methods
+from sslcli.methods import StepContext
 from sslcli.models import build_backbone
+from sslcli.registry import DOMAINS, METHODS
 
 INPUT_SIZE, BATCH, STEPS = 16, 12, 6
 # Small heads keep the CPU cost down; the objectives are the methods' own.
@@ -29,14 +31,14 @@ VIEW_OPTIONS = {"multi_crop": {"local_crops": 2}}
 @pytest.fixture(scope="module")
 def digit_images():
     """BATCH canonical tensors from the natural domain's built-in digits sample, across classes."""
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     items = natural.discover(natural.builtin_sample()[0])
     step = len(items) // BATCH
     return [natural.load(items[i * step])["image"] for i in range(BATCH)]
 
 
 def make_views(family: str, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     options = {**natural.recipe(data_is_builtin=True)["views"], **VIEW_OPTIONS.get(family, {})}
     view_fn = natural.views(family, INPUT_SIZE, options)
     torch.manual_seed(0)
@@ -45,10 +47,11 @@ def make_views(family: str, images: list[torch.Tensor]) -> list[dict[str, torch.
 
 
 def build(name: str):
-    cls = available_methods()[name]
+    cls = METHODS[name]
     torch.manual_seed(0)
     backbone, dim = build_backbone(cls.default_backbone or "resnet10", INPUT_SIZE)
-    sized = {"spec": InputSpec("image2d", 3, (INPUT_SIZE, INPUT_SIZE), colour=True)} if cls.sized else {}
+    spec = DOMAINS["natural"]().inputs(INPUT_SIZE)["image"]
+    sized = {"spec": spec} if "spec" in inspect.signature(cls.__init__).parameters else {}
     return cls(backbone, dim, **SMALL.get(name, {}), **sized)
 
 
@@ -70,13 +73,14 @@ def train_on_one_batch(method, views: list[dict[str, torch.Tensor]]) -> list[flo
     return losses
 
 
-IMAGE_METHODS = sorted(name for name, cls in available_methods().items() if "image2d" in cls.accepts)
+NATURAL_INPUTS = DOMAINS["natural"]().inputs(INPUT_SIZE)
+IMAGE_METHODS = sorted(name for name, cls in METHODS.items() if cls.fits(NATURAL_INPUTS))
 
 
 @pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_method_loss_falls_on_a_fixed_batch_of_digits(name, digit_images):
     method = build(name)
-    natural = get_domain("natural")
+    natural = DOMAINS["natural"]()
     assert all(method.supports(spec) for spec in natural.inputs(INPUT_SIZE).values())
     assert method.paper and method.description
     losses = train_on_one_batch(method, make_views(method.family, digit_images))

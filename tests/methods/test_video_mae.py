@@ -10,12 +10,12 @@ import math
 
 import pytest
 import torch
-from PIL import Image
 
 from sslcli.engine.setup import lookup_method
-from sslcli.methods import StepContext, get_method
+from sslcli.methods import StepContext
 from sslcli.methods.video_mae import VideoMAE
 from sslcli.models import build_backbone
+from sslcli.registry import METHODS
 
 B, FRAMES, SIDE, TUBELET, PATCH = 3, 4, 16, 2, 2  # vit_tiny on 16 px: 2-px patches, an 8x8 grid
 GROUPS, WP = FRAMES // TUBELET, SIDE // PATCH
@@ -62,7 +62,7 @@ def videomae():
 
 
 def test_videomae_is_registered_for_clips_only_with_its_paper_defaults():
-    cls = get_method("videomae")
+    cls = METHODS["videomae"]
     assert cls is VideoMAE and cls.accepts == ("clip",) and cls.default_backbone == "vit_tiny"
     assert cls.paper == "Tong et al., NeurIPS 2022"
     assert lookup_method("videomae", "video") is VideoMAE
@@ -123,9 +123,7 @@ def test_the_reconstruction_picture_shows_frames_unless_the_data_may_identify_pe
     keep = ~hidden[:, :, None].expand_as(clips)
     assert torch.equal(restored[keep], clips[keep]) and torch.equal(masked[keep], clips[keep])
     videomae([{"video": clips}], StepContext())  # keeps a preview of the batch
-    videomae.on_train_end(tmp_path / "private", show_samples=False)
-    assert not (tmp_path / "private" / "plots").exists()
-    videomae.on_train_end(tmp_path / "public", show_samples=True)
-    picture = Image.open(tmp_path / "public" / "plots" / "videomae_reconstruction.png")
+    assert videomae.on_train_end(show_samples=False) == {}
+    picture = videomae.on_train_end(show_samples=True)["videomae_reconstruction"]  # (3, H, W)
     tile = 64 + 2  # frames upscaled to 64 px, 2 px padding
-    assert picture.size == (FRAMES * tile + 2, 3 * B * tile + 2)  # a row of frames per clip and stage
+    assert picture.shape == (3, 3 * B * tile + 2, FRAMES * tile + 2)  # a row of frames per clip and stage

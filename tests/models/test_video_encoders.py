@@ -44,5 +44,5 @@ def test_video_resnets_match_torchvision_on_channels_first_clips(name):
 def test_clip_encoders_take_any_channel_count_and_3d_resnets_refuse_single_images():
     encoder, _ = build_backbone("r3d_18", (4, 16, 16), 1)
     assert encoder(torch.randn(2, 4, 1, 16, 16)).shape == (2, 512)
-    with pytest.raises(ValueError, match="encodes clips"):
+    with pytest.raises(ValueError, match="r3d_18 encodes clip inputs, not image2d"):
         build_backbone("r3d_18", (16, 16), 3)

@@ -4,7 +4,7 @@ shows the trained encoder beside its random initialisation."""
 import numpy as np
 import pytest
 
-from sslcli.engine.metrics import MetricsLog
+from sslcli.metrics_csv import MetricsLog
 from sslcli.reporting import plots
 
 LOSS_BLUE = np.array([31, 119, 180])  # matplotlib's tab:blue, the loss curve's colour

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sslcli.engine.metrics import read_metrics
+from sslcli.metrics_csv import read_metrics
 from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
 
 pytest.importorskip("mlflow")

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from sslcli.domains import BadItemError, Item, get_domain
+from sslcli.domains import BadItemError, Item
 from sslcli.domains.audio.frontend import fit_frames
 from sslcli.domains.audio.reading import read_waveform
 
+from sslcli.registry import DOMAINS
 from tests.domains.audio.audio_files import tone
 
 
@@ -78,7 +79,7 @@ def htk_mel(hz: float) -> float:
 
 
 def test_a_tone_lands_in_the_mel_band_centred_nearest_its_frequency(tmp_path):
-    audio = get_domain("audio")
+    audio = DOMAINS["audio"]()
     soundfile.write(tmp_path / "t.wav", tone(1000.0, 1.0, 16000), 16000, subtype="FLOAT")
     log_mel = audio.log_mel(Item("t.wav", tmp_path / "t.wav", "t.wav"))  # (1, 64, frames)
     assert log_mel.shape == (1, 64, 1 + 16000 // 160)  # centred frames every 10 ms

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile
 import torch
-from sslcli.domains import get_domain
 from sslcli.domains.audio.domain import front_end
 from sslcli.domains.audio.reading import read_waveform
 
+from sslcli.registry import DOMAINS
 from tests.conftest import invoke
 
 RATE = 16_000
@@ -37,7 +37,7 @@ def recordings(tmp_path_factory):
 
 
 def test_recordings_of_two_segments_or_more_are_cut_and_each_segment_decodes_alone(recordings):
-    audio = get_domain("audio")
+    audio = DOMAINS["audio"]()
     items = audio.discover(recordings)
     spans = [(item.rel_path, item.span()) for item in items]
     assert spans == [

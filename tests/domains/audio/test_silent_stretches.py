@@ -9,18 +9,19 @@ import math
 import numpy as np
 import pytest
 import soundfile
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError
 from sslcli.domains.video.writing import write_mp4
 
+from sslcli.registry import DOMAINS
 from tests.domains.audio.audio_files import tone, write_tones
 
 
 def test_a_long_silent_recording_is_bad_items_and_leaves_the_normalisation_alone(tmp_path):
     data = write_tones(tmp_path / "data", per_class=3)
-    clean = get_domain("audio")
+    clean = DOMAINS["audio"]()
     clean.discover(data)
     soundfile.write(data / "silence.wav", np.zeros((120 * 8000, 1), np.float32), 8000)  # 2 minutes
-    audio = get_domain("audio")
+    audio = DOMAINS["audio"]()
     items = [item for item in audio.discover(data) if item.rel_path == "silence.wav"]
     assert len(items) == 120
     for item in items[::17]:
@@ -34,7 +35,7 @@ def test_a_quiet_pause_with_a_noise_floor_is_still_data(tmp_path):
     noise = 1e-3 * np.random.default_rng(0).standard_normal((16_000, 1)).astype(np.float32)  # -60 dBFS
     wave = np.concatenate([tone(440.0, 1.0, 16_000), noise, tone(440.0, 1.0, 16_000)])
     soundfile.write(tmp_path / "pause.wav", wave, 16_000)
-    audio = get_domain("audio")
+    audio = DOMAINS["audio"]()
     assert [audio.load(item)["spectrogram"].shape[-1] for item in audio.discover(tmp_path)] == [101] * 3
 
 
@@ -42,7 +43,7 @@ def test_a_silent_stretch_of_a_soundtrack_is_a_bad_item(tmp_path):
     t = np.arange(3 * 16_000) / 16_000
     sound = np.where(t >= 2.0, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
     write_mp4(tmp_path / "quiet_start.mp4", np.full((75, 32, 32, 3), 99, np.uint8), 25, sound)
-    domain = get_domain("audiovisual")
+    domain = DOMAINS["audiovisual"]()
     domain.configure({"segment_s": 1.0})
     first, *rest = domain.discover(tmp_path)
     with pytest.raises(BadItemError, match=r"^silent stretch \(peak below 0\.0001\)$"):

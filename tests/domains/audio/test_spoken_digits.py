@@ -9,10 +9,10 @@ from collections import Counter
 import numpy as np
 import pytest
 import soundfile
-from sslcli.domains import get_domain
 from sslcli.domains.audio import spoken_digits
 from sslcli.domains.base import DomainError
 
+from sslcli.registry import DOMAINS
 from tests.conftest import invoke
 
 
@@ -22,7 +22,7 @@ def voice(path) -> str:
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (.ci/run installs it)")
 def test_the_sample_is_ten_balanced_digits_and_no_test_voice_is_heard_in_training():
-    audio = get_domain("audio")
+    audio = DOMAINS["audio"]()
     train, test = audio.builtin_sample()
     per_split = {}
     for root in (train, test):
@@ -43,7 +43,7 @@ def test_a_missing_espeak_ng_is_one_line_saying_how_to_install_it(monkeypatch, t
     monkeypatch.setenv("SSLCLI_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(spoken_digits.shutil, "which", lambda name: None)
     with pytest.raises(DomainError) as err:
-        get_domain("audio").builtin_sample()
+        DOMAINS["audio"]().builtin_sample()
     assert "\n" not in str(err.value) and "apt-get install espeak-ng" in str(err.value)
     result = invoke("pretrain", "--domain", "audio", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "apt-get install espeak-ng" in result.output

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError
 
+from sslcli.registry import DOMAINS
 from tests.domains.audiovisual.av_files import write_switching_clip
 
 PLAIN = {  # no colour or crop changes and no time shifts, so brightness and loudness can be read back
@@ -20,7 +21,7 @@ FRAMES, SIDE = 8, 16
 
 
 def bound(tmp_path, options: dict):
-    domain = get_domain("audiovisual")
+    domain = DOMAINS["audiovisual"]()
     domain.check_views(options)
     domain.configure(options)
     domain.bind_run(tmp_path / "run", options, create=True)
@@ -79,7 +80,7 @@ def test_a_video_without_sound_is_bad_here_and_fine_for_the_video_domain(tmp_pat
     (item,) = domain.discover(data)
     with pytest.raises(BadItemError, match="no audio stream"):
         domain.load(item)
-    video = get_domain("video")
+    video = DOMAINS["video"]()
     (video_item,) = video.discover(data)
     assert video.load(video_item)["video"].shape[0] > 0
 
@@ -93,10 +94,10 @@ def test_the_audio_statistics_are_kept_with_the_run_and_required_on_reuse(tmp_pa
     domain = bound(tmp_path, {})
     domain.discover(data)
     domain.save_run_state(run)
-    again = get_domain("audiovisual")
+    again = DOMAINS["audiovisual"]()
     again.bind_run(run, {}, create=False)
     assert again.normalisation == domain.normalisation
     from sslcli.domains import DomainError
 
     with pytest.raises(DomainError, match="audio statistics"):
-        get_domain("audiovisual").bind_run(tmp_path / "elsewhere", {}, create=False)
+        DOMAINS["audiovisual"]().bind_run(tmp_path / "elsewhere", {}, create=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sslcli.domains import get_domain
 from sslcli.domains.audiovisual.moving_shapes import (
     CLIPS,
     FPS,
@@ -18,6 +17,7 @@ from sslcli.domains.audiovisual.moving_shapes import (
 )
 from sslcli.domains.video.reading import probe
 
+from sslcli.registry import DOMAINS
 from tests.domains.audiovisual.av_files import dominant_hz
 
 
@@ -43,7 +43,7 @@ def test_the_pitch_follows_the_shape_height(shape, seed):
 
 
 def test_the_sample_holds_both_streams_in_every_file():
-    train, test = get_domain("audiovisual").builtin_sample()
+    train, test = DOMAINS["audiovisual"]().builtin_sample()
     for root, split in ((train, "train"), (test, "test")):
         assert {p.name for p in root.iterdir()} == set(SHAPES)
         files = sorted(root.rglob("*.mp4"))

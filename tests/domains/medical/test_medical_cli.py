@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import numpy as np
 import pydicom
 import pytest
-from sslcli.domains import get_domain
 from sslcli.domains.medical.privacy import SALT_FILE, item_hash
 from sslcli.domains.medical.sample import materialise_dicom_sample
 
 from sslcli.jobs.evaluate import EvalOptions, split_items
+from sslcli.registry import DOMAINS
 from sslcli.reporting import plots
 from tests.conftest import invoke
 from tests.domains.conftest import write_dicom
@@ -304,7 +304,7 @@ def test_builtin_sample_holds_the_decodable_files_split_by_modality(dicom_test_f
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom's notes on odd test files
 def test_eval_of_the_builtin_sample_labels_it_by_modality_without_flags(dicom_test_files, tmp_path):
-    train, test, roots = split_items(get_domain("medical"), EvalOptions(run_dir=tmp_path))
+    train, test, roots = split_items(DOMAINS["medical"](), EvalOptions(run_dir=tmp_path))
     assert roots == list(materialise_dicom_sample()) and len(test) >= 10
     for item in train + test:
         assert item.label == (pydicom.dcmread(item.path).get("Modality") or "unknown")

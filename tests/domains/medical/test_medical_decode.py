@@ -11,8 +11,9 @@ import pytest
 import torch
 from pydicom.pixels import apply_color_lut
 from pydicom.sequence import Sequence
-from sslcli.domains import get_domain
 from sslcli.domains.medical import MedicalSettings
+
+from sslcli.registry import DOMAINS
 
 
 def window_units(values, centre, width):
@@ -27,7 +28,7 @@ def percentile_units(values):
 
 @pytest.fixture
 def medical():
-    return get_domain("medical")
+    return DOMAINS["medical"]()
 
 
 def items_of(medical, folder):

@@ -9,15 +9,16 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError
 from sslcli.domains.medical.privacy import item_hash
 
 from sslcli.errors import UserError
+from sslcli.registry import DOMAINS
 
 
 @pytest.fixture
 def medical():
-    return get_domain("medical")
+    return DOMAINS["medical"]()
 
 
 def reasons_by_name(medical, folder) -> dict[str, str | None]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sslcli.domains import get_domain
 from sslcli.domains.medical.views import MEAN, STD
 
 from sslcli.engine.setup import bound_domain
 from sslcli.errors import UserError
+from sslcli.registry import DOMAINS
 
 ALL_OFF = {
     "crop_scale": (1.0, 1.0),
@@ -24,7 +24,7 @@ ALL_OFF = {
 
 @pytest.fixture
 def medical():
-    return get_domain("medical")
+    return DOMAINS["medical"]()
 
 
 def grey(size: int = 16) -> torch.Tensor:

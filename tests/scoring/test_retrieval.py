@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sslcli.evaluate.retrieval import own_pair_ranks, retrieval_scores
+from sslcli.scoring.retrieval import own_pair_ranks, retrieval_scores
 
 
 def test_ranks_count_the_keys_more_similar_than_the_own_one():
