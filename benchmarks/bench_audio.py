@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.registry import DOMAINS
 
 FORMATS = {"WAV 16-bit": ("wav", "PCM_16"), "FLAC": ("flac", "PCM_16"), "OGG Vorbis": ("ogg", "VORBIS")}

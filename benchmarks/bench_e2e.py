@@ -37,8 +37,8 @@ from rich.table import Table
 from sslcli.config import PretrainConfig, load_run_config
 from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
+from sslcli.engine.launch import pretrain
 from sslcli.engine.time_budget import parse_duration
-from sslcli.engine.trainer import pretrain
 from sslcli.jobs.evaluate import labelled_items
 from sslcli.models import build_backbone
 from sslcli.registry import DOMAINS

@@ -29,8 +29,8 @@ from rich.table import Table
 from sslcli.config import PretrainConfig
 from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
+from sslcli.engine.launch import pretrain
 from sslcli.engine.setup import resolve_device
-from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder, random_init_encoder
 from sslcli.jobs.evaluate import labelled_items
 from sslcli.registry import DOMAINS, METHODS

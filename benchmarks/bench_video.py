@@ -32,7 +32,7 @@ from rich.table import Table
 from sslcli.domains.video.writing import write_mp4
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.registry import DOMAINS
 
 CODECS = {

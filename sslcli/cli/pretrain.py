@@ -238,7 +238,8 @@ def pretrain_command(
     from sslcli.cli.console import stderr_console, stdout_console
     from sslcli.cli.summaries import pretrain_record, pretrain_summary, skipped_table
     from sslcli.distributed import current_world
-    from sslcli.engine.trainer import ResumeRequest, pretrain
+    from sslcli.engine.launch import pretrain
+    from sslcli.engine.opening import ResumeRequest
 
     main_rank = current_world().is_main  # under torchrun only rank 0 reports (the others train quietly)
     request = None

@@ -35,6 +35,29 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
+def save_training_state(path: Path, method: torch.nn.Module, optimizer, state, device: torch.device) -> None:
+    """The resumable state: the method's and optimizer's, the train state's fields and the random
+    generators' (the CPU's, and the device's on CUDA)."""
+    saved = {
+        "method": method.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "train_state": vars(state).copy(),
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        saved["rng_cuda"] = torch.cuda.get_rng_state(device)
+    save_checkpoint(path, saved)
+
+
+def check_processes(run_dir: Path, saved: int, now: int) -> None:
+    """A run resumes with as many processes as trained it (its batches are split by rank)."""
+    if saved != now:
+        raise UserError(
+            f"{run_dir}: the run was trained by {saved} process(es); resume it with as many "
+            f"(torchrun --nnodes x --nproc_per_node = {saved}), not {now}"
+        )
+
+
 def verify_zip_integrity(path: Path) -> None:
     """Read every member of the zip ``torch.save`` wrote and check its CRC32 (a flipped byte in
     a tensor would otherwise load silently as a wrong weight)."""

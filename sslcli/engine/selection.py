@@ -4,7 +4,7 @@ At up to ``SCORING_POINTS`` epoch ends spread evenly over the run (always its la
 a fixed subset of at most ``SCORED_ITEMS`` training items (eval transform, eval mode) and, for LiDAR,
 ``LIDAR_VIEWS`` augmented views of each of an eighth of them (the training views, drawn the same at
 every scoring, with the random state restored after: scoring never changes the training); the criteria
-of ``evaluate.label_free`` score the embeddings, and every score goes to metrics.csv and the trackers.
+of ``scoring.label_free`` score the embeddings, and every score goes to metrics.csv and the trackers.
 Weights that beat the best score so far of the chosen criterion are written to
 ``checkpoints/selected.safetensors`` (a signed encoder file recording where they came from); at the end
 they become ``encoder.safetensors`` and the last weights ``encoder_last.safetensors``. ``--select last``
@@ -25,6 +25,8 @@ import torch
 from sslcli.data.loader import collate
 from sslcli.domains.base import Sample, only_input
 from sslcli.engine.encoder_file import ENCODER_CHECKSUM_KEY, read_encoder_tensors, save_encoder, write_signed
+from sslcli.engine.features import EveryInput, feature_batches
+from sslcli.engine.memory_plan import cuda_devices
 from sslcli.run_dir import ENCODER, ENCODER_LAST, SELECTED
 from sslcli.scoring.label_free import CRITERIA, label_free_scores
 
@@ -158,3 +160,35 @@ def augmented_embeddings(encoder, dataset, positions: list[int], batch_augment, 
             features = [encoder(view if len(view) > 1 else only_input(view)) for view in views]  # q x (b, F)
         rows.append(torch.stack(features, dim=1).float().cpu())  # (b, q, F)
     return torch.cat(rows) if rows else torch.empty(0, LIDAR_VIEWS, 0)
+
+
+def score_weights(
+    selection: Selection,
+    state,
+    backbone: torch.nn.Module,
+    domain,
+    items: list,
+    dataset,
+    config,
+    device: torch.device,
+    skips,
+    metadata: dict[str, str],
+) -> dict[str, float]:
+    """At a scoring point: the label-free scores of ``backbone``'s embeddings of the scored subset of
+    ``items`` (and of augmented views of some, for LiDAR), the weights kept when they are the best so
+    far. The random state is restored after, so scoring leaves the training as it was; the backbone
+    is left in eval mode."""
+    several = isinstance(backbone, torch.nn.ModuleDict)  # a clip and its sound: both encoders' features
+    encoder = EveryInput(backbone) if several else backbone
+    positions = scored_subset(range(len(items)), state.scored_items)
+    with torch.random.fork_rng(devices=cuda_devices(device)):
+        subset = [items[p] for p in positions]
+        batches = feature_batches(
+            encoder, domain, subset, config.input_size, config.batch_size, device, skips,
+            config.num_workers, whole_sample=several,
+        )  # fmt: skip
+        embeddings = torch.cat([features for kept, features, _ in batches if kept])  # (N, F)
+        augmented = augmented_embeddings(
+            encoder, dataset, lidar_positions(positions), domain.batch_augment, device, config.batch_size
+        )  # (n, q, F)
+    return selection.consider(state, embeddings, augmented, backbone, metadata)

@@ -220,3 +220,26 @@ class PlainProgress:
     def _show(self, task: PlainTask, now: float) -> None:
         task.shown_s, task.shown = now, task.completed
         self.console.out(self.line(task, now), highlight=False)
+
+
+def plan_line(
+    items: int,
+    config,
+    processes: int,
+    steps_per_epoch: int,
+    budgeted: bool,
+    total_steps: int,
+    resumed_at: int,
+) -> str:
+    """What training is about to do, on one line: items, batch, steps, epochs or the time budget they
+    are planned to fit (``budgeted``), and where a resumed run continues."""
+    from sslcli.engine.time_budget import format_duration
+
+    batch = f"batch {config.batch_size}" + (f" x {processes} processes" if processes > 1 else "")
+    batch += f" x accumulate {config.accumulate}" if config.accumulate > 1 else ""
+    if budgeted:
+        length = f"epochs to fit a {format_duration(config.time_budget_s)} time budget"
+    else:
+        length = f"{config.epochs} epoch{'' if config.epochs == 1 else 's'} ({total_steps} steps)"
+    resumed = f", resuming at step {resumed_at}" if resumed_at else ""
+    return f"pretrain: {items} items, {batch}, {steps_per_epoch} steps an epoch, {length}{resumed}"

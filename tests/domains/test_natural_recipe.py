@@ -26,9 +26,9 @@ from sslcli.domains.natural_recipe import (
 )
 
 from sslcli.config import DEFAULT_CPU_BUDGET_S, PretrainConfig
+from sslcli.engine.launch import pretrain
 from sslcli.engine.setup import plan_run, recipe_lr
 from sslcli.engine.time_budget import SAFETY
-from sslcli.engine.trainer import pretrain
 from sslcli.registry import DOMAINS
 from tests.engine.test_time_budget import SimulatedTime
 

@@ -16,7 +16,7 @@ from sslcli.config import load_run_config
 from sslcli.engine.checkpoint import apply_rng_state, load_checkpoint, restore_training_state
 from sslcli.engine.setup import build_method
 from sslcli.engine.state_checks import state_dict_mismatch
-from sslcli.engine.trainer import TrainState
+from sslcli.engine.train_state import TrainState
 from sslcli.errors import UserError
 from sslcli.run_dir import CHECKPOINT
 from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder

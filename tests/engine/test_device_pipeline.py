@@ -10,7 +10,7 @@ from rich.console import Console
 from safetensors.torch import load_file
 
 from sslcli.engine.acceleration import channels_last_convolutions, channels_last_views
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.methods import StepContext
 from sslcli.methods.simclr import SimCLR
 from sslcli.models import build_backbone

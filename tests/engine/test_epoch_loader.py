@@ -7,7 +7,7 @@ from rich.console import Console
 
 from sslcli.data.loader import epoch_batches
 from sslcli.engine import trainer as trainer_module
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.methods.simclr import SimCLR
 from tests.conftest import write_digit_folder
 from tests.engine.test_resume import assert_same_parameters, killed_then_resumed, tiny_config

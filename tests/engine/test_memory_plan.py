@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 
-from sslcli.engine import trainer as trainer_module
+from sslcli.engine import batch_fit as batch_fit_module
 from sslcli.engine.memory_plan import (
     USABLE_SHARE,
     WORKER_BYTES,
@@ -47,14 +47,14 @@ def test_the_plan_adds_the_loader_batches_and_workers():
 
 def squeeze_memory_to(monkeypatch, items: float, share: float = USABLE_SHARE) -> None:
     """Make ``share`` of the machine's free memory what ``items`` items of the measured step need."""
-    real = trainer_module.plan_memory
+    real = batch_fit_module.plan_memory
 
     def squeezed(*args, **kwargs) -> MemoryPlan:
         plan = real(*args, **kwargs)
         free = (plan.fixed_bytes + plan.per_item_bytes * items) / share
         return dataclasses.replace(plan, free_bytes=int(free))
 
-    monkeypatch.setattr(trainer_module, "plan_memory", squeezed)
+    monkeypatch.setattr(batch_fit_module, "plan_memory", squeezed)
 
 
 def recipe_flags() -> list[str]:

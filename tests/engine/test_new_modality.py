@@ -14,7 +14,7 @@ from rich.console import Console
 from sslcli.domains import BadItemError, Domain, InputSpec, Item, Sample
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.jobs.encoder import load_encoder
 from sslcli.methods.simclr import SimCLR
 from sslcli.registry import DOMAINS

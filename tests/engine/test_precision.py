@@ -6,7 +6,7 @@ import torch
 from rich.console import Console
 
 from sslcli.engine.acceleration import trains_in_bf16
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.methods.simclr import SimCLR
 from tests.engine.test_resume import tiny_config
 

@@ -6,8 +6,9 @@ from rich.console import Console
 
 from sslcli.config import PretrainConfig
 from sslcli.engine import trainer as trainer_module
+from sslcli.engine.launch import pretrain
 from sslcli.engine.opening import open_run
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.step import NonFiniteLossError
 from sslcli.errors import UserError
 from sslcli.methods.simclr import SimCLR
 from sslcli.run_dir import CHECKPOINT
@@ -95,7 +96,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
     )
     config = tiny_config(digit_folder, tmp_path / "r", checkpoint_every=1)
     trainer = trainer_module.Trainer(open_run(config, None), quiet)
-    with pytest.raises(trainer_module.NonFiniteLossError, match="step 3: loss is nan"):
+    with pytest.raises(NonFiniteLossError, match="step 3: loss is nan"):
         trainer.fit()
     assert trainer.state.step == 2 and len(snapshots) == 2
     after_two_steps = snapshots[-1]

@@ -21,7 +21,7 @@ from sslcli.engine.selection import (
     scored_subset,
     scoring_epochs,
 )
-from sslcli.engine.trainer import TrainState
+from sslcli.engine.train_state import TrainState
 from sslcli.scoring.label_free import rankme
 from tests.conftest import FAST_PRETRAIN, invoke, write_digit_folder
 

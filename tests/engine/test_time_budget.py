@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from sslcli.config import PretrainConfig
+from sslcli.engine.launch import pretrain
 from sslcli.engine.time_budget import (
     SAFETY,
     TIMED_STEPS,
@@ -21,7 +22,7 @@ from sslcli.engine.time_budget import (
     parse_duration,
     plan_epochs,
 )
-from sslcli.engine.trainer import Trainer, pretrain
+from sslcli.engine.trainer import Trainer
 from tests.conftest import invoke, write_digit_folder
 
 

@@ -9,8 +9,8 @@ from rich.console import Console
 from sslcli.cli import main
 from sslcli.config import PretrainConfig
 from sslcli.data.loader import epoch_batches
+from sslcli.engine.launch import pretrain
 from sslcli.engine.setup import build_method, lookup_method
-from sslcli.engine.trainer import pretrain
 from sslcli.errors import UserError
 from sslcli.jobs.encoder import load_encoder
 from sslcli.methods import StepContext

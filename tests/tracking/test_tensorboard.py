@@ -16,7 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.methods.simclr import SimCLR
 from sslcli.metrics_csv import read_metrics
 from sslcli.tracking.tensorboard_logger import TensorBoardLogger

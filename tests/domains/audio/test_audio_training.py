@@ -13,7 +13,7 @@ import torch
 from rich.console import Console
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.trainer import pretrain
+from sslcli.engine.launch import pretrain
 from sslcli.jobs.encoder import load_encoder
 from tests.conftest import invoke
 from tests.domains.audio.audio_files import tone, write_tones

@@ -15,8 +15,8 @@ from rich.console import Console
 from sslcli.domains.video.domain import VideoDomain, VideoSettings
 
 from sslcli.config import PretrainConfig
+from sslcli.engine.launch import pretrain
 from sslcli.engine.opening import open_run
-from sslcli.engine.trainer import pretrain
 from sslcli.jobs.encoder import load_encoder
 from sslcli.models.vit import VisionTransformer
 from tests.conftest import invoke
