@@ -35,7 +35,7 @@ from pathlib import Path
 from set_writer import write_named_set
 from sslcli.domains.audio.domain import AudioDomain, segments
 from sslcli.domains.audio.reading import duration_s
-from sslcli.domains.base import BadItemError, Entry
+from sslcli.domains.discovery import BadItemError, Entry
 
 FILLETS_SOUND = Path("/usr/share/games/fillets-ng/sound")
 SPEAKERS = {"m": "small_fish", "v": "big_fish"}

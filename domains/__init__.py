@@ -4,15 +4,9 @@ Each domain is an entry point of group ``sslcli.domains`` in pyproject.toml, whi
 ``sslcli.registry.DOMAINS`` loads (a domain package imports nothing from the application).
 """
 
-from sslcli.domains.base import (
-    BadItemError,
-    ChannelNormalisation,
-    Domain,
-    DomainError,
-    InputSpec,
-    Item,
-    Sample,
-)
+from sslcli.domains.base import Domain, DomainError, Sample
+from sslcli.domains.discovery import BadItemError, Item
+from sslcli.domains.inputs import ChannelNormalisation, InputSpec
 
 __all__ = [
     "BadItemError",

@@ -16,19 +16,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import Field
-from sslcli.domains.base import (
-    DIRECTORY,
-    BadItemError,
-    ChannelNormalisation,
-    Domain,
-    InputSpec,
-    Item,
-    Sample,
-    discover_files,
-    resize_crop_normalise,
-)
+from sslcli.domains.base import Domain, InputSpec, Item, Sample, resize_crop_normalise
 from sslcli.domains.batch_views import BatchColourViews
 from sslcli.domains.digits_sample import materialise_digits
+from sslcli.domains.discovery import DIRECTORY, BadItemError, discover_files
+from sslcli.domains.inputs import ChannelNormalisation
 from sslcli.domains.natural_recipe import folder_recipe
 from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
 from torchvision.transforms import v2

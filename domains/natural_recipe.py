@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
-from sslcli.domains.base import Item, regular_file_problem
+from sslcli.domains.base import Item
+from sslcli.domains.discovery import regular_file_problem
 
 PROBED_FILES = 256  # headers read, spread evenly over the folder
 SMALL_INPUT = 64  # at or below this side, views follow SimCLR's small-image settings

@@ -29,17 +29,14 @@ from sslcli.domains.audio.spoken_digits import materialise_spoken_digits
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions, mix_batch
 from sslcli.domains.base import (
     SAMPLE_CPU_BUDGET_S,
-    BadItemError,
     Domain,
     DomainError,
-    Entry,
     InputSpec,
     Item,
     Sample,
-    discover_files,
-    refuse_unusable,
     segment_bounds,
 )
+from sslcli.domains.discovery import BadItemError, Entry, discover_files, refuse_unusable
 from sslcli.domains.options import ViewOptions
 from typing_extensions import Self
 

@@ -10,7 +10,7 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio.functional as AF
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 SILENCE_PEAK = 1e-4  # -80 dBFS: digital silence (a real pause has a noise floor above it)

@@ -31,15 +31,8 @@ from sslcli.domains.audio.reading import refuse_silence
 from sslcli.domains.audio.views import AudioAugment, AudioViewOptions
 from sslcli.domains.audiovisual.moving_shapes import materialise_moving_shapes
 from sslcli.domains.audiovisual.soundtrack import read_soundtrack
-from sslcli.domains.base import (
-    SAMPLE_CPU_BUDGET_S,
-    Domain,
-    InputSpec,
-    Item,
-    Sample,
-    ViewFn,
-    discover_files,
-)
+from sslcli.domains.base import SAMPLE_CPU_BUDGET_S, Domain, InputSpec, Item, Sample, ViewFn
+from sslcli.domains.discovery import discover_files
 from sslcli.domains.natural import IMAGENET
 from sslcli.domains.options import CropScale, ViewOptions
 from sslcli.domains.video.domain import VideoStretch, video_stretches

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import torch
 import torchaudio.functional as AF
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 
 NO_SOUNDTRACK = "no audio stream (the audiovisual domain needs the soundtrack)"
 

@@ -26,14 +26,8 @@ from typing import Any, Literal
 
 import torch
 from pydantic import model_validator
-from sslcli.domains.base import (
-    SAMPLE_CPU_BUDGET_S,
-    BadItemError,
-    Domain,
-    InputSpec,
-    Item,
-    Sample,
-)
+from sslcli.domains.base import SAMPLE_CPU_BUDGET_S, Domain, InputSpec, Item, Sample
+from sslcli.domains.discovery import BadItemError
 from sslcli.domains.medical.decode import Frame, read_frame
 from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_hash, run_salt, save_salt
 from sslcli.domains.medical.sample import materialise_dicom_sample

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pydicom
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 from sslcli.domains.medical.decode import read_frame
 from sslcli.domains.medical.scan import discover_dicom
 from sslcli.domains.sample_cache import materialise

@@ -28,7 +28,8 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import JPEGExtended12Bit
-from sslcli.domains.base import Item, discover_files
+from sslcli.domains.base import Item
+from sslcli.domains.discovery import discover_files
 from sslcli.domains.medical.decode import quiet_pydicom
 from sslcli.domains.medical.privacy import SAFE_ATTRIBUTES, item_id
 

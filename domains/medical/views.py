@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from sslcli.domains.base import ChannelNormalisation, resize_crop_normalise
+from sslcli.domains.base import resize_crop_normalise
+from sslcli.domains.inputs import ChannelNormalisation
 from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
 from torchvision.transforms import v2
 

@@ -19,16 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
-from sslcli.domains.base import (
-    SAMPLE_CPU_BUDGET_S,
-    Domain,
-    Entry,
-    InputSpec,
-    Item,
-    Sample,
-    discover_files,
-    segment_bounds,
-)
+from sslcli.domains.base import SAMPLE_CPU_BUDGET_S, Domain, InputSpec, Item, Sample, segment_bounds
+from sslcli.domains.discovery import Entry, discover_files
 from sslcli.domains.natural import IMAGENET
 from sslcli.domains.options import ViewOptions
 from sslcli.domains.video.clips_sample import materialise_video_clips

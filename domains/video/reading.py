@@ -28,7 +28,7 @@ import torch
 from av import VideoStream
 from av.container import InputContainer
 from PIL import Image
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".avi", ".mov")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")

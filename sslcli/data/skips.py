@@ -10,7 +10,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from sslcli.domains.base import BadItemError, Domain, Item
+from sslcli.domains.base import Domain, Item
+from sslcli.domains.discovery import BadItemError
 from sslcli.errors import UserError, printable
 from sslcli.run_dir import write_text_atomic
 

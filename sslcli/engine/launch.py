@@ -52,7 +52,7 @@ def pretrain(
             except BaseException:
                 broadcast_json({"stopped": True})
                 raise
-            broadcast_json({"config": trainer.config.to_dict(), "resume": trainer.resume})
+            broadcast_json({"config": trainer.run.config.to_dict(), "resume": trainer.run.resume})
             return trainer.fit()
 
 

@@ -79,7 +79,7 @@ def kill_after(step: int, rank: int) -> None:
 
     def step_then_die(self, lr: float) -> None:
         take_step(self, lr)
-        if self.state.step == step and self.world.rank == rank:
+        if self.run.state.step == step and self.run.world.rank == rank:
             os.kill(os.getpid(), signal.SIGKILL)
 
     Trainer._optimizer_step = step_then_die

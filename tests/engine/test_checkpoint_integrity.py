@@ -144,7 +144,7 @@ def test_a_flipped_byte_in_a_tensor_is_caught_by_the_zip_crc(checkpoint, target)
     assert_one_line(err.value, checkpoint, "damaged checkpoint", "CRC", member)
     assert_unchanged(method, before)
     with pytest.raises(UserError, match="CRC"):
-        load_checkpoint(checkpoint)  # what Trainer.restore reads today
+        load_checkpoint(checkpoint)  # what PreparedRun.restore reads today
 
 
 @pytest.mark.parametrize(

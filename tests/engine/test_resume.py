@@ -8,6 +8,7 @@ from sslcli.config import PretrainConfig
 from sslcli.engine import trainer as trainer_module
 from sslcli.engine.launch import pretrain
 from sslcli.engine.opening import open_run
+from sslcli.engine.run_setup import PreparedRun
 from sslcli.engine.step import NonFiniteLossError
 from sslcli.errors import UserError
 from sslcli.methods.simclr import SimCLR
@@ -90,7 +91,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
     simclr_loss_nan_at(monkeypatch, call=3)
     snapshots = []
     monkeypatch.setattr(
-        trainer_module.Trainer,
+        PreparedRun,
         "save",
         lambda self: snapshots.append({k: v.detach().clone() for k, v in self.method.named_parameters()}),
     )
@@ -98,7 +99,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
     trainer = trainer_module.Trainer(open_run(config, None), quiet)
     with pytest.raises(NonFiniteLossError, match="step 3: loss is nan"):
         trainer.fit()
-    assert trainer.state.step == 2 and len(snapshots) == 2
+    assert trainer.run.state.step == 2 and len(snapshots) == 2
     after_two_steps = snapshots[-1]
-    for name, value in trainer.method.named_parameters():
+    for name, value in trainer.run.method.named_parameters():
         assert torch.equal(value, after_two_steps[name]), name  # the NaN step updated no weight

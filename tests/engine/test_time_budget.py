@@ -14,6 +14,7 @@ from rich.console import Console
 
 from sslcli.config import PretrainConfig
 from sslcli.engine.launch import pretrain
+from sslcli.engine.run_setup import PreparedRun
 from sslcli.engine.time_budget import (
     SAFETY,
     TIMED_STEPS,
@@ -75,18 +76,18 @@ class SimulatedTime:
         return self.now
 
     def run(self, monkeypatch) -> None:
-        step, save = Trainer._optimizer_step, Trainer.save
+        step, save = Trainer._optimizer_step, PreparedRun.save
 
         def timed_step(trainer, lr):
             step(trainer, lr)
-            self.now += self.slow_step_s if trainer.state.step <= self.slow_steps else self.step_s
+            self.now += self.slow_step_s if trainer.run.state.step <= self.slow_steps else self.step_s
 
-        def timed_save(trainer):
-            save(trainer)
+        def timed_save(run):
+            save(run)
             self.now += self.save_s
 
         monkeypatch.setattr(Trainer, "_optimizer_step", timed_step)
-        monkeypatch.setattr(Trainer, "save", timed_save)
+        monkeypatch.setattr(PreparedRun, "save", timed_save)
 
 
 def budgeted_run(tmp_path, budget: float) -> PretrainConfig:

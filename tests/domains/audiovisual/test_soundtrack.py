@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sslcli.domains.audiovisual.soundtrack import NO_SOUNDTRACK, read_soundtrack
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 
 from tests.domains.audiovisual.av_files import RATE, TONE_HZ, dominant_hz, onset_s, write_switching_clip
 

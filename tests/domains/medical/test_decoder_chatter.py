@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 from sslcli.domains.medical.decode import read_frame
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 from sslcli.domains.video.domain import VideoSettings
 
 from sslcli.registry import DOMAINS

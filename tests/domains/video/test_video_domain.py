@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
 from sslcli.domains.video.domain import VideoSettings
 from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip

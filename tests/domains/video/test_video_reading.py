@@ -7,7 +7,7 @@ import math
 
 import av
 import pytest
-from sslcli.domains.base import BadItemError
+from sslcli.domains.discovery import BadItemError
 from sslcli.domains.video.reading import probe, read_frames
 
 from tests.domains.video.video_files import LEVEL_STEP, frame_indices, write_counting_video
