@@ -10,6 +10,7 @@ from pathlib import Path
 from sslcli.config import PretrainConfig
 from sslcli.distributed import PeerStopped, World, broadcast_json, current_world, process_group
 from sslcli.engine.opening import ResumeRequest, follow_run, open_run
+from sslcli.engine.run_setup import PreparedRun
 from sslcli.engine.setup import resolve_device
 from sslcli.engine.stop_signals import signals_stop_training
 from sslcli.engine.threads import restored_thread_count
@@ -46,7 +47,7 @@ def pretrain(
         with exclusive(run_dir, "run directory"):
             clean_temp_files(run_dir)
             try:
-                trainer = Trainer(open_run(config, request), console, world, clock)
+                trainer = Trainer(PreparedRun(open_run(config, request), console, world, clock))
                 trainer.on_epoch_end = on_epoch_end
                 trainer.begin()
             except BaseException:
@@ -63,8 +64,7 @@ def follow(
     message = broadcast_json()
     if message.get("stopped"):
         raise PeerStopped("stopped: rank 0 could not start the run (its message says why)")
-    trainer = Trainer(
-        follow_run(config, request, message["config"], message["resume"]), console, world, clock
-    )
+    opened = follow_run(config, request, message["config"], message["resume"])
+    trainer = Trainer(PreparedRun(opened, console, world, clock))
     trainer.begin()
     return trainer.fit()

@@ -17,7 +17,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sslcli.data.loader import Batch, make_loader
 from sslcli.distributed import (
-    World,
     broadcast_module_state,
 )
 from sslcli.engine.acceleration import (
@@ -26,7 +25,6 @@ from sslcli.engine.acceleration import (
     trains_in_bf16,
 )
 from sslcli.engine.items import batches_ahead, item_features, rank_batches
-from sslcli.engine.opening import OpenedRun
 from sslcli.engine.outputs import encoder_metadata, log_step, open_run_tracking, write_outputs
 from sslcli.engine.run_setup import PreparedRun
 from sslcli.engine.selection import (
@@ -48,14 +46,8 @@ from sslcli.tracking.fanout import Tracking
 class Trainer:
     """Trains a prepared run to completion, writing everything into the run directory."""
 
-    def __init__(
-        self,
-        opened: OpenedRun,
-        console,
-        world: World | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ):
-        self.run = PreparedRun(opened, console, world, clock)
+    def __init__(self, run: PreparedRun):
+        self.run = run
         self.last_logs: dict[str, float] = {name: float("nan") for name in self.run.method.log_names}
         # called with (state, method) after each epoch's checkpoint, outside the timed steps
         self.on_epoch_end: Callable[[TrainState, Method], None] | None = None

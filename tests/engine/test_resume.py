@@ -96,7 +96,7 @@ def test_non_finite_loss_stops_before_the_optimizer_step(digit_folder, tmp_path,
         lambda self: snapshots.append({k: v.detach().clone() for k, v in self.method.named_parameters()}),
     )
     config = tiny_config(digit_folder, tmp_path / "r", checkpoint_every=1)
-    trainer = trainer_module.Trainer(open_run(config, None), quiet)
+    trainer = trainer_module.Trainer(PreparedRun(open_run(config, None), quiet))
     with pytest.raises(NonFiniteLossError, match="step 3: loss is nan"):
         trainer.fit()
     assert trainer.run.state.step == 2 and len(snapshots) == 2
