@@ -17,15 +17,8 @@ import torch
 
 from sslcli.data.datasets import ViewDataset
 from sslcli.data.skips import SkipLog
-from sslcli.distributed import (
-    World,
-    all_gather_json,
-    local_device,
-)
-from sslcli.engine.acceleration import (
-    channels_last_convolutions,
-    training_autocast,
-)
+from sslcli.distributed import World, all_gather_json, local_device
+from sslcli.engine.acceleration import channels_last_convolutions, training_autocast
 from sslcli.engine.batch_fit import BatchFit
 from sslcli.engine.checkpoint import (
     apply_rng_state,
@@ -38,23 +31,14 @@ from sslcli.engine.items import usable_items
 from sslcli.engine.opening import OpenedRun
 from sslcli.engine.run_record import write_run_record
 from sslcli.engine.run_schedule import RunSchedule
-from sslcli.engine.selection import (
-    Selection,
-)
-from sslcli.engine.setup import (
-    build_method,
-    describe_root,
-    resolve_device,
-)
+from sslcli.engine.selection import Selection
+from sslcli.engine.setup import build_method, describe_root, resolve_device
 from sslcli.engine.step import make_optimizer
 from sslcli.engine.time_budget import BudgetPlan
 from sslcli.engine.train_state import TrainState
 from sslcli.errors import UserError
 from sslcli.methods import Method
-from sslcli.run_dir import (
-    CHECKPOINT,
-    SKIPPED,
-)
+from sslcli.run_dir import CHECKPOINT, SKIPPED
 from sslcli.tracking.choice import check_installed
 
 
@@ -108,20 +92,18 @@ class PreparedRun:
         opened.notes.extend(fit.notes)
         # how the step's memory was planned (config.json): a resumed run's as recorded, a new run's fit
         self.memory_record = fit.memory_record or opened.record.get("memory")
-        self.step_estimate = fit.step_estimate  # optimizer steps a --time-budget should hold
         if fit.scored_items is not None:
             self.state.scored_items = fit.scored_items
         micro_per_epoch = len(self.items) // self.global_batch
         self.steps_per_epoch = micro_per_epoch // self.config.accumulate
         if self.steps_per_epoch == 0:
             raise UserError(
-                f"{describe_root(self.plan.domain, self.plan.data_root)}: {len(self.items)} usable items are "
-                f"fewer than one step of batch size {self.config.batch_size} x accumulate "
-                f"{self.config.accumulate}{fit.times_processes()}"
+                f"{where}: {len(self.items)} usable items are fewer than one step of batch size "
+                f"{self.config.batch_size} x accumulate {self.config.accumulate}{fit.times_processes()}"
             )
         planning = self.config.time_budget_s is not None and not self.resume
-        if planning and self.step_estimate is not None:  # until the budget is planned from real steps
-            self.config = self.config.updated(epochs=max(1, round(self.step_estimate / self.steps_per_epoch)))
+        if planning and fit.step_estimate is not None:  # until the budget is planned from real steps
+            self.config = self.config.updated(epochs=max(1, round(fit.step_estimate / self.steps_per_epoch)))
         budget_s = self.config.time_budget_s if planning else None
         self.schedule = RunSchedule(
             self.config.epochs, self.steps_per_epoch, self.config.warmup_epochs, budget_s, clock

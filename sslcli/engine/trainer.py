@@ -16,30 +16,19 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from sslcli.data.loader import Batch, make_loader
-from sslcli.distributed import (
-    broadcast_module_state,
-)
-from sslcli.engine.acceleration import (
-    compile_encoders,
-    compile_failures,
-    trains_in_bf16,
-)
+from sslcli.distributed import broadcast_module_state
+from sslcli.engine.acceleration import compile_encoders, compile_failures, trains_in_bf16
 from sslcli.engine.items import batches_ahead, item_features, rank_batches
 from sslcli.engine.outputs import encoder_metadata, log_step, open_run_tracking, write_outputs
 from sslcli.engine.run_setup import PreparedRun
-from sslcli.engine.selection import (
-    SCORE_COLUMNS,
-    score_weights,
-)
+from sslcli.engine.selection import SCORE_COLUMNS, score_weights
 from sslcli.engine.step import forward_backward, optimizer_step
 from sslcli.engine.time_budget import BudgetPlan
 from sslcli.engine.train_state import PretrainResult, TrainState
 from sslcli.methods import Method, StepContext
 from sslcli.metrics_csv import MetricsLog
 from sslcli.reporting.progress import plan_line, training_progress
-from sslcli.run_dir import (
-    METRICS,
-)
+from sslcli.run_dir import METRICS
 from sslcli.tracking.fanout import Tracking
 
 
