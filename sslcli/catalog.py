@@ -64,11 +64,17 @@ def fitting_default(default: str, fitting: list[str]) -> str:
 
 
 def unsupported(method: str, domain: str) -> str:
-    """Why ``method`` cannot train on ``domain``'s samples, and which methods can."""
-    working = methods_for(domain)
+    """Why ``method`` cannot train on ``domain``'s samples, and which methods can (from this table)."""
+    entry = DOMAIN_ENTRIES[domain]
+    return unsupported_text(method, domain, entry.inputs, METHOD_ENTRIES[method].accepts, methods_for(domain))
+
+
+def unsupported_text(method: str, domain: str, inputs: str, accepts: str, working: list[str]) -> str:
+    """The one-line refusal of a method for a domain, whether told by this table or by the registries
+    (a plug-in's)."""
     return (
-        f"method {method!r} does not support domain {domain!r} ({DOMAIN_ENTRIES[domain].inputs} inputs); it "
-        f"accepts: {METHOD_ENTRIES[method].accepts}; methods for {domain!r}: {', '.join(working) or 'none'}"
+        f"method {method!r} does not support domain {domain!r} ({inputs} inputs); it accepts: {accepts}; "
+        f"methods for {domain!r}: {', '.join(working) or 'none'}"
     )
 
 

@@ -12,23 +12,12 @@ import sys
 
 from sslcli.catalog import CATALOG_FILE
 from sslcli.domains import Domain, InputSpec
-from sslcli.methods import Method
-from sslcli.methods.base import ANY_KIND
 from sslcli.registry import DOMAINS, METHODS, OWN_DISTRIBUTION, Registry
 
 
 def default_inputs(domain: type[Domain]) -> dict[str, InputSpec]:
     """The inputs of ``domain``'s samples at its default size."""
     return domain().inputs(domain.default_input_size)
-
-
-def accepts_text(method: type[Method]) -> str:
-    """What ``method`` trains on, in words (``"image2d in colour"``, ``"clip, spectrogram, 2 inputs per
-    sample"``)."""
-    colour = " in colour" if method.needs_colour else ""
-    count = f", {method.input_count} inputs per sample" if method.input_count > 1 else ""
-    kinds = "any kind" if ANY_KIND in method.accepts else ", ".join(method.accepts)
-    return kinds + colour + count
 
 
 def catalog(own_only: bool = True) -> dict[str, dict[str, dict]]:
@@ -42,7 +31,7 @@ def catalog(own_only: bool = True) -> dict[str, dict[str, dict]]:
     inputs = {name: default_inputs(cls) for name, cls in domains.items()}
     methods = {
         name: {
-            "accepts": accepts_text(cls),
+            "accepts": cls.accepts_text(),
             "paper": cls.paper,
             "domains": [domain for domain, specs in inputs.items() if cls.fits(specs)],
             "description": cls.description,

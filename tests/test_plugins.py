@@ -112,3 +112,13 @@ def test_a_plugin_method_trains_embeds_and_evaluates(plugin_site, tmp_path):
     evaluated = sslcli(plugin_site, "eval", "--run", str(run), "--data", str(data), "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert '"knn"' in evaluated.stdout
+
+
+def test_a_plugin_method_on_a_domain_it_does_not_fit_is_one_line(plugin_site, tmp_path):
+    refused = sslcli(
+        plugin_site, "pretrain", "--domain", "audio", "--method", "align_uniform", "--out", str(tmp_path)
+    )
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert refused.returncode == 1 and len(errors) == 1 and "Traceback" not in refused.stderr
+    assert "method 'align_uniform' does not support domain 'audio' (spectrogram inputs)" in errors[0]
+    assert "it accepts: image2d" in errors[0] and "simclr" in errors[0]  # what does fit audio

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
-from sslcli.catalog import fitting_default, unsupported
+from sslcli.catalog import fitting_default, unsupported_text
 from sslcli.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CPU_BUDGET_S,
@@ -75,8 +75,11 @@ def lookup_method(name: str, domain_name: str) -> type[Method]:
         method = METHODS[name]
     except KeyError as err:
         raise UserError(err.args[0]) from None
-    if not method_supports(method, lookup_domain(domain_name)):
-        raise UserError(unsupported(name, domain_name))  # the catalog's words, as the CLI's early check
+    domain = lookup_domain(domain_name)
+    if not method_supports(method, domain):  # the catalog's words, also for a plug-in the catalog lacks
+        inputs = ", ".join(spec.kind for spec in domain.inputs(domain.default_input_size).values())
+        working = [other for other, cls in METHODS.items() if method_supports(cls, domain)]
+        raise UserError(unsupported_text(name, domain_name, inputs, method.accepts_text(), working))
     return method
 
 

@@ -79,6 +79,15 @@ class Method(nn.Module):
         return kind_ok and (spec.colour or not cls.needs_colour)
 
     @classmethod
+    def accepts_text(cls) -> str:
+        """What the method trains on, in words (``"image2d in colour"``, ``"clip, spectrogram, 2 inputs
+        per sample"``): the catalog's and the refusals' wording."""
+        colour = " in colour" if cls.needs_colour else ""
+        count = f", {cls.input_count} inputs per sample" if cls.input_count > 1 else ""
+        kinds = "any kind" if ANY_KIND in cls.accepts else ", ".join(cls.accepts)
+        return kinds + colour + count
+
+    @classmethod
     def fits(cls, inputs: dict[str, InputSpec]) -> bool:
         """Whether this method trains on samples whose inputs are ``inputs`` (a domain's, by name): as
         many as it takes, each of a kind it accepts (decided by kinds, never by a domain's name)."""
