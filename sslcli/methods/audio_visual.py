@@ -2,11 +2,11 @@
 "Audio-Visual Instance Discrimination with Cross-Modal Agreement", CVPR 2021 (AVID); the task of
 Arandjelović & Zisserman, "Look, Listen and Learn", ICCV 2017, as a contrastive loss.
 
-Each sample is a clip and the log-mel of the same time span. A clip encoder and an audio encoder, each
+Each sample is a clip and the log-mel of the same time span. A clip encoder and a sound encoder, each
 with its own projection head into a shared space, are trained so that a clip's embedding is nearest
 its own soundtrack's among the batch's soundtracks, and the other way round (symmetric InfoNCE,
 ``sslcli.kernels.cross_modal_info_nce``: the fused kernel on GPU). Both encoders are exported;
-``embed --input video|audio`` picks one. ``retrieval_top1`` logs the share of the batch's clips whose
+``embed --input NAME`` picks one input's. ``retrieval_top1`` logs the share of the batch's clips whose
 nearest soundtrack is their own (chance: 1 / batch).
 """
 
@@ -58,10 +58,10 @@ class AudioVisualCorrespondence(Method):
 
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
         (sample,) = views  # a clip (B, T, 3, H, W) and its log-mel (B, 1, M, F), the same time spans
-        video, audio = self.embed(sample).values()
+        clips, sounds = self.embed(sample).values()  # (B, P) each
         with torch.no_grad():
-            similarity = F.normalize(video.float(), dim=1) @ F.normalize(audio.float(), dim=1).T  # (B, B)
-            target = torch.arange(len(video), device=video.device)
+            similarity = F.normalize(clips.float(), dim=1) @ F.normalize(sounds.float(), dim=1).T  # (B, B)
+            target = torch.arange(len(clips), device=clips.device)
             top1 = (similarity.argmax(dim=1) == target).float().mean().item()
-        loss = cross_modal_info_nce(video, audio, self.temperature)
+        loss = cross_modal_info_nce(clips, sounds, self.temperature)
         return StepOutput(loss, {"retrieval_top1": top1})

@@ -7,7 +7,7 @@ them back in place with mask tokens in the gaps (``mae_unshuffle``) and predicts
 pixels; the loss is the MSE on the hidden patches against per-patch normalised pixels. ``embed``
 runs the encoder on all patches, without masking, and mean-pools them. The backbone defaults to
 ``vit_tiny`` whatever the domain's; returns the picture ``<name>_reconstruction`` at the end, except for
-data that may identify people (the medical domain), whose pixels no picture shows.
+data that may identify people (a domain with identifying paths), whose pixels no picture shows.
 
 The same code trains a clip ViT (tubelets, ``sslcli.models.vit``) on clips (B, T, C, H, W) with tube
 masking: ``sslcli.methods.video_mae`` is VideoMAE's name and defaults around it.
