@@ -37,7 +37,15 @@ def videos(tmp_path_factory):
 
 @pytest.mark.parametrize(
     ("method", "backbone"),
-    [("simclr", "resnet10"), ("byol", "resnet10"), ("clip_order", "resnet10"), ("simclr", "r2plus1d_18")],
+    [
+        ("simclr", "resnet10"),
+        ("byol", "resnet10"),
+        ("clip_order", "resnet10"),
+        ("simclr", "r2plus1d_18"),
+        ("vicreg", "resnet10"),
+        ("barlow_twins", "resnet10"),
+        ("moco_v2", "resnet10"),  # any kind
+    ],
 )
 def test_methods_for_clips_train_on_videos(videos, tmp_path, method, backbone):
     run = tmp_path / "run"
