@@ -1,13 +1,14 @@
 """MAE: He, Chen, Xie, Li, Dollár, Girshick, "Masked Autoencoders Are Scalable Vision Learners",
 CVPR 2022.
 
-75% of the patches are hidden (``sslcli.kernels.mae_random_masking``: fused on GPU, the torch
-reference on CPU); the ViT encoder sees only the visible patches, a light transformer decoder gets
-them back in place with mask tokens in the gaps (``mae_unshuffle``) and predicts every patch's
-pixels; the loss is the MSE on the hidden patches against per-patch normalised pixels. ``embed``
-runs the encoder on all patches, without masking, and mean-pools them. The backbone defaults to
-``vit_tiny`` whatever the domain's; returns the picture ``<name>_reconstruction`` at the end, except for
-data that may identify people (a domain with identifying paths), whose pixels no picture shows.
+75% of the patches are hidden by a random token mask; the encoder sees only the visible patches
+(``Encoder.tokens(x, mask)`` of any encoder whose tokens are patches: ``patch_grid``), a light
+transformer decoder gets them back in place with mask tokens in the gaps (``sslcli.kernels.
+mae_unshuffle``, fused on GPU) and predicts every patch's pixels; the loss is the MSE on the hidden
+patches against per-patch normalised pixels. ``embed`` runs the encoder on all patches, without
+masking, and mean-pools them. The backbone defaults to ``vit_tiny`` whatever the domain's; returns
+the picture ``<name>_reconstruction`` at the end, except for data that may identify people (a domain
+with identifying paths), whose pixels no picture shows.
 
 The same code trains a clip ViT (tubelets, ``sslcli.models.vit``) on clips (B, T, C, H, W) with tube
 masking: ``sslcli.methods.video_mae`` is VideoMAE's name and defaults around it.
@@ -20,16 +21,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from sslcli.kernels import mae_random_masking, mae_unshuffle, num_visible
+from sslcli.kernels import mae_unshuffle, num_visible
 from sslcli.methods.base import Method, Sample, StepContext, StepOutput, view_tensors
 from sslcli.methods.options import Count, OpenFraction
-from sslcli.models.vit import (
-    VisionTransformer,
-    patchify,
-    sincos_position_embedding,
-    transformer_blocks,
-    unpatchify,
-)
+from sslcli.models.patch_grid import PatchGrid
+from sslcli.models.protocol import patch_grid_of
+from sslcli.models.vit import sincos_position_embedding, transformer_blocks
 from sslcli.registry import METHODS
 
 PREVIEW_IMAGES = 8
@@ -60,24 +57,33 @@ def picture_tiles(originals: torch.Tensor, masked: torch.Tensor, restored: torch
     return rows.flatten(0, 2), originals.shape[1]
 
 
+def tube_mask(batch: int, grid: PatchGrid, mask_ratio: float, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MAE's random masking, the same spatial patches in every time group (VideoMAE's tube masking):
+    the mask (B, G*L) over the encoder's tokens, True = hidden, and ids_restore (B, L), each patch's
+    place in [visible tokens in token order, hidden ones] (what ``mae_unshuffle`` reads)."""
+    length = grid.spatial_patches
+    noise = torch.rand(batch, length, device=device)  # (B, L): the smallest stay visible
+    hidden = noise.argsort(dim=1).argsort(dim=1) >= num_visible(length, mask_ratio)  # (B, L)
+    ids_restore = hidden.to(torch.uint8).argsort(dim=1, stable=True).argsort(dim=1)  # (B, L)
+    return hidden.repeat(1, grid.time_groups), ids_restore
+
+
 class MAEDecoder(nn.Module):
     """Encoded visible tokens (B, G*K, D) and ids_restore (B, L) -> pixels of every patch (B, G*L, P),
     G the encoder's time groups (1 for images)."""
 
-    def __init__(self, encoder: VisionTransformer, dim: int, depth: int, heads: int):
+    def __init__(self, grid: PatchGrid, encoder_dim: int, dim: int, depth: int, heads: int):
         super().__init__()
         if dim % heads:
             raise ValueError(f"decoder_dim {dim} is not divisible by decoder_heads {heads}")
-        self.time_groups = encoder.time_groups
-        self.embed = nn.Linear(encoder.dim, dim)
+        self.time_groups = grid.time_groups
+        self.embed = nn.Linear(encoder_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.normal_(self.mask_token, std=0.02)
-        self.register_buffer(
-            "pos_embed", sincos_position_embedding(encoder.grid, dim)[None], persistent=False
-        )
+        self.register_buffer("pos_embed", sincos_position_embedding(grid.grid, dim)[None], persistent=False)
         self.blocks = transformer_blocks(dim, depth, heads)
         self.norm = nn.LayerNorm(dim)
-        self.predict = nn.Linear(dim, encoder.tubelet * encoder.patch_size**2 * encoder.in_channels)
+        self.predict = nn.Linear(dim, grid.patch_values)
 
     def forward(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
         embedded = self.embed(latent)  # (B, G*K, E)
@@ -108,38 +114,26 @@ class MAE(Method):
         norm_pix_loss: bool = True,
     ):
         super().__init__(backbone, feature_dim)
-        if not isinstance(backbone, VisionTransformer):
+        grid = patch_grid_of(backbone)
+        if grid is None:
             raise ValueError(
-                f"{self.name} needs a ViT backbone (vit_tiny, vit_small, vit_base); set backbone in --config"
+                f"{self.name} needs an encoder whose tokens are patches (vit_tiny, vit_small, vit_base); "
+                "set backbone in --config"
             )
-        self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
-        self.decoder = MAEDecoder(backbone, decoder_dim, decoder_depth, decoder_heads)
+        self.grid, self.mask_ratio, self.norm_pix_loss = grid, mask_ratio, norm_pix_loss
+        self.decoder = MAEDecoder(grid, feature_dim, decoder_dim, decoder_depth, decoder_heads)
         self.preview: torch.Tensor | None = None  # last inputs seen, for the reconstruction picture
 
-    def encode_visible(self, x: torch.Tensor):
-        """Mask images (B, C, H, W), or clips (B, T, C, H, W) with the same patches hidden in each of
-        their G time groups; encode the visible patches -> latent (B, G*K, D), mask and ids_restore (B, L)
-        over the (spatial) patches."""
-        vit = self.backbone
-        groups, length = vit.time_groups, vit.spatial_patches
-        visible, mask, ids_restore = mae_random_masking(
-            x, self.mask_ratio, vit.patch_size, tubelet=vit.tubelet
-        )  # (B, G*K, P)
-        keep = num_visible(length, self.mask_ratio)
-        ids_keep = ids_restore.argsort(dim=1)[:, :keep]  # (B, K) patch index of each visible token
-        table = vit.pos_embed.reshape(1, groups, length, vit.dim)  # (1, G, L, D)
-        index = ids_keep[:, None, :, None].expand(-1, groups, -1, vit.dim)  # (B, G, K, D)
-        positions = table.expand(len(x), -1, -1, -1).gather(2, index).flatten(1, 2)  # (B, G*K, D)
-        return vit.encode(vit.patch_embed(visible) + positions), mask, ids_restore
-
     def predict(self, x: torch.Tensor):
-        """Predicted patches (B, G*L, P), the target patches (B, G*L, P) and the mask (B, G*L)."""
-        vit = self.backbone
-        latent, mask, ids_restore = self.encode_visible(x)
-        target = patchify(x, vit.patch_size, vit.tubelet)  # (B, G*L, P)
+        """Mask images (B, C, H, W), or clips (B, T, C, H, W) with the same patches hidden in each of
+        their G time groups; the predicted patches (B, G*L, P), the target patches (B, G*L, P) and the
+        mask (B, G*L)."""
+        mask, ids_restore = tube_mask(len(x), self.grid, self.mask_ratio, x.device)  # (B, G*L), (B, L)
+        latent = self.backbone.tokens(x, mask)  # (B, G*K, D): the visible patches only
+        target = self.grid.patchify(x)  # (B, G*L, P)
         if self.norm_pix_loss:
             target = normalised_patches(target)
-        return self.decoder(latent, ids_restore), target, mask.repeat(1, vit.time_groups)
+        return self.decoder(latent, ids_restore), target, mask
 
     def forward(self, views: list[Sample], ctx: StepContext) -> StepOutput:
         (x,) = view_tensors(views)  # (B, C, H, W) or (B, T, C, H, W)
@@ -150,19 +144,17 @@ class MAE(Method):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(masked input, reconstruction with the visible patches pasted back), both shaped like ``x``."""
-        p, t, channels = self.backbone.patch_size, self.backbone.tubelet, x.shape[-3]
         size = (*x.shape[1 : x.ndim - 3], *x.shape[-2:])  # (H, W), or (T, H, W) for clips
         prediction, _, mask = self.predict(x)
-        patches = patchify(x, p, t)  # (B, G*L, P)
+        patches = self.grid.patchify(x)  # (B, G*L, P)
         if self.norm_pix_loss:  # undo the per-patch normalisation with the true patch statistics
             prediction = prediction * (patches.var(-1, keepdim=True) + 1e-6).sqrt() + patches.mean(
                 -1, keepdim=True
             )
         hidden = mask[..., None].to(patches.dtype)  # (B, G*L, 1)
-        masked = unpatchify(patches * (1 - hidden), p, channels, size, t)
-        return masked, unpatchify(
-            patches * (1 - hidden) + prediction.to(patches.dtype) * hidden, p, channels, size, t
-        )
+        masked = self.grid.unpatchify(patches * (1 - hidden), size)
+        restored = patches * (1 - hidden) + prediction.to(patches.dtype) * hidden  # (B, G*L, P)
+        return masked, self.grid.unpatchify(restored, size)
 
     def on_train_end(self, show_samples: bool) -> dict[str, torch.Tensor]:
         """``<name>_reconstruction``: originals, masked inputs and reconstructions of the last batch seen,

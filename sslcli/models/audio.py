@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from sslcli.models.protocol import refuse_mask
+
 CONV_BLOCKS = 3  # each halves mels and frames
 CHANNELS = 64
 DROPOUT = 0.3  # BYOL-A's, between the two fully connected layers
@@ -50,7 +52,8 @@ class SpectrogramCNN(nn.Module):
             nn.ReLU(inplace=True),
         )
 
-    def tokens(self, spectrograms: torch.Tensor) -> torch.Tensor:
+    def tokens(self, spectrograms: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        refuse_mask(mask, "spec_cnn")
         x = self.convs(spectrograms)  # (B, 64, mels / 8, frames / 8)
         x = x.permute(0, 3, 1, 2).flatten(2)  # (B, T, 64 * mels / 8), one column per time step
         return self.columns(x)  # (B, T, D)

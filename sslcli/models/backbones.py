@@ -19,6 +19,8 @@ import torch.nn as nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from sslcli.models.protocol import refuse_mask
+
 SMALL_INPUT_MAX = 64
 
 
@@ -59,8 +61,9 @@ class ResNetEncoder(models.ResNet):
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, D, h, w)
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+    def tokens(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, H, W) -> (B, h * w, D): one feature per cell of the final feature map, row-major."""
+        refuse_mask(mask, "a ResNet")
         return self.feature_map(images).flatten(2).transpose(1, 2)
 
     def time_steps(self, images: torch.Tensor) -> torch.Tensor:

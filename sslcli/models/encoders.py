@@ -8,8 +8,9 @@ tubelets, VideoMAE's), the spectrogram CNN ``spec_cnn`` (BYOL-A's) and torchvisi
 ``r3d_18``/``r2plus1d_18`` for clips. A clip given to a 2-D family is encoded frame by frame and
 averaged (``FramePooledEncoder``).
 
-Every encoder maps a batch of samples (B, *spec.shape) to pooled features (B, F) and has ``tokens``
-(B, L, F), whose mean over L is the pooled output, and ``time_steps`` (B, T, F) along its time axis.
+Every encoder keeps ``sslcli.models.protocol.Encoder``: a batch of samples (B, *spec.shape) to pooled
+features (B, F), ``tokens(x, mask=None)`` (B, L, F) whose mean over L is the pooled output; sslcli's
+own also have ``time_steps`` (B, T, F) along their time axis.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 from torchvision.models import video as tv_video
 
+from sslcli.models.protocol import refuse_mask
+
 VIDEO_RESNETS = {"r3d_18": tv_video.r3d_18, "r2plus1d_18": tv_video.r2plus1d_18}
 
 
@@ -28,7 +30,8 @@ class FramePooledEncoder(nn.Module):
         features = self.frame_encoder(clips.flatten(0, 1))  # (B * T, D)
         return features.view(batch, frames, -1)  # (B, T, D)
 
-    def tokens(self, clips: torch.Tensor) -> torch.Tensor:
+    def tokens(self, clips: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        refuse_mask(mask, "a frame-by-frame encoder")
         return self.time_steps(clips)  # (B, T, D): one token per frame
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
@@ -52,7 +55,8 @@ class VideoResNet(nn.Module):
     def feature_map(self, clips: torch.Tensor) -> torch.Tensor:
         return self.layers(self.stem(clips.transpose(1, 2)))  # (B, C, T, H, W) in -> (B, D, t, h, w)
 
-    def tokens(self, clips: torch.Tensor) -> torch.Tensor:
+    def tokens(self, clips: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        refuse_mask(mask, "a 3-D ResNet")
         return self.feature_map(clips).flatten(2).transpose(1, 2)  # (B, t * h * w, D)
 
     def time_steps(self, clips: torch.Tensor) -> torch.Tensor:

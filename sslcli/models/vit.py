@@ -3,8 +3,9 @@
 Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
 ICLR 2021. Pre-norm blocks, fixed sine-cosine position embeddings and mean pooling of the final
 tokens, as MAE (He et al., CVPR 2022) uses for its encoder. The patch embedding is a linear map of
-each patch flattened in MAE's (p, q, c) layout (equal to a stride-p convolution), so that the
-patches cut by ``sslcli.kernels.mae_random_masking`` can be embedded directly.
+each patch flattened in MAE's (p, q, c) layout (equal to a stride-p convolution,
+``sslcli.models.patch_grid``). ``tokens(x, mask)`` drops the hidden patches after their embedding,
+so masked methods reach no internals (``sslcli.models.protocol``).
 
 Clips (B, T, C, H, W) are cut into tubelets of ``TUBELET`` frames x p x p pixels, embedded the same way
 from their (t, p, q, c) layout (Tong et al., "VideoMAE", NeurIPS 2022: 2x16x16 cubes), tokens ordered
@@ -18,35 +19,13 @@ import re
 import torch
 import torch.nn as nn
 
+from sslcli.models.patch_grid import PatchGrid
+from sslcli.models.protocol import visible_tokens
+
 # name -> (width, depth, heads)
 VIT_SIZES = {"vit_tiny": (192, 12, 3), "vit_small": (384, 12, 6), "vit_base": (768, 12, 12)}
 _VIT_NAME = re.compile(r"^(vit_(?:tiny|small|base))(?:_p(\d+))?$")
 TUBELET = 2  # frames per clip token (VideoMAE's)
-
-
-def patchify(x: torch.Tensor, patch_size: int, tubelet: int = 1) -> torch.Tensor:
-    """(B, C, H, W) -> (B, L, p*p*C), patches in row-major order, each laid out (p, q, c); a clip
-    (B, T, C, H, W) -> (B, G*L, t*p*p*C), the G = T / t time groups first, each tubelet (t, p, q, c)."""
-    t = tubelet if x.ndim == 5 else 1
-    clips = x if x.ndim == 5 else x[:, None]  # (B, T, C, H, W)
-    b, frames, c, h, w = clips.shape
-    p = patch_size
-    v = clips.reshape(b, frames // t, t, c, h // p, p, w // p, p)  # (B, G, t, C, Hp, p, Wp, q)
-    v = v.permute(0, 1, 4, 6, 2, 5, 7, 3)  # (B, G, Hp, Wp, t, p, q, C)
-    return v.reshape(b, (frames // t) * (h // p) * (w // p), t * p * p * c)
-
-
-def unpatchify(
-    patches: torch.Tensor, patch_size: int, channels: int, size: tuple[int, ...], tubelet: int = 1
-) -> torch.Tensor:
-    """Inverse of ``patchify``: (B, L, P) -> (B, C, H, W) for ``size`` (H, W), or (B, T, C, H, W) for
-    ``size`` (T, H, W)."""
-    frames, t = (size[0], tubelet) if len(size) == 3 else (1, 1)
-    (height, width), b, p = size[-2:], patches.shape[0], patch_size
-    grid = (frames // t, height // p, width // p)
-    x = patches.reshape(b, *grid, t, p, p, channels)  # (B, G, Hp, Wp, t, p, q, C)
-    x = x.permute(0, 1, 4, 7, 2, 5, 3, 6).reshape(b, frames, channels, height, width)  # (B, T, C, H, W)
-    return x if len(size) == 3 else x[:, 0]
 
 
 def sincos_position_embedding(grid: tuple[int, ...], dim: int) -> torch.Tensor:
@@ -78,9 +57,9 @@ def transformer_blocks(dim: int, depth: int, heads: int) -> nn.ModuleList:
 
 class VisionTransformer(nn.Module):
     """(B, C, H, W), or a clip (B, T, C, H, W), -> (B, D) mean-pooled token features; ``tokens`` gives
-    the per-patch features (B, L, D) and ``encode`` runs any subset of embedded tokens (MAE's visible
-    patches). ``size`` is (H, W), or (T, H, W) for clips, whose tokens are tubelets of ``tubelet``
-    frames: L = G * Hp * Wp tokens, time group by time group."""
+    the per-patch features (B, L, D), or those of the visible patches only. ``size`` is (H, W), or
+    (T, H, W) for clips, whose tokens are tubelets of ``tubelet`` frames: L = G * Hp * Wp tokens, time
+    group by time group (``patch_grid``)."""
 
     def __init__(
         self,
@@ -101,47 +80,33 @@ class VisionTransformer(nn.Module):
                 f"a clip ViT embeds tubelets of {tubelet} frames: clips of {frames[0]} frames do not "
                 f"divide into them (use a multiple of {tubelet} frames)"
             )
-        self.tubelet = tubelet if frames else 1
-        self.patch_size, self.in_channels, self.dim = patch_size, in_channels, dim
-        # (Hp, Wp), or (G, Hp, Wp) for clips
-        self.grid = (*(f // tubelet for f in frames), height // patch_size, width // patch_size)
-        self.patch_embed = nn.Linear(self.tubelet * patch_size * patch_size * in_channels, dim)
-        pos = sincos_position_embedding(self.grid, dim)[None]  # (1, L, D)
+        tubelet = tubelet if frames else 1
+        grid = (*(f // tubelet for f in frames), height // patch_size, width // patch_size)
+        self.patch_grid = PatchGrid(grid, patch_size, tubelet, in_channels)
+        self.dim = dim
+        self.patch_embed = nn.Linear(self.patch_grid.patch_values, dim)
+        pos = sincos_position_embedding(grid, dim)[None]  # (1, L, D)
         self.register_buffer("pos_embed", pos, persistent=False)
         self.blocks = transformer_blocks(dim, depth, heads)
         self.norm = nn.LayerNorm(dim)
 
-    @property
-    def time_groups(self) -> int:
-        """G: a clip's tubelets along time (1 for images)."""
-        return self.grid[0] if len(self.grid) == 3 else 1
-
-    @property
-    def spatial_patches(self) -> int:
-        """Hp * Wp: the patches of one image, or of one time group of a clip."""
-        return self.grid[-2] * self.grid[-1]
-
-    @property
-    def num_patches(self) -> int:
-        return self.time_groups * self.spatial_patches
-
-    def encode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Embedded tokens with positions added (B, n, D) -> normalised encoder output (B, n, D)."""
-        for block in self.blocks:
-            tokens = block(tokens)
-        return self.norm(tokens)
-
-    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, C, H, W) or (B, T, C, H, W) -> (B, L, D): one feature per patch (tubelet), in ``patchify``
-        order."""
-        embedded = self.patch_embed(patchify(x, self.patch_size, self.tubelet)) + self.pos_embed  # (B, L, D)
-        return self.encode(embedded)
+        order; with ``mask`` (B, L), True = hidden, only the visible patches enter the blocks
+        -> (B, L_visible, D)."""
+        embedded = self.patch_embed(self.patch_grid.patchify(x)) + self.pos_embed  # (B, L, D)
+        if mask is not None:
+            embedded = visible_tokens(embedded, mask)  # (B, L_visible, D)
+        for block in self.blocks:
+            embedded = block(embedded)
+        return self.norm(embedded)
 
     def time_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) -> (B, Wp, D): the patch columns (a spectrogram's time steps), each the
         mean of its patches; clips (B, T, C, H, W) -> (B, G, D): each time group's mean."""
-        tokens = self.tokens(x).reshape(len(x), *self.grid, self.dim)  # (B, [G,] Hp, Wp, D)
-        if len(self.grid) == 3:
+        grid = self.patch_grid.grid
+        tokens = self.tokens(x).reshape(len(x), *grid, self.dim)  # (B, [G,] Hp, Wp, D)
+        if len(grid) == 3:
             return tokens.mean(dim=(2, 3))  # (B, G, D)
         return tokens.mean(dim=1)  # (B, Wp, D)
 

@@ -15,6 +15,7 @@ import torch.nn as nn
 from sslcli.domains import BadItemError, Domain, InputSpec, Item, Sample
 
 from sslcli.models import EncoderFamily
+from sslcli.models.protocol import refuse_mask
 from sslcli.registry import DOMAINS, ENCODERS
 from tests.conftest import invoke
 
@@ -69,6 +70,7 @@ class Conv3dEncoder(nn.Module):
         )  # fmt: skip
 
     def tokens(self, stacks: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        refuse_mask(mask, "toy_conv3d")
         return self.convs(stacks).flatten(2).transpose(1, 2)  # (B, d * h * w, 32)
 
     def forward(self, stacks: torch.Tensor) -> torch.Tensor:

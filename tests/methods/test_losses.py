@@ -214,5 +214,5 @@ def test_mae_encoder_sees_only_the_visible_patches():
 
 def test_mae_refuses_a_convolutional_backbone():
     backbone, dim = build_backbone("resnet10", 16)
-    with pytest.raises(ValueError, match="ViT backbone"):
+    with pytest.raises(ValueError, match="tokens are patches"):
         MAE(backbone, dim)

@@ -15,7 +15,7 @@ from sslcli.methods.relative_patch import centre_and_neighbour
 from sslcli.methods.rotnet import rotate_all
 from sslcli.methods.super_resolution import degrade
 from sslcli.methods.tiles import cut_tiles, jitter_crop
-from sslcli.models.vit import patchify, unpatchify
+from sslcli.models.patch_grid import patchify, unpatchify
 from sslcli.registry import DOMAINS
 
 

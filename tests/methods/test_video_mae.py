@@ -36,20 +36,25 @@ def normalised(values: list[float]) -> list[float]:
     return [(v - mean) / math.sqrt(var + 1e-6) for v in values]
 
 
-def matched_rows(clips: torch.Tensor, embedded: torch.Tensor) -> list[dict[int, tuple[int, int, int]]]:
-    """For each clip, the row of the embedded patches (B, n, t*p*p*C) holding each tubelet (g, i, j)."""
-    rows: list[dict[int, tuple[int, int, int]]] = [{} for _ in range(B)]
-    for b, g, i, j in itertools.product(range(B), range(GROUPS), range(WP), range(WP)):
-        pixels = torch.tensor(tubelet(clips, b, g, i, j))
-        rows[b].update({k: (g, i, j) for k, row in enumerate(embedded[b]) if torch.allclose(row, pixels)})
-    return rows
+def matched_cells(vit, clips: torch.Tensor, encoded: torch.Tensor) -> list[list[tuple[int, int, int]]]:
+    """For each clip, the tubelet (g, i, j) whose embedding plus position each row of the encoder's first
+    block input (B, n, D) holds, worked out from the tubelet's pixels by plain indexing."""
+    cells: list[list[tuple[int, int, int]]] = [[] for _ in range(B)]
+    with torch.no_grad():
+        for b, row in itertools.product(range(B), range(encoded.shape[1])):
+            for g, i, j in itertools.product(range(GROUPS), range(WP), range(WP)):
+                position = vit.pos_embed[0, g * WP * WP + i * WP + j]
+                want = vit.patch_embed(torch.tensor(tubelet(clips, b, g, i, j))) + position
+                if torch.allclose(encoded[b, row], want, atol=1e-5):
+                    cells[b].append((g, i, j))
+    return cells
 
 
-def visible_cells(clips: torch.Tensor, embedded: torch.Tensor) -> list[list[set]]:
-    """For each clip and time group, the (i, j) of the tubelets whose pixels the encoder embedded."""
+def visible_cells(vit, clips: torch.Tensor, encoded: torch.Tensor) -> list[list[set]]:
+    """For each clip and time group, the (i, j) of the tubelets the encoder's blocks saw."""
     cells = [[set() for _ in range(GROUPS)] for _ in range(B)]
-    for b, rows in enumerate(matched_rows(clips, embedded)):
-        for g, i, j in rows.values():
+    for b, rows in enumerate(matched_cells(vit, clips, encoded)):
+        for g, i, j in rows:
             cells[b][g].add((i, j))
     return cells
 
@@ -73,29 +78,25 @@ def test_videomae_is_registered_for_clips_only_with_its_paper_defaults():
 
 def test_the_encoder_sees_the_same_visible_patches_in_every_time_group(videomae):
     clips = torch.randn(B, FRAMES, 3, SIDE, SIDE)  # (B, T, C, H, W)
-    vit, embedded, encoded = videomae.backbone, [], []
-    vit.patch_embed.register_forward_pre_hook(lambda m, args: embedded.append(args[0]))
-    vit.blocks[0].register_forward_pre_hook(lambda m, args: encoded.append(args[0]))
+    vit, encoded = videomae.backbone, []
+    vit.blocks[0].register_forward_pre_hook(lambda m, args: encoded.append(args[0].detach()))
     videomae([{"video": clips}], StepContext())
     assert encoded[0].shape == (B, GROUPS * KEEP, 192)  # 10% of each time group's 64 patches
-    cells = visible_cells(clips, embedded[0])  # (B, G*K, t*p*p*C) rows matched to their tubelets
-    for b in range(B):
-        assert len(cells[b][0]) == KEEP and all(cells[b][g] == cells[b][0] for g in range(GROUPS))
-    for b, rows in enumerate(matched_rows(clips, embedded[0])):  # each token at its tubelet's position
-        for k, (g, i, j) in rows.items():
-            want = vit.patch_embed(embedded[0][b, k]) + vit.pos_embed[0, g * WP * WP + i * WP + j]
-            torch.testing.assert_close(encoded[0][b, k], want)
+    for rows in matched_cells(vit, clips, encoded[0]):
+        assert len(rows) == GROUPS * KEEP and rows == sorted(rows)  # every row one tubelet, in token order
+        per_group = [{(i, j) for h, i, j in rows if h == g} for g in range(GROUPS)]
+        assert len(per_group[0]) == KEEP and all(cells == per_group[0] for cells in per_group)
     encoded.clear()
     assert vit(clips).shape == (B, 192) and encoded[0].shape == (B, GROUPS * 64, 192)
 
 
 def test_the_loss_is_a_loop_over_the_hidden_tubelets(videomae):
     clips = torch.randn(B, FRAMES, 3, SIDE, SIDE)
-    embedded, predicted = [], []
-    videomae.backbone.patch_embed.register_forward_pre_hook(lambda m, args: embedded.append(args[0]))
+    encoded, predicted = [], []
+    videomae.backbone.blocks[0].register_forward_pre_hook(lambda m, args: encoded.append(args[0].detach()))
     videomae.decoder.register_forward_hook(lambda m, args, out: predicted.append(out.detach()))
     loss = videomae([{"video": clips}], StepContext()).loss
-    cells = visible_cells(clips, embedded[0])
+    cells = visible_cells(videomae.backbone, clips, encoded[0])
     errors = []
     for b, g, i, j in itertools.product(range(B), range(GROUPS), range(WP), range(WP)):
         if (i, j) in cells[b][g]:
@@ -110,7 +111,7 @@ def test_the_loss_is_a_loop_over_the_hidden_tubelets(videomae):
 def test_videomae_refuses_backbones_other_than_a_vit():
     for name in ("r3d_18", "resnet10"):
         backbone, dim = build_backbone(name, (FRAMES, SIDE, SIDE), 3)
-        with pytest.raises(ValueError, match="videomae needs a ViT backbone"):
+        with pytest.raises(ValueError, match="videomae needs an encoder whose tokens are patches"):
             VideoMAE(backbone, dim)
 
 

@@ -12,7 +12,8 @@ import torch
 from sslcli.kernels import mae_random_masking_reference
 
 from sslcli.models import build_backbone
-from sslcli.models.vit import VisionTransformer, patchify, sincos_position_embedding, unpatchify
+from sslcli.models.patch_grid import patchify, unpatchify
+from sslcli.models.vit import VisionTransformer, sincos_position_embedding
 
 T, P = 2, 2  # tubelet frames, patch side
 
@@ -48,7 +49,7 @@ def test_each_token_embeds_only_its_tubelet_laid_out_t_p_q_c():
     vit = tiny_clip_vit()
     clips = torch.randn(2, 4, 3, 8, 8)  # (B, T, C, H, W)
     tokens = vit.tokens(clips)  # (B, G * Hp * Wp, D)
-    assert tokens.shape == (2, 2 * 4 * 4, 12) and vit.grid == (2, 4, 4)
+    assert tokens.shape == (2, 2 * 4 * 4, 12) and vit.patch_grid.grid == (2, 4, 4)
     for g, i, j in itertools.product(range(2), range(4), range(4)):
         cube = clips[:, g * T : (g + 1) * T, :, i * P : (i + 1) * P, j * P : (j + 1) * P]  # (B, t, C, p, q)
         flat = cube.permute(0, 1, 3, 4, 2).reshape(2, -1)  # (B, t*p*q*C) in (t, p, q, c) order
@@ -62,13 +63,12 @@ def test_each_token_embeds_only_its_tubelet_laid_out_t_p_q_c():
 
 
 def test_tokens_follow_the_masking_kernels_patch_order():
-    vit = tiny_clip_vit(depth=1)
-    vit.eval()
+    vit = tiny_clip_vit(depth=0)
     clips = torch.randn(2, 4, 3, 8, 8)
     identity = torch.arange(16.0).expand(2, 16)  # rank = patch index: nothing reordered
     visible = mae_random_masking_reference(clips, 0.0, P, noise=identity, tubelet=T).visible  # (B, G*L, P)
     torch.testing.assert_close(patchify(clips, P, T), visible)
-    torch.testing.assert_close(vit.tokens(clips), vit.encode(vit.patch_embed(visible) + vit.pos_embed))
+    torch.testing.assert_close(vit.tokens(clips), vit.norm(vit.patch_embed(visible) + vit.pos_embed))
     assert torch.equal(unpatchify(visible, P, 3, (4, 8, 8), T), clips)
 
 
@@ -85,7 +85,8 @@ def test_pooled_outputs_are_means_of_the_tokens():
 def test_build_backbone_makes_a_tubelet_vit_for_clips(name, patch):
     encoder, dim = build_backbone(name, (4, 16, 16), 3)
     assert isinstance(encoder, VisionTransformer) and dim == 192
-    assert (encoder.tubelet, encoder.patch_size, encoder.grid) == (T, patch, (2, 16 // patch, 16 // patch))
+    grid = encoder.patch_grid
+    assert (grid.tubelet, grid.patch_size, grid.grid) == (T, patch, (2, 16 // patch, 16 // patch))
     assert encoder(torch.randn(2, 4, 3, 16, 16)).shape == (2, 192)
 
 

@@ -95,7 +95,7 @@ def test_videomae_trains_a_tubelet_vit_on_videos_draws_its_clips_and_reloads(vid
     assert (run / "plots" / "videomae_reconstruction.png").stat().st_size > 0
     encoder, saved, feature_dim = load_encoder(run)
     assert saved.backbone == "vit_tiny" and isinstance(encoder, VisionTransformer)
-    assert encoder.grid == (FRAMES // 2, 8, 8)  # 2-frame tubelets of 2x2 px
+    assert encoder.patch_grid.grid == (FRAMES // 2, 8, 8)  # 2-frame tubelets of 2x2 px
     assert encoder(torch.randn(2, FRAMES, 3, SIDE, SIDE)).shape == (2, feature_dim)
 
 
