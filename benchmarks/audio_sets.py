@@ -51,7 +51,7 @@ def usable(line: Path, min_seconds: float = MIN_SECONDS) -> bool:
         return False
     domain = AudioDomain()
     try:
-        for item in segments(Entry(line, line.name), domain.settings.segment_s):
+        for item in segments(Entry(line, line.name), domain.options.segment_s):
             domain.log_mel(item)
     except BadItemError:
         return False

@@ -44,7 +44,7 @@ def timed(run: Callable[[], object], device: torch.device, repeats: int) -> floa
 
 def per_item_views(images: list[torch.Tensor], augment_on: str, side: int) -> Callable[[], list]:
     """Two views of every image, one image at a time, stacked into the batch's views."""
-    view_fn = DOMAINS["natural"]().views("two_views", side, {"augment_on": augment_on})
+    view_fn = DOMAINS["natural"].configured({"augment_on": augment_on}).views("two_views", side)
 
     def run() -> list:
         views = [view_fn({"image": image}) for image in images]
@@ -55,8 +55,8 @@ def per_item_views(images: list[torch.Tensor], augment_on: str, side: int) -> Ca
 
 def batch_colour(images: list[torch.Tensor], side: int, device: torch.device) -> Callable[[], list]:
     """The colour stages on the batch's two views (already cropped and flipped), on ``device``."""
-    natural = DOMAINS["natural"]()
-    natural.views("two_views", side, {"augment_on": "device"})
+    natural = DOMAINS["natural"].configured({"augment_on": "device"})
+    natural.views("two_views", side)
     views = per_item_views(images, "device", side)()  # pinned below: the copy a CUDA loader makes
     if device.type == "cuda":
         views = [{"image": view["image"].pin_memory()} for view in views]

@@ -28,7 +28,6 @@ from pydicom.uid import (
 from rich.console import Console
 from rich.table import Table
 from sslcli.domains import BadItemError
-from sslcli.domains.medical import MedicalSettings
 from sslcli.domains.medical.sample import pydicom_test_files
 
 from sslcli.registry import DOMAINS
@@ -90,7 +89,7 @@ def main() -> None:
     parser.add_argument("--window", default="auto")
     args = parser.parse_args()
     domain = DOMAINS["medical"]()
-    domain.settings = MedicalSettings(window=args.window)
+    domain.configure(domain.parse_options({"window": args.window}))
     table = Table(title=f"medical decode + window ({args.window}), one process, best of {args.repeats}")
     for column in ("data", "slices", "slices/s", "MPix/s"):
         table.add_column(column, justify="left" if column == "data" else "right")

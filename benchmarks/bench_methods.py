@@ -31,7 +31,7 @@ from sslcli.data.skips import SkipLog
 from sslcli.engine.features import feature_batches
 from sslcli.engine.launch import pretrain
 from sslcli.engine.setup import resolve_device
-from sslcli.jobs.encoder import load_encoder, random_init_encoder
+from sslcli.jobs.encoder import open_trained_run, random_init_encoder, trained_encoder
 from sslcli.jobs.evaluate import labelled_items
 from sslcli.registry import DOMAINS, METHODS
 from sslcli.scoring.knn import knn_predict
@@ -101,11 +101,12 @@ def run_method(
     start = time.perf_counter()
     pretrain(config, False, Console(quiet=True))
     seconds = time.perf_counter() - start
-    encoder, saved, _ = load_encoder(root / name)
+    run = open_trained_run(root / name)
+    (encoder, _), saved = trained_encoder(run), run.config
     device = resolve_device(args.device)
     if saved.backbone not in baselines:  # the random-init twin depends only on architecture and seed
         baselines[saved.backbone] = knn_accuracy(
-            random_init_encoder(saved), saved.input_size, device, args.bank_items
+            random_init_encoder(run), saved.input_size, device, args.bank_items
         )
     return (
         knn_accuracy(encoder, saved.input_size, device, args.bank_items),

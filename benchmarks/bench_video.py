@@ -78,10 +78,9 @@ def write_sounding_videos(folder: Path, videos: int, seconds: float) -> Path:
 
 def clip_rate(folder: Path, domain_name: str = "video") -> tuple[float, int]:
     """(segments per second through load + one view, segments), after one warm-up pass."""
-    domain = DOMAINS[domain_name]()
-    domain.configure({"segment_s": SEGMENT_S})
+    domain = DOMAINS[domain_name].configured({"segment_s": SEGMENT_S})
     items = domain.discover(folder)
-    view = domain.views("one_view", 112, {})
+    view = domain.views("one_view", 112)
     view(domain.load(items[0]))
     start = time.perf_counter()
     for item in items:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from sslcli.domains.discovery import Item, refusing_unusable
 from sslcli.domains.inputs import InputSpec
-from sslcli.domains.options import MultiCropOptions, ViewOptions
+from sslcli.domains.options import MultiCropOptions
+from typing_extensions import Self
 
 
 class DomainError(Exception):
@@ -66,9 +68,15 @@ GLOBAL_CROPS = 2
 class Domain(ABC):
     """A modality: how its files are found, decoded into a canonical tensor and augmented.
 
-    Every subclass's ``load`` is wrapped so that ``refuse_unusable`` runs before it: an item found
-    unusable at discovery, or whose path is now a FIFO or a broken link, never reaches a decoder.
+    A run uses one instance: built, configured with its typed ``Options`` (``configured``: the run's
+    ``views`` table parsed once) and bound to the run directory (``bind_run``), then handed to every
+    builder and job. Every subclass's ``load`` is wrapped so that ``refuse_unusable`` runs before it:
+    an item found unusable at discovery, or whose path is now a FIFO or a broken link, never reaches
+    a decoder.
     """
+
+    # every ``views`` option the domain takes: a ``ViewOptions`` model, multi-crop's fields included
+    Options: type[MultiCropOptions] = MultiCropOptions
 
     name: str
     description: str
@@ -79,6 +87,32 @@ class Domain(ABC):
     # writes them, not even as a class label guessed from a sub-folder.
     identifying_paths: bool = False
 
+    def __init__(self) -> None:
+        self.options = self.Options()
+
+    @classmethod
+    def parse_options(cls, options: Mapping[str, Any]) -> MultiCropOptions:
+        """The ``views`` table as ``Options``: an unknown name is a ``ValueError`` listing the valid
+        ones, a bad value pydantic's ``ValidationError`` naming the field."""
+        known = cls.Options.model_fields
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            valid = ", ".join(sorted(known))
+            raise ValueError(f"unknown view option(s) {', '.join(unknown)}; valid: {valid}")
+        return cls.Options.model_validate_json(json.dumps(dict(options)))
+
+    def configure(self, options: MultiCropOptions) -> None:
+        """Take the run's typed options (subclasses derive from them what shapes ``inputs`` and
+        loading, e.g. the frames per clip)."""
+        self.options = options
+
+    @classmethod
+    def configured(cls, options: Mapping[str, Any] | None = None) -> Self:
+        """A new instance configured with ``options`` (a ``views`` table), parsed once."""
+        domain = cls()
+        domain.configure(cls.parse_options(options or {}))
+        return domain
+
     @abstractmethod
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         """The named inputs of this domain's samples at ``input_size`` (e.g. ``{"image": ...}``)."""
@@ -88,54 +122,60 @@ class Domain(ABC):
         """Every candidate file under ``root`` (recursively), sorted by ``rel_path``."""
 
     @abstractmethod
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs: Collection[str] | None = None) -> Sample:
         """Decode ``item`` into its sample (canonical tensors keyed like ``inputs``); raise
-        ``BadItemError`` with a reason."""
+        ``BadItemError`` with a reason. ``inputs``: the names wanted (None: every one); a domain of
+        several inputs decodes only those (embedding a clip's sound reads no frames)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "load" in vars(cls):
             cls.load = refusing_unusable(cls.load)
 
-    def augment(self, input_size: int, options: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def augment(self, input_size: int, options: MultiCropOptions) -> Callable[[torch.Tensor], torch.Tensor]:
         """The modality's random augmentation: canonical tensor -> one normalised view of ``input_size``.
 
-        ``options`` are the run's validated ``views`` options (``check_views``). Every domain of one
-        input implements it; a domain whose samples hold several overrides ``views`` instead.
+        ``options`` are the domain's (``self.options``, or a multi-crop variant of them). Every domain
+        of one input implements it; a domain whose samples hold several overrides ``views`` instead.
         """
         raise NotImplementedError(f"domain {self.name!r} makes its views in views()")
 
-    def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
+    def views(self, family: str, input_size: int) -> ViewFn:
         """The views a method family needs from one sample (see ``VIEW_FAMILIES``): ``augment``, or
         the eval transform, applied to its input. A domain whose samples hold several inputs (a clip
         and its sound) overrides this and ``eval_views``."""
-        self.check_views(options)
         if family == "two_views":
-            augment = self.augment(input_size, options)
+            augment = self.augment(input_size, self.options)
             return lambda sample: [each_input(augment, sample), each_input(augment, sample)]
         if family == "one_view":
-            augment = self.augment(input_size, options)
+            augment = self.augment(input_size, self.options)
             return lambda sample: [each_input(augment, sample)]
         if family == "plain":
             plain = self.eval_views(input_size)
             return lambda sample: [plain(sample)]
         if family == "multi_crop":
-            return self.multi_crop_views(input_size, options)
+            return self.multi_crop_views(input_size)
         raise ValueError(
             f"domain {self.name!r} has no {family!r} views; families: {', '.join(VIEW_FAMILIES)}"
         )
 
-    def multi_crop_views(self, input_size: int, options: dict[str, Any]) -> ViewFn:
-        """``GLOBAL_CROPS`` crops at ``input_size``, then the local crops (see ``MultiCropOptions``)."""
-        crop = MultiCropOptions.parse(options)
-        rest = {k: v for k, v in options.items() if k not in MultiCropOptions.model_fields}
+    def multi_crop_views(self, input_size: int) -> ViewFn:
+        """``GLOBAL_CROPS`` crops at ``input_size``, then the local crops (see ``MultiCropOptions``),
+        each drawn with the multi-crop scale as its ``crop_scale`` where the domain has one."""
+        crop = self.options
         local_size = crop.local_size or max(8, round(input_size * 96 / 224))
-        global_view = self.augment(input_size, {**rest, "crop_scale": crop.global_scale})
-        local_view = self.augment(local_size, {**rest, "crop_scale": crop.local_scale})
+        global_view = self.augment(input_size, self.with_crop_scale(crop.global_scale))
+        local_view = self.augment(local_size, self.with_crop_scale(crop.local_scale))
         return lambda sample: (
             [each_input(global_view, sample) for _ in range(GLOBAL_CROPS)]
             + [each_input(local_view, sample) for _ in range(crop.local_crops)]
         )
+
+    def with_crop_scale(self, scale: tuple[float, float]) -> MultiCropOptions:
+        """The domain's options with ``crop_scale`` set to ``scale`` (unchanged if it has none)."""
+        if "crop_scale" not in self.Options.model_fields:
+            return self.options
+        return self.options.model_copy(update={"crop_scale": scale})
 
     def use_device(self, device: torch.device) -> None:
         """Optional: learn the training device before ``views`` is called (a domain may then move some
@@ -165,39 +205,14 @@ class Domain(ABC):
         recorded beyond the inputs' shapes."""
         return {name: {} for name in self.inputs(input_size)}
 
-    def option_models(self) -> list[type[ViewOptions]]:
-        """The models whose fields are this domain's ``views`` options, besides ``MultiCropOptions``."""
-        return []
-
-    def check_views(self, options: dict[str, Any]) -> None:
-        """Every key of ``options`` is a field of one of the domain's option models, and every model
-        validates its fields (``ValidationError`` naming them)."""
-        models = [*self.option_models(), MultiCropOptions]
-        known = {name for model in models for name in model.model_fields}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown view option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
-            )
-        for model in models:
-            model.parse(options)
-
-    def configure(self, options: dict[str, Any]) -> None:
-        """Optional: apply the run's view options that shape ``inputs`` and loading (mel bands, frames
-        per clip), so encoders and methods are built for the inputs the run will produce; called
-        before ``bind_run``."""
-        return None
-
     def discovery_options(self) -> Any:
         """Optional: the configured options ``discover`` depends on (e.g. the segment length), so a
         run finds its items again only when its recipe changes them; None: it depends on none."""
         return None
 
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt).
-
-        ``options`` are the run's view options; ``create`` is True when the run is being created.
-        """
+    def bind_run(self, run_dir: Path, create: bool) -> None:
+        """Optional: keep per-run state in ``run_dir`` before discovery (the medical domain's id salt);
+        ``create`` is True when the run is being created."""
         return None
 
     def save_run_state(self, run_dir: Path) -> None:

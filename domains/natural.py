@@ -8,7 +8,7 @@ workers), or on whole batches on the training device (``batch_views``) after a p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,7 +22,14 @@ from sslcli.domains.digits_sample import materialise_digits
 from sslcli.domains.discovery import DIRECTORY, BadItemError, discover_files
 from sslcli.domains.inputs import ChannelNormalisation
 from sslcli.domains.natural_recipe import folder_recipe
-from sslcli.domains.options import CropScale, NonNegative, PositiveRange, Probability, ViewOptions
+from sslcli.domains.options import (
+    CropScale,
+    MultiCropOptions,
+    NonNegative,
+    PositiveRange,
+    Probability,
+    ViewOptions,
+)
 from torchvision.transforms import v2
 
 # the first command (README): pretrain and eval of the built-in digits within 6 minutes on 2 CPU cores
@@ -150,54 +157,55 @@ def simclr_transform(input_size: int, opts: SimCLRViewOptions) -> v2.Compose:
     )
 
 
+class NaturalOptions(SimCLRViewOptions, AugmentOnOptions, MultiCropOptions):
+    """Every ``views`` option of natural images."""
+
+
 class NaturalDomain(Domain):
+    Options = NaturalOptions
     name = "natural"
     description = "photos and other RGB/grayscale images (jpg, png, bmp, tiff, webp; 8/16-bit)"
     default_input_size = 224
     default_backbone = "resnet18"
 
     def __init__(self) -> None:
+        super().__init__()
         self.device = torch.device("cpu")  # the training device (``use_device``)
         self.batch_views: BatchColourViews | None = None  # set by ``views`` when colour runs there
 
     def use_device(self, device: torch.device) -> None:
         self.device = device
 
-    def on_device(self, options: dict[str, Any]) -> bool:
+    def on_device(self) -> bool:
         """Whether the run's colour stages run on the training device (``AugmentOnOptions``)."""
-        place = AugmentOnOptions.parse(options).augment_on
+        place = self.options.augment_on
         return place == "device" or (place == "auto" and self.device.type == "cuda")
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         size = (input_size, input_size)
         return {"image": InputSpec("image2d", 3, size, colour=True, normalisation=IMAGENET)}
 
-    def option_models(self) -> list[type[ViewOptions]]:
-        return [SimCLRViewOptions, AugmentOnOptions]
-
     def discover(self, root: Path) -> list[Item]:
         # every entry named like an image: a directory, FIFO or broken link among them becomes an item
         # whose load says why (counted as skipped), never silently dropped
         return [entry.item(DIRECTORY) for entry in discover_files(root, IMAGE_SUFFIXES)]
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs: Collection[str] | None = None) -> Sample:
         return {"image": read_image(item.path)}  # (C, H, W)
 
-    def views(self, family: str, input_size: int, options: dict[str, Any]):
+    def views(self, family: str, input_size: int):
         """The base class's views; when the colour stages run on the device, the augmenting families'
         views are crop and flip only, and ``batch_augment`` finishes them there."""
-        view_fn = super().views(family, input_size, options)
+        view_fn = super().views(family, input_size)
         self.batch_views = None
-        if family != "plain" and self.on_device(options):
-            opts = SimCLRViewOptions.parse(options)
-            self.batch_views = BatchColourViews(opts, IMAGENET_MEAN, IMAGENET_STD)
+        if family != "plain" and self.on_device():
+            self.batch_views = BatchColourViews(self.options, IMAGENET_MEAN, IMAGENET_STD)
         return view_fn
 
-    def augment(self, input_size: int, options: dict[str, Any]) -> v2.Compose:
-        opts = SimCLRViewOptions.parse(options)
-        if self.on_device(options):
-            return v2.Compose(crop_flip(input_size, opts))  # (3, S, S) in [0, 1], not normalised
-        return simclr_transform(input_size, opts)
+    def augment(self, input_size: int, options: NaturalOptions) -> v2.Compose:
+        if self.on_device():
+            return v2.Compose(crop_flip(input_size, options))  # (3, S, S) in [0, 1], not normalised
+        return simclr_transform(input_size, options)
 
     def batch_augment(self, views: list[Sample]) -> list[Sample]:
         """The colour stages on each view's batch (3-channel, any side: multi-crop's local crops too)."""

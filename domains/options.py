@@ -1,18 +1,17 @@
 """Typed view options shared by the domains (pydantic).
 
-A domain's ``views`` options are the fields of its option models (``Domain.option_models``). Models
-are strict (``16.5`` is no integer, ``"0.5"`` no number) and read values as JSON, as they come from a
+A domain's ``views`` options are the fields of its ``Domain.Options`` model, which combines the
+models below and the domain's own (parsed once per run: ``Domain.parse_options``). Models are
+strict (``16.5`` is no integer, ``"0.5"`` no number) and read values as JSON, as they come from a
 config file, so lists stand for tuples. A bad value raises pydantic's ``ValidationError`` (a
 ``ValueError``) naming the field; the engine reports it on one line before a run directory exists.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from typing_extensions import Self
 
 
 def _ordered(bounds: tuple[float, float]) -> tuple[float, float]:
@@ -34,12 +33,6 @@ class ViewOptions(BaseModel):
     """Base of the option models: strict, unknown names refused, immutable."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @classmethod
-    def parse(cls, options: dict[str, Any]) -> Self:
-        """This model's fields out of ``options`` (other keys belong to other models), validated."""
-        own = {name: value for name, value in options.items() if name in cls.model_fields}
-        return cls.model_validate_json(json.dumps(own))
 
 
 class MultiCropOptions(ViewOptions):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +37,7 @@ from sslcli.domains.base import (
     segment_bounds,
 )
 from sslcli.domains.discovery import BadItemError, Entry, discover_files, refuse_unusable
-from sslcli.domains.options import ViewOptions
+from sslcli.domains.options import MultiCropOptions, ViewOptions
 from typing_extensions import Self
 
 STATS_FILE = "audio_normalisation.json"
@@ -160,7 +160,12 @@ def front_end(settings: FrontEndSettings) -> LogMel:
     )
 
 
+class AudioOptions(AudioSettings, AudioViewOptions, MultiCropOptions):
+    """Every ``views`` option of recordings."""
+
+
 class AudioDomain(Domain):
+    Options = AudioOptions
     name = "audio"
     description = "recordings (wav, flac, ogg, mp3) as log-mel spectrograms, 16 kHz mono"
     default_input_size = 96
@@ -168,30 +173,23 @@ class AudioDomain(Domain):
     default_backbone = "spec_cnn"
 
     def __init__(self) -> None:
-        self.settings = AudioSettings()
-        self.view_options = AudioViewOptions()
+        super().__init__()
         self.normalisation: Normalisation | None = None  # measured on discovery, or the run's
 
-    def configure(self, options: dict[str, Any]) -> None:
-        self.settings, self.view_options = AudioSettings.parse(options), AudioViewOptions.parse(options)
-
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+    def bind_run(self, run_dir: Path, create: bool) -> None:
         self.normalisation = read_normalisation(run_dir, create) or self.normalisation
 
     def save_run_state(self, run_dir: Path) -> None:
         save_normalisation(run_dir, self.normalisation)
 
     def discovery_options(self) -> float:
-        return self.settings.segment_s
-
-    def option_models(self) -> list[type[ViewOptions]]:
-        return [AudioSettings, AudioViewOptions]
+        return self.options.segment_s
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
-        return {"spectrogram": InputSpec("spectrogram", 1, (self.settings.n_mels, input_size))}
+        return {"spectrogram": InputSpec("spectrogram", 1, (self.options.n_mels, input_size))}
 
     def discover(self, root: Path) -> list[Item]:
-        entries, segment_s = discover_files(root, AUDIO_SUFFIXES), self.settings.segment_s
+        entries, segment_s = discover_files(root, AUDIO_SUFFIXES), self.options.segment_s
         items = [item for entry in entries for item in segments(entry, segment_s)]
         if self.normalisation is None and items:
             self.normalisation = measure_items(items, self.log_mel)
@@ -199,21 +197,19 @@ class AudioDomain(Domain):
 
     def log_mel(self, item: Item) -> torch.Tensor:
         """The clip's log-mel power in dB (1, n_mels, frames), not normalised."""
-        waveform = read_waveform(item.path, self.settings.sample_rate, item.span())
-        return front_end(self.settings)(waveform)
+        waveform = read_waveform(item.path, self.options.sample_rate, item.span())
+        return front_end(self.options)(waveform)
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs: Collection[str] | None = None) -> Sample:
         normalisation = self.normalisation or Normalisation()
         return {"spectrogram": normalisation.apply(self.log_mel(item))}  # (1, n_mels, frames)
 
-    def augment(self, input_size: int, options: dict[str, Any]) -> AudioAugment:
-        return AudioAugment(
-            input_size, AudioViewOptions.parse(options), self.normalisation or Normalisation()
-        )
+    def augment(self, input_size: int, options: AudioOptions) -> AudioAugment:
+        return AudioAugment(input_size, options, self.normalisation or Normalisation())
 
     def batch_augment(self, views: list[Sample]) -> list[Sample]:
         """BYOL-A's mixup of each view with another item's (``mix_batch``), on the training device."""
-        ratio, norm = self.view_options.mixup_ratio, self.normalisation or Normalisation()
+        ratio, norm = self.options.mixup_ratio, self.normalisation or Normalisation()
         return [{"spectrogram": mix_batch(view["spectrogram"], ratio, norm)} for view in views]
 
     def eval_transform(self, input_size: int):
@@ -223,7 +219,7 @@ class AudioDomain(Domain):
         return middle
 
     def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
-        record = log_mel_record(self.settings, self.normalisation or Normalisation(), input_size)
+        record = log_mel_record(self.options, self.normalisation or Normalisation(), input_size)
         return {"spectrogram": record}
 
     def builtin_sample(self) -> tuple[Path, Path]:

@@ -12,7 +12,7 @@ their own time shifts, which would break the sync). Embed and eval take the midd
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from sslcli.domains.audiovisual.soundtrack import read_soundtrack
 from sslcli.domains.base import SAMPLE_CPU_BUDGET_S, Domain, InputSpec, Item, Sample, ViewFn
 from sslcli.domains.discovery import discover_files
 from sslcli.domains.natural import IMAGENET
-from sslcli.domains.options import CropScale, ViewOptions
+from sslcli.domains.options import CropScale, MultiCropOptions, ViewOptions
 from sslcli.domains.video.domain import VideoStretch, video_stretches
 from sslcli.domains.video.reading import VIDEO_SUFFIXES, read_frames
 from sslcli.domains.video.views import (
@@ -69,7 +69,14 @@ class SoundtrackViewOptions(AudioViewOptions):
     shift_frames: Annotated[int, Field(ge=0)] = 0
 
 
+class AudioVisualOptions(
+    AudioVisualSettings, FrontEndSettings, ClipViewOptions, SoundtrackViewOptions, MultiCropOptions
+):
+    """Every ``views`` option of videos with sound."""
+
+
 class AudioVisualDomain(Domain):
+    Options = AudioVisualOptions
     name = "audiovisual"
     description = "videos with sound: a clip and the log-mel of the same seconds, one encoder each"
     default_input_size = 112
@@ -77,44 +84,38 @@ class AudioVisualDomain(Domain):
     default_backbone = f"{VIDEO}=resnet18,{AUDIO}=spec_cnn"
 
     def __init__(self) -> None:
-        self.settings, self.audio = AudioVisualSettings(), FrontEndSettings()
+        super().__init__()
         self.normalisation: Normalisation | None = None  # measured on discovery, or the run's
 
-    def configure(self, options: dict[str, Any]) -> None:
-        self.settings, self.audio = AudioVisualSettings.parse(options), FrontEndSettings.parse(options)
-
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
+    def bind_run(self, run_dir: Path, create: bool) -> None:
         self.normalisation = read_normalisation(run_dir, create) or self.normalisation
 
     def save_run_state(self, run_dir: Path) -> None:
         save_normalisation(run_dir, self.normalisation)
 
     def discovery_options(self) -> float:
-        return self.settings.segment_s
-
-    def option_models(self) -> list[type[ViewOptions]]:
-        return [AudioVisualSettings, FrontEndSettings, ClipViewOptions, SoundtrackViewOptions]
+        return self.options.segment_s
 
     @property
     def step_s(self) -> float:
         """Seconds between a clip's frames."""
-        return self.settings.clip_s / self.settings.frames
+        return self.options.clip_s / self.options.frames
 
     @property
     def audio_frames(self) -> int:
         """Log-mel frames of one window."""
-        return round(self.settings.clip_s * 1000 / self.audio.hop_ms)
+        return round(self.options.clip_s * 1000 / self.options.hop_ms)
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         return {
             VIDEO: InputSpec(
-                "clip", 3, (self.settings.frames, input_size, input_size), colour=True, normalisation=IMAGENET
+                "clip", 3, (self.options.frames, input_size, input_size), colour=True, normalisation=IMAGENET
             ),
-            AUDIO: InputSpec("spectrogram", 1, (self.audio.n_mels, self.audio_frames)),
+            AUDIO: InputSpec("spectrogram", 1, (self.options.n_mels, self.audio_frames)),
         }
 
     def discover(self, root: Path) -> list[Item]:
-        entries, segment_s = discover_files(root, VIDEO_SUFFIXES), self.settings.segment_s
+        entries, segment_s = discover_files(root, VIDEO_SUFFIXES), self.options.segment_s
         items = [item for entry in entries for item in video_stretches(entry, segment_s)]
         if self.normalisation is None and items:
             self.normalisation = measure_items(items, self.log_mel)
@@ -127,26 +128,38 @@ class AudioVisualDomain(Domain):
         """The item's soundtrack as log-mel power in dB (1, n_mels, F), not normalised; a silent stretch
         is a bad item, as in the audio domain."""
         start, end = self.span(item)
-        waveform = read_soundtrack(item.path, start, end, self.audio.sample_rate)  # (S,)
-        return front_end(self.audio)(refuse_silence(waveform, whole=end is None))
+        waveform = read_soundtrack(item.path, start, end, self.options.sample_rate)  # (S,)
+        return front_end(self.options)(refuse_silence(waveform, whole=end is None))
 
-    def load(self, item: Item) -> Sample:
-        """{"video": uint8 (N, 3, H, W) every ``step_s``, "audio": normalised log-mel (1, M, F)}; a
-        stretch holding fewer than ``frames`` frames is a bad item, as in the video domain."""
-        audio = (self.normalisation or Normalisation()).apply(self.log_mel(item))
-        start, end, short_side = *self.span(item), self.settings.short_side
-        frames = read_frames(item.path, start, end, self.step_s, short_side, min_frames=self.settings.frames)
-        return {VIDEO: frames, AUDIO: audio}
+    def load(self, item: Item, inputs: Collection[str] | None = None) -> Sample:
+        """{"video": uint8 (N, 3, H, W) every ``step_s``, "audio": normalised log-mel (1, M, F)}, or the
+        ``inputs`` asked for only; a stretch holding fewer than ``frames`` frames is a bad item, as in
+        the video domain."""
+        wanted, sample = (VIDEO, AUDIO) if inputs is None else inputs, {}
+        if AUDIO in wanted:
+            sample[AUDIO] = (self.normalisation or Normalisation()).apply(self.log_mel(item))
+        if VIDEO in wanted:
+            start, end, short_side = *self.span(item), self.options.short_side
+            frames = self.options.frames
+            sample[VIDEO] = read_frames(item.path, start, end, self.step_s, short_side, min_frames=frames)
+        return sample
 
     def window(self, sample: Sample, start: int, clip_view, audio_view) -> Sample:
-        """The clip of ``sample`` starting at frame ``start`` and the log-mel of the same seconds."""
-        first = round(start * self.step_s * 1000 / self.audio.hop_ms)  # the window's first log-mel frame
-        log_mel = fit_frames(sample[AUDIO], first + self.audio_frames, 0)[..., first:]  # (1, M, frames)
-        return {VIDEO: clip_view(sample[VIDEO], start), AUDIO: audio_view(log_mel)}
+        """The clip of ``sample`` starting at frame ``start`` and the log-mel of the same seconds (of
+        the two, those the sample holds)."""
+        window = {}
+        if VIDEO in sample:
+            window[VIDEO] = clip_view(sample[VIDEO], start)
+        if AUDIO in sample:
+            first = round(
+                start * self.step_s * 1000 / self.options.hop_ms
+            )  # the window's first log-mel frame
+            log_mel = fit_frames(sample[AUDIO], first + self.audio_frames, 0)[..., first:]  # (1, M, frames)
+            window[AUDIO] = audio_view(log_mel)
+        return window
 
-    def views(self, family: str, input_size: int, options: dict[str, Any]) -> ViewFn:
+    def views(self, family: str, input_size: int) -> ViewFn:
         """``one_view``: one window at a random start, each input augmented by its domain's views."""
-        self.check_views(options)
         if family == "plain":
             plain = self.eval_views(input_size)
             return lambda sample: [plain(sample)]
@@ -154,9 +167,9 @@ class AudioVisualDomain(Domain):
             raise ValueError(
                 f"domain {self.name!r} makes one window of both inputs (one_view), not {family!r}"
             )
-        frames, norm = self.settings.frames, self.normalisation or Normalisation()
-        clip = ClipAugment(frames, input_size, ClipViewOptions.parse(options))
-        audio = AudioAugment(self.audio_frames, SoundtrackViewOptions.parse(options), norm)
+        frames, norm = self.options.frames, self.normalisation or Normalisation()
+        clip = ClipAugment(frames, input_size, self.options)
+        audio = AudioAugment(self.audio_frames, self.options, norm)
 
         def random_window(sample: Sample) -> list[Sample]:
             start = int(torch.randint(0, max(sample[VIDEO].shape[0] - frames, 0) + 1, ()))
@@ -165,18 +178,24 @@ class AudioVisualDomain(Domain):
         return random_window
 
     def eval_views(self, input_size: int):
-        clip = MiddleClip(self.settings.frames, input_size)
+        clip = MiddleClip(self.options.frames, input_size)
 
         def middle_window(sample: Sample) -> Sample:
-            start = middle_start(sample[VIDEO].shape[0], self.settings.frames)
+            if VIDEO in sample:
+                start = middle_start(sample[VIDEO].shape[0], self.options.frames)
+            else:  # the sound alone (loaded without its frames): the middle of its log-mel
+                log_mel_frames = sample[AUDIO].shape[-1]
+                start = int(
+                    middle_start(log_mel_frames, self.audio_frames) * self.options.hop_ms / 1000 / self.step_s
+                )
             return self.window(sample, start, clip.at, lambda log_mel: log_mel)
 
         return middle_window
 
     def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
-        s = self.settings
+        s = self.options
         decode = f"a frame every {self.step_s:g} s, short side {s.short_side} px"
-        audio = log_mel_record(self.audio, self.normalisation or Normalisation(), self.audio_frames)
+        audio = log_mel_record(self.options, self.normalisation or Normalisation(), self.audio_frames)
         audio["frames"] = f"{self.audio_frames} frames from the clip's first frame (the same {s.clip_s} s)"
         return {VIDEO: middle_clip_record(s.frames, input_size, decode), AUDIO: audio}
 

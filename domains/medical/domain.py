@@ -20,7 +20,7 @@ The three channels keep ImageNet-style backbones usable unchanged.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +40,7 @@ from sslcli.domains.medical.views import (
     medical_transform,
 )
 from sslcli.domains.medical.window import WINDOW_MODES, to_canonical
-from sslcli.domains.options import ViewOptions
+from sslcli.domains.options import MultiCropOptions, ViewOptions
 from typing_extensions import Self
 
 SAMPLE_MODES = ("2d", "2.5d")
@@ -57,6 +57,10 @@ class MedicalSettings(ViewOptions):
         if self.window == "multi" and self.sample == "2.5d":
             raise ValueError("window 'multi' and sample '2.5d' both fill the three channels; choose one")
         return self
+
+
+class MedicalOptions(MedicalSettings, MedicalViewOptions, MultiCropOptions):
+    """Every ``views`` option of DICOM images."""
 
 
 # unbound instances (library use) share one random salt per process: ids not mappable back
@@ -76,6 +80,7 @@ def neighbour_frame(slice_: Slice | None, centre: Frame) -> Frame:
 
 
 class MedicalDomain(Domain):
+    Options = MedicalOptions
     name = "medical"
     description = "DICOM (CT, MR, CR, US, NM, ...; JPEG, JPEG-LS, JPEG 2000, RLE; multi-frame), hashed ids"
     default_input_size = 224
@@ -83,20 +88,17 @@ class MedicalDomain(Domain):
     identifying_paths = True
 
     def __init__(self) -> None:
+        super().__init__()
         self.salt = PROCESS_SALT  # ``bind_run`` sets the run's own
-        self.settings = MedicalSettings()
 
-    def bind_run(self, run_dir: Path, options: dict[str, Any], create: bool) -> None:
-        self.salt, self.settings = run_salt(run_dir, create), MedicalSettings.parse(options)
+    def bind_run(self, run_dir: Path, create: bool) -> None:
+        self.salt = run_salt(run_dir, create)
 
     def save_run_state(self, run_dir: Path) -> None:
         save_salt(run_dir, self.salt)
 
     def keyed_fingerprint(self, text: str) -> str:
         return item_hash(self.salt, text)
-
-    def option_models(self) -> list[type[ViewOptions]]:
-        return [MedicalSettings, MedicalViewOptions]
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
         # three channels of window units (one window replicated, three windows, or 2.5-D slices)
@@ -105,18 +107,18 @@ class MedicalDomain(Domain):
     def discover(self, root: Path) -> list[Item]:
         return discover_dicom(root, self.salt)
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs: Collection[str] | None = None) -> Sample:
         if not isinstance(item, DicomItem):
             raise BadItemError("not a DICOM item")
         centre = read_frame(item.path, item.frame)
         neighbours = []
-        if self.settings.sample == "2.5d" and not centre.colour:
+        if self.options.sample == "2.5d" and not centre.colour:
             neighbours = [neighbour_frame(slice_, centre) for slice_ in item.neighbours]
-        canonical = to_canonical(centre, neighbours, self.settings.window)  # (3, H, W) window units
+        canonical = to_canonical(centre, neighbours, self.options.window)  # (3, H, W) window units
         return {"image": torch.from_numpy(canonical)}
 
-    def augment(self, input_size: int, options: dict[str, Any]):
-        return medical_transform(input_size, MedicalViewOptions.parse(options))
+    def augment(self, input_size: int, options: MedicalOptions):
+        return medical_transform(input_size, options)
 
     def eval_transform(self, input_size: int):
         return medical_eval_transform(input_size)
@@ -124,7 +126,7 @@ class MedicalDomain(Domain):
     def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
         decode = (
             "DICOM frame (modality LUT; CT in HU) to window units, 0 and 1 the window's lower and upper "
-            f"edge, unclipped: window {self.settings.window!r}, sample {self.settings.sample!r} "
+            f"edge, unclipped: window {self.options.window!r}, sample {self.options.sample!r} "
             "(2.5d: the channels are the previous, this and the next slice)"
         )
         return {"image": {"decode": decode, **medical_eval_record(input_size)}}

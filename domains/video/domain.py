@@ -13,7 +13,7 @@ stretch holding fewer than ``frames`` source frames (a still picture, a one-fram
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +22,7 @@ from pydantic import Field
 from sslcli.domains.base import SAMPLE_CPU_BUDGET_S, Domain, InputSpec, Item, Sample, segment_bounds
 from sslcli.domains.discovery import Entry, discover_files
 from sslcli.domains.natural import IMAGENET
-from sslcli.domains.options import ViewOptions
+from sslcli.domains.options import MultiCropOptions, ViewOptions
 from sslcli.domains.video.clips_sample import materialise_video_clips
 from sslcli.domains.video.reading import (
     FALLBACK_FPS,
@@ -92,32 +92,28 @@ def sample_step_s(stride: int, fps: float) -> float:
     return max(stride / STRIDE_FPS, 1 / fps)
 
 
+class VideoOptions(VideoSettings, ClipViewOptions, MultiCropOptions):
+    """Every ``views`` option of videos."""
+
+
 class VideoDomain(Domain):
+    Options = VideoOptions
     name = "video"
     description = "videos (mp4, webm, mkv, avi, mov; folders of frame images) as clips, read by time"
     default_input_size = 112
     input_size_unit = f" px, {VideoSettings().frames} frames"  # the default clip
     default_backbone = "resnet18"  # on every frame, averaged: the cheap clip encoder
 
-    def __init__(self) -> None:
-        self.settings = VideoSettings()
-
-    def configure(self, options: dict[str, Any]) -> None:
-        self.settings = VideoSettings.parse(options)
-
     def discovery_options(self) -> tuple[float, float]:
-        return self.settings.segment_s, self.settings.frame_rate
-
-    def option_models(self) -> list[type[ViewOptions]]:
-        return [VideoSettings, ClipViewOptions]
+        return self.options.segment_s, self.options.frame_rate
 
     def inputs(self, input_size: int) -> dict[str, InputSpec]:
-        size = (self.settings.frames, input_size, input_size)
+        size = (self.options.frames, input_size, input_size)
         return {"video": InputSpec("clip", 3, size, colour=True, normalisation=IMAGENET)}
 
     def discover(self, root: Path) -> list[Item]:
         """Video files by extension, and folders holding frame images (one video per folder)."""
-        settings, items = self.settings, []
+        settings, items = self.options, []
         for entry in discover_files(root):
             path, rel = entry.path, entry.rel
             if entry.folder and not path.is_symlink() and (frames := len(frame_files(path))):
@@ -128,25 +124,25 @@ class VideoDomain(Domain):
                 items += video_stretches(entry, settings.segment_s)
         return items
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs: Collection[str] | None = None) -> Sample:
         whole = (0.0, None, FALLBACK_FPS)
         start, end, fps = (item.start_s, item.end_s, item.fps) if isinstance(item, VideoStretch) else whole
-        step_s, short_side = sample_step_s(self.settings.stride, fps), self.settings.short_side
-        clip = self.settings.frames
+        step_s, short_side = sample_step_s(self.options.stride, fps), self.options.short_side
+        clip = self.options.frames
         if item.path.is_dir():
             frames = read_frame_folder(item.path, fps, start, end, step_s, short_side, min_frames=clip)
         else:
             frames = read_frames(item.path, start, end, step_s, short_side, min_frames=clip)
         return {"video": frames}  # (N, 3, H, W)
 
-    def augment(self, input_size: int, options: dict[str, Any]) -> ClipAugment:
-        return ClipAugment(self.settings.frames, input_size, ClipViewOptions.parse(options))
+    def augment(self, input_size: int, options: VideoOptions) -> ClipAugment:
+        return ClipAugment(options.frames, input_size, options)
 
     def eval_transform(self, input_size: int) -> MiddleClip:
-        return MiddleClip(self.settings.frames, input_size)  # (N, 3, H, W) -> (T, 3, S, S)
+        return MiddleClip(self.options.frames, input_size)  # (N, 3, H, W) -> (T, 3, S, S)
 
     def preprocessing(self, input_size: int) -> dict[str, dict[str, Any]]:
-        s = self.settings
+        s = self.options
         decode = (
             f"a frame every {s.stride / STRIDE_FPS:g} s ({s.stride} frames at {STRIDE_FPS:g} fps; a slower "
             f"video: each frame; folders of frames: {s.frame_rate:g} fps), short side {s.short_side}"

@@ -106,17 +106,11 @@ def print_listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ..
 
 
 def domain_options_table(name: str, domains: dict):
-    """The ``views`` options of domain ``name`` (a registered one): the fields of its option models
-    and multi-crop's."""
-    from sslcli.domains.options import MultiCropOptions
+    """The ``views`` options of domain ``name`` (a registered one): the fields of its ``Options``."""
     from sslcli.methods.options import describe_option
 
-    domain = domains[name]()
-    rows = [
-        describe_option(field, model)
-        for model in [*domain.option_models(), MultiCropOptions]
-        for field in model.model_fields
-    ]
+    options = domains[name].Options
+    rows = [describe_option(field, options) for field in options.model_fields]
     return options_table("view options (set in the views table of --config)", rows)
 
 

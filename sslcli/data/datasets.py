@@ -3,7 +3,7 @@ and resumes; every failure of one file's decode or views becomes a ``Skipped`` r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -49,10 +49,17 @@ class ViewDataset(Dataset):
 
 
 class EvalDataset(Dataset):
-    """Indexed by position; returns the deterministically resized sample or a ``Skipped`` record."""
+    """Indexed by position; returns the deterministically resized sample (of ``inputs`` only, where
+    given) or a ``Skipped`` record."""
 
-    def __init__(self, domain: Domain, items: list[Item], transform: Callable[[Sample], Sample]):
-        self.domain, self.items, self.transform = domain, items, transform
+    def __init__(
+        self,
+        domain: Domain,
+        items: list[Item],
+        transform: Callable[[Sample], Sample],
+        inputs: Collection[str] | None = None,
+    ):
+        self.domain, self.items, self.transform, self.inputs = domain, items, transform, inputs
 
     def __len__(self) -> int:
         return len(self.items)
@@ -60,7 +67,8 @@ class EvalDataset(Dataset):
     def __getitem__(self, position: int):
         item = self.items[position]
         try:
-            return position, [self.transform(self.domain.load(item))]
+            sample = self.domain.load(item) if self.inputs is None else self.domain.load(item, self.inputs)
+            return position, [self.transform(sample)]
         except Exception as err:
             return position, Skipped(
                 item.item_id, skip_reason(err, self.domain), self.domain.describe_item(item)

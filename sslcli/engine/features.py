@@ -64,7 +64,8 @@ def feature_batches(
     ``input_name`` picks the input the encoder takes where samples hold several (a clip and its sound);
     with ``whole_sample`` the encoder takes every input, as a dict by name.
     """
-    dataset = EvalDataset(domain, items, domain.eval_views(input_size))
+    inputs = None if input_name is None else (input_name,)  # decode only the input embedded
+    dataset = EvalDataset(domain, items, domain.eval_views(input_size), inputs)
     order = list(range(start, len(items)))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     loader = make_loader(dataset, batches, num_workers, device.type == "cuda")

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from sslcli.config import PretrainConfig
+from sslcli.engine.domain_setup import bound_domain
 from sslcli.engine.run_record import check_same_data, read_run_record
-from sslcli.engine.setup import RunPlan, bound_domain, plan_run
+from sslcli.engine.setup import RunPlan, plan_run
 from sslcli.errors import UserError
 from sslcli.run_dir import CONFIG, folder_state, start_refusal
 

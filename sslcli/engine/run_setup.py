@@ -63,7 +63,7 @@ class PreparedRun:
         self.device = local_device(resolve_device(self.config.device), self.world)
         torch.set_num_threads(self.config.threads)  # before any op: CPU results depend on the count
         self.init_report: InitReport | None = None  # what --init loaded into a new run
-        self.method: Method = build_method(self.config, self._load_init).to(self.device)
+        self.method: Method = build_method(self.config, self.plan.domain, self._load_init).to(self.device)
         self.init_record = self.init_report.record() if self.init_report else opened.record.get("init")
         channels_last_convolutions(self.method)
         self.state = TrainState()
@@ -82,13 +82,13 @@ class PreparedRun:
         self.optimizer = make_optimizer(self.method, config.optimizer, config.lr, config.weight_decay)
         self.plan.domain.use_device(self.device)  # before its views: it may augment batches there
         try:
-            view_fn = self.plan.domain.views(self.method.family, config.input_size, config.views)
+            view_fn = self.plan.domain.views(self.method.family, config.input_size)
         except (TypeError, ValueError) as err:
             raise UserError(f"view options: {err}") from None
         self.dataset = ViewDataset(self.plan.domain, self.items, view_fn, config.seed)
         if not self.resume and self.world.is_main:  # the other ranks take rank 0's batch
             fit.to_device(self.method, self.dataset, len(self.items), self.device, self.autocast)
-        self.config = self.plan.config = fit.config
+        self.config = fit.config  # the run's from here on (the plan keeps what planning resolved)
         opened.notes.extend(fit.notes)
         # how the step's memory was planned (config.json): a resumed run's as recorded, a new run's fit
         self.memory_record = fit.memory_record or opened.record.get("memory")

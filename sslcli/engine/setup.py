@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 from pydantic import ValidationError
 
-from sslcli.catalog import fitting_default, unsupported_text
 from sslcli.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CPU_BUDGET_S,
@@ -21,12 +20,12 @@ from sslcli.config import (
 from sslcli.data_root import data_root_problem, describe_data_root
 from sslcli.distributed import current_world
 from sslcli.domains import Domain, DomainError, InputSpec, Item
+from sslcli.engine.domain_setup import configure_domain, lookup_method, with_method
 from sslcli.engine.run_record import data_set_record
 from sslcli.errors import UserError
 from sslcli.methods import Method
 from sslcli.methods.options import options_model, validate_options
 from sslcli.models import build_encoder
-from sslcli.registry import DOMAINS, METHODS
 
 
 @dataclass
@@ -39,57 +38,6 @@ class RunPlan:
     data_set: dict  # what config.json records of the data (``run_record.data_set_record``)
     lr_scales_with_batch: bool = False  # the user gave no lr: it is scaled with the batch if that changes
     batch_chosen: bool = False  # the user gave the batch size (a recipe's may be split to fit memory)
-
-
-def lookup_domain(name: str) -> Domain:
-    try:
-        return DOMAINS[name]()
-    except KeyError as err:
-        raise UserError(err.args[0]) from None
-
-
-def bound_domain(name: str, run_dir: Path, views: dict, create: bool) -> Domain:
-    """The domain ``name`` bound to the run in ``run_dir`` (``Domain.bind_run``: its per-run state, e.g.
-    the medical id salt, lives on the instance); its ``DomainError`` becomes a one-line user error."""
-    domain = lookup_domain(name)
-    try:
-        domain.check_views(views)
-        domain.configure(views)
-        domain.bind_run(run_dir, views, create)
-    except ValidationError as err:
-        raise UserError(f"view options of {name}: {describe_errors(err, 'views.')}") from None
-    except ValueError as err:  # an unknown option name
-        raise UserError(f"view options of {name}: {err}") from None
-    except DomainError as err:
-        raise UserError(str(err)) from None
-    return domain
-
-
-def method_supports(method: type[Method], domain: Domain) -> bool:
-    """Whether ``method`` fits ``domain``'s samples (``Method.fits``: by input kinds, never by name)."""
-    return method.fits(domain.inputs(domain.default_input_size))
-
-
-def lookup_method(name: str, domain_name: str) -> type[Method]:
-    try:
-        method = METHODS[name]
-    except KeyError as err:
-        raise UserError(err.args[0]) from None
-    domain = lookup_domain(domain_name)
-    if not method_supports(method, domain):  # the catalog's words, also for a plug-in the catalog lacks
-        inputs = ", ".join(spec.kind for spec in domain.inputs(domain.default_input_size).values())
-        working = [other for other, cls in METHODS.items() if method_supports(cls, domain)]
-        raise UserError(unsupported_text(name, domain_name, inputs, method.accepts_text(), working))
-    return method
-
-
-def with_method(config: PretrainConfig, domain: Domain) -> PretrainConfig:
-    """``config`` with the method it trains: the one named (option or config file), else the default
-    among the methods that fit ``domain`` (``catalog.fitting_default``)."""
-    if "method" in config.model_fields_set:
-        return config
-    fitting = [name for name, method in METHODS.items() if method_supports(method, domain)]
-    return config.updated(method=fitting_default(config.method, fitting))
 
 
 def resolve_method_options(method: type[Method], options: dict) -> dict:
@@ -163,13 +111,13 @@ def default_budget(config: PretrainConfig, recipe: dict, device_type: str) -> fl
 def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPlan:
     """Pick the data (``data`` or the domain's built-in sample), fill recipe defaults, find the items.
 
-    ``domain`` is the run's bound instance (``Domain.bind_run``), configured anew with the resolved
+    ``domain`` is the run's bound instance (``Domain.bind_run``), configured again with the resolved
     views, and its items found again when the recipe changed an option discovery depends on (a
-    resumed run binds the saved, resolved views, so both train alike). The resolved config keeps the data path
-    only for an ordinary folder: never for a private one.
+    resumed run binds the saved, resolved views, so both train alike). The resolved config keeps the
+    data path only for an ordinary folder: never for a private one.
     """
     config = with_method(config, domain)
-    method_cls = lookup_method(config.method, config.domain)
+    method_cls = lookup_method(config.method, domain)
     method_options = resolve_method_options(method_cls, config.method_options)
     root, source = resolve_data_root(domain, data)
     items = discover_items(domain, root)
@@ -177,7 +125,7 @@ def plan_run(config: PretrainConfig, data: str | None, domain: Domain) -> RunPla
     recipe = domain.recipe(source == "builtin", items, device_type)
     views = {**recipe["views"], **config.views}
     found_under = domain.discovery_options()
-    domain.configure(views)  # the recipe's settings (frames a clip, stride) shape loading as well
+    configure_domain(domain, views)  # the recipe's settings (frames a clip, stride) shape loading too
     if domain.discovery_options() != found_under:
         items = discover_items(domain, root)
     lr = config.lr or recipe_lr(config, recipe)
@@ -209,16 +157,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def input_specs(config: PretrainConfig) -> dict[str, InputSpec]:
-    """The inputs of the run's samples by name, at its input size and view options."""
-    domain = lookup_domain(config.domain)
-    domain.configure(config.views)  # e.g. the frames per clip or mel bands the run's views ask for
-    return domain.inputs(config.input_size)
-
-
-def input_spec(config: PretrainConfig) -> InputSpec:
+def input_spec(config: PretrainConfig, domain: Domain) -> InputSpec:
     """The one input of the run's domain (a run of several inputs builds one encoder per input)."""
-    specs = input_specs(config)
+    specs = domain.inputs(config.input_size)
     if len(specs) != 1:
         raise UserError(f"domain {config.domain!r} has inputs {', '.join(specs)}; this run needs one")
     return next(iter(specs.values()))
@@ -238,11 +179,11 @@ def backbone_names(backbone: str, inputs: list[str]) -> dict[str, str]:
     return names
 
 
-def build_run_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | dict[str, int]]:
-    """Randomly initialised encoder(s) for the run's inputs (channels and size from each InputSpec):
-    one backbone and its feature size, or for several inputs an ``nn.ModuleDict`` of backbones by
-    input name and their feature sizes by input name."""
-    specs = input_specs(config)
+def build_run_encoder(config: PretrainConfig, domain: Domain) -> tuple[torch.nn.Module, int | dict[str, int]]:
+    """Randomly initialised encoder(s) for the run's inputs (channels and size from each InputSpec of
+    the run's ``domain``): one backbone and its feature size, or for several inputs an
+    ``nn.ModuleDict`` of backbones by input name and their feature sizes by input name."""
+    specs = domain.inputs(config.input_size)
     names = backbone_names(config.backbone, list(specs))
     encoders, dims = {}, {}
     for input_name, spec in specs.items():
@@ -256,24 +197,29 @@ def build_run_encoder(config: PretrainConfig) -> tuple[torch.nn.Module, int | di
     return torch.nn.ModuleDict(encoders), dims
 
 
-def engine_arguments(method: type[Method], config: PretrainConfig) -> dict:
+def engine_arguments(method: type[Method], config: PretrainConfig, domain: Domain) -> dict:
     """The input specs ``method``'s constructor asks for: ``spec`` (the one input's, e.g. to size a
     pixel decoder) and ``inputs`` (every input's by name, e.g. to tell a clip from its sound)."""
     wanted = inspect.signature(method.__init__).parameters
-    given = {"spec": lambda: input_spec(config), "inputs": lambda: input_specs(config)}
+    given = {
+        "spec": lambda: input_spec(config, domain),
+        "inputs": lambda: domain.inputs(config.input_size),
+    }
     return {name: spec() for name, spec in given.items() if name in wanted}
 
 
-def build_method(config: PretrainConfig, prepare: Callable[[torch.nn.Module], None] | None = None) -> Method:
-    """The configured method around freshly initialised backbone(s) (seeded by ``config.seed``);
-    ``prepare`` sees the backbone(s) first, before the method copies them (e.g. into a momentum
-    encoder), to load ``--init`` weights."""
+def build_method(
+    config: PretrainConfig, domain: Domain, prepare: Callable[[torch.nn.Module], None] | None = None
+) -> Method:
+    """The configured method around freshly initialised backbone(s) (seeded by ``config.seed``) for
+    the run's ``domain``; ``prepare`` sees the backbone(s) first, before the method copies them (e.g.
+    into a momentum encoder), to load ``--init`` weights."""
     torch.manual_seed(config.seed)
-    method_cls = lookup_method(config.method, config.domain)
-    backbone, feature_dim = build_run_encoder(config)
+    method_cls = lookup_method(config.method, domain)
+    backbone, feature_dim = build_run_encoder(config, domain)
     if prepare is not None:
         prepare(backbone)
-    options = {**config.method_options, **engine_arguments(method_cls, config)}
+    options = {**config.method_options, **engine_arguments(method_cls, config, domain)}
     try:
         return method_cls(backbone, feature_dim, **options)
     except (TypeError, ValueError) as err:

@@ -25,10 +25,10 @@ from sslcli.distributed import local_device
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import feature_batches
 from sslcli.engine.run_record import ids_fingerprint
-from sslcli.engine.setup import bound_domain, discover_items, resolve_device
+from sslcli.engine.setup import discover_items, resolve_device
 from sslcli.errors import UserError, printable
 from sslcli.jobs import embed_layout as layout
-from sslcli.jobs.encoder import load_encoder
+from sslcli.jobs.encoder import open_trained_run, trained_encoder
 from sslcli.jobs.npy_stream import MissingRows, NpyRowWriter
 from sslcli.jobs.parquet_stream import ParquetRowWriter, Record, ResumeMismatch
 from sslcli.jobs.pooled import POOLED, POOLED_INDEX, write_pooled
@@ -154,10 +154,11 @@ def embed_corpus(
     if fmt not in layout.FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(layout.FORMATS)}")
     shard = resolve_shard(shard)
-    encoder, config, dim = load_encoder(run_dir, input_name)
+    run = open_trained_run(run_dir)
+    config, domain = run.config, run.domain
+    encoder, dim = trained_encoder(run, input_name)
     if domain_name is not None and domain_name != config.domain:
         raise UserError(f"{run_dir}: the run was trained on domain {config.domain!r}, not {domain_name!r}")
-    domain = bound_domain(config.domain, run_dir, config.views, create=False)
     # where paths may identify patients, sub-folder names are never used (nor written) as labels
     items = attach_labels(data, discover_items(domain, data), folder_labels=not domain.identifying_paths)
     labels = shown_labels([item.label for item in items], verbatim=not domain.identifying_paths)

@@ -11,23 +11,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sslcli.config import load_run_config
 from sslcli.data.labels import attach_labels, shown_labels
 from sslcli.data.skips import SkipLog
 from sslcli.domains import Domain, Item
 from sslcli.engine.features import SideBySide, feature_batches
 from sslcli.engine.setup import (
-    bound_domain,
     builtin_sample,
     describe_root,
     discover_items,
-    input_specs,
-    lookup_domain,
     resolve_device,
 )
 from sslcli.engine.threads import restored_thread_count
 from sslcli.errors import UserError
-from sslcli.jobs.encoder import load_encoder, random_init_encoder
+from sslcli.jobs.encoder import TrainedRun, open_trained_run, random_init_encoder, trained_encoder
 from sslcli.jobs.retrieval import evaluate_retrieval
 from sslcli.metrics_csv import read_metrics
 from sslcli.reporting.progress import item_progress, stage_progress
@@ -166,14 +162,15 @@ def evaluate_run(options: EvalOptions, console) -> dict:
 
 def evaluate_locked(options: EvalOptions, console) -> dict:
     """The report (written to ``eval.json``), also added to the run's experiment trackers."""
-    config = load_run_config(options.run_dir)
+    run = open_trained_run(options.run_dir)
+    config = run.config
     threads = options.threads or config.threads or torch.get_num_threads()
     torch.set_num_threads(threads)  # the features and the linear probe depend on it, as training did
-    if options.input_name is None and len(input_specs(config)) > 1:  # a clip and its sound: retrieval
-        report = evaluate_retrieval(options, config, console)
+    if options.input_name is None and len(run.domain.inputs(config.input_size)) > 1:  # a clip and its sound
+        report = evaluate_retrieval(options, run, console)
     else:
-        report = evaluate_encoder(options, console)
-    private = lookup_domain(config.domain).identifying_paths
+        report = evaluate_encoder(options, run, console)
+    private = run.domain.identifying_paths
 
     def warn(line: str) -> None:
         console.print(line, markup=False, highlight=False)
@@ -189,14 +186,14 @@ def last_step(run_dir: Path) -> int:
     return int(rows[-1]["step"]) if rows else 0
 
 
-def evaluate_encoder(options: EvalOptions, console) -> dict:
+def evaluate_encoder(options: EvalOptions, run: TrainedRun, console) -> dict:
     """kNN / linear probe of one encoder beside its random init and the raw input."""
-    trained, config, _ = load_encoder(options.run_dir, options.input_name)
-    domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
+    config, domain = run.config, run.domain
+    trained, _ = trained_encoder(run, options.input_name)
     device = resolve_device(options.device)
     train_items, test_items, roots = split_items(domain, options)
     train_skips, test_skips = SkipLog(options.on_error, roots[0]), SkipLog(options.on_error, roots[-1])
-    random_init = random_init_encoder(config, options.input_name)
+    random_init = random_init_encoder(run, options.input_name)
     both = SideBySide({"pretrained": trained, "random_init": random_init, "raw_input": RawInput()})
     with item_progress(console) as progress:  # each file is decoded once for every encoder
         train_x, train_pos = extract(

@@ -18,9 +18,9 @@ import sslcli
 from sslcli.config import PretrainConfig
 from sslcli.domains import InputSpec
 from sslcli.engine.encoder_file import EXPORT_SIDECAR_KEY, save_encoder
-from sslcli.engine.setup import backbone_names, bound_domain
+from sslcli.engine.setup import backbone_names
 from sslcli.errors import UserError
-from sslcli.jobs.encoder import load_encoder
+from sslcli.jobs.encoder import open_trained_run, trained_encoder
 from sslcli.jobs.export_formats import OUTPUT_NAME, write_onnx, write_torchscript
 from sslcli.run_dir import write_text_atomic
 
@@ -80,8 +80,9 @@ def export_encoder(
     and its sidecar ``<file>.json`` beside it."""
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    encoder, config, dim = load_encoder(run_dir, input_name)  # verified; input_name checked
-    domain = bound_domain(config.domain, run_dir, config.views, create=False)
+    run = open_trained_run(run_dir)
+    config, domain = run.config, run.domain
+    encoder, dim = trained_encoder(run, input_name)  # verified; input_name checked
     specs = domain.inputs(config.input_size)
     name = input_name or next(iter(specs))
     backbone = backbone_names(config.backbone, list(specs))[name]

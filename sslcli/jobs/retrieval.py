@@ -15,12 +15,10 @@ from itertools import permutations
 
 import torch
 
-from sslcli.config import PretrainConfig
 from sslcli.data.skips import SkipLog
 from sslcli.engine.checkpoint import load_checkpoint
 from sslcli.engine.features import SideBySide, feature_batches
 from sslcli.engine.setup import (
-    bound_domain,
     build_method,
     builtin_sample,
     describe_root,
@@ -28,6 +26,7 @@ from sslcli.engine.setup import (
     resolve_device,
 )
 from sslcli.errors import UserError
+from sslcli.jobs.encoder import TrainedRun
 from sslcli.methods import Method
 from sslcli.reporting.progress import item_progress
 from sslcli.run_dir import CHECKPOINT, ENCODER, write_text_atomic
@@ -46,7 +45,7 @@ class SharedSpace(torch.nn.Module):
         return torch.cat(list(self.method.embed(sample).values()), dim=1)
 
 
-def trained_and_initial(options, config: PretrainConfig) -> dict[str, Method]:
+def trained_and_initial(options, run: TrainedRun) -> dict[str, Method]:
     """The run's method with its trained weights, and at its initial ones (same seed), in eval mode."""
     if not (options.run_dir / ENCODER).is_file():  # the checkpoint of an unfinished run is mid-training
         raise UserError(
@@ -55,7 +54,8 @@ def trained_and_initial(options, config: PretrainConfig) -> dict[str, Method]:
     path = options.run_dir / CHECKPOINT
     if not path.is_file():
         raise UserError(f"{options.run_dir}: no checkpoint holding the projection heads ({CHECKPOINT})")
-    trained, initial = build_method(config), build_method(config)
+    config = run.config
+    trained, initial = build_method(config, run.domain), build_method(config, run.domain)
     try:
         trained.load_state_dict(load_checkpoint(path)["method"])
     except (KeyError, RuntimeError) as err:
@@ -63,13 +63,13 @@ def trained_and_initial(options, config: PretrainConfig) -> dict[str, Method]:
     return {"pretrained": trained.eval(), "random_init": initial.eval()}
 
 
-def evaluate_retrieval(options, config: PretrainConfig, console) -> dict:
+def evaluate_retrieval(options, run: TrainedRun, console) -> dict:
     """Cross-modal retrieval among the items of ``--test-data`` or ``--data`` (labels not needed),
     else the built-in sample's test split; writes and returns the report."""
-    domain = bound_domain(config.domain, options.run_dir, config.views, create=False)
+    config, domain = run.config, run.domain
     root = options.test_data or options.data or builtin_sample(domain)[1]
     items = discover_items(domain, root)
-    methods = trained_and_initial(options, config)
+    methods = trained_and_initial(options, run)
     names = list(domain.inputs(config.input_size))
     skips = SkipLog(options.on_error, root)
     rows: list[torch.Tensor] = []

@@ -4,7 +4,7 @@ method (audiovisual: avid, the only method taking a clip with its soundtrack).""
 from __future__ import annotations
 
 from sslcli.config import PretrainConfig
-from sslcli.engine.setup import with_method
+from sslcli.engine.domain_setup import with_method
 from sslcli.registry import DOMAINS
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import invoke

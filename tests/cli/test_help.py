@@ -43,6 +43,7 @@ def test_methods_and_domains_list_what_is_registered():
 @pytest.mark.parametrize("name", ["simclr", "dino", "deepcluster", "mae"])
 def test_methods_show_lists_options_the_method_accepts(name):
     from sslcli.config import PretrainConfig
+    from sslcli.engine.domain_setup import configured_domain
     from sslcli.engine.setup import build_method
 
     result = CliRunner().invoke(main, ["methods", "--show", name], env={"COLUMNS": "200"})
@@ -51,7 +52,7 @@ def test_methods_show_lists_options_the_method_accepts(name):
     options = {cell[0].strip(): ast.literal_eval(cell[2].strip()) for cell in rows}
     assert options  # every listed option, at its listed default, is accepted by the method
     config = PretrainConfig(method=name, backbone="vit_tiny", input_size=16, method_options=options)
-    assert build_method(config).name == name
+    assert build_method(config, configured_domain(config.domain)).name == name
 
 
 def test_domains_show_lists_the_view_options_and_unknown_names_are_one_line():

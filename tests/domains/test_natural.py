@@ -106,7 +106,9 @@ def test_bad_files_raise_with_a_reason(natural, tmp_path):
 def test_views_without_augmentation_are_the_normalised_resize(natural):
     image = torch.rand(3, 10, 10)
     plain = dict(crop_scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
-    view_a, view_b = (view["image"] for view in natural.views("two_views", 20, plain)({"image": image}))
+    view_a, view_b = (
+        view["image"] for view in natural.configured(plain).views("two_views", 20)({"image": image})
+    )
     resized = F.interpolate(image[None], size=(20, 20), mode="bilinear", align_corners=False, antialias=True)[
         0
     ]
@@ -119,9 +121,9 @@ def test_views_without_augmentation_are_the_normalised_resize(natural):
 def test_default_views_differ_and_grayscale_option_applies(natural):
     torch.manual_seed(0)
     image = torch.rand(3, 32, 32)
-    view_a, view_b = (view["image"] for view in natural.views("two_views", 24, {})({"image": image}))
+    view_a, view_b = (view["image"] for view in natural.views("two_views", 24)({"image": image}))
     assert view_a.shape == view_b.shape == (3, 24, 24) and not torch.equal(view_a, view_b)
-    gray = natural.views("two_views", 24, {"grayscale_p": 1.0})({"image": image})[0]["image"]
+    gray = natural.configured({"grayscale_p": 1.0}).views("two_views", 24)({"image": image})[0]["image"]
     unnormalised = (
         gray * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
     )
@@ -130,9 +132,9 @@ def test_default_views_differ_and_grayscale_option_applies(natural):
 
 def test_unknown_or_invalid_view_options_are_rejected(natural):
     with pytest.raises(ValueError, match="unknown view option.*crop_scale"):
-        natural.views("two_views", 16, {"crop_sclae": (0.2, 1.0)})
+        natural.parse_options({"crop_sclae": (0.2, 1.0)})
     with pytest.raises(ValueError, match="flip_p"):
-        natural.views("two_views", 16, {"flip_p": 2.0})
+        natural.parse_options({"flip_p": 2.0})
 
 
 def test_digits_sample_is_a_stratified_held_out_split(natural):

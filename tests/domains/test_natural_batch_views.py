@@ -19,8 +19,8 @@ SIDE = 24
 
 def on_device(family: str = "two_views", **options):
     """The natural domain set up for ``family`` views with the colour stages on the batch's device."""
-    natural = DOMAINS["natural"]()
-    natural.views(family, SIDE, {"augment_on": "device", **options})
+    natural = DOMAINS["natural"].configured({"augment_on": "device", **options})
+    natural.views(family, SIDE)
     return natural
 
 
@@ -81,11 +81,9 @@ def test_the_same_torch_seed_gives_the_same_batch_and_a_new_draw_another():
 
 
 def test_per_item_views_are_crop_and_flip_only():
-    natural = DOMAINS["natural"]()
+    natural = DOMAINS["natural"].configured({"augment_on": "device", "crop_scale": (1.0, 1.0), "flip_p": 0.0})
     image = torch.rand(3, 10, 10)
-    view_fn = natural.views(
-        "two_views", 20, {"augment_on": "device", "crop_scale": (1.0, 1.0), "flip_p": 0.0}
-    )
+    view_fn = natural.views("two_views", 20)
     view = view_fn({"image": image})[0]["image"]
     resized = F.interpolate(image[None], size=(20, 20), mode="bilinear", antialias=True)[0]
     assert torch.allclose(view, resized, atol=1e-5)  # not normalised: the batch stages do that
@@ -94,12 +92,7 @@ def test_per_item_views_are_crop_and_flip_only():
 def test_multi_crop_views_keep_their_sizes_through_the_batch_stages():
     natural = on_device("multi_crop", local_crops=2, local_size=8)
     torch.manual_seed(0)
-    per_item = [
-        natural.views("multi_crop", SIDE, {"augment_on": "device", "local_crops": 2, "local_size": 8})(
-            {"image": torch.rand(3, 30, 30)}
-        )
-        for _ in range(4)
-    ]
+    per_item = [natural.views("multi_crop", SIDE)({"image": torch.rand(3, 30, 30)}) for _ in range(4)]
     batched = [{"image": torch.stack([views[i]["image"] for views in per_item])} for i in range(4)]
     out = natural.batch_augment(batched)
     assert [tuple(view["image"].shape) for view in out] == [(4, 3, SIDE, SIDE)] * 2 + [(4, 3, 8, 8)] * 2
@@ -111,19 +104,19 @@ def test_auto_keeps_todays_per_item_views_on_a_cpu(family):
     natural.use_device(torch.device("cpu"))
     image = torch.rand(3, 32, 32)
     torch.manual_seed(3)
-    auto = natural.views(family, SIDE, {})({"image": image})
+    auto = natural.views(family, SIDE)({"image": image})
     assert natural.batch_augment(auto) is auto  # nothing left for the batch
     torch.manual_seed(3)
-    cpu = DOMAINS["natural"]().views(family, SIDE, {"augment_on": "cpu"})({"image": image})
+    cpu = DOMAINS["natural"].configured({"augment_on": "cpu"}).views(family, SIDE)({"image": image})
     assert all(torch.equal(a["image"], c["image"]) for a, c in zip(auto, cpu, strict=True))
 
 
 def test_auto_moves_the_colour_stages_to_a_cuda_device():
     natural = DOMAINS["natural"]()
     natural.use_device(torch.device("cuda"))  # only recorded: nothing runs there in this test
-    view = natural.views("two_views", SIDE, {})({"image": torch.rand(3, 32, 32)})[0]["image"]
+    view = natural.views("two_views", SIDE)({"image": torch.rand(3, 32, 32)})[0]["image"]
     assert view.min() >= 0 and view.max() <= 1 and natural.batch_views is not None
-    natural.views("plain", SIDE, {})  # eval views are finished per item
+    natural.views("plain", SIDE)  # eval views are finished per item
     assert natural.batch_views is None
 
 
@@ -131,7 +124,7 @@ def test_solarize_option_applies_on_the_cpu_path_too():
     natural = DOMAINS["natural"]()
     image = torch.rand(3, SIDE, SIDE)
     options = {**NO_COLOUR, "augment_on": "cpu", "solarize_p": 1.0, "crop_scale": (1.0, 1.0), "flip_p": 0.0}
-    view = natural.views("one_view", SIDE, options)({"image": image})[0]["image"]
+    view = natural.configured(options).views("one_view", SIDE)({"image": image})[0]["image"]
     assert torch.allclose(view * STD + MEAN, torch.where(image >= 0.5, 1 - image, image), atol=1e-5)
 
 
@@ -151,7 +144,7 @@ def test_the_cpu_views_draw_exactly_as_the_simclr_pipeline_without_solarize():
     )
     image = torch.rand(3, 40, 40)
     torch.manual_seed(11)
-    views = DOMAINS["natural"]().views("two_views", SIDE, {})({"image": image})
+    views = DOMAINS["natural"]().views("two_views", SIDE)({"image": image})
     torch.manual_seed(11)
     expected = [reference(image), reference(image)]
     assert all(torch.equal(view["image"], want) for view, want in zip(views, expected, strict=True))

@@ -27,17 +27,18 @@ from tests.conftest import invoke
 )
 def test_bad_values_are_refused_naming_the_field(domain, options, field):
     with pytest.raises(ValidationError) as raised:
-        DOMAINS[domain]().check_views(options)
+        DOMAINS[domain].parse_options(options)
     assert {error["loc"][0] for error in raised.value.errors()} == {field}
 
 
 def test_json_lists_are_tuples_and_unknown_names_list_the_valid_ones():
-    natural = DOMAINS["natural"]()
-    natural.check_views({"crop_scale": [0.2, 1.0], "blur_sigma": [0.1, 1], "local_crops": 2})
+    natural = DOMAINS["natural"]
+    parsed = natural.parse_options({"crop_scale": [0.2, 1.0], "blur_sigma": [0.1, 1], "local_crops": 2})
+    assert (parsed.crop_scale, parsed.blur_sigma, parsed.local_crops) == ((0.2, 1.0), (0.1, 1.0), 2)
     with pytest.raises(ValueError, match=r"unknown view option\(s\) fliip_p; valid: .*flip_p"):
-        natural.check_views({"fliip_p": 0.5})
+        natural.parse_options({"fliip_p": 0.5})
     with pytest.raises(ValueError, match="unknown view option.*window"):
-        natural.check_views({"window": "lung"})  # the medical domain's setting, not natural's
+        natural.parse_options({"window": "lung"})  # the medical domain's setting, not natural's
 
 
 def test_bad_views_stop_pretrain_before_the_run_directory_exists(digit_folder, tmp_path):

@@ -36,13 +36,13 @@ class GridDomain(Domain):
     def discover(self, root: Path) -> list[Item]:
         return [Item(p.name, p, p.name) for p in sorted(root.glob("*.npy"))]
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs=None) -> Sample:
         array = np.load(item.path, allow_pickle=False)
         if array.shape != SHAPE:
             raise BadItemError(f"expected shape {SHAPE}, got {array.shape}")
         return {"grid": torch.from_numpy(array)}
 
-    def augment(self, input_size: int, options: dict):
+    def augment(self, input_size: int, options):
         return lambda grid: grid.clone()
 
     def eval_transform(self, input_size: int):

@@ -14,6 +14,7 @@ import torch
 
 from sslcli.config import load_run_config
 from sslcli.engine.checkpoint import apply_rng_state, load_checkpoint, restore_training_state
+from sslcli.engine.domain_setup import configured_domain
 from sslcli.engine.setup import build_method
 from sslcli.engine.state_checks import state_dict_mismatch
 from sslcli.engine.train_state import TrainState
@@ -45,7 +46,7 @@ def target(pretrained):
     """The run's method and optimizer, freshly built as a resuming trainer builds them."""
     config = load_run_config(pretrained)
     assert config.optimizer == "adamw"
-    method = build_method(config)
+    method = build_method(config, configured_domain(config.domain, config.views))
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=config.lr)
     return method, optimizer
 

@@ -13,6 +13,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from sslcli.config import PretrainConfig
+from sslcli.engine.domain_setup import configured_domain
 from sslcli.engine.init_weights import load_init
 from sslcli.engine.setup import build_method
 from sslcli.errors import UserError
@@ -87,7 +88,8 @@ def test_momentum_copies_start_from_the_init_weights(torchvision_weights):
     """``build_method`` loads the weights before BYOL copies the backbone into its target."""
     path, source = torchvision_weights
     config = PretrainConfig(method="byol", backbone="resnet18", input_size=16)
-    method = build_method(config, lambda backbone: load_init(backbone, path))
+    domain = configured_domain(config.domain)
+    method = build_method(config, domain, lambda backbone: load_init(backbone, path))
     assert torch.equal(method.target_backbone.layer1[0].conv1.weight, source["layer1.0.conv1.weight"])
     assert torch.equal(method.backbone.layer1[0].conv1.weight, source["layer1.0.conv1.weight"])
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -41,13 +40,13 @@ class StackDomain(Domain):
             for p in sorted(root.rglob("*.npy"))
         ]
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs=None) -> Sample:
         array = np.load(item.path, allow_pickle=False)
         if array.shape != SHAPE:
             raise BadItemError(f"expected shape {SHAPE}, got {array.shape}")
         return {"stack": torch.from_numpy(array.astype(np.float32))}
 
-    def augment(self, input_size: int, options: dict[str, Any]):
+    def augment(self, input_size: int, options):
         def view(stack: torch.Tensor) -> torch.Tensor:  # (1, D, H, W) -> (1, D, H, W)
             flips = [axis for axis in (1, 2, 3) if torch.rand(()) < 0.5]
             flipped = stack.flip(flips) if flips else stack

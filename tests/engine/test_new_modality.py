@@ -5,7 +5,6 @@ pretext tasks end to end through the engine without any method, model or engine 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -39,13 +38,13 @@ class StripDomain(Domain):
             for p in sorted(root.rglob("*.npy"))
         ]
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item, inputs=None) -> Sample:
         array = np.load(item.path, allow_pickle=False)
         if array.shape != SHAPE:
             raise BadItemError(f"expected shape {SHAPE}, got {array.shape}")
         return {"strip": torch.from_numpy(array.astype(np.float32))}
 
-    def augment(self, input_size: int, options: dict[str, Any]):
+    def augment(self, input_size: int, options):
         def view(strip: torch.Tensor) -> torch.Tensor:  # (1, 40, 96) -> (1, 40, 96)
             shifted = torch.roll(strip, int(torch.randint(-8, 9, ())), dims=-1)
             gain = torch.empty(()).uniform_(0.8, 1.25)

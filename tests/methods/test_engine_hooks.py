@@ -9,8 +9,9 @@ from rich.console import Console
 from sslcli.cli import main
 from sslcli.config import PretrainConfig
 from sslcli.data.loader import epoch_batches
+from sslcli.engine.domain_setup import configured_domain, lookup_method
 from sslcli.engine.launch import pretrain
-from sslcli.engine.setup import build_method, lookup_method
+from sslcli.engine.setup import build_method
 from sslcli.errors import UserError
 from sslcli.jobs.encoder import load_encoder
 from sslcli.methods import StepContext
@@ -103,15 +104,19 @@ def test_mae_trains_a_vit_writes_its_reconstruction_and_reloads(tmp_path):
 
 def test_unsupported_domain_is_one_line_listing_what_works():
     with pytest.raises(UserError) as err:
-        lookup_method("colorization", "sonar")
+        lookup_method("colorization", configured_domain("sonar"))
     assert "unknown domain 'sonar'" in str(err.value) and "natural" in str(err.value)
     with pytest.raises(UserError) as err:
-        lookup_method("colorization", "audio")  # spectrograms: the methods that accept them are listed
+        lookup_method(
+            "colorization", configured_domain("audio")
+        )  # spectrograms: the methods that accept them are listed
     assert "(spectrogram inputs)" in str(err.value) and "methods for 'audio': barlow_twins, byol, cpc" in str(
         err.value
     )
     with pytest.raises(UserError) as err:
-        lookup_method("colorization", "medical")  # needs colour; medical channels are windows
+        lookup_method(
+            "colorization", configured_domain("medical")
+        )  # needs colour; medical channels are windows
     message = str(err.value)
     assert "\n" not in message and "accepts: image2d in colour" in message
     assert "rotnet" in message and "colorization" not in message.split("methods for")[1]
@@ -131,7 +136,7 @@ def test_mae_draws_no_sample_pixels_where_the_data_may_identify_people(tmp_path)
     config = tiny_config(
         tmp_path, tmp_path / "run", "mae", backbone="vit_tiny", method_options={"decoder_depth": 1}
     )
-    mae = build_method(config)
+    mae = build_method(config, configured_domain(config.domain, config.views))
     mae(as_views([torch.randn(4, 3, 16, 16)]), StepContext())  # keeps a preview of the batch
     assert mae.on_train_end(show_samples=False) == {}
     pictures = mae.on_train_end(show_samples=True)

@@ -178,9 +178,9 @@ def test_pca_whitening_decorrelates_before_normalising():
 
 def test_multi_crop_views_give_global_then_local_crops():
     natural = DOMAINS["natural"]()
-    views = natural.views("multi_crop", 32, {"local_crops": 3, "flip_p": 0.0})(
+    views = natural.configured({"local_crops": 3, "flip_p": 0.0}).views("multi_crop", 32)(
         {"image": torch.rand(3, 20, 20)}
     )
     assert [tuple(v["image"].shape) for v in views] == [(3, 32, 32)] * 2 + [(3, 14, 14)] * 3
     with pytest.raises(ValueError, match="local_crops"):
-        natural.views("multi_crop", 32, {"local_crops": -1})
+        natural.parse_options({"local_crops": -1})

@@ -40,7 +40,7 @@ def digit_images():
 def make_views(family: str, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
     natural = DOMAINS["natural"]()
     options = {**natural.recipe(data_is_builtin=True)["views"], **VIEW_OPTIONS.get(family, {})}
-    view_fn = natural.views(family, INPUT_SIZE, options)
+    view_fn = natural.configured(options).views(family, INPUT_SIZE)
     torch.manual_seed(0)
     per_item = [[view["image"] for view in view_fn({"image": image})] for image in images]
     return [{"image": torch.stack(group)} for group in zip(*per_item, strict=True)]  # (B, C, H, W) each

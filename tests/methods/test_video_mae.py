@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from sslcli.engine.setup import lookup_method
+from sslcli.engine.domain_setup import configured_domain, lookup_method
 from sslcli.methods import StepContext
 from sslcli.methods.video_mae import VideoMAE
 from sslcli.models import build_backbone
@@ -70,7 +70,7 @@ def test_videomae_is_registered_for_clips_only_with_its_paper_defaults():
     cls = METHODS["videomae"]
     assert cls is VideoMAE and cls.accepts == ("clip",) and cls.default_backbone == "vit_tiny"
     assert cls.paper == "Tong et al., NeurIPS 2022"
-    assert lookup_method("videomae", "video") is VideoMAE
+    assert lookup_method("videomae", configured_domain("video")) is VideoMAE
     torch.manual_seed(0)
     backbone, dim = build_backbone("vit_tiny", (FRAMES, SIDE, SIDE), 3)
     assert VideoMAE(backbone, dim).mask_ratio == 0.9

@@ -53,7 +53,7 @@ def test_recordings_of_two_segments_or_more_are_cut_and_each_segment_decodes_alo
         whole = read_waveform(item.path, RATE)
         start, end = (round(t * RATE) for t in item.span())
         torch.testing.assert_close(read_waveform(item.path, RATE, item.span()), whole[start:end])
-        torch.testing.assert_close(audio.log_mel(item), front_end(audio.settings)(whole[start:end]))
+        torch.testing.assert_close(audio.log_mel(item), front_end(audio.options)(whole[start:end]))
 
 
 def read_index(path):

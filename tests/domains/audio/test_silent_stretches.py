@@ -43,8 +43,7 @@ def test_a_silent_stretch_of_a_soundtrack_is_a_bad_item(tmp_path):
     t = np.arange(3 * 16_000) / 16_000
     sound = np.where(t >= 2.0, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
     write_mp4(tmp_path / "quiet_start.mp4", np.full((75, 32, 32, 3), 99, np.uint8), 25, sound)
-    domain = DOMAINS["audiovisual"]()
-    domain.configure({"segment_s": 1.0})
+    domain = DOMAINS["audiovisual"].configured({"segment_s": 1.0})
     first, *rest = domain.discover(tmp_path)
     with pytest.raises(BadItemError, match=r"^silent stretch \(peak below 0\.0001\)$"):
         domain.load(first)

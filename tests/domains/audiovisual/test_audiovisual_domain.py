@@ -21,10 +21,8 @@ FRAMES, SIDE = 8, 16
 
 
 def bound(tmp_path, options: dict):
-    domain = DOMAINS["audiovisual"]()
-    domain.check_views(options)
-    domain.configure(options)
-    domain.bind_run(tmp_path / "run", options, create=True)
+    domain = DOMAINS["audiovisual"].configured(options)
+    domain.bind_run(tmp_path / "run", create=True)
     return domain
 
 
@@ -49,7 +47,7 @@ def test_every_window_takes_its_clip_and_its_sound_from_the_same_seconds(tmp_pat
     domain = bound(tmp_path, options)
     (item,) = domain.discover(data)
     sample = domain.load(item)  # frames every 1/8 s over 3 s, and the log-mel of the 3 s
-    views = domain.views("one_view", SIDE, options)
+    views = domain.views("one_view", SIDE)
     torch.manual_seed(0)
     shares = []
     for _ in range(20):
@@ -95,9 +93,9 @@ def test_the_audio_statistics_are_kept_with_the_run_and_required_on_reuse(tmp_pa
     domain.discover(data)
     domain.save_run_state(run)
     again = DOMAINS["audiovisual"]()
-    again.bind_run(run, {}, create=False)
+    again.bind_run(run, create=False)
     assert again.normalisation == domain.normalisation
     from sslcli.domains import DomainError
 
     with pytest.raises(DomainError, match="audio statistics"):
-        DOMAINS["audiovisual"]().bind_run(tmp_path / "elsewhere", {}, create=False)
+        DOMAINS["audiovisual"]().bind_run(tmp_path / "elsewhere", create=False)

@@ -16,7 +16,9 @@ from sslcli.domains.video.writing import write_mp4
 
 from sslcli.config import load_run_config
 from sslcli.engine.checkpoint import load_checkpoint
-from sslcli.engine.setup import bound_domain, build_method, discover_items
+from sslcli.engine.domain_setup import bound_domain
+from sslcli.engine.setup import build_method, discover_items
+from sslcli.jobs.encoder import load_encoder
 from sslcli.run_dir import CHECKPOINT
 from tests.conftest import invoke
 from tests.domains.audiovisual.av_files import write_switching_clip
@@ -120,9 +122,9 @@ def test_eval_without_input_ranks_each_clip_s_sound_among_all_as_a_plain_loop_do
     report = json.loads(result.output[result.output.index("{") :])
     assert report["pairs"] == 8 and set(report["pretrained"]) == {"video -> audio", "audio -> video"}
     config = load_run_config(run)
-    method = build_method(config)
-    method.load_state_dict(load_checkpoint(run / CHECKPOINT)["method"])
     domain = bound_domain(config.domain, run, config.views, create=False)
+    method = build_method(config, domain)
+    method.load_state_dict(load_checkpoint(run / CHECKPOINT)["method"])
     window = domain.eval_views(config.input_size)
     samples = [window(domain.load(item)) for item in discover_items(domain, clips)]
     with torch.no_grad():
@@ -147,3 +149,25 @@ def test_retrieval_of_an_unfinished_run_is_refused_in_one_line(run, clips, tmp_p
     result = invoke("eval", "--run", unfinished, "--data", clips)
     assert result.exit_code == 1 and "is pretraining finished?" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_embedding_the_sound_reads_no_frames_and_matches_the_pairs_sound(run, clips, tmp_path, monkeypatch):
+    config = load_run_config(run)
+    domain = bound_domain(config.domain, run, config.views, create=False)
+    window = domain.eval_views(config.input_size)
+    items = discover_items(domain, clips)
+    pairs = [window(domain.load(item))["audio"] for item in items]  # clip and sound decoded together
+    encoder, _, _ = load_encoder(run, "audio")
+    with torch.no_grad():
+        want = encoder(torch.stack(pairs)).numpy()  # (N, F)
+
+    def no_frames(*args, **kwargs):
+        raise AssertionError("frames decoded")
+
+    monkeypatch.setattr("sslcli.domains.audiovisual.domain.read_frames", no_frames)
+    out = tmp_path / "audio"
+    result = invoke(
+        "embed", "--run", run, "--data", clips, "--out", out, "--input", "audio", "--num-workers", "0"
+    )
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(out / "embeddings.npy"), want, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,6 @@ import pytest
 import torch
 from pydicom.pixels import apply_color_lut
 from pydicom.sequence import Sequence
-from sslcli.domains.medical import MedicalSettings
 
 from sslcli.registry import DOMAINS
 
@@ -40,7 +39,7 @@ def load_only(medical, tmp_path, source, window="auto"):
     folder = tmp_path / source.stem
     folder.mkdir()
     shutil.copy(source, folder / "image")
-    medical.settings = MedicalSettings(window=window)
+    medical.configure(medical.Options(window=window))
     (item,) = items_of(medical, folder)
     return medical.load(item)["image"].numpy()
 
@@ -120,11 +119,11 @@ def test_ct_hounsfield_units_and_presets_in_closed_form(medical, tmp_path, dicom
     stored = np.array([[0, 1000], [2000, 3000]], dtype=np.uint16)
     hu = np.array([[-1024, -24], [976, 1976]], dtype=np.float64)  # intercept -1024, slope 1
     dicom_writer(tmp_path / "ct" / "a", stored, RescaleSlope=1, RescaleIntercept=-1024)
-    medical.settings = MedicalSettings(window="lung")
+    medical.configure(medical.Options(window="lung"))
     (item,) = items_of(medical, tmp_path / "ct")
     tensor = medical.load(item)["image"].numpy()
     np.testing.assert_allclose(tensor[0], window_units(hu, -600, 1500), atol=1e-5)
-    medical.settings = MedicalSettings(window="multi")
+    medical.configure(medical.Options(window="multi"))
     tensor = medical.load(item)["image"].numpy()
     for channel, (centre, width) in zip(tensor, [(-600, 1500), (40, 400), (400, 1800)], strict=True):
         np.testing.assert_allclose(channel, window_units(hu, centre, width), atol=1e-5)
@@ -133,7 +132,7 @@ def test_ct_hounsfield_units_and_presets_in_closed_form(medical, tmp_path, dicom
 def test_the_files_own_window_is_used_in_file_mode(medical, tmp_path, dicom_writer):
     stored = np.array([[-100, 0], [50, 300]], dtype=np.int16)
     dicom_writer(tmp_path / "f" / "a", stored, Modality="MR", WindowCenter=[100, 7], WindowWidth=[201, 9])
-    medical.settings = MedicalSettings(window="file")
+    medical.configure(medical.Options(window="file"))
     (item,) = items_of(medical, tmp_path / "f")
     np.testing.assert_allclose(
         medical.load(item)["image"].numpy()[0], window_units(stored, 100, 201), atol=1e-6
@@ -149,7 +148,7 @@ def test_enhanced_multiframe_rescale_comes_from_per_frame_groups(medical, tmp_pa
         group.PixelValueTransformationSequence = Sequence([inner])
         groups.append(group)
     dicom_writer(tmp_path / "e" / "a", stored, PerFrameFunctionalGroupsSequence=Sequence(groups))
-    medical.settings = MedicalSettings(window="wide")
+    medical.configure(medical.Options(window="wide"))
     frames = sorted(items_of(medical, tmp_path / "e"), key=lambda item: item.frame)
     assert [item.frame for item in frames] == [0, 1]
     for item, hu in zip(frames, [0.0, 1500.0], strict=True):
@@ -166,7 +165,7 @@ def test_monochrome1_is_inverted_after_windowing(medical, tmp_path, dicom_test_f
     common = {"BitsStored": 12, "WindowCenter": 2048, "WindowWidth": 4096, "Modality": "CR"}
     dicom_writer(tmp_path / "m1" / "a", pixels, "MONOCHROME1", **common)
     dicom_writer(tmp_path / "m2" / "a", pixels, "MONOCHROME2", **common)
-    medical.settings = MedicalSettings(window="file")
+    medical.configure(medical.Options(window="file"))
     (inverted,) = items_of(medical, tmp_path / "m1")
     (plain,) = items_of(medical, tmp_path / "m2")
     np.testing.assert_allclose(
@@ -190,7 +189,7 @@ def test_bit_depths_and_signedness(medical, tmp_path, dicom_writer, dtype, bits,
     dicom_writer(
         tmp_path / "d" / "a", pixels, BitsStored=bits, Modality="MR", WindowCenter=0, WindowWidth=8000
     )
-    medical.settings = MedicalSettings(window="file")
+    medical.configure(medical.Options(window="file"))
     (item,) = items_of(medical, tmp_path / "d")
     np.testing.assert_allclose(
         medical.load(item)["image"].numpy()[2], window_units(values, 0, 8000), atol=1e-6
@@ -223,7 +222,7 @@ def test_two_and_a_half_d_stacks_neighbouring_slices_in_position_order(medical, 
             ImageOrientationPatient=[1, 0, 0, 0, 1, 0],
             InstanceNumber=instance,
         )
-    medical.settings = MedicalSettings(window="wide", sample="2.5d")
+    medical.configure(medical.Options(window="wide", sample="2.5d"))
     items = items_of(medical, tmp_path / "s")
     centres = [float(medical.load(item)["image"][1, 0, 0]) for item in items]
     expected = window_units(np.array([100, 200, 300], dtype=np.float64), 0, 2000)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sslcli.domains.medical.views import MEAN, STD
 
-from sslcli.engine.setup import bound_domain
+from sslcli.engine.domain_setup import bound_domain
 from sslcli.errors import UserError
 from sslcli.registry import DOMAINS
 
@@ -35,7 +35,7 @@ def grey(size: int = 16) -> torch.Tensor:
 
 def test_views_have_the_input_size_and_keep_grey_images_grey(medical):
     torch.manual_seed(0)
-    view_fn = medical.views("two_views", 12, {})
+    view_fn = medical.views("two_views", 12)
     for sample in view_fn({"image": grey()}):
         view = sample["image"]
         assert view.shape == (3, 12, 12) and torch.isfinite(view).all()
@@ -43,7 +43,7 @@ def test_views_have_the_input_size_and_keep_grey_images_grey(medical):
 
 
 def test_views_are_random_but_reproducible_under_a_seed(medical):
-    augment = medical.augment(16, {})
+    augment = medical.augment(16, medical.options)
     torch.manual_seed(1)
     first = augment(grey())
     torch.manual_seed(1)
@@ -52,7 +52,7 @@ def test_views_are_random_but_reproducible_under_a_seed(medical):
 
 
 def test_with_everything_off_a_view_is_the_clipped_normalised_input(medical):
-    view = medical.augment(16, ALL_OFF)(grey())
+    view = medical.augment(16, medical.parse_options(ALL_OFF))(grey())
     assert torch.allclose(view, (grey().clamp(0, 1) - MEAN) / STD, atol=1e-5)
     assert torch.allclose(medical.eval_transform(16)(grey()), view, atol=1e-5)
 
@@ -60,21 +60,23 @@ def test_with_everything_off_a_view_is_the_clipped_normalised_input(medical):
 def test_window_jitter_rewindows_before_clipping(medical):
     # centre shift 0, width scale exactly 2: x -> (x - 0.5) / 2 + 0.5, so -0.5..1.5 maps onto 0..1 unclipped
     options = {**ALL_OFF, "window_p": 1.0, "window_shift": 0.0, "window_scale": (2.0, 2.0)}
-    view = medical.augment(16, options)(grey())
+    view = medical.augment(16, medical.parse_options(options))(grey())
     assert torch.allclose(view * STD + MEAN, (grey() - 0.5) / 2 + 0.5, atol=1e-5)
 
 
 def test_horizontal_flip_is_on_and_vertical_off_by_default(medical):
     options = {**ALL_OFF, "hflip_p": 1.0}
     image = grey()
-    assert torch.allclose(medical.augment(16, options)(image), (image.flip(-1).clamp(0, 1) - MEAN) / STD)
+    assert torch.allclose(
+        medical.augment(16, medical.parse_options(options))(image), (image.flip(-1).clamp(0, 1) - MEAN) / STD
+    )
     defaults = medical.recipe(data_is_builtin=False)["views"]
     assert defaults["vflip_p"] == 0.0 and defaults["hflip_p"] == 0.5
 
 
 def test_unknown_option_is_named(medical):
     with pytest.raises(ValueError, match="unknown view option.*colour_jitter"):
-        medical.views("two_views", 16, {"colour_jitter": 0.8})
+        medical.parse_options({"colour_jitter": 0.8})
 
 
 @pytest.mark.parametrize(

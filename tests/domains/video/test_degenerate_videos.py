@@ -18,9 +18,7 @@ TWO_HOURS = 7200.0
 
 
 def configured(name: str, **options):
-    domain = DOMAINS[name]()
-    domain.configure(options)
-    return domain
+    return DOMAINS[name].configured(options)
 
 
 def test_a_header_claiming_two_hours_over_three_frames_is_one_bad_item(tmp_path):

@@ -8,16 +8,13 @@ import math
 
 import pytest
 from sslcli.domains.discovery import BadItemError
-from sslcli.domains.video.domain import VideoSettings
 
 from sslcli.registry import DOMAINS
 from tests.domains.video.video_files import frame_indices, write_counting_frames, write_counting_video
 
 
 def video_domain(**settings):
-    domain = DOMAINS["video"]()
-    domain.settings = VideoSettings(**settings)
-    return domain
+    return DOMAINS["video"].configured(settings)
 
 
 def test_frame_folders_are_videos_sampled_like_decoded_files(tmp_path):

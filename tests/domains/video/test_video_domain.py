@@ -9,7 +9,6 @@ import pytest
 import torch
 from sslcli.domains.discovery import BadItemError
 from sslcli.domains.natural import IMAGENET_MEAN, IMAGENET_STD
-from sslcli.domains.video.domain import VideoSettings
 from sslcli.domains.video.views import ClipAugment, ClipViewOptions, MiddleClip
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -22,9 +21,7 @@ NO_SPATIAL = dict(crop_scale=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, grayscale_p=0
 
 
 def video_domain(**settings):
-    domain = DOMAINS["video"]()
-    domain.settings = VideoSettings(**settings)
-    return domain
+    return DOMAINS["video"].configured(settings)
 
 
 def only_item(domain, path):
@@ -128,7 +125,7 @@ def test_a_folder_on_a_cpu_gets_a_clip_encoder_six_times_cheaper_than_on_a_gpu()
     for device in ("cpu", "cuda"):
         domain = video_domain()
         recipe = domain.recipe(False, [], device)
-        domain.configure(recipe["views"])
+        domain.configure(domain.parse_options(recipe["views"]))
         spec = domain.inputs(recipe["input_size"])["video"]
         encoder, _ = build_encoder(recipe["backbone"], spec)
         with FlopCounterMode(display=False) as counter:

@@ -66,7 +66,7 @@ def test_a_new_run_loads_clips_as_its_recipe_says(videos, tmp_path):
     plan = open_run(config, None).plan
     frames = plan.config.views["frames"]
     assert frames != VideoSettings().frames  # the recipe changed it (else this test shows nothing)
-    augment = plan.domain.augment(plan.config.input_size, plan.config.views)
+    augment = plan.domain.augment(plan.config.input_size, plan.domain.options)
     clip = augment(plan.domain.load(plan.items[0])["video"])  # (T, 3, S, S)
     assert clip.shape[0] == frames
 
