@@ -4,15 +4,12 @@ Runs in its own process so that Triton is imported in compiled mode (no TRITON_I
 Prints one line "ok NAME SHARED_BYTES" per kernel.
 """
 
-import importlib
-
 import triton
-from sslcli.kernels import mae_masking
+from sslcli.kernels import info_nce_tiles, mae_masking_tiles
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 I32 = "i32"
-info_nce = importlib.import_module("sslcli.kernels.info_nce")  # the package's info_nce is the function
 INFO_NCE_TILE = {
     "BLOCK_M": 64,
     "BLOCK_N": 64,
@@ -39,14 +36,14 @@ MASK_SCALARS = [
 ]
 INFO_NCE_CASES = {
     "info_nce_forward": (
-        info_nce._FORWARD,
+        info_nce_tiles.FORWARD,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
         | {"tau_ptr": "*fp32", "max_ptr": "*fp32", "sum_ptr": "*fp32", "positive_ptr": "*fp32"}
         | dict.fromkeys(["M", "K", "Q", "D", "SPLIT_LEN"], I32),
         INFO_NCE_TILE,
     ),
     "info_nce_backward_queries": (
-        info_nce._BACKWARD_Q,
+        info_nce_tiles.BACKWARD_Q,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "n_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64"}
         | {"tau_ptr": "*fp32", "lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32"}
         | {"partial_ptr": "*fp32"}
@@ -54,7 +51,7 @@ INFO_NCE_CASES = {
         INFO_NCE_TILE,
     ),
     "info_nce_backward_keys": (
-        info_nce._BACKWARD_K,
+        info_nce_tiles.BACKWARD_K,
         {"q_ptr": "*bf16", "k_ptr": "*bf16", "pos_ptr": "*i64", "excl_ptr": "*i64", "tau_ptr": "*fp32"}
         | {"lse_ptr": "*fp32", "g_ptr": "*fp32", "g_scale_ptr": "*fp32", "partial_ptr": "*fp32"}
         | dict.fromkeys(["M", "K", "D", "SPLIT_LEN"], I32),
@@ -71,14 +68,14 @@ CASES = {
             {"num_warps": tuned.num_warps, "num_stages": tuned.num_stages},
         )
         for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())
-        for tuned in info_nce._tile_configs(128, 4)
+        for tuned in info_nce_tiles.tile_configs(128, 4)
     },
     **{
         f"{name}_d96": (kernel, signature, {**tile, "BLOCK_D": 64, "BLOCK_T": 32, "TAIL": True})
         for name, (kernel, signature, tile) in list(INFO_NCE_CASES.items())
     },
     "mae_mask_seeded": (
-        mae_masking._MASK,
+        mae_masking_tiles.MASK,
         {
             "v_ptr": "*bf16",
             "noise_ptr": "*u8",
@@ -91,13 +88,13 @@ CASES = {
         {"USE_NOISE": False, "BLOCK_L": 16, "BLOCK_C": 64, "BLOCK_P": 256},
     ),
     "mae_unshuffle": (
-        mae_masking._UNSHUFFLE,
+        mae_masking_tiles.UNSHUFFLE,
         {"vis_ptr": "*bf16", "token_ptr": "*bf16", "ids_ptr": "*i64", "out_ptr": "*bf16"}
         | dict.fromkeys(["L", "keep", "G", "E"], I32),
         {"BLOCK_L": 16, "BLOCK_E": 128},
     ),
     "mae_unshuffle_backward": (
-        mae_masking._UNSHUFFLE_BACKWARD,
+        mae_masking_tiles.UNSHUFFLE_BACKWARD,
         {"grad_ptr": "*bf16", "ids_ptr": "*i64", "grad_vis_ptr": "*bf16", "token_sum_ptr": "*fp32"}
         | dict.fromkeys(["L", "keep", "G", "E"], I32),
         {"BLOCK_L": 16, "BLOCK_E": 128},

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
+from sslcli.kernels import info_nce_tiles as tiles
 from sslcli.kernels.ntxent import nt_xent, nt_xent_reference
 
 kernels = importlib.import_module("sslcli.kernels.info_nce")  # the package's info_nce is the function
@@ -103,7 +104,7 @@ def test_new_temperature_does_not_recompile(device):
     def compiled() -> int:
         return sum(
             len(caches[0])
-            for kernel in (kernels._FORWARD, kernels._BACKWARD_Q, kernels._BACKWARD_K)
+            for kernel in (tiles.FORWARD, tiles.BACKWARD_Q, tiles.BACKWARD_K)
             for caches in kernel._jit().device_caches.values()
         )
 
