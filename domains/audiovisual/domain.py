@@ -151,9 +151,7 @@ class AudioVisualDomain(Domain):
         if VIDEO in sample:
             window[VIDEO] = clip_view(sample[VIDEO], start)
         if AUDIO in sample:
-            first = round(
-                start * self.step_s * 1000 / self.options.hop_ms
-            )  # the window's first log-mel frame
+            first = round(start * self.step_s * 1000 / self.options.hop_ms)  # its first log-mel frame
             log_mel = fit_frames(sample[AUDIO], first + self.audio_frames, 0)[..., first:]  # (1, M, frames)
             window[AUDIO] = audio_view(log_mel)
         return window

@@ -110,7 +110,9 @@ def domain_options_table(name: str, domains: dict):
     from sslcli.methods.options import describe_option
 
     options = domains[name].Options
-    rows = [describe_option(field, options) for field in options.model_fields]
+    declared = [field for cls in options.__mro__ for field in vars(cls).get("__annotations__", {})]
+    in_order = dict.fromkeys(field for field in declared if field in options.model_fields)  # settings first
+    rows = [describe_option(field, options) for field in in_order]
     return options_table("view options (set in the views table of --config)", rows)
 
 
