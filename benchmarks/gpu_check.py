@@ -3,13 +3,17 @@
     python benchmarks/gpu_check.py          # on a GPU: checks + sweep, one markdown report (< 8 min)
     DRY=1 python benchmarks/gpu_check.py    # on the CPU at toy sizes, kernels in Triton's interpreter
 
-Checks (each against a float64 reference): the fused InfoNCE / NT-Xent loss and gradients in bf16,
-fp16 and fp32; the half-precision gradient as P_pos -> 1 beside eager autocast's; bitwise determinism
-of the backward; MoCo's queue loss. Sweep: NT-Xent forward+backward at M in {1024, 4096, 16384,
-65536}, D=128, bf16, against the reference under the trainer's bf16 autocast, ``torch.compile`` of it
-and Lightly's ``NTXentLoss`` (when installed), with time, TFLOP/s (6 M^2 D), % of the dense bf16 peak
-and peak memory; MAE masking at B=256, 224 px, ratio 0.75 and VideoMAE tube masking against MAE's
-argsort + gather. Prints markdown; never asserts. Record the output in BENCHMARKS.md.
+Checks (each against a float64 reference, every kernel pinned to its first config by
+``first_configs``: no autotuning there): the fused InfoNCE / NT-Xent loss and gradients in bf16, fp16
+and fp32; the half-precision gradient as P_pos -> 1 beside eager autocast's, both on the device under
+its autocast; bitwise determinism of the backward; MoCo's queue loss; MAE masking, tube masking and
+the un-shuffle equal to argsort + gather on the device. Sweep: NT-Xent forward+backward at M in
+{1024, 4096, 16384, 65536}, D=128, bf16, against the reference under the trainer's bf16 autocast,
+``torch.compile`` of it and Lightly's ``NTXentLoss`` (when installed), with time, TFLOP/s (6 M^2 D),
+% of the dense bf16 peak and peak memory; MAE masking at B=256, 224 px, ratio 0.75 and VideoMAE tube
+masking against MAE's argsort + gather. A time guard skips (and names) what would run past
+``BUDGET_S``; an out-of-memory case is reported and its memory released. Peaks are looked up by the
+exact device name. Prints markdown; never asserts. Record the output in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from cuda_memory import peak_mib  # noqa: E402
 from sslcli.kernels import (  # noqa: E402
+    first_configs,
     info_nce,
     info_nce_reference,
     mae_random_masking,
     mae_random_masking_reference,
+    mae_unshuffle,
+    mae_unshuffle_reference,
     nt_xent,
     nt_xent_reference,
 )
@@ -44,7 +51,27 @@ D = 16 if DRY else 128
 CHECK_M, CHECK_D = (64, 32) if DRY else (4096, 128)
 MAE_BATCH, MAE_SIZE = (2, 32) if DRY else (256, 224)
 TEMPERATURE = 0.1
-BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}  # dense datasheet figures
+BUDGET_S = 420.0  # the device lease's window less the start: what runs past it is skipped
+# dense bf16 datasheet TFLOP/s by torch.cuda.get_device_name(): the PCIe H100 is not the SXM one
+BF16_PEAK_TFLOPS = {
+    "NVIDIA H100 80GB HBM3": 989.4,
+    "NVIDIA H100 PCIe": 756.0,
+    "NVIDIA H200": 989.4,
+    "NVIDIA A100-SXM4-80GB": 312.0,
+    "NVIDIA A100-SXM4-40GB": 312.0,
+    "NVIDIA A100 80GB PCIe": 312.0,
+}
+STARTED = time.perf_counter()
+
+
+def time_left() -> float:
+    return BUDGET_S - (time.perf_counter() - STARTED)
+
+
+def released() -> None:
+    """After an out-of-memory error: hand the cached blocks back before the next case."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def relative(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -59,6 +86,14 @@ def loss_and_grads(fn: Callable, *inputs: torch.Tensor) -> list[torch.Tensor]:
 
 def flat_grads(loss_then_grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([grad.flatten() for grad in loss_then_grads[1:]])
+
+
+def plain_info_nce(queries, keys, positives, temperature, negatives) -> torch.Tensor:
+    """InfoNCE as plain PyTorch code writes it (Lightly's losses, e.g.): normalise, one matmul against
+    the keys and the queue, cross-entropy. Under autocast the matmul, so the logits, are in half
+    precision (sslcli's reference keeps fp32 logits and is no such baseline)."""
+    candidates = F.normalize(torch.cat([keys, negatives]), dim=1)  # (K + Q, D)
+    return F.cross_entropy(F.normalize(queries, dim=1) @ candidates.T / temperature, positives)
 
 
 def check_rows() -> list[tuple[str, str]]:
@@ -86,10 +121,12 @@ def check_rows() -> list[tuple[str, str]]:
             loss_and_grads(functools.partial(loss, info_nce_reference, n_=n.double()), q.double(), k.double())
         )
         fused = flat_grads(loss_and_grads(functools.partial(loss, info_nce), q.to(DEVICE), k.to(DEVICE)))
-        with torch.autocast(DEVICE, dtype=dtype):
+        with torch.autocast(DEVICE, dtype=dtype):  # on the device: its autocast, not the CPU's
             eager = flat_grads(
                 loss_and_grads(
-                    functools.partial(loss, info_nce_reference, n_=n.float()), q.float(), k.float()
+                    functools.partial(loss, plain_info_nce, n_=n.to(DEVICE, torch.float32)),
+                    q.to(DEVICE, torch.float32),
+                    k.to(DEVICE, torch.float32),
                 )
             )
         label = f"InfoNCE {str(dtype)[6:]} P_pos >= 0.999: grad rel. error fused / eager autocast"
@@ -105,6 +142,29 @@ def check_rows() -> list[tuple[str, str]]:
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ bank.T], dim=1) / 0.2
     eager = F.cross_entropy(logits, torch.zeros(8, dtype=torch.int64))
     rows.append(("MoCo queue loss: abs(fused - Algorithm 1), fp32", f"{abs(moco.item() - eager.item()):.1e}"))
+    return rows + masking_checks(g)
+
+
+def masking_checks(g: torch.Generator) -> list[tuple[str, str]]:
+    """MAE masking (images), tube masking (clips) and the un-shuffle against argsort + gather on the
+    device, with the same noise: every output equal."""
+    images = torch.randn(MAE_BATCH, 3, MAE_SIZE, MAE_SIZE, generator=g).to(DEVICE, torch.bfloat16)
+    clips = torch.randn(2, 4, 3, MAE_SIZE, MAE_SIZE, generator=g).to(DEVICE, torch.bfloat16)
+    rows = []
+    for case, x, ratio, tubelet in (("MAE", images, 0.75, 1), ("tube", clips, 0.9, 2)):
+        length = (MAE_SIZE // 16) ** 2
+        noise = torch.rand(len(x), length, generator=g).to(DEVICE)
+        fused = mae_random_masking(x, ratio, 16, noise=noise, tubelet=tubelet)
+        plain = mae_random_masking_reference(x, ratio, 16, noise=noise, tubelet=tubelet)
+        same = all(torch.equal(a, b) for a, b in zip(fused, plain, strict=True))
+        groups = x.shape[1] // tubelet if x.ndim == 5 else 1
+        token = torch.randn(1, 1, 64, generator=g).to(DEVICE, torch.bfloat16)
+        encoded = torch.randn(len(x), fused.visible.shape[1], 64, generator=g).to(DEVICE, torch.bfloat16)
+        restored = mae_unshuffle(encoded, token, fused.ids_restore, time_steps=groups)
+        same_restore = torch.equal(
+            restored, mae_unshuffle_reference(encoded, token, fused.ids_restore, time_steps=groups)
+        )
+        rows.append((f"{case} masking / un-shuffle equal to argsort + gather", f"{same} / {same_restore}"))
     return rows
 
 
@@ -140,10 +200,13 @@ def contenders() -> dict[str, Callable | None]:
 
 def sweep_rows() -> list[tuple]:
     """(M, implementation, fwd+bwd ms, TFLOP/s, % of peak, peak MiB, x Lightly) per M."""
-    name = "cpu" if DRY else torch.cuda.get_device_name()
-    peak = next((tflops for key, tflops in BF16_PEAK_TFLOPS.items() if key in name), None)
-    rows = []
+    peak = None if DRY else BF16_PEAK_TFLOPS.get(torch.cuda.get_device_name())
+    rows, last = [], None  # last: (M, seconds) of the previous size
     for m in SWEEP_M:
+        if last is not None and last[1] * (m / last[0]) ** 2 > time_left():  # the cost grows as M^2
+            rows.append((m, "skipped: would pass the time budget", "", "", "", "", ""))
+            continue
+        started = time.perf_counter()
         g = torch.Generator(device=DEVICE).manual_seed(0)
         z_a, z_b = (
             torch.randn(m // 2, D, device=DEVICE, dtype=torch.bfloat16, generator=g, requires_grad=True)
@@ -163,7 +226,10 @@ def sweep_rows() -> list[tuple]:
             try:
                 results[label] = (timed(step), peak_mib(step, DEVICE))
             except torch.OutOfMemoryError:
+                z_a.grad = z_b.grad = None
+                released()
                 results[label] = None
+        last = (m, time.perf_counter() - started)
         lightly = results.get("Lightly NTXentLoss")
         for label, result in results.items():
             if result is None:
@@ -205,16 +271,19 @@ def main() -> int:
         print("no CUDA device: nothing to time (DRY=1 runs the checks at toy sizes on the CPU)")
         return 0
     device = "CPU dry run (Triton interpreter, toy sizes)" if DRY else torch.cuda.get_device_name()
-    started = time.perf_counter()
     print(f"# gpu_check: {device}, torch {torch.__version__}, {datetime.date.today()}\n")
-    print(markdown(("check", "result"), check_rows()) + "\n")
+    with first_configs():
+        print(markdown(("check", "result"), check_rows()) + "\n")
     print(f"NT-Xent forward+backward, D={D}, bf16 inputs under bf16 autocast\n")
     print(
         markdown(("M", "implementation", "ms", "TFLOP/s", "% peak", "peak MiB", "x Lightly"), sweep_rows())
         + "\n"
     )
-    print(markdown(("masking", "fused µs", "argsort + gather µs"), masking_rows()) + "\n")
-    print(f"total {time.perf_counter() - started:.0f} s")
+    if time_left() > 0:
+        print(markdown(("masking", "fused µs", "argsort + gather µs"), masking_rows()) + "\n")
+    else:
+        print("masking timings skipped: the time budget is spent\n")
+    print(f"total {time.perf_counter() - STARTED:.0f} s")
     return 0
 
 

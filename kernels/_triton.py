@@ -13,6 +13,7 @@ fixed, small ``interpreter_meta`` — several autotune configs need a GPU to tim
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import Callable, Sequence
 
@@ -41,8 +42,24 @@ def dot_precision(dtype: torch.dtype) -> str:
     return "tf32"
 
 
+_PINNED = {"first_config": False}  # set by ``first_configs``
+
+
+@contextlib.contextmanager
+def first_configs():
+    """Within the block, CUDA launches take the first config of each list instead of autotuning (a
+    correctness check that must not spend minutes benchmarking tiles, and tests the same tiles each
+    time)."""
+    _PINNED["first_config"] = True
+    try:
+        yield
+    finally:
+        _PINNED["first_config"] = False
+
+
 class LazyKernel:
-    """A Triton kernel jitted on first launch; autotuned on CUDA over ``configs(*variant)``."""
+    """A Triton kernel jitted on first launch; autotuned on CUDA over ``configs(*variant)``, or run
+    with the first of them inside ``first_configs``."""
 
     def __init__(
         self,
@@ -70,11 +87,13 @@ class LazyKernel:
         return self._jitted
 
     def _autotuned(self, variant: tuple):
-        if variant not in self._tuned:
+        pinned = _PINNED["first_config"]
+        if (variant, pinned) not in self._tuned:
             import triton
 
-            self._tuned[variant] = triton.autotune(configs=self.configs(*variant), key=self.key)(self._jit())
-        return self._tuned[variant]
+            configs = self.configs(*variant)[:1] if pinned else self.configs(*variant)
+            self._tuned[variant, pinned] = triton.autotune(configs=configs, key=self.key)(self._jit())
+        return self._tuned[variant, pinned]
 
     def launch(self, grid: Grid, *args, on_cuda: bool, variant: tuple = (), **kwargs) -> None:
         """Run over ``grid(meta)``; ``variant`` selects the CUDA config list (e.g. the block of D)."""

@@ -123,9 +123,16 @@ def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None
         )
     if negatives is not None and (negatives.ndim != 2 or negatives.shape[1] != keys.shape[1]):
         raise ValueError(f"negatives must be (Q, {keys.shape[1]}), got {tuple(negatives.shape)}")
-    for name, index in (("positives", positives), ("exclude", exclude)):
-        if index is not None and (index.shape != (len(queries),) or index.dtype != torch.int64):
+    for name, index, low in (("positives", positives, 0), ("exclude", exclude, -1)):
+        if index is None:
+            continue
+        if index.shape != (len(queries),) or index.dtype != torch.int64:
             raise ValueError(f"{name} must be an int64 tensor of shape ({len(queries)},)")
+        if len(index) and bool(((index < low) | (index >= len(keys))).any()):  # a GPU kernel reads no further
+            bad = index[(index < low) | (index >= len(keys))][0].item()
+            raise ValueError(
+                f"{name} holds {bad}, outside [{low}, {len(keys)}): the keys are indexed 0 to K - 1"
+            )
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(_REDUCTIONS)}, got {reduction!r}")
 

@@ -16,3 +16,5 @@ def test_the_gpu_check_dry_run_completes_with_every_section():
     for section in ("| check | result |", "| M | implementation |", "| masking |", "total "):
         assert section in run.stdout, run.stdout
     assert "bitwise deterministic | True" in run.stdout
+    for case in ("MAE", "tube"):  # the fused masking and un-shuffle equal argsort + gather
+        assert f"{case} masking / un-shuffle equal to argsort + gather | True / True" in run.stdout

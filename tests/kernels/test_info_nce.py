@@ -138,6 +138,11 @@ def test_rejects_bad_arguments(device):
         info_nce(queries, keys, positives[:2])
     with pytest.raises(ValueError, match="reduction"):
         info_nce(queries, keys, positives, reduction="sum")
+    for bad in (4, -1):  # K = 4 keys: a GPU kernel would read past them
+        with pytest.raises(ValueError, match=rf"^positives holds {bad}, outside \[0, 4\)"):
+            info_nce(queries, keys, torch.tensor([0, bad, 1], device=device))
+    with pytest.raises(ValueError, match=r"^exclude holds 4, outside \[-1, 4\)"):
+        info_nce(queries, keys, positives, exclude=torch.tensor([-1, 4, 0], device=device))
 
 
 def test_moco_trains_through_the_fused_kernel_with_the_eager_queue_loss(device, monkeypatch):
