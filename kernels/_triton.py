@@ -58,8 +58,9 @@ def first_configs():
 
 
 class LazyKernel:
-    """A Triton kernel jitted on first launch; autotuned on CUDA over ``configs(*variant)``, or run
-    with the first of them inside ``first_configs``."""
+    """A Triton kernel jitted on first launch, with the ``helpers`` it calls (plain functions of its
+    module, replaced there by their jitted selves); autotuned on CUDA over ``configs(*variant)``, or
+    run with the first of them inside ``first_configs``."""
 
     def __init__(
         self,
@@ -68,8 +69,10 @@ class LazyKernel:
         configs: Callable[..., list],
         key: Sequence[str],
         do_not_specialize: Sequence[str] = (),
+        helpers: Sequence[Callable] = (),
     ) -> None:
         self.fn = fn
+        self.helpers = tuple(helpers)
         self.do_not_specialize = list(do_not_specialize)
         self.interpreter_meta = interpreter_meta
         self.configs = configs
@@ -83,6 +86,8 @@ class LazyKernel:
             import triton.language
 
             self.fn.__globals__["tl"] = triton.language  # the kernel module's placeholder
+            for helper in self.helpers:  # device functions the kernel calls by their module name
+                self.fn.__globals__[helper.__name__] = triton.jit(helper)
             self._jitted = triton.jit(self.fn, do_not_specialize=self.do_not_specialize)
         return self._jitted
 

@@ -13,29 +13,35 @@ Without ``batch_negatives`` a query's only key is its positive and its negatives
 The gradient reaches queries and keys (pass ``keys.detach()`` to stop it, as MoCo's momentum keys
 do); negatives never get one.
 
-The Triton path never materialises the M x (K + Q) logits: the forward streams key tiles through an
-online log-sum-exp (as FlashAttention does; Dao et al., NeurIPS 2022) and keeps one fp32 statistic
-per query. The backward recomputes the tiles. With upstream weights g_i and P_ij = softmax_j(s_ij),
-the loss's gradient in the logits is W_ij = g_i (P_ij - [j = pos(i)]), and
+The Triton path never materialises the M x (K + Q) logits. The forward streams candidate tiles
+through an online log-sum-exp (as FlashAttention does; Dao et al., NeurIPS 2022) anchored on the
+positive's logit p_i, and keeps per query the log-sum-exp and 1 - P_pos = sum_{j != pos} P_ij. So the
+loss is log1p(sum_{j != pos} exp(s_ij - p_i)) wherever no logit passes the positive's: exact to fp32
+as P_pos -> 1, where lse - p_i would cancel two numbers of about 1/t. The backward recomputes the
+tiles. With upstream weights g_i and P_ij = softmax_j(s_ij), the gradient in the logits is
+W_ij = g_i (P_ij - [j = pos(i)]) (the positive's entry is -g_i (1 - P_pos), from the forward), and
 
-    dL/dq_i = (1/t) sum_j W_ij k_j,   dL/dk_j = (1/t) sum_i W_ij q_i,   dL/dt = -(1/t) sum_i q_i . dL/dq_i
+    dL/du_i = (1/t) sum_j W_ij v_j,   dL/dv_j = (1/t) sum_i W_ij u_i,   dL/dt = -(1/t) sum_i u_i . dL/du_i
 
-one row-stationary pass over key tiles for the queries and one column-stationary pass over query
-tiles for the keys, each deterministic (no atomics). Where the rows alone give too few programs to
-fill the GPU (M of 512 to 4096), each row block's loop is split over several programs whose partial
-log-sum-exps and gradients are combined in torch (``_splits``). A tile spans D in one or two
-power-of-two chunks rounded to the tensor cores' 16 columns (``_d_chunks``: 130 -> 128 + 16, not
-256). The positive's -1 is folded into W in fp32 before W is rounded to the inputs' precision for
-the tensor cores, so the gradient keeps its accuracy as P_pos -> 1.
+for the unit rows u = q/|q| and v = k/|k|; the normalisation and its backward run inside the kernels.
+One row-stationary backward pass serves every case (``info_nce_tiles``). When queries and keys are
+one set (NT-Xent) it adds both roles, sum_j (W_ij + W_ji) u_j: forward and backward then cost
+2 + 4 = 6 M^2 D FLOP. Otherwise a second pass with the roles swapped gives the keys' gradient. No
+pass uses atomics. Where the rows alone give too few programs to fill the GPU (M of 512 to 4096),
+each row block's loop is split over several programs whose partial results are combined in torch
+(``info_nce_launch.splits``). A tile spans D in one or two power-of-two chunks rounded to the tensor
+cores' 16 columns (130 -> 128 + 16, not 256). Masks (positive, excluded, MoCo's non-negatives) are
+applied only on the tiles holding such a column. W is built in fp32 and rounded to the inputs' type
+for the tensor cores, scaled by 2^14 in fp16 so that its small weights do not flush to zero.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from sslcli.kernels._triton import cdiv, dot_precision, triton_available
+from sslcli.kernels import info_nce_launch as launch
+from sslcli.kernels._triton import triton_available
 from sslcli.kernels.dispatch import use_triton
-from sslcli.kernels.info_nce_tiles import BACKWARD_K, BACKWARD_Q, FORWARD
 from sslcli.kernels.op import FusedOp
 
 _TRITON_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -96,8 +102,8 @@ def info_nce(
     the reference elsewhere.
     """
     _check(queries, keys, positives, negatives, exclude, reduction)
-    dtype = torch.promote_types(queries.dtype, keys.dtype)
-    if not (use_triton(queries) and triton_available() and dtype in _TRITON_DTYPES):
+    dtype = fused_dtype(queries, keys)
+    if dtype is None:
         return info_nce_reference(
             queries, keys, positives, temperature,
             negatives=negatives, exclude=exclude, batch_negatives=batch_negatives, normalize=normalize,
@@ -105,14 +111,18 @@ def info_nce(
         )  # fmt: skip
     if not isinstance(temperature, torch.Tensor):
         temperature = torch.full((1,), float(temperature), dtype=torch.float32, device=queries.device)
-    # normalised in fp32 (forward and, through autograd, backward), then stored in the inputs' dtype
-    prepare = (lambda x: F.normalize(x.float(), dim=1)) if normalize else (lambda x: x)
-    q = prepare(queries).to(dtype)  # (M, D)
-    k = q if keys is queries else prepare(keys).to(dtype)  # (K, D); one set of rows (NT-Xent) once
-    n = prepare(negatives.detach()).to(dtype) if negatives is not None else k[:0]  # (Q, D)
+    q = queries.to(dtype)  # (M, D)
+    k = q if keys is queries else keys.to(dtype)  # (K, D); one set of rows (NT-Xent) stays one
+    n = negatives.detach().to(dtype) if negatives is not None else k[:0]  # (Q, D)
     exclude = exclude if exclude is not None else torch.full_like(positives, -1)
-    losses = _InfoNCE.apply(q, k, n, positives, exclude, temperature, batch_negatives)  # (M,)
+    losses = _InfoNCE.apply(q, k, n, positives, exclude, temperature, batch_negatives, normalize)  # (M,)
     return losses.mean() if reduction == "mean" else losses
+
+
+def fused_dtype(queries: torch.Tensor, keys: torch.Tensor) -> torch.dtype | None:
+    """The dtype the fused kernels run in for these inputs, None where the reference runs instead."""
+    dtype = torch.promote_types(queries.dtype, keys.dtype)
+    return dtype if use_triton(queries) and triton_available() and dtype in _TRITON_DTYPES else None
 
 
 def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None:
@@ -138,119 +148,41 @@ def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None
 
 
 class _InfoNCE(torch.autograd.Function):
-    """Per-query losses (M,) of normalised q, k, n; saves them and the per-query log2-sum-exp."""
+    """Per-query losses (M,) of q, k, n (normalised inside the kernels); saves the forward's statistics.
+    One set of rows as queries and keys (``k is q``: NT-Xent) takes one backward pass, else two."""
 
     @staticmethod
-    def forward(ctx, q, k, n, positives, exclude, temperature, batch_negatives):
+    def forward(ctx, q, k, n, positives, exclude, temperature, batch_negatives, normalize):
+        ctx.shared = k is q and len(n) == 0 and batch_negatives
         tau = temperature.detach().to(device=q.device, dtype=torch.float32).reshape(1)  # (1,)
-        q, k, n = q.contiguous(), k.contiguous(), n.contiguous()
+        q, n = q.contiguous(), n.contiguous()
+        k = q if ctx.shared else k.contiguous()
+        ctx.options = {"batch_negatives": batch_negatives, "normalize": normalize}
         positives, exclude = positives.contiguous(), exclude.contiguous()
-        ctx.batch_negatives = batch_negatives
-        lse, losses = _forward(q, k, n, positives, exclude, tau, batch_negatives)  # (M,), (M,)
-        ctx.save_for_backward(q, k, n, positives, exclude, tau, lse)
+        stats, losses = launch.forward(q, k, n, positives, exclude, tau, **ctx.options)
+        ctx.save_for_backward(q, k, n, tau, *stats)
         ctx.tau_meta = (temperature.shape, temperature.dtype, temperature.device)
         return losses
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, n, positives, exclude, tau, lse = ctx.saved_tensors
-        g = grad.detach().float().contiguous()  # (M,) upstream weight of each query's loss
-        g_scale = g.abs().max().clamp_min(torch.finfo(torch.float32).tiny).reshape(1)  # keeps W <= 1
-        g = (g / g_scale).contiguous()
-        both = (positives, exclude, tau, lse, g, g_scale, ctx.batch_negatives)
-        dq, rowdot = _backward_queries(q, k, n, *both)  # (M, D), (M,)
-        dk = _backward_keys(q, k, *both) if ctx.needs_input_grad[1] else None  # (K, D)
+        q, k, n, tau, *stats = ctx.saved_tensors
+        queries = (launch.Queries(*stats), grad.detach().float())  # statistics, upstream weights (M,)
+        need_tau = ctx.needs_input_grad[5]
+        if ctx.shared:  # dL/dz_r = (1/t) sum_c (W_rc + W_cr) z_c: both roles in one pass
+            dq, radial = launch.backward(q, q, n, queries, queries, tau, need_tau=need_tau, **ctx.options)
+            dk = None
+        else:
+            dq, radial = launch.backward(q, k, n, queries, None, tau, need_tau=need_tau, **ctx.options)
+            dk = None
+            if ctx.needs_input_grad[1]:
+                dk, _ = launch.backward(k, q, n[:0], None, queries, tau, need_tau=False, **ctx.options)
         dtau = None
-        if ctx.needs_input_grad[5]:
+        if need_tau:  # dL/dt = -(1/t) sum_i u_i . dL/du_i over the query role (both roles: twice it)
             shape, dtype, device = ctx.tau_meta
-            dtau = (-rowdot.sum() / tau).reshape(shape).to(device=device, dtype=dtype)
-        return dq, dk, None, None, None, dtau, None
-
-
-def _d_chunks(d: int) -> tuple[int, int]:
-    """(head, tail) columns of D per tile: powers of two (``tl.arange`` needs them) covering D rounded
-    up to the tensor cores' granularity of 16: 96 -> 64 + 32, 130 -> 128 + 16, 768 -> 512 + 256. The
-    tail is 0 when one power of two covers D as tightly (24 -> 32, 200 -> 256)."""
-    padded = -(-d // 16) * 16
-    whole = 1 << (padded - 1).bit_length()  # one power of two
-    head = max(16, 1 << (padded.bit_length() - 1))
-    tail = 0 if padded == head else max(16, 1 << (padded - head - 1).bit_length())
-    return (whole, 0) if head + tail >= whole else (head, tail)
-
-
-def _consts(x: torch.Tensor, batch_negatives: bool) -> dict:
-    head, tail = _d_chunks(x.shape[1])
-    return {
-        "BLOCK_D": head,
-        "BLOCK_T": tail or 16,  # unused without TAIL
-        "TAIL": tail > 0,
-        "BATCH_NEG": batch_negatives,
-        "DOT_FP32": not x.is_cuda,
-        "PRECISION": dot_precision(x.dtype),
-    }
-
-
-def _splits(rows: int, loop_len: int, device: torch.device) -> int:
-    """Programs per block of rows along the loop dimension (keys, or queries for the keys' gradient):
-    enough to give every SM two programs when the rows alone are too few (M of 512 ... 4096 on a
-    132-SM GPU), each looping over at least 128 entries; their partial results are combined in
-    torch. The interpreter splits too (up to 4), so that the tests run the split path."""
-    most = max(1, cdiv(loop_len, 128))
-    if device.type != "cuda":
-        return min(most, 4)
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
-    return max(1, min(most, cdiv(2 * sms, cdiv(rows, 64))))
-
-
-def _forward(q, k, n, positives, exclude, tau, batch_negatives):
-    """Per-query log2-sum-exp (M,) and loss (M,), from each split's running max and sum."""
-    m, d = q.shape
-    candidates = len(k) + len(n)
-    splits = _splits(m, candidates, q.device)
-    part_max = torch.empty((splits, m), dtype=torch.float32, device=q.device)  # (S, M) log2 units
-    part_sum = torch.empty((splits, m), dtype=torch.float32, device=q.device)  # (S, M)
-    positive = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) s_i,pos(i), log2 units
-    split_len = cdiv(candidates, splits)
-    args = (q, k, n, positives, exclude, tau, part_max, part_sum, positive, m, len(k), len(n), d, split_len)
-    consts = _consts(q, batch_negatives)
-    FORWARD.launch(
-        lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"] + consts["BLOCK_T"] * consts["TAIL"], q.element_size()),
-    )  # fmt: skip
-    top = part_max.max(dim=0).values  # (M,)
-    lse = top + torch.log2((part_sum * torch.exp2(part_max - top)).sum(dim=0))  # (M,)
-    return lse, (lse - positive) * 0.6931471805599453  # losses in natural log
-
-
-def _backward_queries(q, k, n, positives, exclude, tau, lse, g, g_scale, batch_negatives):
-    """dL/dq (M, D) in q's dtype and the row dots q_i . dq_i (M,)."""
-    m, d = q.shape
-    candidates = len(k) + len(n)
-    splits = _splits(m, candidates, q.device)
-    partial = torch.empty((splits, m, d), dtype=torch.float32, device=q.device)  # (S, M, D)
-    split_len = cdiv(candidates, splits)
-    args = (q, k, n, positives, exclude, tau, lse, g, g_scale, partial, m, len(k), len(n), d, split_len)
-    consts = _consts(q, batch_negatives)
-    BACKWARD_Q.launch(
-        lambda meta: (cdiv(m, meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"] + consts["BLOCK_T"] * consts["TAIL"], q.element_size()),
-    )  # fmt: skip
-    dq = partial.sum(dim=0)  # (M, D)
-    return dq.to(q.dtype), (q.float() * dq).sum(dim=1)
-
-
-def _backward_keys(q, k, positives, exclude, tau, lse, g, g_scale, batch_negatives):
-    """dL/dk (K, D) in k's dtype."""
-    m, d = q.shape
-    splits = _splits(len(k), m, q.device)
-    partial = torch.empty((splits, len(k), d), dtype=torch.float32, device=q.device)  # (S, K, D)
-    args = (q, k, positives, exclude, tau, lse, g, g_scale, partial, m, len(k), d, cdiv(m, splits))
-    consts = _consts(q, batch_negatives)
-    BACKWARD_K.launch(
-        lambda meta: (cdiv(len(k), meta["BLOCK_M"]), splits), *args, **consts, on_cuda=q.is_cuda,
-        variant=(consts["BLOCK_D"] + consts["BLOCK_T"] * consts["TAIL"], q.element_size()),
-    )  # fmt: skip
-    return partial.sum(dim=0).to(k.dtype)
+            dtau = -radial.sum() / tau / (2 if ctx.shared else 1)
+            dtau = dtau.reshape(shape).to(device=device, dtype=dtype)
+        return dq, dk, None, None, None, dtau, None, None
 
 
 INFO_NCE = FusedOp(

@@ -49,3 +49,15 @@ def test_swapping_the_modalities_gives_the_same_loss(device):
 def test_refuses_unpaired_inputs(device):
     with pytest.raises(ValueError, match="equal shape"):
         cross_modal_info_nce(torch.randn(4, 8, device=device), torch.randn(5, 8, device=device))
+
+
+def test_a_learnable_temperature_gets_the_reference_gradient(device):
+    torch.manual_seed(3)
+    a = torch.randn(70, 24, device=device, requires_grad=True)  # 70: the interpreter splits the loop
+    b = torch.randn(70, 24, device=device, requires_grad=True)
+    t = torch.tensor([0.15], device=device, requires_grad=True)
+    got = torch.autograd.grad(cross_modal_info_nce(a, b, t), (a, b, t))
+    oracle = [x.detach().double().requires_grad_() for x in (a, b, t)]
+    want = torch.autograd.grad(cross_modal_info_nce_reference(*oracle[:2], oracle[2]), oracle)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g.double(), w, rtol=1e-4, atol=1e-7)

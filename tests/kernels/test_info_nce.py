@@ -177,7 +177,7 @@ def test_d_is_covered_by_at_most_two_power_of_two_chunks_without_padding_past_si
     """Tensor cores work in multiples of 16 columns: a tile covers D rounded up to 16 plus less than
     half its tail chunk (D = 130: 144 columns, not the next power of two, 256), or one power of two
     where that is as tight."""
-    d_chunks = importlib.import_module("sslcli.kernels.info_nce")._d_chunks
+    d_chunks = importlib.import_module("sslcli.kernels.info_nce_launch").d_chunks
     for d in range(1, 1100):
         head, tail = d_chunks(d)
         padded, whole = -(-d // 16) * 16, max(16, 1 << (d - 1).bit_length())

@@ -1,0 +1,156 @@
+"""Launching the InfoNCE kernels of ``info_nce_tiles``: the tile widths of D, the splits of each row
+block's loop over several programs, and the combination of the splits' partial results.
+
+Every launch indexes rows with int32 offsets; ``check_int32_offsets`` refuses sizes past that bound.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from sslcli.kernels._triton import cdiv, dot_precision
+from sslcli.kernels.info_nce_tiles import BACKWARD, FORWARD
+
+LN2 = 0.6931471805599453
+INT32_LIMIT = 2**31
+
+
+class Queries(NamedTuple):
+    """One set of queries: their indices and the forward's statistics, each (M,)."""
+
+    positives: torch.Tensor  # int64 key index
+    exclude: torch.Tensor  # int64 candidate left out, -1 for none
+    lse: torch.Tensor  # fp32 log2-sum-exp of the logits (log2 units)
+    onem: torch.Tensor  # fp32 1 - P_pos, exact as P_pos -> 1
+
+
+def d_chunks(d: int) -> tuple[int, int]:
+    """(head, tail) columns of D per tile: powers of two (``tl.arange`` needs them) covering D rounded
+    up to the tensor cores' granularity of 16: 96 -> 64 + 32, 130 -> 128 + 16, 768 -> 512 + 256. The
+    tail is 0 when one power of two covers D as tightly (24 -> 32, 200 -> 256)."""
+    padded = -(-d // 16) * 16
+    whole = 1 << (padded - 1).bit_length()  # one power of two
+    head = max(16, 1 << (padded.bit_length() - 1))
+    tail = 0 if padded == head else max(16, 1 << (padded - head - 1).bit_length())
+    return (whole, 0) if head + tail >= whole else (head, tail)
+
+
+def bucket(n: int) -> int:
+    """``n`` rounded up to a power of two: the autotune key, so a new batch size reuses the tuning."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def splits(rows: int, loop_len: int, device: torch.device) -> int:
+    """Programs per block of 64 rows along the loop dimension: enough to give every SM two programs
+    when the rows alone are too few (M of 512 ... 4096 on a 132-SM GPU), each looping over at least
+    128 entries; their partial results are combined in torch. The interpreter splits too (up to 4),
+    so that the tests run the split path."""
+    most = max(1, cdiv(loop_len, 128))
+    if device.type != "cuda":
+        return min(most, 4)
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    return max(1, min(most, cdiv(2 * sms, cdiv(rows, 64))))
+
+
+def check_int32_offsets(rows: int, candidates: int, d: int, parts: int = 1) -> None:
+    """The kernels index with int32: every offset into the inputs and the (parts, rows, D) partials."""
+    largest = max(rows * parts, candidates) * d
+    if largest >= INT32_LIMIT:
+        raise ValueError(
+            f"info_nce kernels index with 32 bits: {largest} elements (rows x D) pass 2^31; split the batch"
+        )
+
+
+def _meta(x: torch.Tensor, rows: int, candidates: int) -> dict:
+    head, tail = d_chunks(x.shape[1])
+    return {
+        "BLOCK_D": head,
+        "BLOCK_T": tail or 16,  # unused without TAIL
+        "TAIL": tail > 0,
+        "DOT_FP32": not x.is_cuda,
+        "PRECISION": dot_precision(x.dtype),
+        "M_BUCKET": bucket(rows),
+        "C_BUCKET": bucket(candidates),
+    }
+
+
+def _variant(meta: dict, x: torch.Tensor) -> tuple[int, int]:
+    return meta["BLOCK_D"] + meta["BLOCK_T"] * meta["TAIL"], x.element_size()
+
+
+def forward(
+    q: torch.Tensor,
+    y: torch.Tensor,
+    n: torch.Tensor,
+    positives: torch.Tensor,
+    exclude: torch.Tensor,
+    tau: torch.Tensor,
+    *,
+    batch_negatives: bool,
+    normalize: bool,
+) -> tuple[Queries, torch.Tensor]:
+    """The queries' statistics and losses (M,) in natural log, from each split's positive-anchored
+    running max and sum: loss = ln2 (top - p) + log1p(expm1(ln2 (p - top)) + rest), = log1p(rest) when
+    no other logit passes the positive's."""
+    m, d = q.shape
+    candidates = len(y) + len(n)
+    parts = splits(m, candidates, q.device)
+    check_int32_offsets(m, candidates, d, parts)
+    part_max = torch.empty((parts, m), dtype=torch.float32, device=q.device)  # (S, M) log2 units
+    part_sum = torch.empty((parts, m), dtype=torch.float32, device=q.device)  # (S, M)
+    positive = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) s_i,pos(i), log2 units
+    meta = _meta(q, m, candidates)
+    FORWARD.launch(
+        lambda tiles: (cdiv(m, tiles["BLOCK_M"]), parts),
+        q, y, n, positives, exclude, tau, part_max, part_sum, positive,
+        m, len(y), len(n), d, cdiv(candidates, parts), **meta,
+        HAS_NEG=len(n) > 0, BATCH_NEG=batch_negatives, NORMALIZE=normalize,
+        on_cuda=q.is_cuda, variant=_variant(meta, q),
+    )  # fmt: skip
+    top = part_max.max(dim=0).values  # (M,) >= positive
+    rest = (part_sum * torch.exp2(part_max - top)).sum(dim=0)  # (M,) sum of the others' exp2(s - top)
+    anchor = torch.exp2(positive - top)  # (M,) in (0, 1]
+    lse = top + torch.log2(anchor + rest)
+    losses = LN2 * (top - positive) + torch.log1p(torch.expm1(LN2 * (positive - top)) + rest)
+    return Queries(positives, exclude, lse, rest / (anchor + rest)), losses
+
+
+def backward(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n: torch.Tensor,
+    rows: tuple[Queries, torch.Tensor] | None,
+    cols: tuple[Queries, torch.Tensor] | None,
+    tau: torch.Tensor,
+    *,
+    batch_negatives: bool,
+    normalize: bool,
+    need_tau: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """dL/dx (in x's dtype) for rows x against columns y (then negatives n), from the rows as queries
+    (``rows``: their statistics and upstream weights) and the columns as queries (``cols``), and
+    the radial parts u_r . dL/du_r (M,) the temperature's gradient sums (``need_tau``)."""
+    m, d = x.shape
+    candidates = len(y) + len(n)
+    sides = [side for side in (rows, cols) if side is not None]
+    g_scale = torch.stack([g.abs().max() for _, g in sides]).max()
+    g_scale = g_scale.clamp_min(torch.finfo(torch.float32).tiny).reshape(1)  # keeps |W| <= 2
+    row_stats, col_stats = (
+        (*side[0], (side[1].float() / g_scale).contiguous()) if side is not None else None
+        for side in (rows, cols)
+    )  # (positives, exclude, lse, onem, g) of each side's queries
+    parts = splits(m, candidates, x.device)
+    check_int32_offsets(m, candidates, d, parts)
+    dx = torch.empty((parts, m, d), dtype=torch.float32, device=x.device)  # (S, M, D)
+    radial = torch.empty((parts, m) if need_tau else (1,), dtype=torch.float32, device=x.device)
+    meta = _meta(x, m, candidates)
+    BACKWARD.launch(
+        lambda tiles: (cdiv(m, tiles["BLOCK_M"]), parts),
+        x, y, n, tau, g_scale, *(row_stats or col_stats), *(col_stats or row_stats), dx, radial,
+        m, len(y), len(n), d, cdiv(candidates, parts), **meta,
+        HAS_NEG=len(n) > 0, BATCH_NEG=batch_negatives, DIRECT=rows is not None, TRANSPOSED=cols is not None,
+        NORMALIZE=normalize, NEED_TAU=need_tau, W_SCALE=16384.0 if x.dtype == torch.float16 else 1.0,
+        on_cuda=x.is_cuda, variant=_variant(meta, x),
+    )  # fmt: skip
+    return dx.sum(dim=0).to(x.dtype), radial.sum(dim=0) if need_tau else None
