@@ -122,7 +122,8 @@ def info_nce(
 def fused_dtype(queries: torch.Tensor, keys: torch.Tensor) -> torch.dtype | None:
     """The dtype the fused kernels run in for these inputs, None where the reference runs instead."""
     dtype = torch.promote_types(queries.dtype, keys.dtype)
-    return dtype if use_triton(queries) and triton_available() and dtype in _TRITON_DTYPES else None
+    fused = use_triton(queries) and triton_available() and dtype in _TRITON_DTYPES
+    return dtype if fused and launch.tiles_fit(queries.shape[1], dtype) else None
 
 
 def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 from sslcli.kernels._triton import cdiv, dot_precision
-from sslcli.kernels.info_nce_tiles import BACKWARD, FORWARD
+from sslcli.kernels.info_nce_tiles import BACKWARD, FORWARD, fp32_precision, tile_shapes
 
 LN2 = 0.6931471805599453
 INT32_LIMIT = 2**31
@@ -62,6 +62,11 @@ def check_int32_offsets(rows: int, candidates: int, d: int, parts: int = 1) -> N
         )
 
 
+def tiles_fit(d: int, dtype: torch.dtype) -> bool:
+    """Whether some tile for D columns of ``dtype`` fits in shared memory (else the reference runs)."""
+    return bool(tile_shapes(sum(d_chunks(d)), torch.empty((), dtype=dtype).element_size()))
+
+
 def _meta(x: torch.Tensor, rows: int, candidates: int) -> dict:
     head, tail = d_chunks(x.shape[1])
     return {
@@ -69,7 +74,7 @@ def _meta(x: torch.Tensor, rows: int, candidates: int) -> dict:
         "BLOCK_T": tail or 16,  # unused without TAIL
         "TAIL": tail > 0,
         "DOT_FP32": not x.is_cuda,
-        "PRECISION": dot_precision(x.dtype),
+        "PRECISION": fp32_precision(dot_precision(x.dtype), head + tail),
         "M_BUCKET": bucket(rows),
         "C_BUCKET": bucket(candidates),
     }

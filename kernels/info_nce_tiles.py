@@ -53,19 +53,23 @@ def _candidate_rows(
     return c_h, c_t
 
 
-def _unit_rows(x_h, x_t, TAIL: tl.constexpr, NORMALIZE: tl.constexpr):
-    """fp32 rows divided by max(|x|, 1e-12) (F.normalize) when NORMALIZE, and that inverse norm (BR,)."""
+def _inverse_norms(x_h, x_t, TAIL: tl.constexpr, NORMALIZE: tl.constexpr):
+    """(BR,) fp32 1 / max(|x|, 1e-12), F.normalize's scale, when NORMALIZE; else ones."""
     x_h = x_h.to(tl.float32)
-    x_t = x_t.to(tl.float32)
     squares = tl.sum(x_h * x_h, 1)
     if TAIL:
+        x_t = x_t.to(tl.float32)
         squares += tl.sum(x_t * x_t, 1)
     inverse = squares * 0.0 + 1.0
     if NORMALIZE:
         inverse = 1.0 / tl.maximum(tl.sqrt(squares), 1e-12)
-        x_h = x_h * inverse[:, None]
-        x_t = x_t * inverse[:, None]
-    return x_h, x_t, inverse
+    return inverse
+
+
+def _unit_rows(x_h, x_t, TAIL: tl.constexpr, NORMALIZE: tl.constexpr):
+    """The rows in fp32, divided by their norm when NORMALIZE."""
+    inverse = _inverse_norms(x_h, x_t, TAIL, NORMALIZE)[:, None]
+    return x_h.to(tl.float32) * inverse, x_t.to(tl.float32) * inverse
 
 
 def _operand(x, like_ptr, DOT_FP32: tl.constexpr):
@@ -122,12 +126,12 @@ def _forward_kernel(
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) queries i
     row_ok = rows < M
     q_h, q_t = _load_rows(q_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    q_h, q_t, _ = _unit_rows(q_h, q_t, TAIL, NORMALIZE)  # (BM, BD), (BM, BT) fp32
+    q_h, q_t = _unit_rows(q_h, q_t, TAIL, NORMALIZE)  # (BM, BD), (BM, BT) fp32
     pos = tl.load(pos_ptr + rows, mask=row_ok, other=0).to(tl.int32)  # (BM,)
     excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1).to(tl.int32)  # (BM,)
     scale = 1.4426950408889634 / tl.load(tau_ptr)  # log2(e) / t
     k_h, k_t = _load_rows(y_ptr, pos, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    k_h, k_t, _ = _unit_rows(k_h, k_t, TAIL, NORMALIZE)
+    k_h, k_t = _unit_rows(k_h, k_t, TAIL, NORMALIZE)
     positive = tl.sum(q_h * k_h, 1)  # (BM,) in fp32 from the fp32 unit rows
     if TAIL:
         positive += tl.sum(q_t * k_t, 1)
@@ -141,7 +145,7 @@ def _forward_kernel(
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates c
         c_h, c_t = _candidate_rows(y_ptr, n_ptr, cols, K, end, D, BLOCK_D, BLOCK_T, TAIL, HAS_NEG)
-        c_h, c_t, _ = _unit_rows(c_h, c_t, TAIL, NORMALIZE)
+        c_h, c_t = _unit_rows(c_h, c_t, TAIL, NORMALIZE)
         c_h, c_t = _operand(c_h, q_ptr, DOT_FP32), _operand(c_t, q_ptr, DOT_FP32)
         s = _similarity(q_h, q_t, c_h, c_t, TAIL, PRECISION) * scale  # (BM, BN)
         special = ((start <= high) & (start + BLOCK_N > low)) | (start + BLOCK_N > end)
@@ -176,7 +180,8 @@ def _backward_kernel(
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) rows r
     row_ok = rows < M
     x_h, x_t = _load_rows(x_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    u_h, u_t, inverse = _unit_rows(x_h, x_t, TAIL, NORMALIZE)  # fp32 unit rows, (BM,) 1 / |x|
+    inverse = _inverse_norms(x_h, x_t, TAIL, NORMALIZE)  # (BM,) 1 / |x|
+    u_h, u_t = _unit_rows(x_h, x_t, TAIL, NORMALIZE)  # (BM, BD), (BM, BT) fp32 unit rows
     x_h, x_t = _operand(u_h, x_ptr, DOT_FP32), _operand(u_t, x_ptr, DOT_FP32)
     scale = 1.4426950408889634 / tl.load(tau_ptr)
     if DIRECT:
@@ -193,7 +198,7 @@ def _backward_kernel(
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) columns c; past ``end`` they load as zero rows
         c_h, c_t = _candidate_rows(y_ptr, n_ptr, cols, K, end, D, BLOCK_D, BLOCK_T, TAIL, HAS_NEG)
-        c_h, c_t, _ = _unit_rows(c_h, c_t, TAIL, NORMALIZE)
+        c_h, c_t = _unit_rows(c_h, c_t, TAIL, NORMALIZE)
         c_h, c_t = _operand(c_h, x_ptr, DOT_FP32), _operand(c_t, x_ptr, DOT_FP32)
         s = _similarity(x_h, x_t, c_h, c_t, TAIL, PRECISION) * scale  # (BM, BN)
         w = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
@@ -246,27 +251,53 @@ def _backward_kernel(
         tl.store(out + tail[None, :], acc_t, mask=row_ok[:, None] & (tail[None, :] < D))
 
 
-def tile_configs(block_d: int, element_size: int) -> list:
-    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for the similarity tiles, by the padded
-    width of D and the element size. Every one fits an H100 SM's 227 KiB of shared memory
-    (``tests/kernels/test_cuda_compile.py`` compiles each for sm_90 at D = 128 ... 1024)."""
-    if element_size >= 4:
-        if block_d <= 128:
-            shapes = [(64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 2), (128, 32, 8, 2)]
-        elif block_d <= 256:
-            shapes = [(32, 32, 4, 2), (64, 32, 4, 1)]
-        else:
-            shapes = [(16, 32, 4, 1), (32, 16, 4, 1)]
-    elif block_d <= 128:
-        shapes = [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
-    elif block_d <= 256:
-        shapes = [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]
-    else:
-        shapes = [(32, 32, 4, 1), (64, 32, 8, 1)]
-    return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in shapes]
+WIDEST = 1024  # widest padded D with a tile that fits; wider runs the reference
 
 
-HELPERS = (_load_rows, _candidate_rows, _unit_rows, _operand, _similarity, _index_span, _weights)
+def tile_shapes(width: int, element_size: int) -> list[tuple[int, int, int, int]]:
+    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for similarity tiles ``width`` columns wide
+    (D's head plus tail chunk) of ``element_size``-byte inputs. A tile stages about (BLOCK_M + BLOCK_N)
+    x width elements per pipeline stage in shared memory, twice that for fp32's tf32x3 dots; every
+    shape offered fits an H100 SM's 227 KiB (``tests/kernels/test_cuda_compile.py`` compiles each one
+    for sm_90 at D = 128, 256, 512, 768, 1024). Empty past WIDEST: nothing fits there."""
+    if width > WIDEST:
+        return []
+    if element_size >= 4:  # at 1024 the dots run in IEEE fp32 (``fp32_precision``): half the staging
+        if width <= 128:
+            return [(64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 2), (128, 32, 8, 2)]
+        if width <= 256:
+            return [(32, 32, 4, 2), (64, 32, 4, 1)]
+        if width <= 512:
+            return [(16, 32, 4, 1), (32, 16, 4, 1)]
+        return [(16, 16, 4, 1), (16, 16, 2, 1)] if width <= 768 else [(16, 16, 4, 1)]
+    if width <= 128:
+        return [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
+    if width <= 256:
+        return [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]
+    return [(32, 32, 4, 1), (64, 32, 8, 1)] if width <= 768 else [(32, 32, 4, 1), (16, 32, 4, 1)]
+
+
+def fp32_precision(precision: str, width: int) -> str:
+    """fp32 tiles' ``tl.dot`` precision: tf32x3 stages twice the shared memory of IEEE fp32, so the
+    widest tiles (past 768 columns) take IEEE, as exact and on the CUDA cores."""
+    return "ieee" if precision == "tf32x3" and width > 768 else precision
+
+
+def tile_configs(width: int, element_size: int) -> list:
+    """``tile_shapes`` as Triton configs."""
+    return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in tile_shapes(width, element_size)]
+
+
+HELPERS = (
+    _load_rows,
+    _candidate_rows,
+    _inverse_norms,
+    _unit_rows,
+    _operand,
+    _similarity,
+    _index_span,
+    _weights,
+)
 TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
 KEY = ["M_BUCKET", "C_BUCKET", "D"]  # sizes bucketed by powers of two: a new batch size reuses the tuning
 FORWARD = LazyKernel(_forward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)

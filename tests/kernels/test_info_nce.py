@@ -187,3 +187,17 @@ def test_d_is_covered_by_at_most_two_power_of_two_chunks_without_padding_past_si
         assert padded <= head + tail <= whole
         assert tail == 0 or head + tail - padded < tail // 2  # padding only inside the tail chunk
     assert d_chunks(130) == (128, 16) and d_chunks(96) == (64, 32) and d_chunks(768) == (512, 256)
+
+
+def test_d_wider_than_any_tile_that_fits_runs_the_reference(device, monkeypatch):
+    """Past 1024 columns no tile fits an SM's shared memory: the reference runs, no kernel launches."""
+    tiles = importlib.import_module("sslcli.kernels.info_nce_tiles")
+    launches = []
+    monkeypatch.setattr(tiles.FORWARD, "launch", lambda *args, **kwargs: launches.append(1))
+    queries, keys, _, positives = make_inputs(4, 4, 0, 1040, device)
+    loss = info_nce(queries, keys, positives, 0.2)
+    assert launches == []
+    torch.testing.assert_close(loss, info_nce_reference(queries, keys, positives, 0.2))
+    queries, keys, _, positives = make_inputs(4, 4, 0, 1024, device)
+    info_nce(queries, keys, positives, 0.2)
+    assert launches == [1]
