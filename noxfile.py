@@ -28,6 +28,8 @@ def bench(session: nox.Session) -> None:
     scripts = (
         "bench_simclr_throughput.py",
         "bench_ntxent.py",
+        "bench_info_nce.py",
+        "bench_cross_modal.py",
         "bench_mae_masking.py",
         "gpu_check.py",
         "bench_audio.py",

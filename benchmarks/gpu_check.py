@@ -33,6 +33,7 @@ if DRY:
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from cuda_memory import peak_mib  # noqa: E402
+from loss_bench import PEAK_TFLOPS, executed_ratio  # noqa: E402
 from sslcli.kernels import (  # noqa: E402
     first_configs,
     info_nce,
@@ -52,15 +53,6 @@ CHECK_M, CHECK_D = (64, 32) if DRY else (4096, 128)
 MAE_BATCH, MAE_SIZE = (2, 32) if DRY else (256, 224)
 TEMPERATURE = 0.1
 BUDGET_S = 420.0  # the device lease's window less the start: what runs past it is skipped
-# dense bf16 datasheet TFLOP/s by torch.cuda.get_device_name(): the PCIe H100 is not the SXM one
-BF16_PEAK_TFLOPS = {
-    "NVIDIA H100 80GB HBM3": 989.4,
-    "NVIDIA H100 PCIe": 756.0,
-    "NVIDIA H200": 989.4,
-    "NVIDIA A100-SXM4-80GB": 312.0,
-    "NVIDIA A100-SXM4-40GB": 312.0,
-    "NVIDIA A100 80GB PCIe": 312.0,
-}
 STARTED = time.perf_counter()
 
 
@@ -200,7 +192,7 @@ def contenders() -> dict[str, Callable | None]:
 
 def sweep_rows() -> list[tuple]:
     """(M, implementation, fwd+bwd ms, TFLOP/s, % of peak, peak MiB, x Lightly) per M."""
-    peak = None if DRY else BF16_PEAK_TFLOPS.get(torch.cuda.get_device_name())
+    peak = None if DRY else PEAK_TFLOPS.get(torch.cuda.get_device_name(), (None,))[0]  # dense bf16
     rows, last = [], None  # last: (M, seconds) of the previous size
     for m in SWEEP_M:
         if last is not None and last[1] * (m / last[0]) ** 2 > time_left():  # the cost grows as M^2
@@ -274,7 +266,10 @@ def main() -> int:
     print(f"# gpu_check: {device}, torch {torch.__version__}, {datetime.date.today()}\n")
     with first_configs():
         print(markdown(("check", "result"), check_rows()) + "\n")
-    print(f"NT-Xent forward+backward, D={D}, bf16 inputs under bf16 autocast\n")
+    print(f"NT-Xent forward+backward, D={D}, bf16 inputs under bf16 autocast; TFLOP/s count 6 M^2 D, what")
+    print(
+        f"the kernels execute: {executed_ratio('nt_xent', D):.2f} M^2 D (their tile products, interpreter)\n"
+    )
     print(
         markdown(("M", "implementation", "ms", "TFLOP/s", "% peak", "peak MiB", "x Lightly"), sweep_rows())
         + "\n"

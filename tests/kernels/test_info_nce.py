@@ -201,3 +201,13 @@ def test_d_wider_than_any_tile_that_fits_runs_the_reference(device, monkeypatch)
     queries, keys, _, positives = make_inputs(4, 4, 0, 1024, device)
     info_nce(queries, keys, positives, 0.2)
     assert launches == [1]
+
+
+def test_sizes_past_32_bit_offsets_are_refused_in_one_line():
+    """The kernels index with int32: (rows x parts or candidates) x D must stay below 2^31."""
+    check = importlib.import_module("sslcli.kernels.info_nce_launch").check_int32_offsets
+    check(2**20, 2**20, 1024, parts=1)  # 2^30 elements: fine
+    with pytest.raises(ValueError, match=r"^info_nce kernels index with 32 bits: 2147483648 elements"):
+        check(2**20, 2**20, 1024, parts=2)
+    with pytest.raises(ValueError, match="32 bits"):
+        check(16, 2**22, 512)  # a queue of 4M entries at D = 512

@@ -1,0 +1,263 @@
+"""What the per-op loss benchmarks share (``bench_ntxent``, ``bench_info_nce``, ``bench_cross_modal``).
+
+Each benchmark names its contenders (sslcli's fused kernels, the plain PyTorch loss under the
+trainer's bf16 autocast, ``torch.compile`` of it, Lightly where it has the loss) and its ideal FLOP
+(one similarity matrix, forward and backward). This module times forward, backward and both with
+``triton.testing.do_bench`` (median), measures the peak memory of forward+backward above the inputs,
+looks the device's dense peak up by its exact name, and counts the FLOP the fused kernels execute:
+their tile products, counted under Triton's interpreter in a child process (``counted_dot_flops``)
+at M = 256 and scaled by (M / 256)^2. That count is exact for M a multiple of 128 (no padded tiles)
+and is printed on a CPU too, where nothing is timed.
+
+    python benchmarks/loss_bench.py --count CASE D    # (child process) executed FLOP / (M^2 D)
+
+``DRY=1`` runs a benchmark end to end on the CPU at toy sizes (the fused kernels in the interpreter,
+wall-clock timings, no memory, no torch.compile), so that a script handed to a GPU machine for a
+short window is known to work before it gets there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+DRY = os.environ.get("DRY") == "1"
+if DRY:
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before Triton is imported
+    os.environ.setdefault("SSLCLI_KERNELS", "triton")
+DEVICE = "cpu" if DRY else "cuda"
+COUNT_ROWS = 256  # M of the interpreter's count: a multiple of its 64 x 64 tiles
+# dense datasheet TFLOP/s by torch.cuda.get_device_name(): (bf16 tensor cores, fp32 CUDA cores)
+PEAK_TFLOPS = {
+    "NVIDIA H100 80GB HBM3": (989.4, 66.9),
+    "NVIDIA H100 PCIe": (756.0, 51.2),
+    "NVIDIA H200": (989.4, 66.9),
+    "NVIDIA A100-SXM4-80GB": (312.0, 19.5),
+    "NVIDIA A100-SXM4-40GB": (312.0, 19.5),
+    "NVIDIA A100 80GB PCIe": (312.0, 19.5),
+}
+
+
+@dataclass(frozen=True)
+class LossBench:
+    """One loss benchmark: ``inputs(m, d, dtype)`` builds the leaves; ``contenders()`` maps a name to
+    a loss of them, or to why there is none (not installed, no such loss); ``ideal`` is the
+    forward+backward FLOP / (M^2 D) with one similarity matrix; ``count_case`` names the fused loss
+    ``executed_ratio`` counts."""
+
+    title: str
+    inputs: Callable
+    contenders: Callable[[], dict[str, Callable | str]]
+    ideal: float
+    count_case: str
+
+
+def device_name() -> str:
+    import torch
+
+    return "CPU dry run (Triton interpreter, toy sizes)" if DRY else torch.cuda.get_device_name()
+
+
+def device_peak(dtype) -> float | None:
+    import torch
+
+    peaks = PEAK_TFLOPS.get(device_name())
+    return None if peaks is None else peaks[dtype == torch.float32]
+
+
+def under_autocast(loss_fn: Callable) -> Callable:
+    """``loss_fn`` under the trainer's autocast (bf16), as every contender runs."""
+    import torch
+
+    def run(*inputs):
+        with torch.autocast(DEVICE, dtype=torch.bfloat16):
+            return loss_fn(*inputs)
+
+    return run
+
+
+def fused_losses() -> dict[str, Callable]:
+    """The fused losses ``executed_ratio`` counts, on inputs of M rows."""
+    import torch
+    from sslcli.kernels import cross_modal_info_nce, info_nce, nt_xent
+
+    def general(q, k):  # distinct queries and keys, both with gradients (CPC)
+        return info_nce(q, k, torch.arange(len(q)))
+
+    return {"nt_xent": nt_xent, "info_nce": general, "cross_modal": cross_modal_info_nce}
+
+
+def count_executed(case: str, d: int) -> float:
+    """(In the interpreter) FLOP the fused ``case`` executes forward+backward / (M^2 D) at M = 256."""
+    import torch
+    from sslcli.kernels.tile_flops import counted_dot_flops
+
+    rows = COUNT_ROWS // 2 if case == "nt_xent" else COUNT_ROWS  # NT-Xent's M is both views' rows
+    inputs = [torch.randn(rows, d, requires_grad=True) for _ in range(2)]
+    with counted_dot_flops() as counter:
+        fused_losses()[case](*inputs).backward()
+    return counter["flop"] / (COUNT_ROWS**2 * d)
+
+
+def executed_ratio(case: str, d: int) -> float:
+    """``count_executed`` in a child process, where Triton is imported in interpreter mode."""
+    env = os.environ | {"TRITON_INTERPRET": "1", "SSLCLI_KERNELS": "triton", "CUDA_VISIBLE_DEVICES": ""}
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__)), "--count", case, str(d)],
+        env=env, capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    return float(child.stdout.split()[-1])
+
+
+def compiled(loss_fn: Callable) -> Callable | str:
+    """``torch.compile(loss_fn)``, or why not (a dry run does not compile)."""
+    import torch
+
+    if DRY:
+        return "not compiled in a dry run"
+    torch._dynamo.reset()
+    return torch.compile(loss_fn)
+
+
+def random_inputs(count: int, rows: int, d: int, dtype) -> list:
+    """``count`` (rows, D) leaves on the benchmark's device, the same for every contender."""
+    import torch
+
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
+    return [
+        torch.randn(rows, d, device=DEVICE, dtype=dtype, generator=gen, requires_grad=True)
+        for _ in range(count)
+    ]
+
+
+def wall_ms(fn: Callable) -> float:
+    import time
+
+    start = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - start)
+
+
+def time_phases(loss_fn: Callable, inputs: list) -> tuple[float, float, float, int]:
+    """Median ms of forward, backward, forward+backward, and peak bytes of forward+backward (a dry
+    run: one wall-clock run each, no memory)."""
+    import torch
+
+    def both() -> None:
+        loss_fn(*inputs).backward()
+
+    if DRY:
+        loss = loss_fn(*inputs)
+        return wall_ms(lambda: loss_fn(*inputs)), wall_ms(loss.backward), wall_ms(both), float("nan")
+    from triton.testing import do_bench
+
+    both()  # compile / autotune outside the timings
+    for x in inputs:
+        x.grad = None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    both()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    with torch.no_grad():
+        fwd = do_bench(lambda: loss_fn(*inputs), return_mode="median")
+    loss = loss_fn(*inputs)
+    bwd = do_bench(lambda: loss.backward(retain_graph=True), grad_to_none=inputs, return_mode="median")
+    total = do_bench(both, grad_to_none=inputs, return_mode="median")
+    return fwd, bwd, total, peak
+
+
+def measure(loss_fn: Callable, inputs: list) -> dict | None:
+    """Timings (ms) and peak MiB of one contender, or None on OOM (its memory released)."""
+    import torch
+
+    try:
+        fwd, bwd, total, peak = time_phases(loss_fn, inputs)
+    except torch.OutOfMemoryError:
+        return None
+    finally:
+        for x in inputs:
+            x.grad = None
+        if not DRY:
+            torch.cuda.empty_cache()
+    return {"fwd": fwd, "bwd": bwd, "total": total, "mib": peak / 2**20}
+
+
+def table(bench: LossBench, m: int, d: int, dtype_name: str, dtype, executed: float):
+    """Every contender at M x D: ms, TFLOP/s of the FLOP executed (the fused kernels' count; the
+    others are taken to execute the ideal) and of the ideal, % of the dense peak, memory, x Lightly."""
+    from rich.table import Table
+
+    peak = device_peak(dtype)
+    contenders = bench.contenders()
+    results = {
+        name: measure(fn, bench.inputs(m, d, dtype)) for name, fn in contenders.items() if callable(fn)
+    }
+    lightly = next((r for name, r in results.items() if name.startswith("Lightly") and r), None)
+    out = Table(title=f"{bench.title} M={m} D={d} {dtype_name}")
+    columns = ("implementation", "fwd ms", "bwd ms", "fwd+bwd ms", "TFLOP/s executed", "TFLOP/s ideal")
+    for column in (*columns, "% peak (ideal)", "peak MiB", "x Lightly"):
+        out.add_column(column, justify="left" if column == "implementation" else "right")
+    ideal_flop = bench.ideal * m * m * d
+    for name, fn in contenders.items():
+        r = results.get(name)
+        if r is None:
+            out.add_row(name, "OOM" if callable(fn) else fn)
+            continue
+        ran = (executed if name.startswith("sslcli") else bench.ideal) * m * m * d
+        ideal = ideal_flop / r["total"] / 1e9
+        share = f"{100 * ideal / peak:.0f}%" if peak else "n/a"
+        speedup = f"{lightly['total'] / r['total']:.2f}" if lightly else ""
+        times = (f"{r['fwd']:.3f}", f"{r['bwd']:.3f}", f"{r['total']:.3f}")
+        rates = (f"{ran / r['total'] / 1e9:.1f}", f"{ideal:.1f}", share)
+        out.add_row(name, *times, *rates, f"{r['mib']:,.0f}", speedup)
+    return out
+
+
+def main(bench: LossBench, m_sizes: tuple, d_sizes: tuple, argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    parser = argparse.ArgumentParser(description=bench.title)
+    parser.add_argument("--m", type=int, nargs="+", default=m_sizes, help="rows M")
+    parser.add_argument("--d", type=int, nargs="+", default=d_sizes, help="embedding width D")
+    parser.add_argument("--dtype", nargs="+", choices=("bf16", "fp32"), default=["bf16"], help="input dtype")
+    args = parser.parse_args(argv)
+    if DRY:
+        args.m, args.d, args.dtype = [64], [16], ["bf16"]
+    console = Console(width=160)
+    executed = {d: executed_ratio(bench.count_case, d) for d in args.d}
+    for d in args.d:
+        console.print(
+            f"{bench.title}, D={d}: the fused kernels execute {executed[d]:.2f} M^2 D FLOP per "
+            f"forward+backward (counted in Triton's interpreter at M={COUNT_ROWS}); "
+            f"the ideal is {bench.ideal:g} M^2 D"
+        )
+    import torch
+
+    if not DRY and not torch.cuda.is_available():
+        console.print("no CUDA device: nothing to time (DRY=1 runs it at toy sizes on the CPU)")
+        return 0
+    console.print(
+        f"{device_name()} | torch {torch.__version__} | {datetime.date.today()} | "
+        f"command: python {' '.join(sys.argv)} | every contender under bf16 autocast; memory above the inputs"
+    )
+    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
+    for dtype_name in args.dtype:
+        for d in args.d:
+            for m in args.m:
+                console.print(table(bench, m, d, dtype_name, dtypes[dtype_name], executed[d]))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--count"]:
+        print(count_executed(sys.argv[2], int(sys.argv[3])))
+        sys.exit(0)
+    sys.exit("run bench_ntxent.py, bench_info_nce.py or bench_cross_modal.py")
