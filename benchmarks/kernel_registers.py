@@ -1,7 +1,8 @@
 """Registers, spills and shared memory of the InfoNCE kernels compiled for an H100 (sm_90), no GPU needed.
 
-Compiles each kernel to PTX with Triton and runs the ``ptxas`` that ships with Triton (``-v``) for
-bf16 tiles and for fp32 tiles in each dot precision. Prints one line per case; asserts nothing.
+Compiles the forward and backward kernels to PTX with Triton and runs the ``ptxas`` that ships with
+Triton (``-v``) at D = 128 ... 1024 in bf16 and fp32, each in the first tile shape autotune offers
+there (the fp32 dots in tf32x3, IEEE past 768 columns). Prints one line per case; asserts nothing.
 
     python benchmarks/kernel_registers.py      # do not set TRITON_INTERPRET
 """
@@ -19,22 +20,21 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "kernels"))
-from _cuda_compile_worker import INFO_NCE_CASES  # noqa: E402  (the kernels' sm_90 signatures)
+from _cuda_compile_worker import D_SIZES, KERNELS, info_nce_case  # noqa: E402  (sm_90 signatures)
+from sslcli.kernels.info_nce_launch import d_chunks  # noqa: E402
+from sslcli.kernels.info_nce_tiles import tile_shapes  # noqa: E402
 
 PTXAS = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
-CASES = [("*bf16", "tf32", 64, 64, 3), ("*fp32", "ieee", 64, 64, 2), ("*fp32", "tf32x3", 64, 64, 2)]
 
 
-def ptxas_report(kernel, signature: dict, constexprs: dict, stages: int) -> str:
+def ptxas_report(kernel, signature: dict, constexprs: dict, options: dict) -> str:
     fn = kernel._jit()
     source = ASTSource(
         fn=fn,
         signature=signature | dict.fromkeys(constexprs, "constexpr"),
         constexprs={(fn.arg_names.index(key),): value for key, value in constexprs.items()},
     )
-    compiled = triton.compile(
-        source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "num_stages": stages}
-    )
+    compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options)
     with tempfile.TemporaryDirectory() as tmp:
         ptx = Path(tmp, "kernel.ptx")
         ptx.write_text(compiled.asm["ptx"])
@@ -51,12 +51,13 @@ def ptxas_report(kernel, signature: dict, constexprs: dict, stages: int) -> str:
 
 def main() -> None:
     print(f"Triton {triton.__version__}, ptxas from {PTXAS}")
-    for name, (kernel, signature, tile) in INFO_NCE_CASES.items():
-        for dtype, precision, block_m, block_n, stages in CASES:
-            types = {arg: dtype if kind == "*bf16" else kind for arg, kind in signature.items()}
-            constexprs = {**tile, "PRECISION": precision, "BLOCK_M": block_m, "BLOCK_N": block_n}
-            report = ptxas_report(kernel, types, constexprs, stages)
-            print(f"{name} {dtype[1:]} {precision} {block_m}x{block_n} stages {stages}: {report}")
+    for d in D_SIZES:
+        for dtype, size in (("bf16", 2), ("fp32", 4)):
+            shape = tile_shapes(sum(d_chunks(d)), size)[0]
+            for kernel in KERNELS:
+                _, signature, constexprs, options = case = info_nce_case(kernel, d, dtype, shape)
+                tile = f"{shape[0]}x{shape[1]} {constexprs['PRECISION']} stages {shape[3]}"
+                print(f"{kernel} D={d} {dtype} {tile}: {ptxas_report(*case)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -156,18 +156,20 @@ class _InfoNCE(torch.autograd.Function):
     def forward(ctx, q, k, n, positives, exclude, temperature, batch_negatives, normalize):
         ctx.shared = k is q and len(n) == 0 and batch_negatives
         tau = temperature.detach().to(device=q.device, dtype=torch.float32).reshape(1)  # (1,)
-        q, n = q.contiguous(), n.contiguous()
-        k = q if ctx.shared else k.contiguous()
+        q, n = launch.rows_of(q, normalize), launch.rows_of(n, normalize)
+        k = q if ctx.shared else launch.rows_of(k, normalize)
         ctx.options = {"batch_negatives": batch_negatives, "normalize": normalize}
         positives, exclude = positives.contiguous(), exclude.contiguous()
         stats, losses = launch.forward(q, k, n, positives, exclude, tau, **ctx.options)
-        ctx.save_for_backward(q, k, n, tau, *stats)
+        ctx.save_for_backward(*q, *k, *n, tau, *stats)
         ctx.tau_meta = (temperature.shape, temperature.dtype, temperature.device)
         return losses
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, n, tau, *stats = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        q, k, n = (launch.Rows(*saved[i : i + 2]) for i in (0, 2, 4))
+        tau, *stats = saved[6:]
         queries = (launch.Queries(*stats), grad.detach().float())  # statistics, upstream weights (M,)
         need_tau = ctx.needs_input_grad[5]
         if ctx.shared:  # dL/dz_r = (1/t) sum_c (W_rc + W_cr) z_c: both roles in one pass
@@ -177,7 +179,8 @@ class _InfoNCE(torch.autograd.Function):
             dq, radial = launch.backward(q, k, n, queries, None, tau, need_tau=need_tau, **ctx.options)
             dk = None
             if ctx.needs_input_grad[1]:
-                dk, _ = launch.backward(k, q, n[:0], None, queries, tau, need_tau=False, **ctx.options)
+                no_negatives = launch.Rows(n.x[:0], n.inverse)
+                dk, _ = launch.backward(k, q, no_negatives, None, queries, tau, need_tau=False, **ctx.options)
         dtau = None
         if need_tau:  # dL/dt = -(1/t) sum_i u_i . dL/du_i over the query role (both roles: twice it)
             shape, dtype, device = ctx.tau_meta

@@ -16,6 +16,33 @@ LN2 = 0.6931471805599453
 INT32_LIMIT = 2**31
 
 
+class Rows(NamedTuple):
+    """A matrix of rows (R, D), contiguous, and their inverse norms (R,) fp32 (one unused element
+    without normalisation): the kernels multiply the rows as stored and scale by these."""
+
+    x: torch.Tensor
+    inverse: torch.Tensor
+
+
+def rows_of(x: torch.Tensor, normalize: bool) -> Rows:
+    """``x`` with 1 / max(|x_r|, 1e-12) per row (F.normalize's scale), one reduction in fp32."""
+    x = x.contiguous()
+    if not normalize:
+        return Rows(x, x.new_ones(1, dtype=torch.float32))
+    norms = torch.linalg.vector_norm(x, dim=1, dtype=torch.float32)  # (R,)
+    return Rows(x, norms.clamp_min(1e-12).reciprocal())
+
+
+def fp16_weight_scale(columns: list[Rows], dtype: torch.dtype) -> torch.Tensor:
+    """(1,) power of two the backward scales W / |y_c| by before rounding it for the tensor cores: in
+    fp16, 2^14 / the columns' largest inverse norm (rounded down to a power of two, at most 2^14), so
+    that weights down to 2^-38 stay representable while |W| / |y_c| <= 2 cannot overflow; else 1."""
+    if dtype != torch.float16:
+        return torch.ones(1, device=columns[0].x.device)
+    largest = torch.stack([c.inverse.max() for c in columns if len(c.x)]).max().clamp_min(1.0)
+    return torch.exp2(torch.floor(torch.log2(16384.0 / largest))).reshape(1)
+
+
 class Queries(NamedTuple):
     """One set of queries: their indices and the forward's statistics, each (M,)."""
 
@@ -85,9 +112,9 @@ def _variant(meta: dict, x: torch.Tensor) -> tuple[int, int]:
 
 
 def forward(
-    q: torch.Tensor,
-    y: torch.Tensor,
-    n: torch.Tensor,
+    q: Rows,
+    y: Rows,
+    n: Rows,
     positives: torch.Tensor,
     exclude: torch.Tensor,
     tau: torch.Tensor,
@@ -98,20 +125,20 @@ def forward(
     """The queries' statistics and losses (M,) in natural log, from each split's positive-anchored
     running max and sum: loss = ln2 (top - p) + log1p(expm1(ln2 (p - top)) + rest), = log1p(rest) when
     no other logit passes the positive's."""
-    m, d = q.shape
-    candidates = len(y) + len(n)
-    parts = splits(m, candidates, q.device)
+    m, d = q.x.shape
+    candidates = len(y.x) + len(n.x)
+    parts = splits(m, candidates, q.x.device)
     check_int32_offsets(m, candidates, d, parts)
-    part_max = torch.empty((parts, m), dtype=torch.float32, device=q.device)  # (S, M) log2 units
-    part_sum = torch.empty((parts, m), dtype=torch.float32, device=q.device)  # (S, M)
-    positive = torch.empty(m, dtype=torch.float32, device=q.device)  # (M,) s_i,pos(i), log2 units
-    meta = _meta(q, m, candidates)
+    part_max = torch.empty((parts, m), dtype=torch.float32, device=q.x.device)  # (S, M) log2 units
+    part_sum = torch.empty((parts, m), dtype=torch.float32, device=q.x.device)  # (S, M)
+    positive = torch.empty(m, dtype=torch.float32, device=q.x.device)  # (M,) s_i,pos(i), log2 units
+    meta = _meta(q.x, m, candidates)
     FORWARD.launch(
         lambda tiles: (cdiv(m, tiles["BLOCK_M"]), parts),
-        q, y, n, positives, exclude, tau, part_max, part_sum, positive,
-        m, len(y), len(n), d, cdiv(candidates, parts), **meta,
-        HAS_NEG=len(n) > 0, BATCH_NEG=batch_negatives, NORMALIZE=normalize,
-        on_cuda=q.is_cuda, variant=_variant(meta, q),
+        q.x, y.x, n.x, q.inverse, y.inverse, n.inverse, positives, exclude, tau, part_max, part_sum, positive,
+        m, len(y.x), len(n.x), d, cdiv(candidates, parts), **meta,
+        HAS_NEG=len(n.x) > 0, BATCH_NEG=batch_negatives, NORMALIZE=normalize,
+        on_cuda=q.x.is_cuda, variant=_variant(meta, q.x),
     )  # fmt: skip
     top = part_max.max(dim=0).values  # (M,) >= positive
     rest = (part_sum * torch.exp2(part_max - top)).sum(dim=0)  # (M,) sum of the others' exp2(s - top)
@@ -122,9 +149,9 @@ def forward(
 
 
 def backward(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    n: torch.Tensor,
+    x: Rows,
+    y: Rows,
+    n: Rows,
     rows: tuple[Queries, torch.Tensor] | None,
     cols: tuple[Queries, torch.Tensor] | None,
     tau: torch.Tensor,
@@ -136,8 +163,8 @@ def backward(
     """dL/dx (in x's dtype) for rows x against columns y (then negatives n), from the rows as queries
     (``rows``: their statistics and upstream weights) and the columns as queries (``cols``), and
     the radial parts u_r . dL/du_r (M,) the temperature's gradient sums (``need_tau``)."""
-    m, d = x.shape
-    candidates = len(y) + len(n)
+    m, d = x.x.shape
+    candidates = len(y.x) + len(n.x)
     sides = [side for side in (rows, cols) if side is not None]
     g_scale = torch.stack([g.abs().max() for _, g in sides]).max()
     g_scale = g_scale.clamp_min(torch.finfo(torch.float32).tiny).reshape(1)  # keeps |W| <= 2
@@ -145,17 +172,19 @@ def backward(
         (*side[0], (side[1].float() / g_scale).contiguous()) if side is not None else None
         for side in (rows, cols)
     )  # (positives, exclude, lse, onem, g) of each side's queries
-    parts = splits(m, candidates, x.device)
+    device = x.x.device
+    parts = splits(m, candidates, device)
     check_int32_offsets(m, candidates, d, parts)
-    dx = torch.empty((parts, m, d), dtype=torch.float32, device=x.device)  # (S, M, D)
-    radial = torch.empty((parts, m) if need_tau else (1,), dtype=torch.float32, device=x.device)
-    meta = _meta(x, m, candidates)
+    dx = torch.empty((parts, m, d), dtype=torch.float32, device=device)  # (S, M, D)
+    radial = torch.empty((parts, m) if need_tau else (1,), dtype=torch.float32, device=device)
+    w_scale = fp16_weight_scale([y, n], x.x.dtype)
+    meta = _meta(x.x, m, candidates)
     BACKWARD.launch(
         lambda tiles: (cdiv(m, tiles["BLOCK_M"]), parts),
-        x, y, n, tau, g_scale, *(row_stats or col_stats), *(col_stats or row_stats), dx, radial,
-        m, len(y), len(n), d, cdiv(candidates, parts), **meta,
-        HAS_NEG=len(n) > 0, BATCH_NEG=batch_negatives, DIRECT=rows is not None, TRANSPOSED=cols is not None,
-        NORMALIZE=normalize, NEED_TAU=need_tau, W_SCALE=16384.0 if x.dtype == torch.float16 else 1.0,
-        on_cuda=x.is_cuda, variant=_variant(meta, x),
+        x.x, y.x, n.x, x.inverse, y.inverse, n.inverse, tau, g_scale, w_scale,
+        *(row_stats or col_stats), *(col_stats or row_stats), dx, radial,
+        m, len(y.x), len(n.x), d, cdiv(candidates, parts), **meta,
+        HAS_NEG=len(n.x) > 0, BATCH_NEG=batch_negatives, DIRECT=rows is not None, TRANSPOSED=cols is not None,
+        NORMALIZE=normalize, NEED_TAU=need_tau, on_cuda=x.x.is_cuda, variant=_variant(meta, x.x),
     )  # fmt: skip
-    return dx.sum(dim=0).to(x.dtype), radial.sum(dim=0) if need_tau else None
+    return dx.sum(dim=0).to(x.x.dtype), radial.sum(dim=0) if need_tau else None

@@ -22,8 +22,9 @@ tl = None  # triton.language, bound by LazyKernel on the first launch (see _trit
 # ---------------------------------------------------------------------------------------------------
 # Helpers, jitted with the kernels. Logits are in log2 units (s * log2(e)) so exponentials are exp2.
 # Candidates are the K keys then the Q negatives: candidate c < K reads y, c >= K reads n. Indices are
-# int32 (the launcher checks the bound). Rows are normalised in fp32 inside, then rounded to the
-# inputs' type for the tensor cores; DOT_FP32 (the interpreter) upcasts them again before tl.dot.
+# int32 (the launcher checks the bound). The tiles multiply the rows as stored; each row's inverse
+# norm (computed once per call, ``info_nce_launch.Rows``) scales the logits and, in the backward, W.
+# DOT_FP32 (the interpreter) upcasts the tensor-core operands before tl.dot.
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -40,36 +41,30 @@ def _load_rows(ptr, rows, ok, D, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, T
     return x_h, x_t
 
 
-def _candidate_rows(
-    y_ptr, n_ptr, cols, K, end, D,
+def _inverse_norms(inverse_ptr, rows, ok, NORMALIZE: tl.constexpr):
+    """(BR,) fp32 1 / max(|x_r|, 1e-12) of rows ``rows`` (ones without NORMALIZE), 0 where not ``ok``."""
+    if NORMALIZE:
+        return tl.load(inverse_ptr + rows, mask=ok, other=0.0)
+    return tl.where(ok, 1.0, 0.0)
+
+
+def _candidates(
+    y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, TAIL: tl.constexpr, HAS_NEG: tl.constexpr,
+    NORMALIZE: tl.constexpr,
 ):  # fmt: skip
-    """Candidates ``cols`` below ``end``: keys from y, then negatives from n (only with HAS_NEG)."""
-    c_h, c_t = _load_rows(y_ptr, cols, cols < tl.minimum(K, end), D, BLOCK_D, BLOCK_T, TAIL)
+    """Candidates ``cols`` below ``end`` (keys from y, then negatives from n with HAS_NEG): their
+    head and tail chunks and inverse norms (BN,), zero past ``end``."""
+    in_y = cols < tl.minimum(K, end)
+    c_h, c_t = _load_rows(y_ptr, cols, in_y, D, BLOCK_D, BLOCK_T, TAIL)
+    c_inverse = _inverse_norms(y_inverse_ptr, cols, in_y, NORMALIZE)
     if HAS_NEG:
-        n_h, n_t = _load_rows(n_ptr, cols - K, (cols >= K) & (cols < end), D, BLOCK_D, BLOCK_T, TAIL)
+        in_n = (cols >= K) & (cols < end)
+        n_h, n_t = _load_rows(n_ptr, cols - K, in_n, D, BLOCK_D, BLOCK_T, TAIL)
         c_h += n_h
         c_t += n_t
-    return c_h, c_t
-
-
-def _inverse_norms(x_h, x_t, TAIL: tl.constexpr, NORMALIZE: tl.constexpr):
-    """(BR,) fp32 1 / max(|x|, 1e-12), F.normalize's scale, when NORMALIZE; else ones."""
-    x_h = x_h.to(tl.float32)
-    squares = tl.sum(x_h * x_h, 1)
-    if TAIL:
-        x_t = x_t.to(tl.float32)
-        squares += tl.sum(x_t * x_t, 1)
-    inverse = squares * 0.0 + 1.0
-    if NORMALIZE:
-        inverse = 1.0 / tl.maximum(tl.sqrt(squares), 1e-12)
-    return inverse
-
-
-def _unit_rows(x_h, x_t, TAIL: tl.constexpr, NORMALIZE: tl.constexpr):
-    """The rows in fp32, divided by their norm when NORMALIZE."""
-    inverse = _inverse_norms(x_h, x_t, TAIL, NORMALIZE)[:, None]
-    return x_h.to(tl.float32) * inverse, x_t.to(tl.float32) * inverse
+        c_inverse += _inverse_norms(n_inverse_ptr, cols - K, in_n, NORMALIZE)
+    return c_h, c_t, c_inverse
 
 
 def _operand(x, like_ptr, DOT_FP32: tl.constexpr):
@@ -86,6 +81,14 @@ def _similarity(a_h, a_t, b_h, b_t, TAIL: tl.constexpr, PRECISION: tl.constexpr)
     if TAIL:
         s = tl.dot(a_t, tl.trans(b_t), s, input_precision=PRECISION)
     return s
+
+
+def _row_dots(a_h, a_t, b_h, b_t, TAIL: tl.constexpr):
+    """(BR,) fp32 dot products of matching rows of a and b."""
+    dots = tl.sum(a_h.to(tl.float32) * b_h.to(tl.float32), 1)
+    if TAIL:
+        dots += tl.sum(a_t.to(tl.float32) * b_t.to(tl.float32), 1)
+    return dots
 
 
 def _index_span(pos, excl, ok):
@@ -115,8 +118,8 @@ def _weights(s, key, pos, excl, lse, g, onem, K, special, BATCH_NEG: tl.constexp
 
 
 def _forward_kernel(
-    q_ptr, y_ptr, n_ptr, pos_ptr, excl_ptr, tau_ptr, max_ptr, sum_ptr, positive_ptr,
-    M, K, Q, D, SPLIT_LEN, M_BUCKET, C_BUCKET,
+    q_ptr, y_ptr, n_ptr, q_inverse_ptr, y_inverse_ptr, n_inverse_ptr, pos_ptr, excl_ptr, tau_ptr,
+    max_ptr, sum_ptr, positive_ptr, M, K, Q, D, SPLIT_LEN, M_BUCKET, C_BUCKET,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
     TAIL: tl.constexpr, HAS_NEG: tl.constexpr, BATCH_NEG: tl.constexpr, NORMALIZE: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
@@ -125,17 +128,18 @@ def _forward_kernel(
     (started at p) and sum of exp2(s - max). Anchoring on p keeps the loss exact as P_pos -> 1."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) queries i
     row_ok = rows < M
-    q_h, q_t = _load_rows(q_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    q_h, q_t = _unit_rows(q_h, q_t, TAIL, NORMALIZE)  # (BM, BD), (BM, BT) fp32
+    q_h, q_t = _load_rows(q_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)  # (BM, BD), (BM, BT)
     pos = tl.load(pos_ptr + rows, mask=row_ok, other=0).to(tl.int32)  # (BM,)
     excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1).to(tl.int32)  # (BM,)
-    scale = 1.4426950408889634 / tl.load(tau_ptr)  # log2(e) / t
+    row_scale = _inverse_norms(q_inverse_ptr, rows, row_ok, NORMALIZE) * (
+        1.4426950408889634 / tl.load(tau_ptr)
+    )
     k_h, k_t = _load_rows(y_ptr, pos, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    k_h, k_t = _unit_rows(k_h, k_t, TAIL, NORMALIZE)
-    positive = tl.sum(q_h * k_h, 1)  # (BM,) in fp32 from the fp32 unit rows
-    if TAIL:
-        positive += tl.sum(q_t * k_t, 1)
-    positive = positive * scale
+    positive = (
+        _row_dots(q_h, q_t, k_h, k_t, TAIL)
+        * row_scale
+        * _inverse_norms(y_inverse_ptr, pos, row_ok, NORMALIZE)
+    )
     q_h, q_t = _operand(q_h, q_ptr, DOT_FP32), _operand(q_t, q_ptr, DOT_FP32)
     low, high = _index_span(pos, excl, row_ok)
     m_i = positive  # running max (log2 units)
@@ -144,10 +148,12 @@ def _forward_kernel(
     end = tl.minimum((split + 1) * SPLIT_LEN, K + Q)  # this program's candidates: [split * SPLIT_LEN, end)
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates c
-        c_h, c_t = _candidate_rows(y_ptr, n_ptr, cols, K, end, D, BLOCK_D, BLOCK_T, TAIL, HAS_NEG)
-        c_h, c_t = _unit_rows(c_h, c_t, TAIL, NORMALIZE)
+        c_h, c_t, c_inverse = _candidates(
+            y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
+            BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE,
+        )  # fmt: skip
         c_h, c_t = _operand(c_h, q_ptr, DOT_FP32), _operand(c_t, q_ptr, DOT_FP32)
-        s = _similarity(q_h, q_t, c_h, c_t, TAIL, PRECISION) * scale  # (BM, BN)
+        s = _similarity(q_h, q_t, c_h, c_t, TAIL, PRECISION) * row_scale[:, None] * c_inverse[None, :]
         special = ((start <= high) & (start + BLOCK_N > low)) | (start + BLOCK_N > end)
         if not BATCH_NEG:
             special = special | (start < K)
@@ -164,26 +170,25 @@ def _forward_kernel(
 
 
 def _backward_kernel(
-    x_ptr, y_ptr, n_ptr, tau_ptr, g_scale_ptr,
+    x_ptr, y_ptr, n_ptr, x_inverse_ptr, y_inverse_ptr, n_inverse_ptr, tau_ptr, g_scale_ptr, w_scale_ptr,
     pos_ptr, excl_ptr, lse_ptr, onem_ptr, g_ptr,
     cpos_ptr, cexcl_ptr, clse_ptr, conem_ptr, cg_ptr,
     dx_ptr, radial_ptr, M, K, Q, D, SPLIT_LEN, M_BUCKET, C_BUCKET,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
     TAIL: tl.constexpr, HAS_NEG: tl.constexpr, BATCH_NEG: tl.constexpr, DIRECT: tl.constexpr,
-    TRANSPOSED: tl.constexpr, NORMALIZE: tl.constexpr, NEED_TAU: tl.constexpr, W_SCALE: tl.constexpr,
+    TRANSPOSED: tl.constexpr, NORMALIZE: tl.constexpr, NEED_TAU: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
-    """This split's part of dL/dx for a block of rows (before the normalisation, its backward is
-    applied here; it is linear, so the splits' parts add up). ``pos/excl/lse/onem/g`` describe the rows
-    as queries (DIRECT), ``cpos/...`` the columns as queries (TRANSPOSED). W is scaled by W_SCALE
-    before rounding (fp16 would flush weights below 2^-24) and the sum is scaled back in fp32."""
+    """This split's part of dL/dx for a block of rows, the normalisation's backward applied here (it is
+    linear, so the splits' parts add up). ``pos/excl/lse/onem/g`` describe the rows as queries
+    (DIRECT), ``cpos/...`` the columns as queries (TRANSPOSED). W times the columns' inverse norms is
+    scaled by ``w_scale`` before rounding (fp16 would flush weights below 2^-24), and back in fp32."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) rows r
     row_ok = rows < M
-    x_h, x_t = _load_rows(x_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    inverse = _inverse_norms(x_h, x_t, TAIL, NORMALIZE)  # (BM,) 1 / |x|
-    u_h, u_t = _unit_rows(x_h, x_t, TAIL, NORMALIZE)  # (BM, BD), (BM, BT) fp32 unit rows
-    x_h, x_t = _operand(u_h, x_ptr, DOT_FP32), _operand(u_t, x_ptr, DOT_FP32)
-    scale = 1.4426950408889634 / tl.load(tau_ptr)
+    x_h, x_t = _load_rows(x_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)  # (BM, BD), (BM, BT)
+    x_inverse = _inverse_norms(x_inverse_ptr, rows, row_ok, NORMALIZE)  # (BM,)
+    row_scale = x_inverse * (1.4426950408889634 / tl.load(tau_ptr))
+    w_scale = tl.load(w_scale_ptr)
     if DIRECT:
         pos = tl.load(pos_ptr + rows, mask=row_ok, other=-1).to(tl.int32)  # (BM,)
         excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1).to(tl.int32)
@@ -191,16 +196,19 @@ def _backward_kernel(
         onem = tl.load(onem_ptr + rows, mask=row_ok, other=0.0)  # (BM,) 1 - P_pos
         g = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,) upstream weight / its max
         low, high = _index_span(pos, excl, row_ok)
-    acc_h = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_c (W + W'^T)_rc y_c, head of D
+    acc_h = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_c (W + W'^T)_rc y_c / |y_c|, head of D
     acc_t = tl.zeros([BLOCK_M, BLOCK_T], dtype=tl.float32)  # its tail
+    a_h, a_t = _operand(x_h, x_ptr, DOT_FP32), _operand(x_t, x_ptr, DOT_FP32)
     split = tl.program_id(1)
     end = tl.minimum((split + 1) * SPLIT_LEN, K + Q)
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) columns c; past ``end`` they load as zero rows
-        c_h, c_t = _candidate_rows(y_ptr, n_ptr, cols, K, end, D, BLOCK_D, BLOCK_T, TAIL, HAS_NEG)
-        c_h, c_t = _unit_rows(c_h, c_t, TAIL, NORMALIZE)
+        c_h, c_t, c_inverse = _candidates(
+            y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
+            BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE,
+        )  # fmt: skip
         c_h, c_t = _operand(c_h, x_ptr, DOT_FP32), _operand(c_t, x_ptr, DOT_FP32)
-        s = _similarity(x_h, x_t, c_h, c_t, TAIL, PRECISION) * scale  # (BM, BN)
+        s = _similarity(a_h, a_t, c_h, c_t, TAIL, PRECISION) * row_scale[:, None] * c_inverse[None, :]
         w = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
         if DIRECT:
             special = (start <= high) & (start + BLOCK_N > low)
@@ -227,22 +235,24 @@ def _backward_kernel(
                 s, rows[:, None], c_pos[None, :], c_excl[None, :], c_lse[None, :], c_g[None, :],
                 c_onem[None, :], M, special_t, BATCH_NEG,
             )  # fmt: skip
-        w = _operand(w * W_SCALE, x_ptr, DOT_FP32)
+        w = _operand(w * (c_inverse * w_scale)[None, :], x_ptr, DOT_FP32)
         acc_h = tl.dot(w, c_h, acc_h, input_precision=PRECISION)
         if TAIL:
             acc_t = tl.dot(w, c_t, acc_t, input_precision=PRECISION)
-    factor = tl.load(g_scale_ptr) / (tl.load(tau_ptr) * W_SCALE)
+    factor = tl.load(g_scale_ptr) / (tl.load(tau_ptr) * w_scale)
+    u_h = x_h.to(tl.float32) * x_inverse[:, None]  # (BM, BD) the unit rows
     acc_h = acc_h * factor  # dL/du_r: the gradient at the unit rows
     radial = tl.sum(u_h * acc_h, 1)  # (BM,) u_r . dL/du_r
     if TAIL:
+        u_t = x_t.to(tl.float32) * x_inverse[:, None]
         acc_t = acc_t * factor
         radial += tl.sum(u_t * acc_t, 1)
     if NEED_TAU:
         tl.store(radial_ptr + split * M + rows, radial, mask=row_ok)
     if NORMALIZE:  # dL/dx = (dL/du - u (u . dL/du)) / |x|
-        acc_h = (acc_h - u_h * radial[:, None]) * inverse[:, None]
+        acc_h = (acc_h - u_h * radial[:, None]) * x_inverse[:, None]
         if TAIL:
-            acc_t = (acc_t - u_t * radial[:, None]) * inverse[:, None]
+            acc_t = (acc_t - u_t * radial[:, None]) * x_inverse[:, None]
     dims = tl.arange(0, BLOCK_D)
     out = dx_ptr + (split * M + rows[:, None]) * D
     tl.store(out + dims[None, :], acc_h, mask=row_ok[:, None] & (dims[None, :] < D))
@@ -288,16 +298,7 @@ def tile_configs(width: int, element_size: int) -> list:
     return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in tile_shapes(width, element_size)]
 
 
-HELPERS = (
-    _load_rows,
-    _candidate_rows,
-    _inverse_norms,
-    _unit_rows,
-    _operand,
-    _similarity,
-    _index_span,
-    _weights,
-)
+HELPERS = (_load_rows, _inverse_norms, _candidates, _operand, _similarity, _row_dots, _index_span, _weights)
 TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
 KEY = ["M_BUCKET", "C_BUCKET", "D"]  # sizes bucketed by powers of two: a new batch size reuses the tuning
 FORWARD = LazyKernel(_forward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)

@@ -20,13 +20,15 @@ DTYPES = {"bf16": 2, "fp32": 4}  # element sizes
 INDEX_ARGS = ["M", "K", "Q", "D", "SPLIT_LEN", "M_BUCKET", "C_BUCKET"]
 FORWARD_SIGNATURE = (
     dict.fromkeys(["q_ptr", "y_ptr", "n_ptr"], "*{dtype}")
+    | dict.fromkeys(["q_inverse_ptr", "y_inverse_ptr", "n_inverse_ptr"], "*fp32")
     | dict.fromkeys(["pos_ptr", "excl_ptr"], "*i64")
     | dict.fromkeys(["tau_ptr", "max_ptr", "sum_ptr", "positive_ptr"], "*fp32")
     | dict.fromkeys(INDEX_ARGS, I32)
 )
 BACKWARD_SIGNATURE = (
     dict.fromkeys(["x_ptr", "y_ptr", "n_ptr"], "*{dtype}")
-    | dict.fromkeys(["tau_ptr", "g_scale_ptr"], "*fp32")
+    | dict.fromkeys(["x_inverse_ptr", "y_inverse_ptr", "n_inverse_ptr", "tau_ptr", "g_scale_ptr"], "*fp32")
+    | {"w_scale_ptr": "*fp32"}
     | dict.fromkeys(["pos_ptr", "excl_ptr", "cpos_ptr", "cexcl_ptr"], "*i64")
     | dict.fromkeys(["lse_ptr", "onem_ptr", "g_ptr", "clse_ptr", "conem_ptr", "cg_ptr"], "*fp32")
     | dict.fromkeys(["dx_ptr", "radial_ptr"], "*fp32")
@@ -34,7 +36,7 @@ BACKWARD_SIGNATURE = (
 )
 # the costliest variant of each kernel: negatives, both roles, the temperature's gradient
 FORWARD_FLAGS = {"HAS_NEG": True, "BATCH_NEG": True, "NORMALIZE": True, "DOT_FP32": False}
-BACKWARD_FLAGS = FORWARD_FLAGS | {"DIRECT": True, "TRANSPOSED": True, "NEED_TAU": True, "W_SCALE": 1.0}
+BACKWARD_FLAGS = FORWARD_FLAGS | {"DIRECT": True, "TRANSPOSED": True, "NEED_TAU": True}
 KERNELS = {"forward": info_nce_tiles.FORWARD, "backward": info_nce_tiles.BACKWARD}
 SIGNATURES = {"forward": (FORWARD_SIGNATURE, FORWARD_FLAGS), "backward": (BACKWARD_SIGNATURE, BACKWARD_FLAGS)}
 MASK_SCALARS = [
@@ -54,7 +56,7 @@ MASK_SCALARS = [
 ]
 
 
-def info_nce_case(kernel: str, d: int, dtype: str, shape: tuple, flags: dict = {}) -> tuple:  # noqa: B006
+def info_nce_case(kernel: str, d: int, dtype: str, shape: tuple) -> tuple:
     """(kernel, signature, constexprs, launch options) of one InfoNCE kernel at one D and tile shape."""
     head, tail = d_chunks(d)
     bm, bn, warps, stages = shape
@@ -65,14 +67,14 @@ def info_nce_case(kernel: str, d: int, dtype: str, shape: tuple, flags: dict = {
     return (
         KERNELS[kernel],
         typed,
-        base | tile | {"PRECISION": precision} | flags,
+        base | tile | {"PRECISION": precision},
         {"num_warps": warps, "num_stages": stages},
     )
 
 
 def info_nce_cases() -> dict:
     """Forward and backward at every D of D_SIZES in bf16 and fp32 with every tile shape autotune may
-    offer there; D = 96 (a 64-column head and a 32-column tail); fp16 (W scaled)."""
+    offer there; D = 96 (a 64-column head and a 32-column tail); fp16."""
     cases = {}
     for d in D_SIZES:
         for dtype, size in DTYPES.items():
@@ -81,8 +83,7 @@ def info_nce_cases() -> dict:
                     cases[case_name(kernel, d, dtype, shape)] = info_nce_case(kernel, d, dtype, shape)
     for kernel in KERNELS:
         cases[f"info_nce_{kernel}_d96"] = info_nce_case(kernel, 96, "bf16", tile_shapes(96, 2)[0])
-    fp16 = {"W_SCALE": 16384.0}
-    cases["info_nce_backward_fp16"] = info_nce_case("backward", 128, "fp16", tile_shapes(128, 2)[0], fp16)
+    cases["info_nce_backward_fp16"] = info_nce_case("backward", 128, "fp16", tile_shapes(128, 2)[0])
     return cases
 
 

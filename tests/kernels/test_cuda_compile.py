@@ -20,7 +20,7 @@ D_SIZES = (128, 256, 512, 768, 1024)
 OTHERS = [
     "info_nce_forward_d96",  # D = 96 as a 64-column head and a 32-column tail, not padded to 128
     "info_nce_backward_d96",
-    "info_nce_backward_fp16",  # W scaled by 2^14 before rounding
+    "info_nce_backward_fp16",  # W scaled before rounding
     "mae_mask_seeded",
     "mae_unshuffle",
     "mae_unshuffle_backward",
