@@ -91,6 +91,7 @@ def info_nce(
     batch_negatives: bool = True,
     normalize: bool = True,
     reduction: str = "mean",
+    check_indices: bool = True,
 ) -> torch.Tensor:
     """InfoNCE of ``queries`` (M, D) against ``keys`` (K, D) plus ``negatives`` (Q, D).
 
@@ -99,9 +100,10 @@ def info_nce(
     scalar) or ``"none"`` (the M per-query losses), fp32 either way. ``batch_negatives`` False:
     the keys other than a query's positive are not its negatives (MoCo). ``temperature`` may be a
     learnable one-element tensor. Runs the fused Triton kernels on CUDA (``sslcli.kernels.dispatch``),
-    the reference elsewhere.
+    the reference elsewhere. ``check_indices`` False skips the range check of ``positives`` and
+    ``exclude`` (one host sync each), for callers that build them in range (``nt_xent``).
     """
-    _check(queries, keys, positives, negatives, exclude, reduction)
+    _check(queries, keys, positives, negatives, exclude, reduction, check_indices)
     dtype = fused_dtype(queries, keys)
     if dtype is None:
         return info_nce_reference(
@@ -126,7 +128,7 @@ def fused_dtype(queries: torch.Tensor, keys: torch.Tensor) -> torch.dtype | None
     return dtype if fused and launch.tiles_fit(queries.shape[1], dtype) else None
 
 
-def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None:
+def _check(queries, keys, positives, negatives, exclude, reduction: str, check_indices: bool = True) -> None:
     if queries.ndim != 2 or keys.ndim != 2 or queries.shape[1] != keys.shape[1] or len(queries) < 1:
         raise ValueError(
             f"info_nce expects queries (M, D) and keys (K, D) with the same D and M >= 1, got "
@@ -139,7 +141,9 @@ def _check(queries, keys, positives, negatives, exclude, reduction: str) -> None
             continue
         if index.shape != (len(queries),) or index.dtype != torch.int64:
             raise ValueError(f"{name} must be an int64 tensor of shape ({len(queries)},)")
-        if len(index) and bool(((index < low) | (index >= len(keys))).any()):  # a GPU kernel reads no further
+        if (
+            check_indices and len(index) and bool(((index < low) | (index >= len(keys))).any())
+        ):  # a GPU kernel reads no further
             bad = index[(index < low) | (index >= len(keys))][0].item()
             raise ValueError(
                 f"{name} holds {bad}, outside [{low}, {len(keys)}): the keys are indexed 0 to K - 1"

@@ -10,9 +10,8 @@ from typing import NamedTuple
 
 import torch
 from sslcli.kernels._triton import cdiv, dot_precision
-from sslcli.kernels.info_nce_tiles import BACKWARD, FORWARD, fp32_precision, tile_shapes
+from sslcli.kernels.info_nce_tiles import BACKWARD, COMBINE, FORWARD, fp32_precision, tile_shapes
 
-LN2 = 0.6931471805599453
 INT32_LIMIT = 2**31
 
 
@@ -27,20 +26,23 @@ class Rows(NamedTuple):
 def rows_of(x: torch.Tensor, normalize: bool) -> Rows:
     """``x`` with 1 / max(|x_r|, 1e-12) per row (F.normalize's scale), one reduction in fp32."""
     x = x.contiguous()
-    if not normalize:
+    if not normalize or not len(x):
         return Rows(x, x.new_ones(1, dtype=torch.float32))
     norms = torch.linalg.vector_norm(x, dim=1, dtype=torch.float32)  # (R,)
     return Rows(x, norms.clamp_min(1e-12).reciprocal())
 
 
-def fp16_weight_scale(columns: list[Rows], dtype: torch.dtype) -> torch.Tensor:
-    """(1,) power of two the backward scales W / |y_c| by before rounding it for the tensor cores: in
-    fp16, 2^14 / the columns' largest inverse norm (rounded down to a power of two, at most 2^14), so
-    that weights down to 2^-38 stay representable while |W| / |y_c| <= 2 cannot overflow; else 1."""
+def fp16_weight_scale(columns: list[Rows], weights: list[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """(1,) power of two the backward scales W / |y_c| by before rounding it for the tensor cores. In
+    fp16: 2^14 over the largest upstream weight times the columns' largest inverse norm (|W| <= 2 g),
+    so that the largest entry stays below 2^15 and weights 2^38 times smaller stay representable (fp16
+    flushes below 2^-24); bf16 and fp32 have fp32's range: 1."""
     if dtype != torch.float16:
         return torch.ones(1, device=columns[0].x.device)
-    largest = torch.stack([c.inverse.max() for c in columns if len(c.x)]).max().clamp_min(1.0)
-    return torch.exp2(torch.floor(torch.log2(16384.0 / largest))).reshape(1)
+    inverse = torch.stack([c.inverse.max() for c in columns if len(c.x)]).max()
+    weight = torch.stack([g.abs().max() for g in weights]).max()
+    exponent = torch.floor(torch.log2(16384.0 / (inverse * weight))).clamp(-100.0, 100.0)  # 0 weights: inf
+    return torch.exp2(exponent).reshape(1)
 
 
 class Queries(NamedTuple):
@@ -122,16 +124,14 @@ def forward(
     batch_negatives: bool,
     normalize: bool,
 ) -> tuple[Queries, torch.Tensor]:
-    """The queries' statistics and losses (M,) in natural log, from each split's positive-anchored
-    running max and sum: loss = ln2 (top - p) + log1p(expm1(ln2 (p - top)) + rest), = log1p(rest) when
-    no other logit passes the positive's."""
+    """The queries' statistics and losses (M,) in natural log, combined (``_combine_kernel``) from each
+    split's positive-anchored running max and sum."""
     m, d = q.x.shape
     candidates = len(y.x) + len(n.x)
     parts = splits(m, candidates, q.x.device)
     check_int32_offsets(m, candidates, d, parts)
-    part_max = torch.empty((parts, m), dtype=torch.float32, device=q.x.device)  # (S, M) log2 units
-    part_sum = torch.empty((parts, m), dtype=torch.float32, device=q.x.device)  # (S, M)
-    positive = torch.empty(m, dtype=torch.float32, device=q.x.device)  # (M,) s_i,pos(i), log2 units
+    part_max, part_sum = torch.empty((2, parts, m), dtype=torch.float32, device=q.x.device)  # (S, M) each
+    positive, lse, onem, losses = torch.empty((4, m), dtype=torch.float32, device=q.x.device)  # (M,) each
     meta = _meta(q.x, m, candidates)
     FORWARD.launch(
         lambda tiles: (cdiv(m, tiles["BLOCK_M"]), parts),
@@ -140,12 +140,11 @@ def forward(
         HAS_NEG=len(n.x) > 0, BATCH_NEG=batch_negatives, NORMALIZE=normalize,
         on_cuda=q.x.is_cuda, variant=_variant(meta, q.x),
     )  # fmt: skip
-    top = part_max.max(dim=0).values  # (M,) >= positive
-    rest = (part_sum * torch.exp2(part_max - top)).sum(dim=0)  # (M,) sum of the others' exp2(s - top)
-    anchor = torch.exp2(positive - top)  # (M,) in (0, 1]
-    lse = top + torch.log2(anchor + rest)
-    losses = LN2 * (top - positive) + torch.log1p(torch.expm1(LN2 * (positive - top)) + rest)
-    return Queries(positives, exclude, lse, rest / (anchor + rest)), losses
+    COMBINE.launch(
+        lambda tiles: (cdiv(m, tiles["BLOCK"]),), part_max, part_sum, positive, lse, onem, losses, m,
+        PARTS=parts, on_cuda=q.x.is_cuda,
+    )  # fmt: skip
+    return Queries(positives, exclude, lse, onem), losses
 
 
 def backward(
@@ -165,26 +164,27 @@ def backward(
     the radial parts u_r . dL/du_r (M,) the temperature's gradient sums (``need_tau``)."""
     m, d = x.x.shape
     candidates = len(y.x) + len(n.x)
-    sides = [side for side in (rows, cols) if side is not None]
-    g_scale = torch.stack([g.abs().max() for _, g in sides]).max()
-    g_scale = g_scale.clamp_min(torch.finfo(torch.float32).tiny).reshape(1)  # keeps |W| <= 2
     row_stats, col_stats = (
-        (*side[0], (side[1].float() / g_scale).contiguous()) if side is not None else None
-        for side in (rows, cols)
+        (*side[0], side[1].float().contiguous()) if side is not None else None for side in (rows, cols)
     )  # (positives, exclude, lse, onem, g) of each side's queries
     device = x.x.device
     parts = splits(m, candidates, device)
     check_int32_offsets(m, candidates, d, parts)
-    dx = torch.empty((parts, m, d), dtype=torch.float32, device=device)  # (S, M, D)
+    dx = torch.empty(
+        (parts, m, d), dtype=x.x.dtype if parts == 1 else torch.float32, device=device
+    )  # (S, M, D)
     radial = torch.empty((parts, m) if need_tau else (1,), dtype=torch.float32, device=device)
-    w_scale = fp16_weight_scale([y, n], x.x.dtype)
+    weights = [stats[-1] for stats in (row_stats, col_stats) if stats is not None]
+    w_scale = fp16_weight_scale([y, n], weights, x.x.dtype)
     meta = _meta(x.x, m, candidates)
     BACKWARD.launch(
         lambda tiles: (cdiv(m, tiles["BLOCK_M"]), parts),
-        x.x, y.x, n.x, x.inverse, y.inverse, n.inverse, tau, g_scale, w_scale,
+        x.x, y.x, n.x, x.inverse, y.inverse, n.inverse, tau, w_scale,
         *(row_stats or col_stats), *(col_stats or row_stats), dx, radial,
         m, len(y.x), len(n.x), d, cdiv(candidates, parts), **meta,
         HAS_NEG=len(n.x) > 0, BATCH_NEG=batch_negatives, DIRECT=rows is not None, TRANSPOSED=cols is not None,
         NORMALIZE=normalize, NEED_TAU=need_tau, on_cuda=x.x.is_cuda, variant=_variant(meta, x.x),
     )  # fmt: skip
+    if parts == 1:  # stored in x's type already
+        return dx[0], radial[0] if need_tau else None
     return dx.sum(dim=0).to(x.x.dtype), radial.sum(dim=0) if need_tau else None

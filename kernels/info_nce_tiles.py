@@ -169,8 +169,34 @@ def _forward_kernel(
     tl.store(positive_ptr + rows, positive, mask=row_ok & (split == 0))
 
 
+def _combine_kernel(
+    max_ptr, sum_ptr, positive_ptr, lse_ptr, onem_ptr, loss_ptr, M,
+    PARTS: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """Per query, from the PARTS splits' running max and sum: the log2-sum-exp, 1 - P_pos, and the
+    loss ln(sum) - s_pos in natural log. Where no logit passes the positive's (max = p), the loss is
+    log1p(rest), computed as log(u) rest / (u - 1) with u = 1 + rest (exact to an ulp: Goldberg 1991)."""
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # (B,) queries
+    ok = rows < M
+    positive = tl.load(positive_ptr + rows, mask=ok, other=0.0)
+    top = positive
+    for part in tl.static_range(PARTS):
+        top = tl.maximum(top, tl.load(max_ptr + part * M + rows, mask=ok, other=0.0))
+    rest = tl.zeros([BLOCK], dtype=tl.float32)  # sum over the other candidates of exp2(s - top)
+    for part in tl.static_range(PARTS):
+        part_max = tl.load(max_ptr + part * M + rows, mask=ok, other=0.0)
+        rest += tl.load(sum_ptr + part * M + rows, mask=ok, other=0.0) * tl.exp2(part_max - top)
+    total = tl.exp2(positive - top) + rest
+    u = 1.0 + rest
+    log1p_rest = tl.where(u == 1.0, rest, tl.log(u) * rest / tl.where(u == 1.0, 1.0, u - 1.0))
+    loss = tl.where(top == positive, log1p_rest, tl.log(total) + 0.6931471805599453 * (top - positive))
+    tl.store(lse_ptr + rows, top + tl.log2(total), mask=ok)
+    tl.store(onem_ptr + rows, rest / total, mask=ok)
+    tl.store(loss_ptr + rows, loss, mask=ok)
+
+
 def _backward_kernel(
-    x_ptr, y_ptr, n_ptr, x_inverse_ptr, y_inverse_ptr, n_inverse_ptr, tau_ptr, g_scale_ptr, w_scale_ptr,
+    x_ptr, y_ptr, n_ptr, x_inverse_ptr, y_inverse_ptr, n_inverse_ptr, tau_ptr, w_scale_ptr,
     pos_ptr, excl_ptr, lse_ptr, onem_ptr, g_ptr,
     cpos_ptr, cexcl_ptr, clse_ptr, conem_ptr, cg_ptr,
     dx_ptr, radial_ptr, M, K, Q, D, SPLIT_LEN, M_BUCKET, C_BUCKET,
@@ -180,9 +206,10 @@ def _backward_kernel(
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):  # fmt: skip
     """This split's part of dL/dx for a block of rows, the normalisation's backward applied here (it is
-    linear, so the splits' parts add up). ``pos/excl/lse/onem/g`` describe the rows as queries
-    (DIRECT), ``cpos/...`` the columns as queries (TRANSPOSED). W times the columns' inverse norms is
-    scaled by ``w_scale`` before rounding (fp16 would flush weights below 2^-24), and back in fp32."""
+    linear, so the splits' parts add up), stored in dx's type. ``pos/excl/lse/onem/g`` describe the
+    rows as queries (DIRECT), ``cpos/...`` the columns as queries (TRANSPOSED). W times the columns'
+    inverse norms is scaled by ``w_scale`` before rounding (fp16 would flush weights below 2^-24) and
+    scaled back in fp32."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # (BM,) rows r
     row_ok = rows < M
     x_h, x_t = _load_rows(x_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)  # (BM, BD), (BM, BT)
@@ -194,7 +221,7 @@ def _backward_kernel(
         excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1).to(tl.int32)
         lse = tl.load(lse_ptr + rows, mask=row_ok, other=float("inf"))  # (BM,) log2-sum-exp
         onem = tl.load(onem_ptr + rows, mask=row_ok, other=0.0)  # (BM,) 1 - P_pos
-        g = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,) upstream weight / its max
+        g = tl.load(g_ptr + rows, mask=row_ok, other=0.0)  # (BM,) upstream weight of each loss
         low, high = _index_span(pos, excl, row_ok)
     acc_h = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # sum_c (W + W'^T)_rc y_c / |y_c|, head of D
     acc_t = tl.zeros([BLOCK_M, BLOCK_T], dtype=tl.float32)  # its tail
@@ -239,7 +266,7 @@ def _backward_kernel(
         acc_h = tl.dot(w, c_h, acc_h, input_precision=PRECISION)
         if TAIL:
             acc_t = tl.dot(w, c_t, acc_t, input_precision=PRECISION)
-    factor = tl.load(g_scale_ptr) / (tl.load(tau_ptr) * w_scale)
+    factor = 1.0 / (tl.load(tau_ptr) * w_scale)
     u_h = x_h.to(tl.float32) * x_inverse[:, None]  # (BM, BD) the unit rows
     acc_h = acc_h * factor  # dL/du_r: the gradient at the unit rows
     radial = tl.sum(u_h * acc_h, 1)  # (BM,) u_r . dL/du_r
@@ -302,4 +329,5 @@ HELPERS = (_load_rows, _inverse_norms, _candidates, _operand, _similarity, _row_
 TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
 KEY = ["M_BUCKET", "C_BUCKET", "D"]  # sizes bucketed by powers of two: a new batch size reuses the tuning
 FORWARD = LazyKernel(_forward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)
+COMBINE = LazyKernel(_combine_kernel, {"BLOCK": 256}, lambda *_: [config(4, 1, BLOCK=256)], key=["M"])
 BACKWARD = LazyKernel(_backward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)

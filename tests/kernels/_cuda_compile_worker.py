@@ -27,7 +27,7 @@ FORWARD_SIGNATURE = (
 )
 BACKWARD_SIGNATURE = (
     dict.fromkeys(["x_ptr", "y_ptr", "n_ptr"], "*{dtype}")
-    | dict.fromkeys(["x_inverse_ptr", "y_inverse_ptr", "n_inverse_ptr", "tau_ptr", "g_scale_ptr"], "*fp32")
+    | dict.fromkeys(["x_inverse_ptr", "y_inverse_ptr", "n_inverse_ptr", "tau_ptr"], "*fp32")
     | {"w_scale_ptr": "*fp32"}
     | dict.fromkeys(["pos_ptr", "excl_ptr", "cpos_ptr", "cexcl_ptr"], "*i64")
     | dict.fromkeys(["lse_ptr", "onem_ptr", "g_ptr", "clse_ptr", "conem_ptr", "cg_ptr"], "*fp32")
@@ -84,6 +84,12 @@ def info_nce_cases() -> dict:
     for kernel in KERNELS:
         cases[f"info_nce_{kernel}_d96"] = info_nce_case(kernel, 96, "bf16", tile_shapes(96, 2)[0])
     cases["info_nce_backward_fp16"] = info_nce_case("backward", 128, "fp16", tile_shapes(128, 2)[0])
+    cases["info_nce_combine"] = (
+        info_nce_tiles.COMBINE,
+        dict.fromkeys(["max_ptr", "sum_ptr", "positive_ptr", "lse_ptr", "onem_ptr", "loss_ptr"], "*fp32")
+        | {"M": I32},
+        {"PARTS": 4, "BLOCK": 256},
+    )
     return cases
 
 

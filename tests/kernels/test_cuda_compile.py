@@ -21,6 +21,7 @@ OTHERS = [
     "info_nce_forward_d96",  # D = 96 as a 64-column head and a 32-column tail, not padded to 128
     "info_nce_backward_d96",
     "info_nce_backward_fp16",  # W scaled before rounding
+    "info_nce_combine",  # the splits' statistics into lse, 1 - P_pos and the loss
     "mae_mask_seeded",
     "mae_unshuffle",
     "mae_unshuffle_backward",
