@@ -67,9 +67,20 @@ def _candidates(
     return c_h, c_t, c_inverse
 
 
+def _rounded(x, like_ptr, DOT_FP32: tl.constexpr):
+    """fp32 ``x`` rounded to nearest (ties to even) in ``like_ptr``'s element type, as the GPU rounds.
+    Triton 3.6's interpreter truncates fp32 -> bf16 (twice the error), so under DOT_FP32 bf16 is
+    rounded on the bits first, after which the cast is exact."""
+    if DOT_FP32 and like_ptr.dtype.element_ty == tl.bfloat16:
+        bits = x.to(tl.float32).to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+        x = bits.to(tl.float32, bitcast=True)
+    return x.to(like_ptr.dtype.element_ty)
+
+
 def _operand(x, like_ptr, DOT_FP32: tl.constexpr):
     """``x`` rounded to the inputs' type, the tensor cores' operand (fp32 again under DOT_FP32)."""
-    x = x.to(like_ptr.dtype.element_ty)
+    x = _rounded(x, like_ptr, DOT_FP32)
     if DOT_FP32:
         x = x.to(tl.float32)
     return x
@@ -282,10 +293,14 @@ def _backward_kernel(
             acc_t = (acc_t - u_t * radial[:, None]) * x_inverse[:, None]
     dims = tl.arange(0, BLOCK_D)
     out = dx_ptr + (split * M + rows[:, None]) * D
-    tl.store(out + dims[None, :], acc_h, mask=row_ok[:, None] & (dims[None, :] < D))
+    tl.store(
+        out + dims[None, :], _rounded(acc_h, dx_ptr, DOT_FP32), mask=row_ok[:, None] & (dims[None, :] < D)
+    )
     if TAIL:
         tail = BLOCK_D + tl.arange(0, BLOCK_T)
-        tl.store(out + tail[None, :], acc_t, mask=row_ok[:, None] & (tail[None, :] < D))
+        tl.store(
+            out + tail[None, :], _rounded(acc_t, dx_ptr, DOT_FP32), mask=row_ok[:, None] & (tail[None, :] < D)
+        )
 
 
 WIDEST = 1024  # widest padded D with a tile that fits; wider runs the reference
@@ -325,7 +340,17 @@ def tile_configs(width: int, element_size: int) -> list:
     return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in tile_shapes(width, element_size)]
 
 
-HELPERS = (_load_rows, _inverse_norms, _candidates, _operand, _similarity, _row_dots, _index_span, _weights)
+HELPERS = (
+    _load_rows,
+    _inverse_norms,
+    _candidates,
+    _rounded,
+    _operand,
+    _similarity,
+    _row_dots,
+    _index_span,
+    _weights,
+)
 TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
 KEY = ["M_BUCKET", "C_BUCKET", "D"]  # sizes bucketed by powers of two: a new batch size reuses the tuning
 FORWARD = LazyKernel(_forward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)
