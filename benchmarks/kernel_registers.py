@@ -2,7 +2,7 @@
 
 Compiles the forward and backward kernels to PTX with Triton and runs the ``ptxas`` that ships with
 Triton (``-v``) at D = 128 ... 1024 in bf16 and fp32, each in the first tile shape autotune offers
-there (the fp32 dots in tf32x3, IEEE past 768 columns). Prints one line per case; asserts nothing.
+there (the fp32 dots in tf32x3). Prints one line per case; asserts nothing.
 
     python benchmarks/kernel_registers.py      # do not set TRITON_INTERPRET
 """

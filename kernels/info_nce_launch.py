@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 from sslcli.kernels._triton import cdiv, dot_precision
-from sslcli.kernels.info_nce_tiles import BACKWARD, COMBINE, FORWARD, fp32_precision, tile_shapes
+from sslcli.kernels.info_nce_tiles import BACKWARD, COMBINE, FORWARD, tile_shapes
 
 INT32_LIMIT = 2**31
 
@@ -103,7 +103,7 @@ def _meta(x: torch.Tensor, rows: int, candidates: int) -> dict:
         "BLOCK_T": tail or 16,  # unused without TAIL
         "TAIL": tail > 0,
         "DOT_FP32": not x.is_cuda,
-        "PRECISION": fp32_precision(dot_precision(x.dtype), head + tail),
+        "PRECISION": dot_precision(x.dtype),
         "M_BUCKET": bucket(rows),
         "C_BUCKET": bucket(candidates),
     }

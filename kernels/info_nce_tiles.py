@@ -309,30 +309,24 @@ WIDEST = 1024  # widest padded D with a tile that fits; wider runs the reference
 def tile_shapes(width: int, element_size: int) -> list[tuple[int, int, int, int]]:
     """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for similarity tiles ``width`` columns wide
     (D's head plus tail chunk) of ``element_size``-byte inputs. A tile stages about (BLOCK_M + BLOCK_N)
-    x width elements per pipeline stage in shared memory, twice that for fp32's tf32x3 dots; every
-    shape offered fits an H100 SM's 227 KiB (``tests/kernels/test_cuda_compile.py`` compiles each one
-    for sm_90 at D = 128, 256, 512, 768, 1024). Empty past WIDEST: nothing fits there."""
+    x width elements per pipeline stage in shared memory, more for fp32's tf32x3 dots (their split
+    operands); every shape offered fits an H100 SM's 227 KiB (``tests/kernels/test_cuda_compile.py``
+    compiles each one for sm_90 at D = 128, 256, 512, 768, 1024). Empty past WIDEST: nothing fits."""
     if width > WIDEST:
         return []
-    if element_size >= 4:  # at 1024 the dots run in IEEE fp32 (``fp32_precision``): half the staging
+    if element_size >= 4:
         if width <= 128:
             return [(64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 2), (128, 32, 8, 2)]
         if width <= 256:
             return [(32, 32, 4, 2), (64, 32, 4, 1)]
         if width <= 512:
-            return [(16, 32, 4, 1), (32, 16, 4, 1)]
-        return [(16, 16, 4, 1), (16, 16, 2, 1)] if width <= 768 else [(16, 16, 4, 1)]
+            return [(16, 32, 4, 1), (32, 16, 4, 1), (32, 32, 4, 1)]
+        return [(16, 16, 4, 1), (16, 32, 4, 1)] if width <= 768 else [(16, 16, 4, 1)]
     if width <= 128:
         return [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
     if width <= 256:
         return [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]
     return [(32, 32, 4, 1), (64, 32, 8, 1)] if width <= 768 else [(32, 32, 4, 1), (16, 32, 4, 1)]
-
-
-def fp32_precision(precision: str, width: int) -> str:
-    """fp32 tiles' ``tl.dot`` precision: tf32x3 stages twice the shared memory of IEEE fp32, so the
-    widest tiles (past 768 columns) take IEEE, as exact and on the CUDA cores."""
-    return "ieee" if precision == "tf32x3" and width > 768 else precision
 
 
 def tile_configs(width: int, element_size: int) -> list:

@@ -10,7 +10,7 @@ import sys
 import triton
 from sslcli.kernels import info_nce_tiles, mae_masking_tiles
 from sslcli.kernels.info_nce_launch import d_chunks
-from sslcli.kernels.info_nce_tiles import fp32_precision, tile_shapes
+from sslcli.kernels.info_nce_tiles import tile_shapes
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
@@ -60,7 +60,7 @@ def info_nce_case(kernel: str, d: int, dtype: str, shape: tuple) -> tuple:
     """(kernel, signature, constexprs, launch options) of one InfoNCE kernel at one D and tile shape."""
     head, tail = d_chunks(d)
     bm, bn, warps, stages = shape
-    precision = fp32_precision("tf32x3", head + tail) if dtype == "fp32" else "tf32"
+    precision = "tf32x3" if dtype == "fp32" else "tf32"
     tile = {"BLOCK_D": head, "BLOCK_T": tail or 16, "TAIL": tail > 0, "BLOCK_M": bm, "BLOCK_N": bn}
     signature, base = SIGNATURES[kernel]
     typed = {arg: kind.format(dtype=dtype) for arg, kind in signature.items()}

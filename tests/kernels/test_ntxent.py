@@ -104,7 +104,7 @@ def test_new_temperature_does_not_recompile(device):
     def compiled() -> int:
         return sum(
             len(caches[0])
-            for kernel in (tiles.FORWARD, tiles.BACKWARD_Q, tiles.BACKWARD_K)
+            for kernel in (tiles.FORWARD, tiles.COMBINE, tiles.BACKWARD)
             for caches in kernel._jit().device_caches.values()
         )
 
