@@ -21,8 +21,10 @@ from triton.compiler import ASTSource
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "kernels"))
 from _cuda_compile_worker import D_SIZES, KERNELS, info_nce_case  # noqa: E402  (sm_90 signatures)
-from sslcli.kernels.info_nce_launch import d_chunks  # noqa: E402
-from sslcli.kernels.info_nce_tiles import tile_shapes  # noqa: E402
+from sslcli.kernels.info_nce_launch import (
+    d_chunks,  # noqa: E402
+    tile_shapes,  # noqa: E402
+)
 
 PTXAS = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
 

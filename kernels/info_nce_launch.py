@@ -1,5 +1,6 @@
-"""Launching the InfoNCE kernels of ``info_nce_tiles``: the tile widths of D, the splits of each row
-block's loop over several programs, and the combination of the splits' partial results.
+"""Launching the InfoNCE kernels of ``info_nce_tiles``: the tile shapes autotune may pick on CUDA, the
+tile widths of D, the splits of each row block's loop over several programs, and the buffers of the
+splits' partial results.
 
 Every launch indexes rows with int32 offsets; ``check_int32_offsets`` refuses sizes past that bound.
 """
@@ -9,10 +10,46 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from sslcli.kernels._triton import cdiv, dot_precision
-from sslcli.kernels.info_nce_tiles import BACKWARD, COMBINE, FORWARD, tile_shapes
+from sslcli.kernels._triton import LazyKernel, cdiv, config, dot_precision
+from sslcli.kernels.info_nce_tiles import HELPERS, backward_kernel, combine_kernel, forward_kernel
 
 INT32_LIMIT = 2**31
+WIDEST = 1024  # widest padded D with a tile that fits; wider runs the reference
+
+
+def tile_shapes(width: int, element_size: int) -> list[tuple[int, int, int, int]]:
+    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for similarity tiles ``width`` columns wide
+    (D's head plus tail chunk) of ``element_size``-byte inputs. A tile stages about (BLOCK_M + BLOCK_N)
+    x width elements per pipeline stage in shared memory, more for fp32's tf32x3 dots (their split
+    operands); every shape offered fits an H100 SM's 227 KiB (``tests/kernels/test_cuda_compile.py``
+    compiles each one for sm_90 at D = 128, 256, 512, 768, 1024). Empty past WIDEST: nothing fits."""
+    if width > WIDEST:
+        return []
+    if element_size >= 4:
+        if width <= 128:
+            return [(64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 2), (128, 32, 8, 2)]
+        if width <= 256:
+            return [(32, 32, 4, 2), (64, 32, 4, 1)]
+        if width <= 512:
+            return [(16, 32, 4, 1), (32, 16, 4, 1), (32, 32, 4, 1)]
+        return [(16, 16, 4, 1), (16, 32, 4, 1)] if width <= 768 else [(16, 16, 4, 1)]
+    if width <= 128:
+        return [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
+    if width <= 256:
+        return [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]
+    return [(32, 32, 4, 1), (64, 32, 8, 1)] if width <= 768 else [(32, 32, 4, 1), (16, 32, 4, 1)]
+
+
+def tile_configs(width: int, element_size: int) -> list:
+    """``tile_shapes`` as Triton configs."""
+    return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in tile_shapes(width, element_size)]
+
+
+TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
+KEY = ["M_BUCKET", "C_BUCKET", "D"]  # sizes bucketed by powers of two: a new batch size reuses the tuning
+FORWARD = LazyKernel(forward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)
+COMBINE = LazyKernel(combine_kernel, {"BLOCK": 256}, lambda *_: [config(4, 1, BLOCK=256)], key=["M"])
+BACKWARD = LazyKernel(backward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)
 
 
 class Rows(NamedTuple):
@@ -124,7 +161,7 @@ def forward(
     batch_negatives: bool,
     normalize: bool,
 ) -> tuple[Queries, torch.Tensor]:
-    """The queries' statistics and losses (M,) in natural log, combined (``_combine_kernel``) from each
+    """The queries' statistics and losses (M,) in natural log, combined (``combine_kernel``) from each
     split's positive-anchored running max and sum."""
     m, d = q.x.shape
     candidates = len(y.x) + len(n.x)

@@ -1,6 +1,6 @@
-"""The Triton kernels of ``sslcli.kernels.info_nce`` (see its docstring for the math) and the tile shapes
-autotune may pick on CUDA: the forward's online log-sum-exp over candidate tiles, and one
-row-stationary backward pass that serves every gradient.
+"""The Triton kernels of ``sslcli.kernels.info_nce`` (see its docstring for the math): the forward's
+online log-sum-exp over candidate tiles, the combination of its splits' statistics, and one
+row-stationary backward pass that serves every gradient. ``info_nce_launch`` sizes and launches them.
 
 The backward pass computes, for a block of rows x_r against column tiles y_c,
 
@@ -13,8 +13,6 @@ cross-modal loss get their whole gradient from it; a general InfoNCE runs it onc
 """
 
 from __future__ import annotations
-
-from sslcli.kernels._triton import LazyKernel, config
 
 tl = None  # triton.language, bound by LazyKernel on the first launch (see _triton.py)
 
@@ -94,6 +92,33 @@ def _similarity(a_h, a_t, b_h, b_t, TAIL: tl.constexpr, PRECISION: tl.constexpr)
     return s
 
 
+def _logits(
+    a_h, a_t, row_scale, like_ptr, y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
+    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, TAIL: tl.constexpr, HAS_NEG: tl.constexpr,
+    NORMALIZE: tl.constexpr, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
+):  # fmt: skip
+    """The (BM, BN) log2 logits of rows a (operands, scaled by ``row_scale``: log2(e) / (t |a|))
+    against candidates ``cols``, with the candidates' operands and inverse norms."""
+    c_h, c_t, c_inverse = _candidates(
+        y_ptr,
+        n_ptr,
+        y_inverse_ptr,
+        n_inverse_ptr,
+        cols,
+        K,
+        end,
+        D,
+        BLOCK_D,
+        BLOCK_T,
+        TAIL,
+        HAS_NEG,
+        NORMALIZE,
+    )
+    c_h, c_t = _operand(c_h, like_ptr, DOT_FP32), _operand(c_t, like_ptr, DOT_FP32)
+    s = _similarity(a_h, a_t, c_h, c_t, TAIL, PRECISION) * row_scale[:, None] * c_inverse[None, :]
+    return s, c_h, c_t, c_inverse
+
+
 def _row_dots(a_h, a_t, b_h, b_t, TAIL: tl.constexpr):
     """(BR,) fp32 dot products of matching rows of a and b."""
     dots = tl.sum(a_h.to(tl.float32) * b_h.to(tl.float32), 1)
@@ -128,7 +153,7 @@ def _weights(s, key, pos, excl, lse, g, onem, K, special, BATCH_NEG: tl.constexp
 # ---------------------------------------------------------------------------------------------------
 
 
-def _forward_kernel(
+def forward_kernel(
     q_ptr, y_ptr, n_ptr, q_inverse_ptr, y_inverse_ptr, n_inverse_ptr, pos_ptr, excl_ptr, tau_ptr,
     max_ptr, sum_ptr, positive_ptr, M, K, Q, D, SPLIT_LEN, M_BUCKET, C_BUCKET,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
@@ -159,12 +184,10 @@ def _forward_kernel(
     end = tl.minimum((split + 1) * SPLIT_LEN, K + Q)  # this program's candidates: [split * SPLIT_LEN, end)
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) candidates c
-        c_h, c_t, c_inverse = _candidates(
-            y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
-            BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE,
+        s, _, _, _ = _logits(
+            q_h, q_t, row_scale, q_ptr, y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
+            BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE, DOT_FP32, PRECISION,
         )  # fmt: skip
-        c_h, c_t = _operand(c_h, q_ptr, DOT_FP32), _operand(c_t, q_ptr, DOT_FP32)
-        s = _similarity(q_h, q_t, c_h, c_t, TAIL, PRECISION) * row_scale[:, None] * c_inverse[None, :]
         special = ((start <= high) & (start + BLOCK_N > low)) | (start + BLOCK_N > end)
         if not BATCH_NEG:
             special = special | (start < K)
@@ -180,7 +203,7 @@ def _forward_kernel(
     tl.store(positive_ptr + rows, positive, mask=row_ok & (split == 0))
 
 
-def _combine_kernel(
+def combine_kernel(
     max_ptr, sum_ptr, positive_ptr, lse_ptr, onem_ptr, loss_ptr, M,
     PARTS: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
@@ -206,7 +229,7 @@ def _combine_kernel(
     tl.store(loss_ptr + rows, loss, mask=ok)
 
 
-def _backward_kernel(
+def backward_kernel(
     x_ptr, y_ptr, n_ptr, x_inverse_ptr, y_inverse_ptr, n_inverse_ptr, tau_ptr, w_scale_ptr,
     pos_ptr, excl_ptr, lse_ptr, onem_ptr, g_ptr,
     cpos_ptr, cexcl_ptr, clse_ptr, conem_ptr, cg_ptr,
@@ -241,12 +264,10 @@ def _backward_kernel(
     end = tl.minimum((split + 1) * SPLIT_LEN, K + Q)
     for start in range(split * SPLIT_LEN, end, BLOCK_N):
         cols = start + tl.arange(0, BLOCK_N)  # (BN,) columns c; past ``end`` they load as zero rows
-        c_h, c_t, c_inverse = _candidates(
-            y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
-            BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE,
+        s, c_h, c_t, c_inverse = _logits(
+            a_h, a_t, row_scale, x_ptr, y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
+            BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE, DOT_FP32, PRECISION,
         )  # fmt: skip
-        c_h, c_t = _operand(c_h, x_ptr, DOT_FP32), _operand(c_t, x_ptr, DOT_FP32)
-        s = _similarity(a_h, a_t, c_h, c_t, TAIL, PRECISION) * row_scale[:, None] * c_inverse[None, :]
         w = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
         if DIRECT:
             special = (start <= high) & (start + BLOCK_N > low)
@@ -303,37 +324,6 @@ def _backward_kernel(
         )
 
 
-WIDEST = 1024  # widest padded D with a tile that fits; wider runs the reference
-
-
-def tile_shapes(width: int, element_size: int) -> list[tuple[int, int, int, int]]:
-    """CUDA autotune space (BLOCK_M, BLOCK_N, warps, stages) for similarity tiles ``width`` columns wide
-    (D's head plus tail chunk) of ``element_size``-byte inputs. A tile stages about (BLOCK_M + BLOCK_N)
-    x width elements per pipeline stage in shared memory, more for fp32's tf32x3 dots (their split
-    operands); every shape offered fits an H100 SM's 227 KiB (``tests/kernels/test_cuda_compile.py``
-    compiles each one for sm_90 at D = 128, 256, 512, 768, 1024). Empty past WIDEST: nothing fits."""
-    if width > WIDEST:
-        return []
-    if element_size >= 4:
-        if width <= 128:
-            return [(64, 64, 4, 2), (64, 32, 4, 2), (32, 64, 4, 2), (128, 32, 8, 2)]
-        if width <= 256:
-            return [(32, 32, 4, 2), (64, 32, 4, 1)]
-        if width <= 512:
-            return [(16, 32, 4, 1), (32, 16, 4, 1), (32, 32, 4, 1)]
-        return [(16, 16, 4, 1), (16, 32, 4, 1)] if width <= 768 else [(16, 16, 4, 1)]
-    if width <= 128:
-        return [(128, 64, 4, 3), (128, 64, 8, 3), (64, 64, 4, 3), (64, 128, 4, 3), (128, 32, 4, 4)]
-    if width <= 256:
-        return [(64, 64, 4, 2), (64, 32, 4, 3), (128, 32, 8, 3)]
-    return [(32, 32, 4, 1), (64, 32, 8, 1)] if width <= 768 else [(32, 32, 4, 1), (16, 32, 4, 1)]
-
-
-def tile_configs(width: int, element_size: int) -> list:
-    """``tile_shapes`` as Triton configs."""
-    return [config(w, s, BLOCK_M=bm, BLOCK_N=bn) for bm, bn, w, s in tile_shapes(width, element_size)]
-
-
 HELPERS = (
     _load_rows,
     _inverse_norms,
@@ -341,12 +331,8 @@ HELPERS = (
     _rounded,
     _operand,
     _similarity,
+    _logits,
     _row_dots,
     _index_span,
     _weights,
 )
-TILES = {"BLOCK_M": 64, "BLOCK_N": 64}  # the interpreter: few, large programs run fastest
-KEY = ["M_BUCKET", "C_BUCKET", "D"]  # sizes bucketed by powers of two: a new batch size reuses the tuning
-FORWARD = LazyKernel(_forward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)
-COMBINE = LazyKernel(_combine_kernel, {"BLOCK": 256}, lambda *_: [config(4, 1, BLOCK=256)], key=["M"])
-BACKWARD = LazyKernel(_backward_kernel, TILES, tile_configs, key=KEY, helpers=HELPERS)

@@ -8,9 +8,8 @@ Arguments, if any, are name prefixes that pick a subset.
 import sys
 
 import triton
-from sslcli.kernels import info_nce_tiles, mae_masking_tiles
-from sslcli.kernels.info_nce_launch import d_chunks
-from sslcli.kernels.info_nce_tiles import tile_shapes
+from sslcli.kernels import info_nce_launch, mae_masking_tiles
+from sslcli.kernels.info_nce_launch import d_chunks, tile_shapes
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
@@ -37,7 +36,7 @@ BACKWARD_SIGNATURE = (
 # the costliest variant of each kernel: negatives, both roles, the temperature's gradient
 FORWARD_FLAGS = {"HAS_NEG": True, "BATCH_NEG": True, "NORMALIZE": True, "DOT_FP32": False}
 BACKWARD_FLAGS = FORWARD_FLAGS | {"DIRECT": True, "TRANSPOSED": True, "NEED_TAU": True}
-KERNELS = {"forward": info_nce_tiles.FORWARD, "backward": info_nce_tiles.BACKWARD}
+KERNELS = {"forward": info_nce_launch.FORWARD, "backward": info_nce_launch.BACKWARD}
 SIGNATURES = {"forward": (FORWARD_SIGNATURE, FORWARD_FLAGS), "backward": (BACKWARD_SIGNATURE, BACKWARD_FLAGS)}
 MASK_SCALARS = [
     "stride_b",
@@ -85,7 +84,7 @@ def info_nce_cases() -> dict:
         cases[f"info_nce_{kernel}_d96"] = info_nce_case(kernel, 96, "bf16", tile_shapes(96, 2)[0])
     cases["info_nce_backward_fp16"] = info_nce_case("backward", 128, "fp16", tile_shapes(128, 2)[0])
     cases["info_nce_combine"] = (
-        info_nce_tiles.COMBINE,
+        info_nce_launch.COMBINE,
         dict.fromkeys(["max_ptr", "sum_ptr", "positive_ptr", "lse_ptr", "onem_ptr", "loss_ptr"], "*fp32")
         | {"M": I32},
         {"PARTS": 4, "BLOCK": 256},

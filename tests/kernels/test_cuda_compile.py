@@ -30,8 +30,7 @@ OTHERS = [
 
 def offered_info_nce_tiles() -> list[str]:
     """Every (kernel, D, dtype, tile shape) autotune may pick for D in D_SIZES, named as the worker does."""
-    from sslcli.kernels.info_nce_launch import d_chunks
-    from sslcli.kernels.info_nce_tiles import tile_shapes
+    from sslcli.kernels.info_nce_launch import d_chunks, tile_shapes
 
     names = []
     for d in D_SIZES:

@@ -191,9 +191,9 @@ def test_d_is_covered_by_at_most_two_power_of_two_chunks_without_padding_past_si
 
 def test_d_wider_than_any_tile_that_fits_runs_the_reference(device, monkeypatch):
     """Past 1024 columns no tile fits an SM's shared memory: the reference runs, no kernel launches."""
-    tiles = importlib.import_module("sslcli.kernels.info_nce_tiles")
+    launch = importlib.import_module("sslcli.kernels.info_nce_launch")
     launches = []
-    monkeypatch.setattr(tiles.FORWARD, "launch", lambda *args, **kwargs: launches.append(1))
+    monkeypatch.setattr(launch.FORWARD, "launch", lambda *args, **kwargs: launches.append(1))
     queries, keys, _, positives = make_inputs(4, 4, 0, 1040, device)
     loss = info_nce(queries, keys, positives, 0.2)
     assert launches == []

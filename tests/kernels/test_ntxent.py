@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 import torch.nn.functional as F
-from sslcli.kernels import info_nce_tiles as tiles
+from sslcli.kernels import info_nce_launch as tiles
 from sslcli.kernels.ntxent import nt_xent, nt_xent_reference
 
 kernels = importlib.import_module("sslcli.kernels.info_nce")  # the package's info_nce is the function
