@@ -24,10 +24,13 @@ def inputs(m: int, d: int, dtype: torch.dtype) -> list[torch.Tensor]:
     return random_inputs(2, m // 2, d, dtype)  # z_a, z_b (N, D)
 
 
+fused = functools.partial(nt_xent, temperature=TEMPERATURE, gather_distributed=False)
+
+
 def contenders() -> dict:
     reference = functools.partial(nt_xent_reference, temperature=TEMPERATURE, gather_distributed=False)
     found = {
-        "sslcli fused": functools.partial(nt_xent, temperature=TEMPERATURE, gather_distributed=False),
+        "sslcli fused": fused,
         "eager reference": reference,
         "torch.compile(reference)": compiled(reference),
     }
@@ -40,7 +43,7 @@ def contenders() -> dict:
     return {name: under_autocast(fn) if callable(fn) else fn for name, fn in found.items()}
 
 
-BENCH = LossBench("NT-Xent", inputs, contenders, ideal=6, count_case="nt_xent")
+BENCH = LossBench("NT-Xent", inputs, fused, contenders, ideal=6)
 
 if __name__ == "__main__":
-    sys.exit(main(BENCH, m_sizes=(1024, 4096, 16384, 65536), d_sizes=(128, 256)))
+    sys.exit(main((BENCH,), m_sizes=(1024, 4096, 16384, 65536), d_sizes=(128, 256)))

@@ -5,11 +5,10 @@ trainer's bf16 autocast, ``torch.compile`` of it, Lightly where it has the loss)
 (one similarity matrix, forward and backward). This module times forward, backward and both with
 ``triton.testing.do_bench`` (median), measures the peak memory of forward+backward above the inputs,
 looks the device's dense peak up by its exact name, and counts the FLOP the fused kernels execute:
-their tile products, counted under Triton's interpreter in a child process (``counted_dot_flops``)
-at M = 256 and scaled by (M / 256)^2. That count is exact for M a multiple of 128 (no padded tiles)
-and is printed on a CPU too, where nothing is timed.
-
-    python benchmarks/loss_bench.py --count CASE D    # (child process) executed FLOP / (M^2 D)
+their tile products, counted under Triton's interpreter in a child process (``counted_dot_flops``,
+the benchmark script run with ``--count D``) at M = 256, as a multiple of the benchmark's unit (M^2 D
+for a square similarity matrix). That count is exact for M a multiple of 128 (no padded tiles) and
+is printed on a CPU too, where nothing is timed.
 
 ``DRY=1`` runs a benchmark end to end on the CPU at toy sizes (the fused kernels in the interpreter,
 wall-clock timings, no memory, no torch.compile), so that a script handed to a GPU machine for a
@@ -20,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 DRY = os.environ.get("DRY") == "1"
 if DRY:
@@ -44,18 +43,24 @@ PEAK_TFLOPS = {
 }
 
 
+def square(m: int, d: int) -> int:
+    return m * m * d
+
+
 @dataclass(frozen=True)
 class LossBench:
-    """One loss benchmark: ``inputs(m, d, dtype)`` builds the leaves; ``contenders()`` maps a name to
-    a loss of them, or to why there is none (not installed, no such loss); ``ideal`` is the
-    forward+backward FLOP / (M^2 D) with one similarity matrix; ``count_case`` names the fused loss
-    ``executed_ratio`` counts."""
+    """One loss benchmark: ``inputs(m, d, dtype)`` builds the inputs; ``fused`` is sslcli's loss of
+    them and ``contenders()`` maps a name to a loss of them, or to why there is none (not installed,
+    no such loss); ``ideal`` is the forward+backward FLOP, in units of ``unit(m, d)`` (``unit_name``),
+    of the plain loss that holds its similarity matrix."""
 
     title: str
     inputs: Callable
+    fused: Callable
     contenders: Callable[[], dict[str, Callable | str]]
     ideal: float
-    count_case: str
+    unit: Callable[[int, int], int] = square
+    unit_name: str = "M^2 D"
 
 
 def device_name() -> str:
@@ -82,34 +87,29 @@ def under_autocast(loss_fn: Callable) -> Callable:
     return run
 
 
-def fused_losses() -> dict[str, Callable]:
-    """The fused losses ``executed_ratio`` counts, on inputs of M rows."""
-    import torch
-    from sslcli.kernels import cross_modal_info_nce, info_nce, nt_xent
-
-    def general(q, k):  # distinct queries and keys, both with gradients (CPC)
-        return info_nce(q, k, torch.arange(len(q)))
-
-    return {"nt_xent": nt_xent, "info_nce": general, "cross_modal": cross_modal_info_nce}
-
-
-def count_executed(case: str, d: int) -> float:
-    """(In the interpreter) FLOP the fused ``case`` executes forward+backward / (M^2 D) at M = 256."""
+def count_executed(bench: LossBench, d: int) -> float:
+    """(In the interpreter, on the CPU) FLOP ``bench.fused`` executes forward+backward at M = 256, in
+    units of ``bench.unit``."""
     import torch
     from sslcli.kernels.tile_flops import counted_dot_flops
 
-    rows = COUNT_ROWS // 2 if case == "nt_xent" else COUNT_ROWS  # NT-Xent's M is both views' rows
-    inputs = [torch.randn(rows, d, requires_grad=True) for _ in range(2)]
+    inputs = bench.inputs(COUNT_ROWS, d, torch.float32)
     with counted_dot_flops() as counter:
-        fused_losses()[case](*inputs).backward()
-    return counter["flop"] / (COUNT_ROWS**2 * d)
+        bench.fused(*inputs).backward()
+    return counter["flop"] / bench.unit(COUNT_ROWS, d)
 
 
-def executed_ratio(case: str, d: int) -> float:
-    """``count_executed`` in a child process, where Triton is imported in interpreter mode."""
-    env = os.environ | {"TRITON_INTERPRET": "1", "SSLCLI_KERNELS": "triton", "CUDA_VISIBLE_DEVICES": ""}
+def executed_ratio(bench: LossBench, d: int, index: int = 0) -> float:
+    """``count_executed`` in a child process (the script defining ``bench``, its ``index``-th, with
+    ``--count``), where Triton is imported in interpreter mode and the inputs are on the CPU."""
+    env = os.environ | {
+        "DRY": "1",
+        "TRITON_INTERPRET": "1",
+        "SSLCLI_KERNELS": "triton",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
     child = subprocess.run(
-        [sys.executable, str(Path(__file__)), "--count", case, str(d)],
+        [sys.executable, inspect.getfile(bench.inputs), "--count", str(index), str(d)],
         env=env, capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     return float(child.stdout.split()[-1])
@@ -205,13 +205,13 @@ def table(bench: LossBench, m: int, d: int, dtype_name: str, dtype, executed: fl
     columns = ("implementation", "fwd ms", "bwd ms", "fwd+bwd ms", "TFLOP/s executed", "TFLOP/s ideal")
     for column in (*columns, "% peak (ideal)", "peak MiB", "x Lightly"):
         out.add_column(column, justify="left" if column == "implementation" else "right")
-    ideal_flop = bench.ideal * m * m * d
+    ideal_flop = bench.ideal * bench.unit(m, d)
     for name, fn in contenders.items():
         r = results.get(name)
         if r is None:
             out.add_row(name, "OOM" if callable(fn) else fn)
             continue
-        ran = (executed if name.startswith("sslcli") else bench.ideal) * m * m * d
+        ran = (executed if name.startswith("sslcli") else bench.ideal) * bench.unit(m, d)
         ideal = ideal_flop / r["total"] / 1e9
         share = f"{100 * ideal / peak:.0f}%" if peak else "n/a"
         speedup = f"{lightly['total'] / r['total']:.2f}" if lightly else ""
@@ -221,23 +221,28 @@ def table(bench: LossBench, m: int, d: int, dtype_name: str, dtype, executed: fl
     return out
 
 
-def main(bench: LossBench, m_sizes: tuple, d_sizes: tuple, argv: list[str] | None = None) -> int:
+def main(benches: tuple[LossBench, ...], m_sizes: tuple, d_sizes: tuple) -> int:
+    """Print each benchmark's executed FLOP, then (on CUDA, or DRY) its tables."""
     from rich.console import Console
 
-    parser = argparse.ArgumentParser(description=bench.title)
+    if sys.argv[1:2] == ["--count"]:  # the child of ``executed_ratio``
+        print(count_executed(benches[int(sys.argv[2])], int(sys.argv[3])))
+        return 0
+    parser = argparse.ArgumentParser(description=", ".join(bench.title for bench in benches))
     parser.add_argument("--m", type=int, nargs="+", default=m_sizes, help="rows M")
     parser.add_argument("--d", type=int, nargs="+", default=d_sizes, help="embedding width D")
     parser.add_argument("--dtype", nargs="+", choices=("bf16", "fp32"), default=["bf16"], help="input dtype")
-    args = parser.parse_args(argv)
+    args = parser.parse_args()
     if DRY:
         args.m, args.d, args.dtype = [64], [16], ["bf16"]
     console = Console(width=160)
-    executed = {d: executed_ratio(bench.count_case, d) for d in args.d}
-    for d in args.d:
+    executed = {(i, d): executed_ratio(bench, d, i) for i, bench in enumerate(benches) for d in args.d}
+    for (i, d), ratio in executed.items():
+        bench = benches[i]
         console.print(
-            f"{bench.title}, D={d}: the fused kernels execute {executed[d]:.2f} M^2 D FLOP per "
+            f"{bench.title}, D={d}: the fused kernels execute {ratio:.2f} {bench.unit_name} FLOP per "
             f"forward+backward (counted in Triton's interpreter at M={COUNT_ROWS}); "
-            f"the ideal is {bench.ideal:g} M^2 D"
+            f"the ideal is {bench.ideal:g} {bench.unit_name}"
         )
     import torch
 
@@ -249,15 +254,9 @@ def main(bench: LossBench, m_sizes: tuple, d_sizes: tuple, argv: list[str] | Non
         f"command: python {' '.join(sys.argv)} | every contender under bf16 autocast; memory above the inputs"
     )
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
-    for dtype_name in args.dtype:
-        for d in args.d:
-            for m in args.m:
-                console.print(table(bench, m, d, dtype_name, dtypes[dtype_name], executed[d]))
+    for i, bench in enumerate(benches):
+        for dtype_name in args.dtype:
+            for d in args.d:
+                for m in args.m:
+                    console.print(table(bench, m, d, dtype_name, dtypes[dtype_name], executed[i, d]))
     return 0
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--count"]:
-        print(count_executed(sys.argv[2], int(sys.argv[3])))
-        sys.exit(0)
-    sys.exit("run bench_ntxent.py, bench_info_nce.py or bench_cross_modal.py")
