@@ -36,6 +36,12 @@ BACKWARD_SIGNATURE = (
 # the costliest variant of each kernel: negatives, both roles, the temperature's gradient
 FORWARD_FLAGS = {"HAS_NEG": True, "BATCH_NEG": True, "NORMALIZE": True, "DOT_FP32": False}
 BACKWARD_FLAGS = FORWARD_FLAGS | {"DIRECT": True, "TRANSPOSED": True, "NEED_TAU": True}
+VARIANTS = [
+    ("forward_moco", "forward", {"BATCH_NEG": False, "NORMALIZE": False}),  # MoCo: keys are no negatives
+    ("forward_no_negatives", "forward", {"HAS_NEG": False}),
+    ("backward_queries", "backward", {"TRANSPOSED": False, "NEED_TAU": False, "BATCH_NEG": False}),
+    ("backward_keys", "backward", {"DIRECT": False, "HAS_NEG": False, "NORMALIZE": False}),
+]
 KERNELS = {"forward": info_nce_launch.FORWARD, "backward": info_nce_launch.BACKWARD}
 SIGNATURES = {"forward": (FORWARD_SIGNATURE, FORWARD_FLAGS), "backward": (BACKWARD_SIGNATURE, BACKWARD_FLAGS)}
 MASK_SCALARS = [
@@ -83,6 +89,10 @@ def info_nce_cases() -> dict:
     for kernel in KERNELS:
         cases[f"info_nce_{kernel}_d96"] = info_nce_case(kernel, 96, "bf16", tile_shapes(96, 2)[0])
     cases["info_nce_backward_fp16"] = info_nce_case("backward", 128, "fp16", tile_shapes(128, 2)[0])
+    first = tile_shapes(128, 2)[0]
+    for name, kernel, flags in VARIANTS:  # the other branches of the constexpr flags
+        forward_or_backward, signature_of, constexprs, launch = info_nce_case(kernel, 128, "bf16", first)
+        cases[f"info_nce_{name}"] = (forward_or_backward, signature_of, constexprs | flags, launch)
     cases["info_nce_combine"] = (
         info_nce_launch.COMBINE,
         dict.fromkeys(["max_ptr", "sum_ptr", "positive_ptr", "lse_ptr", "onem_ptr", "loss_ptr"], "*fp32")

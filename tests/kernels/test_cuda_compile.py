@@ -22,6 +22,10 @@ OTHERS = [
     "info_nce_backward_d96",
     "info_nce_backward_fp16",  # W scaled before rounding
     "info_nce_combine",  # the splits' statistics into lse, 1 - P_pos and the loss
+    "info_nce_forward_moco",  # the other branches of the kernels' flags
+    "info_nce_forward_no_negatives",
+    "info_nce_backward_queries",
+    "info_nce_backward_keys",
     "mae_mask_seeded",
     "mae_unshuffle",
     "mae_unshuffle_backward",
