@@ -100,20 +100,9 @@ def _logits(
     """The (BM, BN) log2 logits of rows a (operands, scaled by ``row_scale``: log2(e) / (t |a|))
     against candidates ``cols``, with the candidates' operands and inverse norms."""
     c_h, c_t, c_inverse = _candidates(
-        y_ptr,
-        n_ptr,
-        y_inverse_ptr,
-        n_inverse_ptr,
-        cols,
-        K,
-        end,
-        D,
-        BLOCK_D,
-        BLOCK_T,
-        TAIL,
-        HAS_NEG,
-        NORMALIZE,
-    )
+        y_ptr, n_ptr, y_inverse_ptr, n_inverse_ptr, cols, K, end, D,
+        BLOCK_D, BLOCK_T, TAIL, HAS_NEG, NORMALIZE,
+    )  # fmt: skip
     c_h, c_t = _operand(c_h, like_ptr, DOT_FP32), _operand(c_t, like_ptr, DOT_FP32)
     s = _similarity(a_h, a_t, c_h, c_t, TAIL, PRECISION) * row_scale[:, None] * c_inverse[None, :]
     return s, c_h, c_t, c_inverse
@@ -167,15 +156,11 @@ def forward_kernel(
     q_h, q_t = _load_rows(q_ptr, rows, row_ok, D, BLOCK_D, BLOCK_T, TAIL)  # (BM, BD), (BM, BT)
     pos = tl.load(pos_ptr + rows, mask=row_ok, other=0).to(tl.int32)  # (BM,)
     excl = tl.load(excl_ptr + rows, mask=row_ok, other=-1).to(tl.int32)  # (BM,)
-    row_scale = _inverse_norms(q_inverse_ptr, rows, row_ok, NORMALIZE) * (
-        1.4426950408889634 / tl.load(tau_ptr)
-    )
-    k_h, k_t = _load_rows(y_ptr, pos, row_ok, D, BLOCK_D, BLOCK_T, TAIL)
-    positive = (
-        _row_dots(q_h, q_t, k_h, k_t, TAIL)
-        * row_scale
-        * _inverse_norms(y_inverse_ptr, pos, row_ok, NORMALIZE)
-    )
+    scale = 1.4426950408889634 / tl.load(tau_ptr)  # log2(e) / t
+    row_scale = _inverse_norms(q_inverse_ptr, rows, row_ok, NORMALIZE) * scale  # (BM,)
+    k_h, k_t = _load_rows(y_ptr, pos, row_ok, D, BLOCK_D, BLOCK_T, TAIL)  # each query's positive key
+    k_inverse = _inverse_norms(y_inverse_ptr, pos, row_ok, NORMALIZE)
+    positive = _row_dots(q_h, q_t, k_h, k_t, TAIL) * row_scale * k_inverse  # (BM,) log2 units
     q_h, q_t = _operand(q_h, q_ptr, DOT_FP32), _operand(q_t, q_ptr, DOT_FP32)
     low, high = _index_span(pos, excl, row_ok)
     m_i = positive  # running max (log2 units)
@@ -312,16 +297,12 @@ def backward_kernel(
         acc_h = (acc_h - u_h * radial[:, None]) * x_inverse[:, None]
         if TAIL:
             acc_t = (acc_t - u_t * radial[:, None]) * x_inverse[:, None]
-    dims = tl.arange(0, BLOCK_D)
-    out = dx_ptr + (split * M + rows[:, None]) * D
-    tl.store(
-        out + dims[None, :], _rounded(acc_h, dx_ptr, DOT_FP32), mask=row_ok[:, None] & (dims[None, :] < D)
-    )
+    out = dx_ptr + (split * M + rows[:, None]) * D  # (BM, 1)
+    head = tl.arange(0, BLOCK_D)[None, :]
+    tl.store(out + head, _rounded(acc_h, dx_ptr, DOT_FP32), mask=row_ok[:, None] & (head < D))
     if TAIL:
-        tail = BLOCK_D + tl.arange(0, BLOCK_T)
-        tl.store(
-            out + tail[None, :], _rounded(acc_t, dx_ptr, DOT_FP32), mask=row_ok[:, None] & (tail[None, :] < D)
-        )
+        tail = BLOCK_D + tl.arange(0, BLOCK_T)[None, :]
+        tl.store(out + tail, _rounded(acc_t, dx_ptr, DOT_FP32), mask=row_ok[:, None] & (tail < D))
 
 
 HELPERS = (
