@@ -13,26 +13,28 @@ Without ``batch_negatives`` a query's only key is its positive and its negatives
 The gradient reaches queries and keys (pass ``keys.detach()`` to stop it, as MoCo's momentum keys
 do); negatives never get one.
 
-The Triton path never materialises the M x (K + Q) logits. The forward streams candidate tiles
-through an online log-sum-exp (as FlashAttention does; Dao et al., NeurIPS 2022) anchored on the
-positive's logit p_i, and keeps per query the log-sum-exp and 1 - P_pos = sum_{j != pos} P_ij. So the
-loss is log1p(sum_{j != pos} exp(s_ij - p_i)) wherever no logit passes the positive's: exact to fp32
-as P_pos -> 1, where lse - p_i would cancel two numbers of about 1/t. The backward recomputes the
-tiles. With upstream weights g_i and P_ij = softmax_j(s_ij), the gradient in the logits is
+The Triton path never materialises the M x (K + Q) logits. The forward streams candidate tiles through
+an online log-sum-exp (as FlashAttention does; Dao et al., NeurIPS 2022) anchored on the positive's
+logit p_i, and keeps per query the log-sum-exp and 1 - P_pos = sum_{j != pos} P_ij. So the loss is
+log1p(sum_{j != pos} exp(s_ij - p_i)) wherever no logit passes the positive's: exact to fp32 as P_pos
+-> 1, where lse - p_i would cancel two numbers of about 1/t. The backward recomputes the tiles. With
+upstream weights g_i and P_ij = softmax_j(s_ij), the gradient in the logits is
 W_ij = g_i (P_ij - [j = pos(i)]) (the positive's entry is -g_i (1 - P_pos), from the forward), and
 
     dL/du_i = (1/t) sum_j W_ij v_j,   dL/dv_j = (1/t) sum_i W_ij u_i,   dL/dt = -(1/t) sum_i u_i . dL/du_i
 
-for the unit rows u = q/|q| and v = k/|k|; the normalisation and its backward run inside the kernels.
-One row-stationary backward pass serves every case (``info_nce_tiles``). When queries and keys are
-one set (NT-Xent) it adds both roles, sum_j (W_ij + W_ji) u_j: forward and backward then cost
-2 + 4 = 6 M^2 D FLOP. Otherwise a second pass with the roles swapped gives the keys' gradient. No
-pass uses atomics. Where the rows alone give too few programs to fill the GPU (M of 512 to 4096),
-each row block's loop is split over several programs whose partial results are combined in torch
-(``info_nce_launch.splits``). A tile spans D in one or two power-of-two chunks rounded to the tensor
-cores' 16 columns (130 -> 128 + 16, not 256). Masks (positive, excluded, MoCo's non-negatives) are
-applied only on the tiles holding such a column. W is built in fp32 and rounded to the inputs' type
-for the tensor cores, scaled by 2^14 in fp16 so that its small weights do not flush to zero.
+for the unit rows u = q/|q| and v = k/|k|. The tiles multiply the rows as stored and scale by inverse
+norms computed once per call; the normalisation's backward runs at the end of the backward pass. One
+row-stationary backward pass serves every case (``info_nce_tiles``). When queries and keys are one set
+(NT-Xent) it adds both roles, sum_j (W_ij + W_ji) u_j: forward and backward then cost 2 + 4 = 6 M^2 D
+FLOP. Otherwise a second pass with the roles swapped gives the keys' gradient. No pass uses atomics.
+Where the rows alone give too few programs to fill the GPU (M of 512 to 4096), each row block's loop
+is split over several programs whose partial results are combined afterwards
+(``info_nce_launch.splits``; a small kernel combines the forward's). A tile spans D in one or two
+power-of-two chunks rounded to the tensor cores' 16 columns (130 -> 128 + 16, not 256). Masks
+(positive, excluded, MoCo's non-negatives) are applied only on the tiles holding such a column. W is
+built in fp32 and rounded to the inputs' type for the tensor cores, scaled by a power of two in fp16
+so that its small weights do not flush to zero. Positions are int32 (the sizes are checked).
 """
 
 from __future__ import annotations
@@ -141,10 +143,9 @@ def _check(queries, keys, positives, negatives, exclude, reduction: str, check_i
             continue
         if index.shape != (len(queries),) or index.dtype != torch.int64:
             raise ValueError(f"{name} must be an int64 tensor of shape ({len(queries)},)")
-        if (
-            check_indices and len(index) and bool(((index < low) | (index >= len(keys))).any())
-        ):  # a GPU kernel reads no further
-            bad = index[(index < low) | (index >= len(keys))][0].item()
+        outside = (index < low) | (index >= len(keys)) if check_indices else None  # a kernel reads no further
+        if outside is not None and bool(outside.any()):
+            bad = index[outside][0].item()
             raise ValueError(
                 f"{name} holds {bad}, outside [{low}, {len(keys)}): the keys are indexed 0 to K - 1"
             )

@@ -110,7 +110,7 @@ def bucket(n: int) -> int:
 def splits(rows: int, loop_len: int, device: torch.device) -> int:
     """Programs per block of 64 rows along the loop dimension: enough to give every SM two programs
     when the rows alone are too few (M of 512 ... 4096 on a 132-SM GPU), each looping over at least
-    128 entries; their partial results are combined in torch. The interpreter splits too (up to 4),
+    128 entries; their partial results are combined afterwards. The interpreter splits too (up to 4),
     so that the tests run the split path."""
     most = max(1, cdiv(loop_len, 128))
     if device.type != "cuda":
@@ -207,9 +207,8 @@ def backward(
     device = x.x.device
     parts = splits(m, candidates, device)
     check_int32_offsets(m, candidates, d, parts)
-    dx = torch.empty(
-        (parts, m, d), dtype=x.x.dtype if parts == 1 else torch.float32, device=device
-    )  # (S, M, D)
+    partial_dtype = x.x.dtype if parts == 1 else torch.float32  # one split stores the gradient itself
+    dx = torch.empty((parts, m, d), dtype=partial_dtype, device=device)  # (S, M, D)
     radial = torch.empty((parts, m) if need_tau else (1,), dtype=torch.float32, device=device)
     weights = [stats[-1] for stats in (row_stats, col_stats) if stats is not None]
     w_scale = fp16_weight_scale([y, n], weights, x.x.dtype)
