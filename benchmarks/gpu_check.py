@@ -11,7 +11,9 @@ the un-shuffle equal to argsort + gather on the device. Sweep: NT-Xent forward+b
 {1024, 4096, 16384, 65536}, D=128, bf16, against the reference under the trainer's bf16 autocast,
 ``torch.compile`` of it and Lightly's ``NTXentLoss`` (when installed), with time, TFLOP/s (6 M^2 D),
 % of the dense bf16 peak and peak memory; MAE masking at B=256, 224 px, ratio 0.75 and VideoMAE tube
-masking against MAE's argsort + gather. A time guard skips (and names) what would run past
+masking against MAE's argsort + gather; then cross-modal InfoNCE, CPC's InfoNCE and MoCo's queue loss
+at M = 16384 against their eager forms, torch.compile and Lightly (``loss_bench``), each with the FLOP
+its kernels execute. A time guard skips (and names) what would run past
 ``BUDGET_S``; an out-of-memory case is reported and its memory released. Peaks are looked up by the
 exact device name. Prints markdown; never asserts. Record the output in BENCHMARKS.md.
 """
@@ -30,6 +32,9 @@ if DRY:
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before Triton is imported
     os.environ.setdefault("SSLCLI_KERNELS", "triton")
 
+import bench_cross_modal  # noqa: E402
+import bench_info_nce  # noqa: E402
+import loss_bench  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from bench_ntxent import BENCH as NT_XENT_BENCH  # noqa: E402
@@ -54,6 +59,9 @@ CHECK_M, CHECK_D = (64, 32) if DRY else (4096, 128)
 MAE_BATCH, MAE_SIZE = (2, 32) if DRY else (256, 224)
 TEMPERATURE = 0.1
 BUDGET_S = 420.0  # the device lease's window less the start: what runs past it is skipped
+OTHER_M = 64 if DRY else 16384
+OTHER_LOSSES = [(bench_cross_modal.BENCH, 0), (bench_info_nce.BENCH, 0), (bench_info_nce.QUEUE_BENCH, 1)]
+OTHER_LOSS_S = 0.0 if DRY else 90.0  # what one of them may take, torch.compile and autotuning included
 STARTED = time.perf_counter()
 
 
@@ -278,6 +286,14 @@ def main() -> int:
         print(markdown(("masking", "fused µs", "argsort + gather µs"), masking_rows()) + "\n")
     else:
         print("masking timings skipped: the time budget is spent\n")
+    for bench, index in OTHER_LOSSES:
+        if time_left() < OTHER_LOSS_S:
+            print(f"{bench.title} skipped: the time budget is spent\n")
+            continue
+        executed = executed_ratio(bench, D, index)
+        print(f"{bench.title}, M={OTHER_M}, D={D}, bf16; executed {executed:.2f} {bench.unit_name}\n")
+        results = loss_bench.rows(bench, OTHER_M, D, torch.bfloat16, executed)
+        print(markdown(loss_bench.COLUMNS, results) + "\n")
     print(f"total {time.perf_counter() - STARTED:.0f} s")
     return 0
 

@@ -190,26 +190,28 @@ def measure(loss_fn: Callable, inputs: list) -> dict | None:
     return {"fwd": fwd, "bwd": bwd, "total": total, "mib": peak / 2**20}
 
 
-def table(bench: LossBench, m: int, d: int, dtype_name: str, dtype, executed: float):
-    """Every contender at M x D: ms, TFLOP/s of the FLOP executed (the fused kernels' count; the
-    others are taken to execute the ideal) and of the ideal, % of the dense peak, memory, x Lightly."""
-    from rich.table import Table
+COLUMNS = (
+    "implementation", "fwd ms", "bwd ms", "fwd+bwd ms", "TFLOP/s executed", "TFLOP/s ideal", "% peak (ideal)",
+    "peak MiB", "x Lightly",
+)  # fmt: skip
 
+
+def rows(bench: LossBench, m: int, d: int, dtype, executed: float) -> list[tuple[str, ...]]:
+    """Every contender at M x D, one row of COLUMNS each: ms, TFLOP/s of the FLOP executed (the fused
+    kernels' count; the others are taken to execute the ideal) and of the ideal, % of the dense peak,
+    memory, and the speed-up over Lightly's loss."""
     peak = device_peak(dtype)
     contenders = bench.contenders()
     results = {
         name: measure(fn, bench.inputs(m, d, dtype)) for name, fn in contenders.items() if callable(fn)
     }
     lightly = next((r for name, r in results.items() if name.startswith("Lightly") and r), None)
-    out = Table(title=f"{bench.title} M={m} D={d} {dtype_name}")
-    columns = ("implementation", "fwd ms", "bwd ms", "fwd+bwd ms", "TFLOP/s executed", "TFLOP/s ideal")
-    for column in (*columns, "% peak (ideal)", "peak MiB", "x Lightly"):
-        out.add_column(column, justify="left" if column == "implementation" else "right")
     ideal_flop = bench.ideal * bench.unit(m, d)
+    out = []
     for name, fn in contenders.items():
         r = results.get(name)
         if r is None:
-            out.add_row(name, "OOM" if callable(fn) else fn)
+            out.append((name, "OOM" if callable(fn) else fn, *[""] * (len(COLUMNS) - 2)))
             continue
         ran = (executed if name.startswith("sslcli") else bench.ideal) * bench.unit(m, d)
         ideal = ideal_flop / r["total"] / 1e9
@@ -217,7 +219,19 @@ def table(bench: LossBench, m: int, d: int, dtype_name: str, dtype, executed: fl
         speedup = f"{lightly['total'] / r['total']:.2f}" if lightly else ""
         times = (f"{r['fwd']:.3f}", f"{r['bwd']:.3f}", f"{r['total']:.3f}")
         rates = (f"{ran / r['total'] / 1e9:.1f}", f"{ideal:.1f}", share)
-        out.add_row(name, *times, *rates, f"{r['mib']:,.0f}", speedup)
+        out.append((name, *times, *rates, f"{r['mib']:,.0f}", speedup))
+    return out
+
+
+def table(bench: LossBench, m: int, d: int, dtype_name: str, dtype, executed: float):
+    """``rows`` as a rich table."""
+    from rich.table import Table
+
+    out = Table(title=f"{bench.title} M={m} D={d} {dtype_name}")
+    for column in COLUMNS:
+        out.add_column(column, justify="left" if column == "implementation" else "right")
+    for row in rows(bench, m, d, dtype, executed):
+        out.add_row(*row)
     return out
 
 

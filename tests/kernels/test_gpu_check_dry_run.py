@@ -13,7 +13,9 @@ def test_the_gpu_check_dry_run_completes_with_every_section():
     env = {**os.environ, "DRY": "1", "TRITON_INTERPRET": "1"}
     run = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    for section in ("| check | result |", "| M | implementation |", "| masking |", "total "):
+    sections = ("| check | result |", "| M | implementation |", "| masking |", "total ")
+    sections += ("cross-modal InfoNCE, M=", "MoCo InfoNCE (queue", "| implementation | fwd ms |")
+    for section in sections:
         assert section in run.stdout, run.stdout
     assert "bitwise deterministic | True" in run.stdout
     for case in ("MAE", "tube"):  # the fused masking and un-shuffle equal argsort + gather
