@@ -28,7 +28,7 @@ norms computed once per call; the normalisation's backward runs at the end of th
 row-stationary backward pass serves every case (``info_nce_tiles``). When queries and keys are one set
 (NT-Xent) it adds both roles, sum_j (W_ij + W_ji) u_j: forward and backward then cost 2 + 4 = 6 M^2 D
 FLOP. Otherwise a second pass with the roles swapped gives the keys' gradient. No pass uses atomics.
-Where the rows alone give too few programs to fill the GPU (M of 512 to 4096), each row block's loop
+Where the rows alone give too few programs to fill the GPU (M up to about 32k), each row block's loop
 is split over several programs whose partial results are combined afterwards
 (``info_nce_launch.splits``; a small kernel combines the forward's). A tile spans D in one or two
 power-of-two chunks rounded to the tensor cores' 16 columns (130 -> 128 + 16, not 256). Masks

@@ -107,16 +107,19 @@ def bucket(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
-def splits(rows: int, loop_len: int, device: torch.device) -> int:
-    """Programs per block of 64 rows along the loop dimension: enough to give every SM two programs
-    when the rows alone are too few (M of 512 ... 4096 on a 132-SM GPU), each looping over at least
-    128 entries; their partial results are combined afterwards. The interpreter splits too (up to 4),
-    so that the tests run the split path."""
+def splits(rows: int, loop_len: int, x: torch.Tensor) -> int:
+    """Programs per block of rows along the loop dimension: enough to give every SM two programs when the
+    row blocks alone are too few (M up to about 32k in 128-row blocks on a 132-SM GPU), each looping
+    over at least 128 entries; their partial results are combined afterwards. The grid is fixed
+    before autotune picks BLOCK_M, so the blocks are counted at the tallest shape offered: a shorter
+    one only splits more than needed. The interpreter splits too (up to 4), so that the tests run
+    the split path."""
     most = max(1, cdiv(loop_len, 128))
-    if device.type != "cuda":
+    if not x.is_cuda:
         return min(most, 4)
-    sms = torch.cuda.get_device_properties(device).multi_processor_count
-    return max(1, min(most, cdiv(2 * sms, cdiv(rows, 64))))
+    tallest = max(shape[0] for shape in tile_shapes(sum(d_chunks(x.shape[1])), x.element_size()))
+    sms = torch.cuda.get_device_properties(x.device).multi_processor_count
+    return max(1, min(most, cdiv(2 * sms, cdiv(rows, tallest))))
 
 
 def check_int32_offsets(rows: int, candidates: int, d: int, parts: int = 1) -> None:
@@ -165,7 +168,7 @@ def forward(
     split's positive-anchored running max and sum."""
     m, d = q.x.shape
     candidates = len(y.x) + len(n.x)
-    parts = splits(m, candidates, q.x.device)
+    parts = splits(m, candidates, q.x)
     check_int32_offsets(m, candidates, d, parts)
     part_max, part_sum = torch.empty((2, parts, m), dtype=torch.float32, device=q.x.device)  # (S, M) each
     positive, lse, onem, losses = torch.empty((4, m), dtype=torch.float32, device=q.x.device)  # (M,) each
@@ -205,7 +208,7 @@ def backward(
         (*side[0], side[1].float().contiguous()) if side is not None else None for side in (rows, cols)
     )  # (positives, exclude, lse, onem, g) of each side's queries
     device = x.x.device
-    parts = splits(m, candidates, device)
+    parts = splits(m, candidates, x.x)
     check_int32_offsets(m, candidates, d, parts)
     partial_dtype = x.x.dtype if parts == 1 else torch.float32  # one split stores the gradient itself
     dx = torch.empty((parts, m, d), dtype=partial_dtype, device=device)  # (S, M, D)
