@@ -3,19 +3,19 @@
     python benchmarks/gpu_check.py          # on a GPU: checks + sweep, one markdown report (< 8 min)
     DRY=1 python benchmarks/gpu_check.py    # on the CPU at toy sizes, kernels in Triton's interpreter
 
-Checks (each against a float64 reference, every kernel pinned to its first config by
-``first_configs``: no autotuning there): the fused InfoNCE / NT-Xent loss and gradients in bf16, fp16
-and fp32; the half-precision gradient as P_pos -> 1 beside eager autocast's, both on the device under
-its autocast; bitwise determinism of the backward; MoCo's queue loss; MAE masking, tube masking and
-the un-shuffle equal to argsort + gather on the device. Sweep: NT-Xent forward+backward at M in
-{1024, 4096, 16384, 65536}, D=128, bf16, against the reference under the trainer's bf16 autocast,
-``torch.compile`` of it and Lightly's ``NTXentLoss`` (when installed), with time, TFLOP/s (6 M^2 D),
-% of the dense bf16 peak and peak memory; MAE masking at B=256, 224 px, ratio 0.75 and VideoMAE tube
-masking against MAE's argsort + gather; then cross-modal InfoNCE, CPC's InfoNCE and MoCo's queue loss
-at M = 16384 against their eager forms, torch.compile and Lightly (``loss_bench``), each with the FLOP
-its kernels execute. A time guard skips (and names) what would run past
-``BUDGET_S``; an out-of-memory case is reported and its memory released. Peaks are looked up by the
-exact device name. Prints markdown; never asserts. Record the output in BENCHMARKS.md.
+Checks (each against a float64 reference, every kernel pinned to its first config by ``first_configs``:
+no autotuning there): the fused InfoNCE / NT-Xent loss and gradients in bf16, fp16 and fp32; the half-
+precision gradient as P_pos -> 1 beside eager autocast's, both on the device under its autocast;
+bitwise determinism of the backward; MoCo's queue loss; MAE masking, tube masking and the un-shuffle
+equal to argsort + gather on the device. Sweep: NT-Xent forward+backward at M in {1024, 4096, 16384,
+65536}, D=128, bf16, against the reference under the trainer's bf16 autocast, ``torch.compile`` of it
+and Lightly's ``NTXentLoss`` (when installed), with time, TFLOP/s executed and ideal, % of the dense
+bf16 peak and peak memory (``loss_bench.rows``); MAE masking at B=256, 224 px, ratio 0.75 and VideoMAE
+tube masking against MAE's argsort + gather; then cross-modal InfoNCE, CPC's InfoNCE and MoCo's queue
+loss at M = 16384 against their eager forms, torch.compile and Lightly (``loss_bench``), each with the
+FLOP its kernels execute. A time guard skips (and names) what would run past ``BUDGET_S``; an out-of-
+memory case is reported and its memory released. Peaks are looked up by the exact device name. Prints
+markdown; never asserts. Record the output in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ import loss_bench  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from bench_ntxent import BENCH as NT_XENT_BENCH  # noqa: E402
-from cuda_memory import peak_mib  # noqa: E402
-from loss_bench import PEAK_TFLOPS, executed_ratio  # noqa: E402
+from loss_bench import executed_ratio  # noqa: E402
 from sslcli.kernels import (  # noqa: E402
     first_configs,
     info_nce,
@@ -182,65 +181,17 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) / 3 * 1e3
 
 
-def contenders() -> dict[str, Callable | None]:
-    """Forward+backward implementations of NT-Xent on (z_a, z_b), all under the trainer's autocast."""
-    reference = functools.partial(nt_xent_reference, temperature=TEMPERATURE, gather_distributed=False)
-    found: dict[str, Callable | None] = {
-        "sslcli fused": functools.partial(nt_xent, temperature=TEMPERATURE, gather_distributed=False),
-        "eager reference": reference,
-        "torch.compile(reference)": None if DRY else torch.compile(reference, dynamic=False),
-        "Lightly NTXentLoss": None,
-    }
-    try:
-        from lightly.loss import NTXentLoss
-    except ImportError:
-        return found
-    found["Lightly NTXentLoss"] = NTXentLoss(temperature=TEMPERATURE, gather_distributed=False)
-    return found
-
-
-def sweep_rows() -> list[tuple]:
-    """(M, implementation, fwd+bwd ms, TFLOP/s, % of peak, peak MiB, x Lightly) per M."""
-    peak = None if DRY else PEAK_TFLOPS.get(torch.cuda.get_device_name(), (None,))[0]  # dense bf16
+def sweep_rows(executed: float) -> list[tuple]:
+    """``loss_bench.rows`` of NT-Xent (bench_ntxent's contenders) at each M of SWEEP_M, M first; a size
+    whose time, grown as M^2 from the last one, would pass the budget is skipped and named."""
     rows, last = [], None  # last: (M, seconds) of the previous size
     for m in SWEEP_M:
         if last is not None and last[1] * (m / last[0]) ** 2 > time_left():  # the cost grows as M^2
-            rows.append((m, "skipped: would pass the time budget", "", "", "", "", ""))
+            rows.append((m, "skipped: would pass the time budget", *[""] * (len(loss_bench.COLUMNS) - 2)))
             continue
         started = time.perf_counter()
-        g = torch.Generator(device=DEVICE).manual_seed(0)
-        z_a, z_b = (
-            torch.randn(m // 2, D, device=DEVICE, dtype=torch.bfloat16, generator=g, requires_grad=True)
-            for _ in range(2)
-        )  # (N, D) each
-        results = {}
-        for label, loss_fn in contenders().items():
-            if loss_fn is None:
-                continue
-
-            def step(loss_fn=loss_fn, z_a=z_a, z_b=z_b) -> None:
-                with torch.autocast(DEVICE, dtype=torch.bfloat16):
-                    loss = loss_fn(z_a, z_b)
-                loss.backward()
-                z_a.grad = z_b.grad = None
-
-            try:
-                results[label] = (timed(step), peak_mib(step, DEVICE))
-            except torch.OutOfMemoryError:
-                z_a.grad = z_b.grad = None
-                released()
-                results[label] = None
+        rows += [(m, *row) for row in loss_bench.rows(NT_XENT_BENCH, m, D, torch.bfloat16, executed)]
         last = (m, time.perf_counter() - started)
-        lightly = results.get("Lightly NTXentLoss")
-        for label, result in results.items():
-            if result is None:
-                rows.append((m, label, "OOM", "", "", "", ""))
-                continue
-            ms, mib = result
-            tflops = 6 * m * m * D / ms / 1e9
-            share = f"{100 * tflops / peak:.0f}%" if peak else "n/a"
-            speedup = f"{lightly[0] / ms:.2f}" if lightly else ""
-            rows.append((m, label, f"{ms:.3f}", f"{tflops:.1f}", share, f"{mib:.0f}", speedup))
     return rows
 
 
@@ -275,13 +226,10 @@ def main() -> int:
     print(f"# gpu_check: {device}, torch {torch.__version__}, {datetime.date.today()}\n")
     with first_configs():
         print(markdown(("check", "result"), check_rows()) + "\n")
-    print(f"NT-Xent forward+backward, D={D}, bf16 inputs under bf16 autocast; TFLOP/s count 6 M^2 D, what")
     executed = executed_ratio(NT_XENT_BENCH, D)
-    print(f"the kernels execute: {executed:.2f} M^2 D (their tile products, interpreter)\n")
-    print(
-        markdown(("M", "implementation", "ms", "TFLOP/s", "% peak", "peak MiB", "x Lightly"), sweep_rows())
-        + "\n"
-    )
+    print(f"NT-Xent forward+backward, D={D}, bf16 inputs under bf16 autocast; the kernels execute")
+    print(f"{executed:.2f} M^2 D FLOP (their tile products, interpreter), the ideal 6 M^2 D\n")
+    print(markdown(("M", *loss_bench.COLUMNS), sweep_rows(executed)) + "\n")
     if time_left() > 0:
         print(markdown(("masking", "fused µs", "argsort + gather µs"), masking_rows()) + "\n")
     else:
