@@ -73,20 +73,21 @@ class _PairedInfoNCE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, b, temperature):
-        tau = temperature.detach().to(device=a.device, dtype=torch.float32).reshape(1)  # (1,)
+        ctx.temperature = launch.Temperature.of(temperature, a.device)
+        tau = ctx.temperature.tau  # (1,)
         a, b = (launch.rows_of(x, normalize=True) for x in (a, b))
         none = launch.Rows(a.x[:0], a.inverse[:0])
         pairs = torch.arange(len(a.x), device=a.x.device)  # (N,) pair i is each row's positive
         unmasked = torch.full_like(pairs, -1)
         stats_ab, losses_ab = launch.forward(a, b, none, pairs, unmasked, tau, **_PairedInfoNCE.OPTIONS)
         stats_ba, losses_ba = launch.forward(b, a, none, pairs, unmasked, tau, **_PairedInfoNCE.OPTIONS)
-        ctx.save_for_backward(*a, *b, tau, *stats_ab, *stats_ba)
-        ctx.tau_meta = (temperature.shape, temperature.dtype, temperature.device)
+        ctx.save_for_backward(*a, *b, *stats_ab, *stats_ba)
         return losses_ab, losses_ba
 
     @staticmethod
     def backward(ctx, grad_ab, grad_ba):
-        a_x, a_inverse, b_x, b_inverse, tau, *stats = ctx.saved_tensors
+        a_x, a_inverse, b_x, b_inverse, *stats = ctx.saved_tensors
+        tau = ctx.temperature.tau
         a, b = launch.Rows(a_x, a_inverse), launch.Rows(b_x, b_inverse)
         none = launch.Rows(a_x[:0], a_inverse[:0])
         from_a = (launch.Queries(*stats[:4]), grad_ab.detach().float())  # a's rows as queries
@@ -95,11 +96,8 @@ class _PairedInfoNCE(torch.autograd.Function):
         options = {"need_tau": need_tau, **_PairedInfoNCE.OPTIONS}
         da, radial_a = launch.backward(a, b, none, from_a, from_b, tau, **options)  # (N, D), (N,)
         db, radial_b = launch.backward(b, a, none, from_b, from_a, tau, **options)
-        dtau = None
-        if need_tau:  # each pass's radial parts hold both directions: their sum counts each twice
-            shape, dtype, device = ctx.tau_meta
-            dtau = -(radial_a.sum() + radial_b.sum()) / (2 * tau)
-            dtau = dtau.reshape(shape).to(device=device, dtype=dtype)
+        # each pass's radial parts hold both directions: their sum counts each twice
+        dtau = ctx.temperature.grad((radial_a.sum() + radial_b.sum()) / 2) if need_tau else None
         return da, db, dtau
 
 

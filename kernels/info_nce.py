@@ -160,21 +160,21 @@ class _InfoNCE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, n, positives, exclude, temperature, batch_negatives, normalize):
         ctx.shared = k is q and len(n) == 0 and batch_negatives
-        tau = temperature.detach().to(device=q.device, dtype=torch.float32).reshape(1)  # (1,)
+        ctx.temperature = launch.Temperature.of(temperature, q.device)
+        tau = ctx.temperature.tau  # (1,)
         q, n = launch.rows_of(q, normalize), launch.rows_of(n, normalize)
         k = q if ctx.shared else launch.rows_of(k, normalize)
         ctx.options = {"batch_negatives": batch_negatives, "normalize": normalize}
         positives, exclude = positives.contiguous(), exclude.contiguous()
         stats, losses = launch.forward(q, k, n, positives, exclude, tau, **ctx.options)
-        ctx.save_for_backward(*q, *k, *n, tau, *stats)
-        ctx.tau_meta = (temperature.shape, temperature.dtype, temperature.device)
+        ctx.save_for_backward(*q, *k, *n, *stats)
         return losses
 
     @staticmethod
     def backward(ctx, grad):
         saved = ctx.saved_tensors
         q, k, n = (launch.Rows(*saved[i : i + 2]) for i in (0, 2, 4))
-        tau, *stats = saved[6:]
+        stats, tau = saved[6:], ctx.temperature.tau
         queries = (launch.Queries(*stats), grad.detach().float())  # statistics, upstream weights (M,)
         need_tau = ctx.needs_input_grad[5]
         if ctx.shared:  # dL/dz_r = (1/t) sum_c (W_rc + W_cr) z_c: both roles in one pass
@@ -186,11 +186,8 @@ class _InfoNCE(torch.autograd.Function):
             if ctx.needs_input_grad[1]:
                 no_negatives = launch.Rows(n.x[:0], n.inverse)
                 dk, _ = launch.backward(k, q, no_negatives, None, queries, tau, need_tau=False, **ctx.options)
-        dtau = None
-        if need_tau:  # dL/dt = -(1/t) sum_i u_i . dL/du_i over the query role (both roles: twice it)
-            shape, dtype, device = ctx.tau_meta
-            dtau = -radial.sum() / tau / (2 if ctx.shared else 1)
-            dtau = dtau.reshape(shape).to(device=device, dtype=dtype)
+        # the radial parts cover the query role, both roles (twice it) when shared
+        dtau = ctx.temperature.grad(radial.sum() / (2 if ctx.shared else 1)) if need_tau else None
         return dq, dk, None, None, None, dtau, None, None
 
 

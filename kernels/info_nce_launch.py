@@ -82,6 +82,24 @@ def fp16_weight_scale(columns: list[Rows], weights: list[torch.Tensor], dtype: t
     return torch.exp2(exponent).reshape(1)
 
 
+class Temperature(NamedTuple):
+    """The temperature as the kernels read it, (1,) fp32 on the device, and the shape, dtype and device
+    its gradient goes back in."""
+
+    tau: torch.Tensor
+    meta: tuple
+
+    @staticmethod
+    def of(temperature: torch.Tensor, device: torch.device) -> Temperature:
+        tau = temperature.detach().to(device=device, dtype=torch.float32).reshape(1)
+        return Temperature(tau, (temperature.shape, temperature.dtype, temperature.device))
+
+    def grad(self, radial_sum: torch.Tensor) -> torch.Tensor:
+        """dL/dt = -(1/t) sum_i u_i . dL/du_i, from that sum over the query role."""
+        shape, dtype, device = self.meta
+        return (-radial_sum / self.tau).reshape(shape).to(device=device, dtype=dtype)
+
+
 class Queries(NamedTuple):
     """One set of queries: their indices and the forward's statistics, each (M,)."""
 
@@ -133,7 +151,7 @@ def check_int32_offsets(rows: int, candidates: int, d: int, parts: int = 1) -> N
 
 def tiles_fit(d: int, dtype: torch.dtype) -> bool:
     """Whether some tile for D columns of ``dtype`` fits in shared memory (else the reference runs)."""
-    return bool(tile_shapes(sum(d_chunks(d)), torch.empty((), dtype=dtype).element_size()))
+    return bool(tile_shapes(sum(d_chunks(d)), dtype.itemsize))
 
 
 def _meta(x: torch.Tensor, rows: int, candidates: int) -> dict:
