@@ -30,6 +30,7 @@ def bench(session: nox.Session) -> None:
         "bench_ntxent.py",
         "bench_info_nce.py",
         "bench_cross_modal.py",
+        "kernel_accuracy.py",
         "bench_mae_masking.py",
         "gpu_check.py",
         "bench_audio.py",

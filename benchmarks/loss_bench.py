@@ -87,19 +87,52 @@ def under_autocast(loss_fn: Callable) -> Callable:
     return run
 
 
-def count_executed(bench: LossBench, d: int) -> float:
-    """(In the interpreter, on the CPU) FLOP ``bench.fused`` executes forward+backward at M = 256, in
-    units of ``bench.unit``."""
+def count_executed(bench: LossBench, d: int) -> tuple[float, int, int, int]:
+    """(In the interpreter, on the CPU) what ``bench.fused`` runs forward+backward at M = 256, after a
+    first call: the FLOP of its tile products in units of ``bench.unit``, the torch ops around its
+    kernels (aten ops dispatched outside a launch), those that read a value to the host, and its
+    kernel launches."""
     import torch
+    from sslcli.kernels._triton import LazyKernel
     from sslcli.kernels.tile_flops import counted_dot_flops
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    launches, launch = [], LazyKernel.launch
+
+    def counted_launch(kernel, *args, **kwargs):
+        launches.append(kernel)
+        AtenOps.inside = True  # the interpreter's own copies are no ops of the loss
+        try:
+            return launch(kernel, *args, **kwargs)
+        finally:
+            AtenOps.inside = False
+
+    class AtenOps(TorchDispatchMode):
+        count, syncs, inside = 0, 0, False
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            counted = not AtenOps.inside
+            AtenOps.count += counted
+            AtenOps.syncs += counted and func is torch.ops.aten._local_scalar_dense.default  # .item(), bool()
+            return func(*args, **(kwargs or {}))
 
     inputs = bench.inputs(COUNT_ROWS, d, torch.float32)
-    with counted_dot_flops() as counter:
-        bench.fused(*inputs).backward()
-    return counter["flop"] / bench.unit(COUNT_ROWS, d)
+    bench.fused(*inputs).backward()  # jit and cache outside the counts
+    LazyKernel.launch = counted_launch
+    try:
+        with counted_dot_flops() as counter, AtenOps():
+            bench.fused(*inputs).backward()
+    finally:
+        LazyKernel.launch = launch
+    return counter["flop"] / bench.unit(COUNT_ROWS, d), AtenOps.count, AtenOps.syncs, len(launches)
 
 
 def executed_ratio(bench: LossBench, d: int, index: int = 0) -> float:
+    """The FLOP ratio of ``executed_counts``."""
+    return executed_counts(bench, d, index)[0]
+
+
+def executed_counts(bench: LossBench, d: int, index: int = 0) -> tuple[float, int, int, int]:
     """``count_executed`` in a child process (the script defining ``bench``, its ``index``-th, with
     ``--count``), where Triton is imported in interpreter mode and the inputs are on the CPU."""
     env = os.environ | {
@@ -112,7 +145,8 @@ def executed_ratio(bench: LossBench, d: int, index: int = 0) -> float:
         [sys.executable, inspect.getfile(bench.inputs), "--count", str(index), str(d)],
         env=env, capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
-    return float(child.stdout.split()[-1])
+    flop, ops, syncs, launches = child.stdout.split()[-4:]
+    return float(flop), int(ops), int(syncs), int(launches)
 
 
 def compiled(loss_fn: Callable) -> Callable | str:
@@ -240,7 +274,7 @@ def main(benches: tuple[LossBench, ...], m_sizes: tuple, d_sizes: tuple) -> int:
     from rich.console import Console
 
     if sys.argv[1:2] == ["--count"]:  # the child of ``executed_ratio``
-        print(count_executed(benches[int(sys.argv[2])], int(sys.argv[3])))
+        print(*count_executed(benches[int(sys.argv[2])], int(sys.argv[3])))
         return 0
     parser = argparse.ArgumentParser(description=", ".join(bench.title for bench in benches))
     parser.add_argument("--m", type=int, nargs="+", default=m_sizes, help="rows M")
@@ -250,14 +284,16 @@ def main(benches: tuple[LossBench, ...], m_sizes: tuple, d_sizes: tuple) -> int:
     if DRY:
         args.m, args.d, args.dtype = [64], [16], ["bf16"]
     console = Console(width=160)
-    executed = {(i, d): executed_ratio(bench, d, i) for i, bench in enumerate(benches) for d in args.d}
-    for (i, d), ratio in executed.items():
+    counts = {(i, d): executed_counts(bench, d, i) for i, bench in enumerate(benches) for d in args.d}
+    for (i, d), (ratio, ops, syncs, launches) in counts.items():
         bench = benches[i]
         console.print(
             f"{bench.title}, D={d}: the fused kernels execute {ratio:.2f} {bench.unit_name} FLOP per "
             f"forward+backward (counted in Triton's interpreter at M={COUNT_ROWS}); "
-            f"the ideal is {bench.ideal:g} {bench.unit_name}"
+            f"the ideal is {bench.ideal:g} {bench.unit_name}; {launches} kernel launches, "
+            f"{ops} torch ops around them ({syncs} reading to the host)"
         )
+    executed = {key: value[0] for key, value in counts.items()}
     import torch
 
     if not DRY and not torch.cuda.is_available():

@@ -40,15 +40,21 @@ def test_fp32_loss_and_gradient_stay_within_twice_eager_fp32_as_the_positive_pro
     assert fused[0] <= 2 * eager[0] and fused[1] <= 2 * eager[1], (fused, eager)
 
 
-def test_fp16_gradient_with_a_4096_queue_keeps_the_weights_below_the_smallest_subnormal(device):
-    """A queue around one shared direction: its 4096 weights are mostly below 2^-25 (fp16 rounds them
-    to 0) yet add up to a gradient as large as the positive's. Rounded as they are, the gradient's
-    error was 4.4e-2 (cb0491a); scaled before rounding, 5.9e-3 (fp16 operands; eager autocast: 0.69)."""
+def flushing_queue_inputs():
+    """fp16 queries, keys (32, 64) and a 4096-entry queue around one shared direction, t = 0.05: most
+    of the queue's weights fall below 2^-25 (fp16 rounds them to 0) yet add up to a gradient as large
+    as the positive's."""
     g = torch.Generator().manual_seed(5)
     keys = torch.randn(32, 64, generator=g)
     queries = (keys + 0.2 * torch.randn(32, 64, generator=g)).half()
     queue = (torch.randn(1, 64, generator=g) + 0.5 * torch.randn(4096, 64, generator=g)).half()
-    keys, positives = keys.half(), torch.arange(32)
+    return queries, keys.half(), queue, torch.arange(32)
+
+
+def test_fp16_gradient_with_a_4096_queue_keeps_the_weights_below_the_smallest_subnormal(device):
+    """Rounded as they are, the gradient's error was 4.4e-2 (cb0491a); scaled before rounding, 5.9e-3
+    (``benchmarks/kernel_accuracy.py``)."""
+    queries, keys, queue, positives = flushing_queue_inputs()
     oracle_q = queries.double().requires_grad_()
     oracle = info_nce_reference(oracle_q, keys.double(), positives, 0.05, negatives=queue.double())
     (oracle_grad,) = torch.autograd.grad(oracle, oracle_q)
